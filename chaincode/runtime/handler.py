@@ -1,0 +1,128 @@
+"""One peer connection: registration, then many concurrent transactions on one stream.
+
+Outgoing messages go through one queue (a gRPC stream must not be written concurrently:
+the PyPI shim's failure under load). The peer's answers to state calls are routed to the
+waiting transaction by (channel id, transaction id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+from fabric_protos.peer import chaincode_pb2, proposal_response_pb2
+from fabric_protos.peer import chaincode_shim_pb2 as shim
+
+from chaincode.runtime.contract import Registry
+from chaincode.runtime.errors import INTERNAL, ContractError, PeerError
+from chaincode.runtime.stub import Stub
+
+log = logging.getLogger(__name__)
+# The protobuf bindings are untyped; name the message type for readers.
+Message: TypeAlias = Any
+Msg = shim.ChaincodeMessage
+
+
+class StreamHandler:
+    """Drives one ``Connect`` stream for the chaincode ``chaincode_id``."""
+
+    def __init__(self, registry: Registry, chaincode_id: str) -> None:
+        self._registry = registry
+        self._chaincode_id = chaincode_id
+        self._outbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._pending: dict[tuple[str, str], asyncio.Future[Message]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, incoming: AsyncIterator[Message]) -> AsyncIterator[Message]:
+        """Yield the messages to send while consuming ``incoming`` from the peer."""
+        register = chaincode_pb2.ChaincodeID(name=self._chaincode_id)
+        yield Msg(type=Msg.REGISTER, payload=register.SerializeToString())
+        reader = asyncio.create_task(self._read(incoming))
+        try:
+            while True:
+                msg = await self._outbox.get()
+                if msg is None:
+                    break
+                yield msg
+        finally:
+            reader.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+
+    async def _read(self, incoming: AsyncIterator[Message]) -> None:
+        try:
+            async for msg in incoming:
+                self._dispatch(msg)
+        except Exception:  # the stream broke: end this connection, the peer redials
+            log.exception("peer stream failed")
+        finally:
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(PeerError("peer connection closed"))
+            await self._outbox.put(None)
+
+    def _dispatch(self, msg: Message) -> None:
+        if msg.type in (Msg.REGISTERED, Msg.READY):
+            log.info("peer %s", Msg.Type.Name(msg.type).lower())
+        elif msg.type == Msg.KEEPALIVE:
+            self._outbox.put_nowait(msg)
+        elif msg.type in (Msg.TRANSACTION, Msg.INIT):
+            task = asyncio.create_task(self._transaction(msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif msg.type in (Msg.RESPONSE, Msg.ERROR):
+            fut = self._pending.pop((msg.channel_id, msg.txid), None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+            else:
+                log.warning("unexpected %s for tx %s", Msg.Type.Name(msg.type), msg.txid)
+        else:
+            log.warning("ignoring peer message %s", Msg.Type.Name(msg.type))
+
+    async def _call(self, channel_id: str, tx_id: str, kind: int, payload: bytes) -> bytes:
+        key = (channel_id, tx_id)
+        if key in self._pending:
+            # Fabric allows one outstanding state call per transaction.
+            raise PeerError("concurrent state calls within one transaction")
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[key] = fut
+        await self._outbox.put(Msg(type=kind, payload=payload, txid=tx_id, channel_id=channel_id))
+        answer = await fut
+        if answer.type == Msg.ERROR:
+            raise PeerError(answer.payload.decode("utf-8", errors="replace"))
+        return bytes(answer.payload)
+
+    async def _transaction(self, msg: Message) -> None:
+        channel_id, tx_id = msg.channel_id, msg.txid
+
+        async def call(kind: int, payload: bytes) -> bytes:
+            return await self._call(channel_id, tx_id, kind, payload)
+
+        stub = Stub(call, channel_id, tx_id, bytes(msg.proposal.SerializeToString()))
+        args = list(chaincode_pb2.ChaincodeInput.FromString(msg.payload).args)
+        event = None
+        try:
+            payload = await self._registry.invoke(stub, args)
+            response = proposal_response_pb2.Response(status=200, payload=payload)
+            event = stub.event
+        except ContractError as exc:
+            response = proposal_response_pb2.Response(status=500, message=exc.to_response_message())
+        except PeerError as exc:
+            log.warning("tx %s: peer refused a state call: %s", tx_id[:12], exc)
+            err = ContractError(INTERNAL, f"peer refused a state call: {exc}")
+            response = proposal_response_pb2.Response(status=500, message=err.to_response_message())
+        except Exception:
+            log.exception("tx %s: unexpected failure", tx_id[:12])
+            err = ContractError(INTERNAL, "internal chaincode error")
+            response = proposal_response_pb2.Response(status=500, message=err.to_response_message())
+        done = Msg(
+            type=Msg.COMPLETED,
+            payload=response.SerializeToString(),
+            txid=tx_id,
+            channel_id=channel_id,
+        )
+        if event is not None:
+            done.chaincode_event.CopyFrom(event)
+        await self._outbox.put(done)

@@ -1,0 +1,226 @@
+"""The consortium's MSP material on disk: CAs, node and user identities, NodeOU config.
+
+Layout under ``<state>/crypto/<Org>/``::
+
+    ca/ca.pem ca/key.pem            identity CA (signs MSP identities)
+    tlsca/ca.pem tlsca/key.pem      TLS CA (signs TLS server and client certificates)
+    msp/                            the org's MSP as the channel config sees it
+    nodes/<name>/{msp,tls}/         a peer's or orderer's local MSP and TLS files
+    users/<name>/{msp,tls}/         a person's or device's identity
+
+Every file is generated when missing and never overwritten, so re-running is safe and a
+restarted network keeps its identities.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.consortium.config import Consortium
+from node.consortium.errors import IdentityError
+from node.crypto.pki import KeyPair, create_ca, issue, write_private
+from schemas.glossary import Role
+
+_NODE_OUS = """NodeOUs:
+  Enable: true
+  ClientOUIdentifier: {Certificate: cacerts/ca.pem, OrganizationalUnitIdentifier: client}
+  PeerOUIdentifier: {Certificate: cacerts/ca.pem, OrganizationalUnitIdentifier: peer}
+  AdminOUIdentifier: {Certificate: cacerts/ca.pem, OrganizationalUnitIdentifier: admin}
+  OrdererOUIdentifier: {Certificate: cacerts/ca.pem, OrganizationalUnitIdentifier: orderer}
+"""
+_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ADMIN_USER = "Admin"
+
+
+@dataclass(frozen=True)
+class IdentityFiles:
+    """Where one identity's material lives."""
+
+    root: Path
+
+    @property
+    def msp_dir(self) -> Path:
+        return self.root / "msp"
+
+    @property
+    def cert(self) -> Path:
+        return self.root / "msp" / "signcerts" / "cert.pem"
+
+    @property
+    def key(self) -> Path:
+        return self.root / "msp" / "keystore" / "priv_sk"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.root / "tls" / "server.crt"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.root / "tls" / "server.key"
+
+    @property
+    def tls_ca(self) -> Path:
+        return self.root / "tls" / "ca.crt"
+
+
+class OrgCrypto:
+    """One organisation's CAs and the identities they issued."""
+
+    def __init__(self, root: Path, org: str, domain: str) -> None:
+        self.root = root
+        self.org = org
+        self.domain = domain
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.root / "ca" / "ca.pem"
+
+    @property
+    def tlsca_cert(self) -> Path:
+        return self.root / "tlsca" / "ca.pem"
+
+    @property
+    def msp_dir(self) -> Path:
+        return self.root / "msp"
+
+    def node(self, name: str) -> IdentityFiles:
+        return IdentityFiles(self.root / "nodes" / name)
+
+    def user(self, name: str) -> IdentityFiles:
+        return IdentityFiles(self.root / "users" / name)
+
+    def _ca(self, kind: str, now: dt.datetime) -> KeyPair:
+        cert, key = self.root / kind / "ca.pem", self.root / kind / "key.pem"
+        if not cert.exists():
+            pair = create_ca(f"{kind}.{self.domain}", self.domain, now)
+            write_private(key, pair.key_pem)
+            cert.write_bytes(pair.cert_pem)
+        return KeyPair(cert.read_bytes(), key.read_bytes())
+
+    def ensure_cas(self, now: dt.datetime) -> None:
+        ca, tlsca = self._ca("ca", now), self._ca("tlsca", now)
+        _write_msp_skeleton(self.msp_dir, ca.cert_pem, tlsca.cert_pem)
+
+    def ensure_identity(
+        self,
+        files: IdentityFiles,
+        common_name: str,
+        organizational_unit: str,
+        now: dt.datetime,
+        *,
+        attributes: dict[str, str] | None = None,
+        hosts: tuple[str, ...] = (),
+    ) -> IdentityFiles:
+        """Create the identity's MSP and TLS files unless they exist."""
+        if files.cert.exists() and files.tls_cert.exists():
+            return files
+        ca, tlsca = self._ca("ca", now), self._ca("tlsca", now)
+        _write_msp_skeleton(files.msp_dir, ca.cert_pem, tlsca.cert_pem)
+        signing = issue(
+            ca,
+            common_name,
+            self.domain,
+            now,
+            organizational_unit=organizational_unit,
+            attributes=attributes,
+        )
+        write_private(files.key, signing.key_pem)
+        files.cert.parent.mkdir(parents=True, exist_ok=True)
+        files.cert.write_bytes(signing.cert_pem)
+        tls = issue(tlsca, common_name, self.domain, now, hosts=hosts or (common_name,), tls=True)
+        write_private(files.tls_key, tls.key_pem)
+        files.tls_cert.write_bytes(tls.cert_pem)
+        files.tls_ca.write_bytes(tlsca.cert_pem)
+        return files
+
+
+def _write_msp_skeleton(msp: Path, ca_pem: bytes, tlsca_pem: bytes) -> None:
+    for sub, pem in (("cacerts", ca_pem), ("tlscacerts", tlsca_pem)):
+        (msp / sub).mkdir(parents=True, exist_ok=True)
+        (msp / sub / "ca.pem").write_bytes(pem)
+    (msp / "config.yaml").write_text(_NODE_OUS)
+
+
+def org_crypto(state_dir: Path, consortium: Consortium, org: str) -> OrgCrypto:
+    """The crypto of ``org`` (a department or the orderer org) under ``state_dir``.
+
+    Raises:
+        ConsortiumConfigError: no such org.
+    """
+    if org == consortium.orderers.org:
+        domain = f"{org.lower()}.evnet"
+    else:
+        domain = consortium.department(org).domain
+    return OrgCrypto(state_dir / "crypto" / org, org, domain)
+
+
+def role_ou(role: Role) -> str:
+    """The Fabric NodeOU for a role: org admins are MSP admins, everyone else a client."""
+    return "admin" if role is Role.ADMIN else "client"
+
+
+def issue_user(
+    state_dir: Path, consortium: Consortium, org: str, role: Role, name: str, now: dt.datetime
+) -> IdentityFiles:
+    """Issue a person or device identity carrying ``role``.
+
+    Raises:
+        IdentityError: the name is not a valid user name or is already taken.
+        ConsortiumConfigError: the org is not a department of the consortium.
+    """
+    if not _USER_NAME.match(name):
+        raise IdentityError(f"invalid identity name {name!r}: use letters, digits, '.', '_', '-'")
+    if org == consortium.orderers.org:
+        raise IdentityError("users and devices belong to departments, not the orderer org")
+    crypto = org_crypto(state_dir, consortium, org)
+    files = crypto.user(name)
+    if files.cert.exists():
+        raise IdentityError(f"identity {name!r} already exists in {org}")
+    crypto.ensure_cas(now)
+    attrs = {"hf.EnrollmentID": name, "hf.Type": role_ou(role), "role": role.value}
+    return crypto.ensure_identity(
+        files, f"{name}@{crypto.domain}", role_ou(role), now, attributes=attrs
+    )
+
+
+def ensure_consortium_crypto(state_dir: Path, consortium: Consortium, now: dt.datetime) -> None:
+    """Generate every CA, node and admin identity the consortium needs (missing ones only)."""
+    orderer = org_crypto(state_dir, consortium, consortium.orderers.org)
+    orderer.ensure_cas(now)
+    for node in consortium.orderers.nodes:
+        orderer.ensure_identity(
+            orderer.node(node.name),
+            f"{node.name}.{orderer.domain}",
+            "orderer",
+            now,
+            hosts=(node.host, "localhost", f"{node.name}.{orderer.domain}"),
+        )
+    _ensure_admin(orderer, now)
+    for dep in consortium.departments:
+        crypto = org_crypto(state_dir, consortium, dep.name)
+        crypto.ensure_cas(now)
+        crypto.ensure_identity(
+            crypto.node(dep.peer.name),
+            f"{dep.peer.name}.{crypto.domain}",
+            "peer",
+            now,
+            hosts=(dep.peer.host, "localhost", f"{dep.peer.name}.{crypto.domain}"),
+        )
+        crypto.ensure_identity(
+            crypto.node("chaincode"),
+            f"chaincode.{crypto.domain}",
+            "client",
+            now,
+            hosts=(dep.chaincode_server.host, "localhost"),
+        )
+        _ensure_admin(crypto, now)
+
+
+def _ensure_admin(crypto: OrgCrypto, now: dt.datetime) -> None:
+    attrs = {"hf.EnrollmentID": ADMIN_USER, "hf.Type": "admin", "role": Role.ADMIN.value}
+    crypto.ensure_identity(
+        crypto.user(ADMIN_USER), f"{ADMIN_USER}@{crypto.domain}", "admin", now, attributes=attrs
+    )

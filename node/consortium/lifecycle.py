@@ -1,0 +1,188 @@
+"""Joining the channel and deploying the chaincode as a service, with Fabric's own CLIs.
+
+Every step first asks whether it is already done (joined, installed, approved, committed),
+so ``up`` after ``down`` or after a partial failure repeats nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from node.consortium.config import Department, OrdererNode
+from node.consortium.errors import NetworkError
+from node.consortium.identities import ADMIN_USER, org_crypto
+from node.consortium.launch import Layout
+
+
+class LifecycleError(NetworkError):
+    """A Fabric CLI step (channel join, install, approve, commit, invoke) failed."""
+
+    code = "LIFECYCLE_FAILED"
+
+
+def _run(argv: Sequence[str], env: Mapping[str, str], what: str, timeout: float = 120) -> str:
+    proc = subprocess.run(
+        list(argv), env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+        raise LifecycleError(f"{what} failed: {lines[-1].strip() if lines else 'no output'}")
+    return proc.stdout + proc.stderr
+
+
+def join_orderer(layout: Layout, node: OrdererNode) -> bool:
+    """Join ``node`` to the channel through its admin endpoint; False if already joined."""
+    c = layout.consortium
+    admin = org_crypto(layout.state_dir, c, c.orderers.org).user(ADMIN_USER)
+    common = [
+        "-o", f"{node.host}:{node.admin_port}",
+        "--ca-file", str(admin.tls_ca),
+        "--client-cert", str(admin.tls_cert),
+        "--client-key", str(admin.tls_key),
+    ]  # fmt: skip
+    osnadmin = str(layout.toolchain.binary("osnadmin"))
+    listing = _run([osnadmin, "channel", "list", *common], layout.base_env, f"{node.name} list")
+    if f'"name": "{c.channel}"' in listing or f'"name":"{c.channel}"' in listing:
+        return False
+    argv = [osnadmin, "channel", "join", "--channelID", c.channel,
+            "--config-block", str(layout.genesis_block), *common]  # fmt: skip
+    _run(argv, layout.base_env, f"{node.name} channel join")
+    return True
+
+
+def join_peer(layout: Layout, dep: Department) -> bool:
+    """Join ``dep``'s peer to the channel as the org admin; False if already joined."""
+    peer = str(layout.toolchain.binary("peer"))
+    env = layout.cli_env(dep)
+    listing = _run([peer, "channel", "list"], env, f"{dep.name} channel list")
+    if layout.consortium.channel in listing.split():
+        return False
+    _run([peer, "channel", "join", "-b", str(layout.genesis_block)], env, f"{dep.name} join")
+    return True
+
+
+def package(layout: Layout, dep: Department) -> tuple[Path, str]:
+    """Write ``dep``'s CCaaS package and return it with its package id.
+
+    Each department dials its own chaincode server, so packages (and package ids) differ
+    per org; the chaincode definition they approve is the same.
+    """
+    c = layout.consortium
+    crypto = org_crypto(layout.state_dir, c, dep.name)
+    peer_tls = crypto.node(dep.peer.name)
+    connection = {
+        "address": dep.chaincode_server.address,
+        "dial_timeout": "10s",
+        "tls_required": True,
+        "client_auth_required": True,
+        "client_key": peer_tls.tls_key.read_text(),
+        "client_cert": peer_tls.tls_cert.read_text(),
+        "root_cert": crypto.tlsca_cert.read_text(),
+    }
+    label = f"{c.chaincode.name}_{c.chaincode.version}_{dep.name}"
+    code = _tar({"connection.json": json.dumps(connection, indent=2).encode()})
+    metadata = json.dumps({"type": "ccaas", "label": label}).encode()
+    pkg = _tar({"metadata.json": metadata, "code.tar.gz": code})
+    out = layout.state_dir / "chaincode" / f"{dep.name}.tar.gz"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(pkg)
+    return out, f"{label}:{hashlib.sha256(pkg).hexdigest()}"
+
+
+def _tar(files: Mapping[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    # Fixed mtimes and modes: the package id is the hash of these bytes, so rebuilding
+    # the package must reproduce it exactly.
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    # gzip stores a timestamp too; zero it (bytes 4..7 of the header).
+    return raw[:4] + b"\x00\x00\x00\x00" + raw[8:]
+
+
+def install(layout: Layout, dep: Department, pkg: Path, package_id: str) -> bool:
+    peer = str(layout.toolchain.binary("peer"))
+    env = layout.cli_env(dep)
+    installed = _run([peer, "lifecycle", "chaincode", "queryinstalled"], env, "queryinstalled")
+    if package_id in installed:
+        return False
+    _run([peer, "lifecycle", "chaincode", "install", str(pkg)], env, f"{dep.name} install")
+    return True
+
+
+def _orderer_args(layout: Layout) -> list[str]:
+    c = layout.consortium
+    node = c.orderers.nodes[0]
+    tlsca = org_crypto(layout.state_dir, c, c.orderers.org).tlsca_cert
+    return ["-o", node.address, "--tls", "--cafile", str(tlsca)]
+
+
+def _definition_args(layout: Layout) -> list[str]:
+    cc = layout.consortium.chaincode
+    return [
+        "--channelID", layout.consortium.channel,
+        "--name", cc.name, "--version", cc.version, "--sequence", str(cc.sequence),
+    ]  # fmt: skip
+
+
+def committed(layout: Layout, dep: Department) -> bool:
+    peer = str(layout.toolchain.binary("peer"))
+    cc = layout.consortium.chaincode
+    proc = subprocess.run(
+        [peer, "lifecycle", "chaincode", "querycommitted", "--channelID",
+         layout.consortium.channel, "--name", cc.name, "--output", "json"],
+        env=layout.cli_env(dep), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        return False
+    return int(json.loads(proc.stdout).get("sequence", 0)) >= cc.sequence
+
+
+def approve(layout: Layout, dep: Department, package_id: str) -> None:
+    peer = str(layout.toolchain.binary("peer"))
+    argv = [peer, "lifecycle", "chaincode", "approveformyorg", *_orderer_args(layout),
+            *_definition_args(layout), "--package-id", package_id, "--waitForEvent"]  # fmt: skip
+    _run(argv, layout.cli_env(dep), f"{dep.name} approve")
+
+
+def _peer_targets(layout: Layout, deps: Sequence[Department]) -> list[str]:
+    args: list[str] = []
+    for dep in deps:
+        tlsca = org_crypto(layout.state_dir, layout.consortium, dep.name).tlsca_cert
+        args += ["--peerAddresses", dep.peer.address, "--tlsRootCertFiles", str(tlsca)]
+    return args
+
+
+def commit(layout: Layout, deps: Sequence[Department]) -> None:
+    """Commit the definition, endorsed by the peers of ``deps`` (a majority of orgs)."""
+    peer = str(layout.toolchain.binary("peer"))
+    argv = [peer, "lifecycle", "chaincode", "commit", *_orderer_args(layout),
+            *_definition_args(layout), *_peer_targets(layout, deps), "--waitForEvent"]  # fmt: skip
+    _run(argv, layout.cli_env(deps[0]), "chaincode commit")
+
+
+def invoke(layout: Layout, deps: Sequence[Department], args: Sequence[str]) -> str:
+    """Submit a transaction through the peer CLI and wait for it to commit VALID."""
+    peer = str(layout.toolchain.binary("peer"))
+    payload = json.dumps({"Args": list(args)})
+    argv = [peer, "chaincode", "invoke", *_orderer_args(layout), "-C",
+            layout.consortium.channel, "-n", layout.consortium.chaincode.name,
+            *_peer_targets(layout, deps), "-c", payload, "--waitForEvent"]  # fmt: skip
+    return _run(argv, layout.cli_env(deps[0]), f"invoke {args[0]}")
+
+
+def query(layout: Layout, dep: Department, args: Sequence[str]) -> str:
+    peer = str(layout.toolchain.binary("peer"))
+    payload = json.dumps({"Args": list(args)})
+    argv = [peer, "chaincode", "query", "-C", layout.consortium.channel,
+            "-n", layout.consortium.chaincode.name, "-c", payload]  # fmt: skip
+    return _run(argv, layout.cli_env(dep), f"query {args[0]}").strip()

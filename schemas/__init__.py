@@ -1,0 +1,1 @@
+"""EvidenceNet schemas package."""
