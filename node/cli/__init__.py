@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from node.cli import identity, network, toolchain
+from node.cli import demo, identity, network, toolchain
 from node.consortium.errors import ConsortiumConfigError, NetworkError
 from node.settings import Settings
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     toolchain.add_parser(sub)
     network.add_parser(sub)
     identity.add_parser(sub)
+    demo.add_parser(sub)
     return parser
 
 

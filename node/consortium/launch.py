@@ -35,16 +35,17 @@ class Layout:
     def data_dir(self, name: str) -> Path:
         return self.state_dir / "data" / name
 
-    def cli_env(self, dep: Department) -> dict[str, str]:
-        """Environment for the ``peer`` CLI acting as ``dep``'s admin on its own peer."""
+    def cli_env(self, dep: Department, msp_dir: Path | None = None) -> dict[str, str]:
+        """Environment for the ``peer`` CLI acting on ``dep``'s peer as its admin, or as
+        the identity whose MSP directory is ``msp_dir``."""
         crypto = org_crypto(self.state_dir, self.consortium, dep.name)
-        admin = crypto.user(ADMIN_USER)
+        msp = msp_dir or crypto.user(ADMIN_USER).msp_dir
         return {
             **self.base_env,
             "FABRIC_CFG_PATH": str(self.fabric_config_dir),
             "FABRIC_LOGGING_SPEC": "warning",
             "CORE_PEER_LOCALMSPID": dep.msp_id,
-            "CORE_PEER_MSPCONFIGPATH": str(admin.msp_dir),
+            "CORE_PEER_MSPCONFIGPATH": str(msp),
             "CORE_PEER_ADDRESS": dep.peer.address,
             "CORE_PEER_TLS_ENABLED": "true",
             "CORE_PEER_TLS_ROOTCERT_FILE": str(crypto.tlsca_cert),
@@ -154,5 +155,5 @@ def chaincode_spec(layout: Layout, dep: Department, package_id: str) -> ProcessS
         name=chaincode_name(dep),
         argv=[sys.executable, "-m", "chaincode"],
         env=env,
-        health_url=None,
+        health_url=f"tcp://{dep.chaincode_server.address}",
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+import socket
 import subprocess
 import tarfile
 from collections.abc import Mapping, Sequence
@@ -121,9 +123,19 @@ def install(layout: Layout, dep: Department, pkg: Path, package_id: str) -> bool
 
 def _orderer_args(layout: Layout) -> list[str]:
     c = layout.consortium
-    node = c.orderers.nodes[0]
+    # The peer CLI talks to one orderer: pick the first that accepts connections, so a
+    # crashed orderer does not stop administration while Raft carries on without it.
+    node = next((n for n in c.orderers.nodes if _reachable(n.host, n.port)), c.orderers.nodes[0])
     tlsca = org_crypto(layout.state_dir, c, c.orderers.org).tlsca_cert
     return ["-o", node.address, "--tls", "--cafile", str(tlsca)]
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _definition_args(layout: Layout) -> list[str]:
@@ -177,12 +189,40 @@ def invoke(layout: Layout, deps: Sequence[Department], args: Sequence[str]) -> s
     argv = [peer, "chaincode", "invoke", *_orderer_args(layout), "-C",
             layout.consortium.channel, "-n", layout.consortium.chaincode.name,
             *_peer_targets(layout, deps), "-c", payload, "--waitForEvent"]  # fmt: skip
-    return _run(argv, layout.cli_env(deps[0]), f"invoke {args[0]}")
+    # The commit status line is logged at INFO: raise the CLI's level to read it.
+    env = {**layout.cli_env(deps[0]), "FABRIC_LOGGING_SPEC": "info"}
+    out = _run(argv, env, f"invoke {args[0]}")
+    match = re.search(r"committed with status \((\w+)\)", out)
+    if match is None or match.group(1) != "VALID":
+        status = match.group(1) if match else "no commit status"
+        raise LifecycleError(f"invoke {args[0]} did not commit VALID: {status}")
+    return out
 
 
-def query(layout: Layout, dep: Department, args: Sequence[str]) -> str:
+def query(layout: Layout, dep: Department, args: Sequence[str], msp_dir: Path | None = None) -> str:
+    """Evaluate a function on ``dep``'s peer (as its admin, or the identity at ``msp_dir``)."""
     peer = str(layout.toolchain.binary("peer"))
     payload = json.dumps({"Args": list(args)})
     argv = [peer, "chaincode", "query", "-C", layout.consortium.channel,
             "-n", layout.consortium.chaincode.name, "-c", payload]  # fmt: skip
-    return _run(argv, layout.cli_env(dep), f"query {args[0]}").strip()
+    return _run(argv, layout.cli_env(dep, msp_dir), f"query {args[0]}").strip()
+
+
+def peer_height(layout: Layout, dep: Department) -> int:
+    """The channel's block height on ``dep``'s peer."""
+    peer = str(layout.toolchain.binary("peer"))
+    out = _run([peer, "channel", "getinfo", "-c", layout.consortium.channel],
+               layout.cli_env(dep), f"{dep.name} getinfo")  # fmt: skip
+    return int(json.loads(out[out.index("{") :])["height"])
+
+
+def orderer_height(layout: Layout, node: OrdererNode) -> int:
+    """The channel's block height on orderer ``node`` (through its admin endpoint)."""
+    c = layout.consortium
+    admin = org_crypto(layout.state_dir, c, c.orderers.org).user(ADMIN_USER)
+    argv = [str(layout.toolchain.binary("osnadmin")), "channel", "list",
+            "--channelID", c.channel, "-o", f"{node.host}:{node.admin_port}",
+            "--ca-file", str(admin.tls_ca), "--client-cert", str(admin.tls_cert),
+            "--client-key", str(admin.tls_key)]  # fmt: skip
+    out = _run(argv, layout.base_env, f"{node.name} channel info")
+    return int(json.loads(out[out.index("{") :])["height"])

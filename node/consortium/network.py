@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,12 @@ from node.consortium.launch import (
 from node.consortium.processes import ProcessSpec, Supervisor, ensure_ports_free, healthy
 
 Progress = Callable[[str], None]
+_NOT_READY = (
+    "SERVICE_UNAVAILABLE",
+    "no Raft leader",
+    "could not launch chaincode",
+    "connection refused",
+)
 
 
 @dataclass(frozen=True)
@@ -88,12 +95,30 @@ class Network:
             self._start_peers(deps, started)
             if org is None:
                 self._deploy_chaincode(deps, started)
-                self.progress("checking a real transaction commits")
-                lifecycle.invoke(self.layout, deps[:2] if len(deps) > 1 else deps, ["Ping"])
+                self._check_transaction(deps)
         except BaseException:
             for name in reversed(started):
                 self.supervisor.stop(name)
             raise
+
+    def _check_transaction(self, deps: list[Department], timeout: float = 90.0) -> None:
+        """Submit a Ping and wait for it to commit VALID.
+
+        Right after a restart Raft has no leader for a few seconds and peers may still be
+        reconnecting, so "not ready yet" answers are retried until ``timeout``.
+        """
+        self.progress("checking a real transaction commits")
+        endorsers = deps[:2] if len(deps) > 1 else deps
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lifecycle.invoke(self.layout, endorsers, ["Ping"])
+                return
+            except lifecycle.LifecycleError as exc:
+                transient = any(s in str(exc) for s in _NOT_READY)
+                if not transient or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def _prepare(self) -> None:
         state = self.layout.state_dir

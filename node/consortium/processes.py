@@ -135,7 +135,15 @@ def _reap(pid: int) -> None:
 
 
 def healthy(url: str) -> bool:
-    """True when ``url`` answers 200 (Fabric's operations ``/healthz``)."""
+    """True when ``url`` answers 200 (Fabric's operations ``/healthz``), or for a
+    ``tcp://host:port`` URL, when the port accepts connections."""
+    if url.startswith("tcp://"):
+        host, _, port = url.removeprefix("tcp://").rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return True
+        except OSError:
+            return False
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback http only)
             return int(resp.status) == 200

@@ -111,11 +111,15 @@ def check_go(go: str | None, run: Runner = subprocess.run) -> tuple[int, int, in
 
 def _explain_go_failure(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    if any("403" in ln or "not available" in ln for ln in lines):
-        first = next(ln for ln in lines if "403" in ln or "not available" in ln)
+    if any("403" in ln for ln in lines):
+        # The proxy's own words follow "server response:"; keep them, drop the URL.
+        reason = next(
+            (ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("server response:")),
+            "403 Forbidden",
+        )
         return (
-            f"the Go module proxy refused {FABRIC_MODULE}@{FABRIC_COMMIT} "
-            f"({first[-160:]}); Fabric cannot be built on this machine"
+            f"the Go module proxy refused {FABRIC_MODULE}@{FABRIC_COMMIT} (403: {reason}); "
+            "Fabric cannot be built on this machine"
         )
     tail = lines[-1][-200:] if lines else "no output"
     return f"go install of Fabric {FABRIC_VERSION} failed: {tail}"

@@ -54,15 +54,19 @@ def test_install_builds_the_release_commit_then_skips(tmp_path: Path) -> None:
 
 def test_failed_build_leaves_nothing_that_looks_installed(tmp_path: Path) -> None:
     bin_dir = tmp_path / "fabric" / "bin"
+    # Recorded from a real run where the module proxy refused the Fabric module.
     stderr = (
         "go: github.com/hyperledger/fabric/cmd/peer@86c1172bec37: invalid version: reading "
-        "https://proxy.golang.org/...: 403 Forbidden\n\tserver response: This module version "
-        "is not available.\n"
+        "https://module-proxy.invalid/...: 403 Forbidden\n\tserver response: This module "
+        "version is not available.\n"
     )
     run, _ = _fake_go("go version go1.26.8 linux/amd64\n", install_rc=1, stderr=stderr)
     with pytest.raises(ToolchainError) as info:
         tc.install(bin_dir, "/usr/bin/go", run)
-    assert "Go module proxy refused github.com/hyperledger/fabric@86c1172bec37" in str(info.value)
+    message = str(info.value)
+    assert "Go module proxy refused github.com/hyperledger/fabric@86c1172bec37" in message
+    assert "(403: This module version is not available.)" in message
+    assert "https://" not in message
     assert "\n" not in str(info.value)
     assert not bin_dir.exists()
     assert not tc.is_installed(bin_dir)

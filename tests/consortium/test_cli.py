@@ -1,0 +1,78 @@
+"""The ``evnet`` command line: one-line errors with stable codes, identities with roles."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography import x509
+
+from schemas.glossary import ATTRIBUTE_EXTENSION_OID
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _evnet(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "EVNET_STATE_DIR": str(tmp_path / "s")}
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_missing_binary_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = _evnet(tmp_path, "network", "up", EVNET_FABRIC_BIN=str(empty))
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("evnet: TOOLCHAIN_MISSING: missing Fabric binary 'orderer'")
+    assert not (tmp_path / "s" / "run").exists()
+
+
+def test_malformed_consortium_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "c.yaml"
+    bad.write_text("version: 1\nchannel: Evidence!\n")
+    proc = _evnet(tmp_path, "network", "up", EVNET_CONSORTIUM=str(bad))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"evnet: CONSORTIUM_CONFIG_INVALID: {bad}: channel:")
+
+
+def test_identity_issue_puts_the_role_in_the_certificate(tmp_path: Path) -> None:
+    proc = _evnet(
+        tmp_path, "identity", "issue", "--org", "PublicSecurity", "--role", "partner", "ps-wang"
+    )
+    assert proc.returncode == 0, proc.stderr
+    cert_path = tmp_path / "s/crypto/PublicSecurity/users/ps-wang/msp/signcerts/cert.pem"
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(ATTRIBUTE_EXTENSION_OID))
+    assert isinstance(ext.value, x509.UnrecognizedExtension)
+    assert json.loads(ext.value.value)["attrs"]["role"] == "partner"
+    ou = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATIONAL_UNIT_NAME)
+    assert [a.value for a in ou] == ["client"]
+    key = cert_path.parents[1] / "keystore" / "priv_sk"
+    assert key.stat().st_mode & 0o077 == 0  # private keys readable by their owner only
+    again = _evnet(
+        tmp_path, "identity", "issue", "--org", "PublicSecurity", "--role", "partner", "ps-wang"
+    )
+    assert again.returncode == 1
+    assert "IDENTITY_INVALID: identity 'ps-wang' already exists" in again.stderr
+
+
+def test_identity_issue_rejects_unknown_org_and_bad_names(tmp_path: Path) -> None:
+    unknown = _evnet(tmp_path, "identity", "issue", "--org", "Nowhere", "--role", "officer", "x")
+    assert unknown.returncode == 2
+    assert "unknown department 'Nowhere'" in unknown.stderr
+    bad = _evnet(
+        tmp_path, "identity", "issue", "--org", "UrbanManagement", "--role", "officer", "../x"
+    )
+    assert bad.returncode == 1
+    assert "invalid identity name" in bad.stderr

@@ -1,0 +1,41 @@
+"""Helpers for scenario tests on a real Fabric network (imported by conftest and tests)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from node.consortium import toolchain
+from node.settings import PROJECT_ROOT, Settings
+
+
+def shifted_consortium(path: Path, shift: int) -> Path:
+    """Write the default consortium with every port moved by ``shift``; return its path."""
+    doc = yaml.safe_load((PROJECT_ROOT / "network-config" / "consortium.yaml").read_text())
+
+    def move(node: dict[str, object]) -> None:
+        for key, value in node.items():
+            if key.endswith("port") and isinstance(value, int):
+                node[key] = value + shift
+
+    for node in doc["orderers"]["nodes"]:
+        move(node)
+    for dep in doc["departments"]:
+        move(dep["peer"])
+        move(dep["chaincode_server"])
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def network_settings(state_dir: Path, consortium_file: Path) -> Settings:
+    base = Settings.from_environment()
+    if not toolchain.is_installed(base.fabric_bin) and "EVNET_FABRIC_BIN" not in os.environ:
+        pytest.fail(
+            f"the Fabric toolchain is not installed in {base.fabric_bin}: run scripts/install "
+            "(builds Fabric v3.1.5 with Go), or point EVNET_FABRIC_BIN at its binaries"
+        )
+    return replace(base, state_dir=state_dir, consortium_file=consortium_file)
