@@ -1,0 +1,1 @@
+"""Cryptographic recipes: the only package that imports ``cryptography.hazmat``."""

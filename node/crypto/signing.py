@@ -1,0 +1,65 @@
+"""ECDSA P-256 signing as Fabric requires it: SHA-256 digest, DER, low-S.
+
+Fabric rejects a signature whose S is in the upper half of the curve order (it would make
+signatures malleable), so every signature is normalised to ``min(s, n - s)``.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+# Order of the P-256 group (SEC 2, secp256r1 "n").
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def to_low_s(der: bytes) -> bytes:
+    """Return the low-S form of a DER ECDSA P-256 signature."""
+    r, s = decode_dss_signature(der)
+    if s > P256_ORDER // 2:
+        s = P256_ORDER - s
+    return encode_dss_signature(r, s)
+
+
+class EcdsaSigner:
+    """Signs messages with a P-256 private key (the key never leaves this object)."""
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError("Fabric identities use ECDSA P-256 keys")
+        self._key = key
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> EcdsaSigner:
+        """Load a PKCS#8 or SEC1 PEM private key.
+
+        Raises:
+            ValueError: not an unencrypted P-256 private key.
+        """
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("expected an EC private key")
+        return cls(key)
+
+    def sign(self, message: bytes) -> bytes:
+        """DER, low-S ECDSA signature over SHA-256(message)."""
+        return to_low_s(self._key.sign(message, ec.ECDSA(hashes.SHA256())))
+
+
+def verify(cert_pem: bytes, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` over ``message`` verifies with the certificate's key."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    key = x509.load_pem_x509_certificate(cert_pem).public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True

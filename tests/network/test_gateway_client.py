@@ -1,0 +1,120 @@
+"""Our Gateway client and chaincode runtime on the real network."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from node.consortium.identities import ADMIN_USER, org_crypto
+from node.consortium.network import Network
+from node.fabric import (
+    CommitError,
+    Contract,
+    Deadlines,
+    EvaluateError,
+    Gateway,
+    load_msp_identity,
+    open_channel,
+)
+
+pytestmark = pytest.mark.network
+
+
+def _gateway(network: Network, index: int, deadlines: Deadlines | None = None) -> Gateway:
+    layout = network.layout
+    dep = layout.consortium.departments[index]
+    crypto = org_crypto(layout.state_dir, layout.consortium, dep.name)
+    identity, signer = load_msp_identity(dep.msp_id, crypto.user(ADMIN_USER).msp_dir)
+    channel = open_channel(
+        dep.peer.address,
+        crypto.tlsca_cert.read_bytes(),
+        server_name=f"{dep.peer.name}.{crypto.domain}",
+    )
+    return Gateway(channel, identity, signer, deadlines or Deadlines())
+
+
+async def _read_eventually(contract: Contract, key: str, timeout: float = 20) -> dict[str, str]:
+    """Read ``key`` from another org's peer, which receives the block a moment later than
+    the peer whose commit status the submitter waited for."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            doc = json.loads(await contract.evaluate("Get", key))
+            assert isinstance(doc, dict)
+            return doc
+        except EvaluateError as exc:
+            if exc.chaincode_code != "NOT_FOUND" or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+def _contract(network: Network, index: int = 0) -> Contract:
+    c = network.layout.consortium
+    return _gateway(network, index).contract(c.channel, c.chaincode.name)
+
+
+async def test_submit_returns_the_result_and_another_org_reads_it(network: Network) -> None:
+    result = await _contract(network, 0).submit("Put", "gw-key", "value-1")
+    assert json.loads(result.result) == {"key": "gw-key", "tx_id": result.tx_id}
+    assert result.block_number > 0
+    got = await _read_eventually(_contract(network, 2), "gw-key")
+    assert got == {"key": "gw-key", "value": "value-1"}
+
+
+async def test_100_transactions_in_flight_all_commit_valid(network: Network) -> None:
+    contract = _contract(network, 1)
+    results = await asyncio.gather(
+        *(contract.submit("Put", f"par-{i}", str(i)) for i in range(100))
+    )
+    assert len({r.tx_id for r in results}) == 100
+    reader = _contract(network, 2)
+    for i in (0, 57, 99):
+        assert (await _read_eventually(reader, f"par-{i}"))["value"] == str(i)
+
+
+async def test_1000_sequential_transactions_without_error(network: Network) -> None:
+    contract = _contract(network, 0)
+    for i in range(1000):
+        await contract.submit("Put", "seq", str(i))
+    assert json.loads(await contract.evaluate("Get", "seq"))["value"] == "999"
+
+
+async def test_chaincode_error_code_reaches_the_caller(network: Network) -> None:
+    with pytest.raises(EvaluateError) as info:
+        await _contract(network, 1).evaluate("Get", "missing-key")
+    assert info.value.chaincode_code == "NOT_FOUND"
+    assert info.value.details
+    assert info.value.details[0].msp_id == "PublicSecurityMSP"
+
+
+async def test_endorsement_by_one_org_fails_validation_with_its_code(network: Network) -> None:
+    # The chaincode needs a majority of departments; one org's endorsement is not enough.
+    contract = _contract(network, 0)
+    with pytest.raises(CommitError) as info:
+        await contract.submit("Put", "one-org", "x", endorsing_orgs=["UrbanManagementMSP"])
+    assert info.value.code == "ENDORSEMENT_POLICY_FAILURE"
+    assert info.value.tx_id
+
+
+async def test_deadline_expiry_is_its_own_error(network: Network) -> None:
+    c = network.layout.consortium
+    gw = _gateway(network, 0, Deadlines(evaluate=0.0001))
+    with pytest.raises(EvaluateError) as info:
+        await gw.contract(c.channel, c.chaincode.name).evaluate("Ping")
+    assert info.value.deadline_exceeded
+
+
+async def test_chaincode_event_reaches_a_gateway_subscriber(network: Network) -> None:
+    c = network.layout.consortium
+    gw = _gateway(network, 2)
+    events: AsyncIterator[object] = gw.chaincode_events(c.channel, c.chaincode.name)
+    listener = asyncio.ensure_future(anext(events))  # type: ignore[arg-type]
+    await asyncio.sleep(0.5)  # let the subscription reach the peer before we submit
+    submitted = await _contract(network, 0).submit("Put", "evented", "v")
+    event = await asyncio.wait_for(listener, timeout=30)
+    assert event.tx_id == submitted.tx_id  # type: ignore[attr-defined]
+    assert event.name == "PingPut"  # type: ignore[attr-defined]
+    assert event.payload == b"evented"  # type: ignore[attr-defined]
