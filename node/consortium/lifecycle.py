@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import tarfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,14 +29,38 @@ class LifecycleError(NetworkError):
     code = "LIFECYCLE_FAILED"
 
 
-def _run(argv: Sequence[str], env: Mapping[str, str], what: str, timeout: float = 120) -> str:
-    proc = subprocess.run(
-        list(argv), env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if proc.returncode != 0:
+# Answers that mean "not ready yet" right after a (re)start: Raft is electing a leader,
+# or a peer is still connecting to its chaincode server. Ordering steps retry on these.
+NOT_READY = (
+    "SERVICE_UNAVAILABLE",
+    "no Raft leader",
+    "could not launch chaincode",
+    "connection refused",
+)
+
+
+def _run(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    what: str,
+    timeout: float = 120,
+    *,
+    retry_for: float = 0.0,
+) -> str:
+    deadline = time.monotonic() + retry_for
+    while True:
+        proc = subprocess.run(
+            list(argv), env=dict(env), capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )  # fmt: skip
+        if proc.returncode == 0:
+            return proc.stdout + proc.stderr
         lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        raise LifecycleError(f"{what} failed: {lines[-1].strip() if lines else 'no output'}")
-    return proc.stdout + proc.stderr
+        last = lines[-1].strip() if lines else "no output"
+        if any(s in last for s in NOT_READY) and time.monotonic() < deadline:
+            time.sleep(1.0)
+            continue
+        raise LifecycleError(f"{what} failed: {last}")
 
 
 def join_orderer(layout: Layout, node: OrdererNode) -> bool:
@@ -159,11 +184,35 @@ def committed(layout: Layout, dep: Department) -> bool:
     return int(json.loads(proc.stdout).get("sequence", 0)) >= cc.sequence
 
 
+def approvals(layout: Layout, dep: Department) -> dict[str, bool]:
+    """Which orgs (by MSP id) approved the chaincode definition, asked of ``dep``'s peer."""
+    peer = str(layout.toolchain.binary("peer"))
+    argv = [peer, "lifecycle", "chaincode", "checkcommitreadiness",
+            *_definition_args(layout), "--output", "json"]  # fmt: skip
+    out = _run(argv, layout.cli_env(dep), f"{dep.name} checkcommitreadiness")
+    raw = json.loads(out[out.index("{") :]).get("approvals", {})
+    return {str(k): bool(v) for k, v in raw.items()}
+
+
+def approved_by_own_org(layout: Layout, dep: Department) -> bool:
+    """Whether ``dep`` approved the current definition (also works after the commit,
+    when an org that joins late must still approve to run the chaincode)."""
+    peer = str(layout.toolchain.binary("peer"))
+    cc = layout.consortium.chaincode
+    proc = subprocess.run(
+        [peer, "lifecycle", "chaincode", "queryapproved", "--channelID",
+         layout.consortium.channel, "--name", cc.name, "--sequence", str(cc.sequence),
+         "--output", "json"],
+        env=layout.cli_env(dep), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return proc.returncode == 0
+
+
 def approve(layout: Layout, dep: Department, package_id: str) -> None:
     peer = str(layout.toolchain.binary("peer"))
     argv = [peer, "lifecycle", "chaincode", "approveformyorg", *_orderer_args(layout),
             *_definition_args(layout), "--package-id", package_id, "--waitForEvent"]  # fmt: skip
-    _run(argv, layout.cli_env(dep), f"{dep.name} approve")
+    _run(argv, layout.cli_env(dep), f"{dep.name} approve", retry_for=90)
 
 
 def _peer_targets(layout: Layout, deps: Sequence[Department]) -> list[str]:
@@ -179,10 +228,12 @@ def commit(layout: Layout, deps: Sequence[Department]) -> None:
     peer = str(layout.toolchain.binary("peer"))
     argv = [peer, "lifecycle", "chaincode", "commit", *_orderer_args(layout),
             *_definition_args(layout), *_peer_targets(layout, deps), "--waitForEvent"]  # fmt: skip
-    _run(argv, layout.cli_env(deps[0]), "chaincode commit")
+    _run(argv, layout.cli_env(deps[0]), "chaincode commit", retry_for=90)
 
 
-def invoke(layout: Layout, deps: Sequence[Department], args: Sequence[str]) -> str:
+def invoke(
+    layout: Layout, deps: Sequence[Department], args: Sequence[str], retry_for: float = 0.0
+) -> str:
     """Submit a transaction through the peer CLI and wait for it to commit VALID."""
     peer = str(layout.toolchain.binary("peer"))
     payload = json.dumps({"Args": list(args)})
@@ -191,7 +242,7 @@ def invoke(layout: Layout, deps: Sequence[Department], args: Sequence[str]) -> s
             *_peer_targets(layout, deps), "-c", payload, "--waitForEvent"]  # fmt: skip
     # The commit status line is logged at INFO: raise the CLI's level to read it.
     env = {**layout.cli_env(deps[0]), "FABRIC_LOGGING_SPEC": "info"}
-    out = _run(argv, env, f"invoke {args[0]}")
+    out = _run(argv, env, f"invoke {args[0]}", retry_for=retry_for)
     match = re.search(r"committed with status \((\w+)\)", out)
     if match is None or match.group(1) != "VALID":
         status = match.group(1) if match else "no commit status"

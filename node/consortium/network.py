@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,12 +27,6 @@ from node.consortium.launch import (
 from node.consortium.processes import ProcessSpec, Supervisor, ensure_ports_free, healthy
 
 Progress = Callable[[str], None]
-_NOT_READY = (
-    "SERVICE_UNAVAILABLE",
-    "no Raft leader",
-    "could not launch chaincode",
-    "connection refused",
-)
 
 
 @dataclass(frozen=True)
@@ -93,32 +86,20 @@ class Network:
             if with_orderers:
                 self._start_orderers(started)
             self._start_peers(deps, started)
+            self._deploy_chaincode(deps, started)
             if org is None:
-                self._deploy_chaincode(deps, started)
                 self._check_transaction(deps)
         except BaseException:
             for name in reversed(started):
                 self.supervisor.stop(name)
             raise
 
-    def _check_transaction(self, deps: list[Department], timeout: float = 90.0) -> None:
-        """Submit a Ping and wait for it to commit VALID.
-
-        Right after a restart Raft has no leader for a few seconds and peers may still be
-        reconnecting, so "not ready yet" answers are retried until ``timeout``.
-        """
+    def _check_transaction(self, deps: list[Department]) -> None:
+        """Submit a Ping and wait for it to commit VALID (retrying while the network is
+        still electing a Raft leader or connecting chaincode after a restart)."""
         self.progress("checking a real transaction commits")
         endorsers = deps[:2] if len(deps) > 1 else deps
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                lifecycle.invoke(self.layout, endorsers, ["Ping"])
-                return
-            except lifecycle.LifecycleError as exc:
-                transient = any(s in str(exc) for s in _NOT_READY)
-                if not transient or time.monotonic() > deadline:
-                    raise
-                time.sleep(1.0)
+        lifecycle.invoke(self.layout, endorsers, ["Ping"], retry_for=90)
 
     def _prepare(self) -> None:
         state = self.layout.state_dir
@@ -160,19 +141,32 @@ class Network:
                 self.progress(f"{dep.name} peer joined channel {self.layout.consortium.channel}")
 
     def _deploy_chaincode(self, deps: list[Department], started: list[str]) -> None:
-        ids: dict[str, str] = {}
+        """Install, approve and (once a majority approved) commit; start the servers.
+
+        With ``--org`` each department runs this for itself on its own host; whichever
+        department completes the majority commits the definition.
+        """
+        c = self.layout.consortium
         for dep in deps:
             pkg, package_id = lifecycle.package(self.layout, dep)
-            ids[dep.name] = package_id
             if lifecycle.install(self.layout, dep, pkg, package_id):
                 self.progress(f"installed chaincode on {dep.name}")
             self._ensure_running(chaincode_spec(self.layout, dep, package_id), started)
-        if not lifecycle.committed(self.layout, deps[0]):
-            for dep in deps:
+            if not lifecycle.approved_by_own_org(self.layout, dep):
                 self.progress(f"approving chaincode definition for {dep.name}")
-                lifecycle.approve(self.layout, dep, ids[dep.name])
+                lifecycle.approve(self.layout, dep, package_id)
+        if not deps or lifecycle.committed(self.layout, deps[0]):
+            return
+        approved = lifecycle.approvals(self.layout, deps[0])
+        endorsers = [d for d in c.departments if approved.get(d.msp_id)]
+        if len(endorsers) * 2 > len(c.departments):
             self.progress("committing chaincode definition")
-            lifecycle.commit(self.layout, deps)
+            lifecycle.commit(self.layout, endorsers)
+        else:
+            self.progress(
+                f"chaincode approved by {len(endorsers)} of {len(c.departments)} departments; "
+                "it is committed once a majority has approved"
+            )
 
     def down(self, org: str | None = None, *, purge: bool = False) -> list[str]:
         """Stop the processes we recorded (of ``org`` only, if given); return their names."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 import yaml
 
 from node.consortium import toolchain
+from node.fabric import Contract, EvaluateError
 from node.settings import PROJECT_ROOT, Settings
 
 
@@ -41,3 +44,18 @@ def network_settings(state_dir: Path, consortium_file: Path) -> Settings:
             "(builds Fabric v3.1.5 with Go), or point EVNET_FABRIC_BIN at its binaries"
         )
     return replace(base, state_dir=state_dir, consortium_file=consortium_file)
+
+
+async def read_eventually(contract: Contract, key: str, timeout: float = 20) -> dict[str, str]:
+    """Read ``key`` from another org's peer, which receives the block a moment later than
+    the peer whose commit status the submitter waited for."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            doc = json.loads(await contract.evaluate("Get", key))
+            assert isinstance(doc, dict)
+            return doc
+        except EvaluateError as exc:
+            if exc.chaincode_code != "NOT_FOUND" or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from netsupport import read_eventually as _read_eventually
 
 from node.consortium.identities import ADMIN_USER, org_crypto
 from node.consortium.network import Network
@@ -34,21 +35,6 @@ def _gateway(network: Network, index: int, deadlines: Deadlines | None = None) -
         server_name=f"{dep.peer.name}.{crypto.domain}",
     )
     return Gateway(channel, identity, signer, deadlines or Deadlines())
-
-
-async def _read_eventually(contract: Contract, key: str, timeout: float = 20) -> dict[str, str]:
-    """Read ``key`` from another org's peer, which receives the block a moment later than
-    the peer whose commit status the submitter waited for."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            doc = json.loads(await contract.evaluate("Get", key))
-            assert isinstance(doc, dict)
-            return doc
-        except EvaluateError as exc:
-            if exc.chaincode_code != "NOT_FOUND" or asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
 
 
 def _contract(network: Network, index: int = 0) -> Contract:
