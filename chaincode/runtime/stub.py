@@ -7,15 +7,28 @@ this transaction by channel and transaction id. An ERROR answer raises :class:`P
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from fabric_protos.common import common_pb2
+from fabric_protos.ledger.queryresult import kv_query_result_pb2
 from fabric_protos.peer import chaincode_event_pb2, proposal_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim
 
 from chaincode.runtime.identity import ClientIdentity
+from chaincode.runtime.keys import partial_key_range
+from chaincode.runtime.policy import VALIDATION_PARAMETER
 
 Call = Callable[[int, bytes], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class Page:
+    """Query results with the bookmark that fetches the next page ("" when done)."""
+
+    items: list[Any]
+    bookmark: str
 
 
 class Stub:
@@ -84,6 +97,111 @@ class Stub:
             shim.ChaincodeMessage.DEL_STATE,
             shim.DelState(key=key, collection=collection).SerializeToString(),
         )
+
+    async def get_private_data_hash(self, collection: str, key: str) -> bytes | None:
+        """The hash of a private value as this peer's ledger holds it (any org may ask)."""
+        value = await self._call(
+            shim.ChaincodeMessage.GET_PRIVATE_DATA_HASH,
+            shim.GetState(key=key, collection=collection).SerializeToString(),
+        )
+        return value or None
+
+    async def get_key_policy(self, key: str, collection: str = "") -> bytes | None:
+        """The key-level endorsement policy of ``key`` (serialized), or None."""
+        raw = await self._call(
+            shim.ChaincodeMessage.GET_STATE_METADATA,
+            shim.GetStateMetadata(key=key, collection=collection).SerializeToString(),
+        )
+        result = shim.StateMetadataResult.FromString(raw)
+        for entry in result.entries:
+            if entry.metakey == VALIDATION_PARAMETER:
+                return bytes(entry.value) or None
+        return None
+
+    async def set_key_policy(self, key: str, policy: bytes, collection: str = "") -> None:
+        """Require ``policy`` (see :func:`chaincode.runtime.policy.peers_of`) for updates."""
+        await self._call(
+            shim.ChaincodeMessage.PUT_STATE_METADATA,
+            shim.PutStateMetadata(
+                key=key,
+                collection=collection,
+                metadata=shim.StateMetadata(metakey=VALIDATION_PARAMETER, value=policy),
+            ).SerializeToString(),
+        )
+
+    async def range(
+        self,
+        start: str,
+        end: str,
+        *,
+        page_size: int = 0,
+        bookmark: str = "",
+        collection: str = "",
+    ) -> Page:
+        """Keys in [start, end) with their values; ``page_size`` > 0 paginates.
+
+        Raises:
+            PeerError: the peer refused the query.
+        """
+        metadata = b""
+        if page_size:
+            metadata = shim.QueryMetadata(pageSize=page_size, bookmark=bookmark).SerializeToString()
+        raw = await self._call(
+            shim.ChaincodeMessage.GET_STATE_BY_RANGE,
+            shim.GetStateByRange(
+                startKey=start, endKey=end, collection=collection, metadata=metadata
+            ).SerializeToString(),
+        )
+        return await self._drain(raw, kv_query_result_pb2.KV, lambda kv: (kv.key, bytes(kv.value)))
+
+    async def by_partial_key(
+        self,
+        object_type: str,
+        attributes: Sequence[str],
+        *,
+        page_size: int = 0,
+        bookmark: str = "",
+    ) -> Page:
+        """Every entry whose composite key starts with (object_type, *attributes)."""
+        start, end = partial_key_range(object_type, attributes)
+        return await self.range(start, end, page_size=page_size, bookmark=bookmark)
+
+    async def history(self, key: str) -> list[tuple[str, bytes, bool]]:
+        """(tx id, value, is_delete) for every committed change of ``key``, oldest first."""
+        raw = await self._call(
+            shim.ChaincodeMessage.GET_HISTORY_FOR_KEY,
+            shim.GetHistoryForKey(key=key).SerializeToString(),
+        )
+        page = await self._drain(
+            raw,
+            kv_query_result_pb2.KeyModification,
+            lambda m: (m.tx_id, bytes(m.value), bool(m.is_delete)),
+        )
+        return list(page.items)
+
+    async def _drain(self, raw: bytes, kind: Any, convert: Callable[[Any], Any]) -> Page:
+        # Pages of results arrive in batches; follow QUERY_STATE_NEXT until has_more is
+        # false, then close the iterator so the peer can free it.
+        items: list[Any] = []
+        response = shim.QueryResponse.FromString(raw)
+        while True:
+            items.extend(convert(kind.FromString(r.resultBytes)) for r in response.results)
+            if not response.has_more:
+                break
+            raw = await self._call(
+                shim.ChaincodeMessage.QUERY_STATE_NEXT,
+                shim.QueryStateNext(id=response.id).SerializeToString(),
+            )
+            response = shim.QueryResponse.FromString(raw)
+        if response.id:
+            await self._call(
+                shim.ChaincodeMessage.QUERY_STATE_CLOSE,
+                shim.QueryStateClose(id=response.id).SerializeToString(),
+            )
+        bookmark = ""
+        if response.metadata:
+            bookmark = shim.QueryResponseMetadata.FromString(response.metadata).bookmark
+        return Page(items=items, bookmark=bookmark)
 
     def set_event(self, name: str, payload: bytes) -> None:
         """Attach the transaction's (single) chaincode event, sent with COMPLETED."""
