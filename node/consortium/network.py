@@ -171,7 +171,7 @@ class Network:
     def down(self, org: str | None = None, *, purge: bool = False) -> list[str]:
         """Stop the processes we recorded (of ``org`` only, if given); return their names."""
         with_orderers, deps = self._orgs(org)
-        names = [chaincode_name(d) for d in deps] + [peer_spec(self.layout, d).name for d in deps]
+        names = [chaincode_name(d) for d in deps] + [peer_name(d) for d in deps]
         if with_orderers:
             names += [n.name for n in self.layout.consortium.orderers.nodes]
         stopped = [n for n in names if self.supervisor.stop(n)]

@@ -48,18 +48,3 @@ class EcdsaSigner:
     def sign(self, message: bytes) -> bytes:
         """DER, low-S ECDSA signature over SHA-256(message)."""
         return to_low_s(self._key.sign(message, ec.ECDSA(hashes.SHA256())))
-
-
-def verify(cert_pem: bytes, message: bytes, signature: bytes) -> bool:
-    """True when ``signature`` over ``message`` verifies with the certificate's key."""
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-
-    key = x509.load_pem_x509_certificate(cert_pem).public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        return False
-    try:
-        key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
