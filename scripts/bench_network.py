@@ -24,9 +24,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from node.cli.network import network_from
-from node.consortium.identities import ADMIN_USER, org_crypto
+from node.consortium.clients import department_contract
 from node.consortium.network import Network
-from node.fabric import Contract, EndorseError, Gateway, load_msp_identity, open_channel
+from node.fabric import Contract, EndorseError
 from node.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -37,17 +37,6 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _contract(net: Network) -> Contract:
-    layout = net.layout
-    dep = layout.consortium.departments[0]
-    crypto = org_crypto(layout.state_dir, layout.consortium, dep.name)
-    identity, signer = load_msp_identity(dep.msp_id, crypto.user(ADMIN_USER).msp_dir)
-    channel = open_channel(dep.peer.address, crypto.tlsca_cert.read_bytes(),
-                           server_name=f"{dep.peer.name}.{crypto.domain}")  # fmt: skip
-    gw = Gateway(channel, identity, signer)
-    return gw.contract(layout.consortium.channel, layout.consortium.chaincode.name)
 
 
 async def _load(
@@ -72,7 +61,7 @@ async def _load(
 
 async def _measure(net: Network, tx: int) -> dict[int, tuple[float, float, float, float]]:
     # The gRPC channel belongs to the event loop it was made in: make it here.
-    contract = _contract(net)
+    contract = department_contract(net.layout, net.layout.consortium.departments[0])
     # A fresh network's gateway learns the other departments' peers through gossip a few
     # seconds after start; until then it cannot satisfy the endorsement policy.
     for _ in range(120):

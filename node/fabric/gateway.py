@@ -119,6 +119,11 @@ class Contract:
         self.channel = channel
         self.chaincode = chaincode
 
+    @property
+    def gateway(self) -> Gateway:
+        """The gateway (identity and connection) this contract submits through."""
+        return self._gw
+
     def _proposal(
         self, function: str, args: Sequence[str | bytes], transient: Mapping[str, bytes] | None
     ) -> tuple[str, object]:

@@ -9,37 +9,17 @@ from collections.abc import AsyncIterator
 import pytest
 from netsupport import read_eventually as _read_eventually
 
-from node.consortium.identities import ADMIN_USER, org_crypto
+from node.consortium.clients import department_contract
 from node.consortium.network import Network
-from node.fabric import (
-    CommitError,
-    Contract,
-    Deadlines,
-    EvaluateError,
-    Gateway,
-    load_msp_identity,
-    open_channel,
-)
+from node.fabric import ChaincodeEvent, CommitError, Contract, Deadlines, EvaluateError
 
 pytestmark = pytest.mark.network
 
 
-def _gateway(network: Network, index: int, deadlines: Deadlines | None = None) -> Gateway:
+def _contract(network: Network, index: int = 0, deadlines: Deadlines | None = None) -> Contract:
     layout = network.layout
     dep = layout.consortium.departments[index]
-    crypto = org_crypto(layout.state_dir, layout.consortium, dep.name)
-    identity, signer = load_msp_identity(dep.msp_id, crypto.user(ADMIN_USER).msp_dir)
-    channel = open_channel(
-        dep.peer.address,
-        crypto.tlsca_cert.read_bytes(),
-        server_name=f"{dep.peer.name}.{crypto.domain}",
-    )
-    return Gateway(channel, identity, signer, deadlines or Deadlines())
-
-
-def _contract(network: Network, index: int = 0) -> Contract:
-    c = network.layout.consortium
-    return _gateway(network, index).contract(c.channel, c.chaincode.name)
+    return department_contract(layout, dep, deadlines=deadlines)
 
 
 async def test_submit_returns_the_result_and_another_org_reads_it(network: Network) -> None:
@@ -86,21 +66,21 @@ async def test_endorsement_by_one_org_fails_validation_with_its_code(network: Ne
 
 
 async def test_deadline_expiry_is_its_own_error(network: Network) -> None:
-    c = network.layout.consortium
-    gw = _gateway(network, 0, Deadlines(evaluate=0.0001))
+    contract = _contract(network, 0, Deadlines(evaluate=0.0001))
     with pytest.raises(EvaluateError) as info:
-        await gw.contract(c.channel, c.chaincode.name).evaluate("Ping")
+        await contract.evaluate("Ping")
     assert info.value.deadline_exceeded
 
 
 async def test_chaincode_event_reaches_a_gateway_subscriber(network: Network) -> None:
-    c = network.layout.consortium
-    gw = _gateway(network, 2)
-    events: AsyncIterator[object] = gw.chaincode_events(c.channel, c.chaincode.name)
-    listener = asyncio.ensure_future(anext(events))  # type: ignore[arg-type]
+    subscriber = _contract(network, 2)
+    events: AsyncIterator[ChaincodeEvent] = subscriber.gateway.chaincode_events(
+        subscriber.channel, subscriber.chaincode
+    )
+    listener = asyncio.ensure_future(anext(events))
     await asyncio.sleep(0.5)  # let the subscription reach the peer before we submit
     submitted = await _contract(network, 0).submit("Put", "evented", "v")
     event = await asyncio.wait_for(listener, timeout=30)
-    assert event.tx_id == submitted.tx_id  # type: ignore[attr-defined]
-    assert event.name == "PingPut"  # type: ignore[attr-defined]
-    assert event.payload == b"evented"  # type: ignore[attr-defined]
+    assert event.tx_id == submitted.tx_id
+    assert event.name == "PingPut"
+    assert event.payload == b"evented"

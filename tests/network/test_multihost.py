@@ -18,9 +18,8 @@ import yaml
 from netsupport import network_settings, read_eventually, shifted_consortium
 
 from node.cli.network import network_from
-from node.consortium.identities import ADMIN_USER, org_crypto
+from node.consortium.clients import department_contract
 from node.consortium.launch import Layout
-from node.fabric import Gateway, load_msp_identity, open_channel
 from node.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.network
@@ -89,28 +88,14 @@ async def test_an_org_on_its_own_host_endorses_across_hosts(tmp_path: Path, name
         up("MarketSupervision")
         layout: Layout = network_from(settings, verbose=False).layout
         urban = layout.consortium.department("UrbanManagement")
-        crypto = org_crypto(layout.state_dir, layout.consortium, urban.name)
-        identity, signer = load_msp_identity(urban.msp_id, crypto.user(ADMIN_USER).msp_dir)
-        channel = open_channel(urban.peer.address, crypto.tlsca_cert.read_bytes(),
-                               server_name=f"{urban.peer.name}.{crypto.domain}")  # fmt: skip
-        contract = Gateway(channel, identity, signer).contract("evidence", "evidence")
-
+        contract = department_contract(layout, urban)
         await contract.submit(
             "Put", "cross-host", "endorsed on two hosts",
             endorsing_orgs=["UrbanManagementMSP", "PublicSecurityMSP"],
         )  # fmt: skip
         # Read back through PublicSecurity's peer inside the other namespace.
-        ps_contract = Gateway(
-            open_channel(
-                layout.consortium.department("PublicSecurity").peer.address,
-                org_crypto(
-                    layout.state_dir, layout.consortium, "PublicSecurity"
-                ).tlsca_cert.read_bytes(),
-                server_name="peer0.publicsecurity.evnet",
-            ),
-            identity,
-            signer,
-        ).contract("evidence", "evidence")
+        public_security = layout.consortium.department("PublicSecurity")
+        ps_contract = department_contract(layout, public_security, identity_of=urban)
         got = await read_eventually(ps_contract, "cross-host")
         assert got["value"] == "endorsed on two hosts"
     finally:
