@@ -8,11 +8,12 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import grpc
 import pytest
 import yaml
 
 from node.consortium import toolchain
-from node.fabric import Contract, EvaluateError
+from node.fabric import Contract, EndorseError, EvaluateError, SubmitResult
 from node.settings import PROJECT_ROOT, Settings
 
 
@@ -59,3 +60,24 @@ async def read_eventually(contract: Contract, key: str, timeout: float = 20) -> 
             if exc.chaincode_code != "NOT_FOUND" or asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.2)
+
+
+async def submit_when_discovered(
+    contract: Contract, *args: str, endorsing_orgs: list[str], timeout: float = 60
+) -> SubmitResult:
+    """Submit once the gateway has discovered the named orgs' peers.
+
+    Gossip tells a gateway about other departments' peers a few seconds after they join;
+    until then endorsement fails with UNAVAILABLE before anything is sent for ordering, so
+    trying again with a fresh proposal is safe. Any other failure is raised at once.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await contract.submit(*args, endorsing_orgs=endorsing_orgs)
+        except EndorseError as exc:
+            if exc.grpc_code != grpc.StatusCode.UNAVAILABLE:
+                raise
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)

@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from netsupport import network_settings, read_eventually, shifted_consortium
+from netsupport import (
+    network_settings,
+    read_eventually,
+    shifted_consortium,
+    submit_when_discovered,
+)
 
 from node.cli.network import network_from
 from node.consortium.clients import department_contract
@@ -89,8 +94,8 @@ async def test_an_org_on_its_own_host_endorses_across_hosts(tmp_path: Path, name
         layout: Layout = network_from(settings, verbose=False).layout
         urban = layout.consortium.department("UrbanManagement")
         contract = department_contract(layout, urban)
-        await contract.submit(
-            "Put", "cross-host", "endorsed on two hosts",
+        await submit_when_discovered(
+            contract, "Put", "cross-host", "endorsed on two hosts",
             endorsing_orgs=["UrbanManagementMSP", "PublicSecurityMSP"],
         )  # fmt: skip
         # Read back through PublicSecurity's peer inside the other namespace.
