@@ -50,3 +50,76 @@ DEPARTMENT_ZH: dict[Department, str] = {
 # Fabric CA encodes enrollment attributes as JSON {"attrs": {...}} in this X.509 extension;
 # the chaincode reads the role from it, so issuer and chaincode must agree on the OID.
 ATTRIBUTE_EXTENSION_OID = "1.2.3.4.5.6.7.8.1"
+
+
+class ViolationType(StrEnum):
+    """Violation types the detectors flag and cases are filed for."""
+
+    SHOPFRONT_OPERATION = "shopfront_operation"
+    ROAD_OCCUPATION = "road_occupation"
+    ROAMING_VENDOR = "roaming_vendor"
+    GARBAGE_PILE = "garbage_pile"
+    MOTOR_PARKING = "motor_parking"
+    NONMOTOR_PARKING = "nonmotor_parking"
+    STREET_HANGING = "street_hanging"
+    OUTDOOR_ADVERTISING = "outdoor_advertising"
+
+
+VIOLATION_ZH: dict[ViolationType, str] = {
+    ViolationType.SHOPFRONT_OPERATION: "出店经营",
+    ViolationType.ROAD_OCCUPATION: "占道经营",
+    ViolationType.ROAMING_VENDOR: "游商",
+    ViolationType.GARBAGE_PILE: "垃圾堆放",
+    ViolationType.MOTOR_PARKING: "机动车乱停放",
+    ViolationType.NONMOTOR_PARKING: "非机动车乱停放",
+    ViolationType.STREET_HANGING: "沿街晾挂",
+    ViolationType.OUTDOOR_ADVERTISING: "违规户外广告",
+}
+
+
+class Stage(StrEnum):
+    """Case stages: the general procedure's eight, and the without-penalty ending."""
+
+    SOURCE = "source"
+    PRELIMINARY_CHECK = "preliminary_check"
+    FILING_APPROVAL = "filing_approval"
+    INVESTIGATION = "investigation"
+    ADVANCE_NOTICE = "advance_notice"
+    DECISION = "decision"
+    EXECUTION = "execution"
+    CLOSURE = "closure"
+    CLOSED_WITHOUT_PENALTY = "closed_without_penalty"
+
+
+STAGE_ZH: dict[Stage, str] = {
+    Stage.SOURCE: "案件来源",
+    Stage.PRELIMINARY_CHECK: "初查核实",
+    Stage.FILING_APPROVAL: "立案审批",
+    Stage.INVESTIGATION: "调查取证",
+    Stage.ADVANCE_NOTICE: "事先告知",
+    Stage.DECISION: "决定",
+    Stage.EXECUTION: "执行",
+    Stage.CLOSURE: "结案",
+    Stage.CLOSED_WITHOUT_PENALTY: "不予处罚结案",
+}
+
+
+class Procedure(StrEnum):
+    """The general procedure (一般程序) or the on-the-spot simple procedure (简易程序)."""
+
+    GENERAL = "general"
+    SIMPLE = "simple_procedure"
+
+
+class AccessKind(StrEnum):
+    """What a reader does with evidence; every kind is a ledger transaction."""
+
+    VIEW = "view"
+    DOWNLOAD = "download"
+    PACKAGE = "package"
+    SHARE = "share"
+
+
+class Outcome(StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"

@@ -1,8 +1,22 @@
 """The contracts the EvidenceNet chaincode serves."""
 
+from chaincode.contracts.access import AccessContract
+from chaincode.contracts.cases import CasesContract
+from chaincode.contracts.evidence import EvidenceContract
+from chaincode.contracts.org_keys import OrgKeysContract
+from chaincode.contracts.penalties import PenaltiesContract
 from chaincode.contracts.ping import PingContract
+from chaincode.contracts.transfers import TransfersContract
 from chaincode.runtime import Contract
 
 
 def default_contracts() -> list[Contract]:
-    return [PingContract()]
+    return [
+        PingContract(),
+        OrgKeysContract(),
+        EvidenceContract(),
+        AccessContract(),
+        CasesContract(),
+        TransfersContract(),
+        PenaltiesContract(),
+    ]

@@ -31,7 +31,7 @@ def transaction(*, read_only: bool = False) -> Callable[[F], F]:
 
 
 class Contract:
-    """Base class; ``name`` prefixes function names as ``Name:Function``."""
+    """Base class; functions answer to ``Name:Function`` and to their bare name."""
 
     name = ""
 
@@ -72,7 +72,7 @@ class Registry:
 
     def __init__(self, contracts: list[Contract]) -> None:
         self._functions: dict[str, _Function] = {}
-        for index, contract in enumerate(contracts):
+        for contract in contracts:
             for attr, member in inspect.getmembers(contract, inspect.ismethod):
                 meta = getattr(member, "__evnet_tx__", None)
                 if meta is None:
@@ -82,8 +82,11 @@ class Registry:
                 fn = _Function(contract, member, params, bool(meta["read_only"]))
                 prefix = contract.name or type(contract).__name__
                 self._functions[f"{prefix}:{attr}"] = fn
-                if index == 0:  # the first contract answers to bare names
-                    self._functions.setdefault(attr, fn)
+                # Bare names too, so clients need not know how functions are grouped; a
+                # name two contracts share would make that ambiguous, so it is refused.
+                if attr in self._functions:
+                    raise ValueError(f"transaction {attr} is defined by two contracts")
+                self._functions[attr] = fn
 
     def names(self) -> list[str]:
         return sorted(self._functions)
@@ -108,5 +111,6 @@ class Registry:
                 f"{name} takes {len(fn.params)} argument(s), {len(rest)} given",
             )
         values = [_convert(p, raw, kind) for (p, kind), raw in zip(fn.params, rest, strict=True)]
+        stub.read_only = fn.read_only
         result = await fn.method(stub, *values)
         return b"" if result is None else canonical_json(result)

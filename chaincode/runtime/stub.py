@@ -44,6 +44,8 @@ class Stub:
         self._creator = b""
         self._timestamp = dt.datetime.fromtimestamp(0, dt.UTC)
         self._transient: dict[str, bytes] = {}
+        # Set by the registry for functions declared read-only: a write there is a bug.
+        self.read_only = False
         if signed_proposal:
             self._read_proposal(signed_proposal)
 
@@ -84,7 +86,12 @@ class Stub:
         )
         return value or None
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only transaction function tried to write")
+
     async def put_state(self, key: str, value: bytes, collection: str = "") -> None:
+        self._writable()
         if not key:
             raise ValueError("empty key")
         await self._call(
@@ -93,6 +100,7 @@ class Stub:
         )
 
     async def delete_state(self, key: str, collection: str = "") -> None:
+        self._writable()
         await self._call(
             shim.ChaincodeMessage.DEL_STATE,
             shim.DelState(key=key, collection=collection).SerializeToString(),
@@ -120,6 +128,7 @@ class Stub:
 
     async def set_key_policy(self, key: str, policy: bytes, collection: str = "") -> None:
         """Require ``policy`` (see :func:`chaincode.runtime.policy.peers_of`) for updates."""
+        self._writable()
         await self._call(
             shim.ChaincodeMessage.PUT_STATE_METADATA,
             shim.PutStateMetadata(
@@ -205,6 +214,7 @@ class Stub:
 
     def set_event(self, name: str, payload: bytes) -> None:
         """Attach the transaction's (single) chaincode event, sent with COMPLETED."""
+        self._writable()
         if not name:
             raise ValueError("event name must not be empty")
         self.event = chaincode_event_pb2.ChaincodeEvent(event_name=name, payload=payload)

@@ -1,0 +1,267 @@
+"""Grants and the access trail: every read of evidence is a transaction, denials too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaincode import state
+from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
+from chaincode.rules.access import decide
+from chaincode.runtime import Contract, ContractError, Stub, transaction
+from chaincode.runtime.keys import composite_key, partial_key_range
+from schemas.glossary import Outcome, Role
+from schemas.ledger import (
+    AccessRecord,
+    AccessRequest,
+    CaseRecord,
+    EvidenceRecord,
+    GrantRecord,
+    GrantRequest,
+    LedgerErrorCode,
+    TargetKind,
+    TrailBy,
+    TrailPage,
+    TrailQuery,
+    ledger_time,
+)
+
+_GRANTORS = {Role.OFFICER, Role.REVIEWER, Role.ADMIN}
+_TRAIL_READERS = {Role.AUDITOR, Role.ADMIN, Role.REVIEWER, Role.OFFICER}
+
+
+async def _target_owner(ctx: Stub, target: TargetKind, target_id: str) -> str:
+    """The org that decides about a target: an item's owner or a case's holder."""
+    if target is TargetKind.EVIDENCE:
+        item = await state.load(ctx, state.evidence(target_id), EvidenceRecord)
+        if item is None:
+            raise not_found("evidence", target_id)
+        return item.owner_org
+    case = await state.load(ctx, state.case(target_id), CaseRecord)
+    if case is None:
+        raise not_found("case", target_id)
+    return case.holder_org
+
+
+async def _cases_of(ctx: Stub, evidence_id: str) -> list[CaseRecord]:
+    page = await ctx.by_partial_key("evidence_case", [evidence_id])
+    cases = []
+    for key, _ in page.items:
+        case = await state.load(ctx, state.case(state.last_attribute(key)), CaseRecord)
+        if case is not None:
+            cases.append(case)
+    return cases
+
+
+async def _grants_to(
+    ctx: Stub, org: str, evidence_id: str | None, cases: list[CaseRecord]
+) -> list[GrantRecord]:
+    keys = [state.grant(TargetKind.CASE, c.case_id, org) for c in cases]
+    if evidence_id is not None:
+        keys.insert(0, state.grant(TargetKind.EVIDENCE, evidence_id, org))
+    grants = [await state.load(ctx, key, GrantRecord) for key in keys]
+    return [g for g in grants if g is not None]
+
+
+def _trail_range(query: TrailQuery, actor: Actor) -> tuple[str, str]:
+    if query.by in (TrailBy.EVIDENCE, TrailBy.CASE):
+        if query.target_id is None:
+            raise ContractError(
+                LedgerErrorCode.VALIDATION_FAILED, f"a trail by {query.by} needs target_id"
+            )
+        object_type, prefix = f"access_by_{query.by}", [query.target_id]
+    elif query.by is TrailBy.ORG:
+        object_type, prefix = "access_by_org", [query.org or actor.org]
+    elif query.by is TrailBy.ACCESSOR:
+        if query.accessor is None:
+            raise ContractError(
+                LedgerErrorCode.VALIDATION_FAILED, "a trail by accessor needs accessor"
+            )
+        object_type, prefix = "access_by_accessor", [query.org or actor.org, query.accessor]
+    else:
+        object_type, prefix = "access_by_time", []
+    start, end = partial_key_range(object_type, prefix)
+    if query.since is not None:
+        start = composite_key(object_type, [*prefix, ledger_time(query.since)])
+    if query.until is not None:
+        end = composite_key(object_type, [*prefix, ledger_time(query.until)])
+    return start, end
+
+
+class AccessContract(Contract):
+    name = "Access"
+
+    @transaction()
+    async def GrantAccess(self, ctx: Stub, request: str) -> dict[str, Any]:
+        """The owner (or case holder) lets another department read, for a purpose, until
+        a time; granting again replaces the earlier grant."""
+        actor = actor_of(ctx)
+        actor.require(_GRANTORS, "granting access")
+        req = parse(GrantRequest, request)
+        owner = await _target_owner(ctx, req.target, req.target_id)
+        actor.require_org(owner, f"grant access to {req.target} {req.target_id}")
+        at = now(ctx)
+        if req.grantee_org == owner:
+            raise ContractError(
+                LedgerErrorCode.VALIDATION_FAILED, "an org does not need a grant for what it owns"
+            )
+        if ledger_time(req.expires_at) <= at:
+            raise ContractError(
+                LedgerErrorCode.VALIDATION_FAILED, "expires_at must be in the future"
+            )
+        record = GrantRecord(
+            target=req.target,
+            target_id=req.target_id,
+            grantee_org=req.grantee_org,
+            purpose=req.purpose,
+            kinds=sorted(set(req.kinds)),
+            expires_at=ledger_time(req.expires_at),
+            granted_by_org=actor.org,
+            granted_by=actor.subject,
+            granted_at=at,
+            granted_tx=ctx.tx_id,
+        )
+        await state.save(ctx, state.grant(req.target, req.target_id, req.grantee_org), record)
+        emit(
+            ctx,
+            "AccessGranted",
+            {"target": req.target, "target_id": req.target_id, "grantee_org": req.grantee_org},
+        )
+        return record.model_dump(mode="json")
+
+    @transaction()
+    async def RevokeAccess(
+        self, ctx: Stub, target: str, target_id: str, grantee_org: str
+    ) -> dict[str, Any]:
+        actor = actor_of(ctx)
+        actor.require(_GRANTORS, "revoking access")
+        kind = _target_kind(target)
+        owner = await _target_owner(ctx, kind, target_id)
+        actor.require_org(owner, f"revoke access to {target} {target_id}")
+        key = state.grant(kind, target_id, grantee_org)
+        grant = await state.load(ctx, key, GrantRecord)
+        if grant is None:
+            raise not_found(f"grant to {grantee_org} on {target}", target_id)
+        if grant.revoked_at is None:
+            grant = grant.model_copy(
+                update={
+                    "revoked_at": now(ctx),
+                    "revoked_by": actor.subject,
+                    "revoked_tx": ctx.tx_id,
+                }
+            )
+            await state.save(ctx, key, grant)
+            emit(
+                ctx,
+                "AccessRevoked",
+                {"target": kind, "target_id": target_id, "grantee_org": grantee_org},
+            )
+        return grant.model_dump(mode="json")
+
+    @transaction(read_only=True)
+    async def ListGrants(self, ctx: Stub, target: str, target_id: str) -> list[dict[str, Any]]:
+        grants = await state.load_all(ctx, "grant", [_target_kind(target), target_id], GrantRecord)
+        return [g.model_dump(mode="json") for g in grants]
+
+    @transaction()
+    async def RequestAccess(self, ctx: Stub, request: str) -> dict[str, Any]:
+        """Decide and record one access attempt. A denial commits too (outcome denied), so
+        auditors see refused attempts; the caller reads the outcome from the result."""
+        actor = actor_of(ctx)
+        req = parse(AccessRequest, request)
+        at = now(ctx)
+        evidence: EvidenceRecord | None = None
+        cases: list[CaseRecord] = []
+        found = True
+        if req.target is TargetKind.EVIDENCE:
+            evidence = await state.load(ctx, state.evidence(req.target_id), EvidenceRecord)
+            found = evidence is not None
+            if found:
+                cases = await _cases_of(ctx, req.target_id)
+        else:
+            case = await state.load(ctx, state.case(req.target_id), CaseRecord)
+            found = case is not None
+            cases = [case] if case is not None else []
+        if found:
+            evidence_id = req.target_id if req.target is TargetKind.EVIDENCE else None
+            grants = await _grants_to(ctx, actor.org, evidence_id, cases)
+            decision = decide(
+                org=actor.org,
+                role=actor.role,
+                kind=req.kind,
+                now=at,
+                evidence=evidence,
+                cases=cases,
+                grants=grants,
+            )
+            outcome, reason, grant_tx = decision.outcome, decision.reason, decision.grant_tx
+        else:
+            # Probing for ids that do not exist is worth an auditor's attention too.
+            outcome, reason, grant_tx = Outcome.DENIED, "not_found", None
+        case_ids = [c.case_id for c in cases]
+        record = AccessRecord(
+            record_id=ctx.tx_id,
+            accessor_org=actor.org,
+            accessor=actor.subject,
+            role=actor.role or "",
+            target=req.target,
+            target_id=req.target_id,
+            case_ids=case_ids,
+            purpose=req.purpose,
+            kind=req.kind,
+            at=at,
+            outcome=outcome,
+            reason=reason,
+            grant_tx=grant_tx,
+        )
+        await state.save(ctx, state.access(ctx.tx_id), record)
+        evidence_id = req.target_id if req.target is TargetKind.EVIDENCE else None
+        index_cases = case_ids if req.target is TargetKind.EVIDENCE else [req.target_id]
+        for object_type, prefix in state.trail_indexes(
+            evidence_id=evidence_id, case_ids=index_cases, org=actor.org, accessor=actor.subject
+        ):
+            await ctx.put_state(
+                composite_key(object_type, [*prefix, at, ctx.tx_id]), state.INDEX_MARK
+            )
+        emit(
+            ctx,
+            "AccessRecorded",
+            {
+                "record_id": ctx.tx_id,
+                "target": req.target,
+                "target_id": req.target_id,
+                "outcome": outcome,
+            },
+        )
+        return record.model_dump(mode="json")
+
+    @transaction(read_only=True)
+    async def GetAccessRecord(self, ctx: Stub, record_id: str) -> dict[str, Any]:
+        record = await state.load(ctx, state.access(record_id), AccessRecord)
+        if record is None:
+            raise not_found("access record", record_id)
+        return record.model_dump(mode="json")
+
+    @transaction(read_only=True)
+    async def AccessTrail(self, ctx: Stub, query: str) -> dict[str, Any]:
+        """Access records by evidence, case, accessor, org or time, oldest first, paginated."""
+        actor = actor_of(ctx)
+        actor.require(_TRAIL_READERS, "reading the access trail")
+        q = parse(TrailQuery, query)
+        start, end = _trail_range(q, actor)
+        state.check_bookmark(q.bookmark, start, end)
+        page = await ctx.range(start, end, page_size=q.page_size, bookmark=q.bookmark)
+        records = []
+        for key, _ in page.items:
+            record = await state.load(ctx, state.access(state.last_attribute(key)), AccessRecord)
+            if record is not None:
+                records.append(record)
+        return TrailPage(records=records, bookmark=page.bookmark).model_dump(mode="json")
+
+
+def _target_kind(text: str) -> TargetKind:
+    try:
+        return TargetKind(text)
+    except ValueError:
+        raise ContractError(
+            LedgerErrorCode.VALIDATION_FAILED, "target must be evidence or case"
+        ) from None

@@ -1,0 +1,427 @@
+"""What the chaincode accepts and stores: requests and ledger records, version 1.
+
+Every value here travels in blocks that other cases' packages carry (a package proves a
+transaction with its whole block), so the ledger holds ids, hashes, codes, org names and
+times only — never names, addresses, coordinates or free text. A "code" is a short
+lower-case identifier (``court_proceedings``); the documents it refers to stay off-chain,
+bound by their hashes.
+
+Requests are strict (unknown fields are refused, types are not coerced); records are what
+``model_dump(mode="json")`` stores as canonical JSON. Times on the ledger are fixed-width UTC
+strings (:func:`ledger_time`) so that they sort as text in composite keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.glossary import AccessKind, Outcome, Procedure, Role, Stage, ViolationType
+from schemas.hashes import Digest
+
+SCHEMA_VERSION = 1
+
+# Evidence, case and device ids: letters and digits first, then a few separators.
+Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+MspId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9.-]{0,63}$")]
+MediaType = Annotated[str, StringConstraints(pattern=r"^[a-z]{1,32}/[a-z0-9][a-z0-9.+-]{0,63}$")]
+# A storage locator is the owner node's own reference (e.g. "blob:sha256:…"); printable
+# ASCII without spaces so it can never smuggle text onto the ledger.
+Locator = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,256}$")]
+# HMAC-SHA256 of the subject's real identifier under the consortium's subject key.
+SubjectKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+LedgerTime = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")]
+# A citation of law or a discretion benchmark: short, printable, no control characters.
+Citation = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+MAX_REQUEST_BYTES = 16 * 1024
+MAX_CASE_EVIDENCE = 100
+MAX_PAGE_SIZE = 200
+
+
+def ledger_time(moment: dt.datetime) -> str:
+    """Fixed-width UTC text (microseconds, ``Z``): sorts chronologically as a string."""
+    if moment.tzinfo is None:
+        raise ValueError("ledger times must be timezone-aware")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ledger_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+
+
+class LedgerErrorCode(StrEnum):
+    """Stable codes the chaincode refuses with; clients branch on these, never on text."""
+
+    VALIDATION_FAILED = "VALIDATION_FAILED"
+    UNKNOWN_FUNCTION = "UNKNOWN_FUNCTION"
+    NOT_FOUND = "NOT_FOUND"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    EVIDENCE_CONFLICT = "EVIDENCE_CONFLICT"
+    CASE_CONFLICT = "CASE_CONFLICT"
+    INVALID_STAGE_TRANSITION = "INVALID_STAGE_TRANSITION"
+    TRANSFER_CONFLICT = "TRANSFER_CONFLICT"
+    SCHEDULE_CONFLICT = "SCHEDULE_CONFLICT"
+    INTERNAL = "INTERNAL"
+
+
+class TargetKind(StrEnum):
+    EVIDENCE = "evidence"
+    CASE = "case"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_version: int = SCHEMA_VERSION
+
+
+# --- organisations and their evidence-encryption keys -------------------------------------
+
+
+class OrgKeyPublication(_Request):
+    """An org's X25519 public key (raw 32 bytes, standard base64)."""
+
+    algorithm: Literal["X25519"] = "X25519"
+    public_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+
+
+class OrgKeyRecord(_Record):
+    org: MspId
+    version: int
+    key_id: str  # sha256 of the raw key, "sha256:<hex>"
+    algorithm: str
+    public_key: str
+    published_by: str
+    published_at: LedgerTime
+    published_tx: str
+
+
+# --- evidence -----------------------------------------------------------------------------
+
+
+class EvidenceContent(_Request):
+    """What identifies an evidence item; registering it twice must give the same content."""
+
+    evidence_id: Ident
+    plaintext_hash: Digest
+    ciphertext_hash: Digest
+    size: Annotated[int, Field(gt=0, le=1 << 40)]
+    media_type: MediaType
+    captured_at: AwareDatetime
+    device_id: Ident
+    camera_id: Ident
+    violation_type: ViolationType
+    owner_org: MspId
+    locator: Locator
+    claims_hash: Digest
+
+
+class EvidenceRegistration(EvidenceContent):
+    """Registration request: the content, optionally attached to a case held by the owner."""
+
+    case_id: Ident | None = None
+
+
+class EvidenceStatus(StrEnum):
+    ACTIVE = "active"
+    RETENTION_EXPIRED = "retention_expired"
+
+
+class EvidenceRecord(_Record):
+    evidence_id: str
+    plaintext_hash: str
+    ciphertext_hash: str
+    size: int
+    media_type: str
+    captured_at: LedgerTime
+    device_id: str
+    camera_id: str
+    violation_type: ViolationType
+    owner_org: str
+    locator: str
+    claims_hash: str
+    registered_by: str
+    registered_role: Role
+    registered_at: LedgerTime
+    registered_tx: str
+    status: EvidenceStatus = EvidenceStatus.ACTIVE
+    expired_at: LedgerTime | None = None
+    expired_tx: str | None = None
+
+
+# --- grants and access records ------------------------------------------------------------
+
+DEFAULT_GRANT_KINDS = (AccessKind.VIEW, AccessKind.DOWNLOAD, AccessKind.PACKAGE)
+
+
+class GrantRequest(_Request):
+    target: TargetKind
+    target_id: Ident
+    grantee_org: MspId
+    purpose: Code
+    expires_at: AwareDatetime
+    kinds: Annotated[list[AccessKind], Field(min_length=1, max_length=4)] = list(
+        DEFAULT_GRANT_KINDS
+    )
+
+
+class GrantRecord(_Record):
+    target: TargetKind
+    target_id: str
+    grantee_org: str
+    purpose: str
+    kinds: list[AccessKind]
+    expires_at: LedgerTime
+    granted_by_org: str
+    granted_by: str
+    granted_at: LedgerTime
+    granted_tx: str
+    revoked_at: LedgerTime | None = None
+    revoked_by: str | None = None
+    revoked_tx: str | None = None
+
+
+class AccessRequest(_Request):
+    target: TargetKind
+    target_id: Ident
+    purpose: Code
+    kind: AccessKind
+
+
+class AccessRecord(_Record):
+    """One attempt to read evidence, granted or denied; written by the attempt itself."""
+
+    record_id: str  # the transaction id
+    accessor_org: str
+    accessor: str  # certificate subject
+    role: str
+    target: TargetKind
+    target_id: str
+    case_ids: list[str]
+    purpose: str
+    kind: AccessKind
+    at: LedgerTime
+    outcome: Outcome
+    reason: str
+    grant_tx: str | None = None
+
+
+class TrailBy(StrEnum):
+    EVIDENCE = "evidence"
+    CASE = "case"
+    ACCESSOR = "accessor"
+    ORG = "org"
+    TIME = "time"
+
+
+class TrailQuery(_Request):
+    by: TrailBy
+    target_id: Ident | None = None  # by evidence or case
+    org: MspId | None = None  # by org or accessor
+    accessor: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 50
+    bookmark: Annotated[str, StringConstraints(max_length=1024)] = ""
+
+
+class TrailPage(BaseModel):
+    records: list[AccessRecord]
+    bookmark: str
+
+
+# --- penalties and subjects ---------------------------------------------------------------
+
+
+class ScheduleEntry(_Request):
+    legal_basis: Citation
+    discretion_benchmark: Citation
+    first_violation_exempt: bool
+    # Amount for the 1st, 2nd, ... violation within the lookback; the last step repeats.
+    steps_cents: Annotated[
+        list[Annotated[int, Field(ge=0, le=10**9)]], Field(min_length=1, max_length=10)
+    ]
+    lookback_days: Annotated[int, Field(ge=1, le=3650)] = 365
+
+
+class PenaltySchedule(_Request):
+    version: Annotated[int, Field(ge=1)]
+    # Orgs whose admins may publish the next version.
+    governing_orgs: Annotated[list[MspId], Field(min_length=1, max_length=16)]
+    entries: dict[ViolationType, ScheduleEntry]
+
+
+class Penalty(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    exempt: bool
+    prior_violations: int
+    step: int
+    amount_cents: int
+    legal_basis: str
+    discretion_benchmark: str
+    schedule_version: int
+
+
+class SubjectViolation(_Record):
+    subject_key: str
+    violation_type: ViolationType
+    case_id: str
+    org: str
+    at: LedgerTime
+    tx: str
+    exempted: bool
+    amount_cents: int
+
+
+# --- cases, stages and transfers ----------------------------------------------------------
+
+
+class SubjectKind(StrEnum):
+    PERSON = "person"
+    ORGANIZATION = "organization"
+
+
+class CaseSource(StrEnum):
+    CAMERA = "camera"
+    REPORT = "report"
+    INSPECTION = "inspection"
+    COMPLAINT = "complaint"
+
+
+class CaseFiling(_Request):
+    case_id: Ident
+    violation_type: ViolationType
+    subject_key: SubjectKey
+    subject_kind: SubjectKind
+    source: CaseSource
+    procedure: Procedure = Procedure.GENERAL
+    evidence_ids: Annotated[list[Ident], Field(max_length=MAX_CASE_EVIDENCE)] = []
+
+
+class StatementRight(StrEnum):
+    STATEMENT = "statement"
+    HEARING = "hearing"
+    STATEMENT_AND_HEARING = "statement_and_hearing"
+
+
+class ExecutionResult(StrEnum):
+    PAID = "paid"
+    RECTIFIED = "rectified"
+    ENFORCED = "enforced"
+    WARNING_SERVED = "warning_served"
+
+
+class StageDetails(_Request):
+    """What a transition carries; which fields are required depends on the stage."""
+
+    document_hash: Digest | None = None  # the step's legal document (approval form, notice...)
+    statement_right: StatementRight | None = None
+    statement_deadline: AwareDatetime | None = None
+    party_waived: bool = False
+    rectified: bool = False
+    execution_result: ExecutionResult | None = None
+
+
+class StageChange(_Request):
+    case_id: Ident
+    to_stage: Stage
+    details: StageDetails = StageDetails()
+
+
+class PendingTransfer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seq: int
+    to_org: str
+
+
+class CaseRecord(_Record):
+    case_id: str
+    violation_type: ViolationType
+    subject_key: str
+    subject_kind: SubjectKind
+    source: CaseSource
+    procedure: Procedure
+    stage: Stage
+    holder_org: str
+    filed_by_org: str
+    filed_by: str
+    filed_at: LedgerTime
+    filed_tx: str
+    updated_at: LedgerTime
+    stage_changes: int = 0
+    transfers: int = 0
+    pending_transfer: PendingTransfer | None = None
+    statement_deadline: LedgerTime | None = None
+    penalty: Penalty | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.stage in (Stage.CLOSURE, Stage.CLOSED_WITHOUT_PENALTY)
+
+
+class StageEntry(_Record):
+    case_id: str
+    seq: int
+    from_stage: Stage
+    to_stage: Stage
+    actor_org: str
+    actor: str
+    role: str
+    at: LedgerTime
+    tx: str
+    details: dict[str, object]
+    penalty: Penalty | None = None
+
+
+class TransferProposal(_Request):
+    case_id: Ident
+    to_org: MspId
+    reason: Code
+
+
+class TransferAnswer(_Request):
+    case_id: Ident
+    accept: bool
+    reason: Code | None = None
+
+
+class TransferStatus(StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class TransferRecord(_Record):
+    case_id: str
+    seq: int
+    from_org: str
+    to_org: str
+    reason: str
+    proposed_by: str
+    proposed_at: LedgerTime
+    proposed_tx: str
+    status: TransferStatus = TransferStatus.PROPOSED
+    answered_by: str | None = None
+    answered_at: LedgerTime | None = None
+    answered_tx: str | None = None
+    answer_reason: str | None = None
+
+
+class HolderPeriod(BaseModel):
+    """One org's time as the case's holder (``until`` is None for the current holder)."""
+
+    org: str
+    since: LedgerTime
+    since_tx: str
+    until: LedgerTime | None = None

@@ -1,0 +1,209 @@
+"""Grants and the access trail: every attempt is recorded, denials included."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from ledgerkit import (
+    MARKET,
+    NOW,
+    POLICE,
+    URBAN,
+    bootstrap,
+    creator,
+    evidence,
+    filing,
+    ok,
+    query,
+    refused,
+    subject_of,
+    submit,
+)
+
+from chaincode.runtime.harness import Harness
+
+OFFICER = creator(URBAN, "officer")
+PARTNER = creator(POLICE, "partner")
+LATER = (NOW + dt.timedelta(days=30)).isoformat()
+
+
+def grant(target: str = "evidence", target_id: str = "E-1", **changes: object) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "target": target,
+        "target_id": target_id,
+        "grantee_org": POLICE,
+        "purpose": "joint_enforcement",
+        "expires_at": LATER,
+    }
+    doc.update(changes)
+    return doc
+
+
+def ask(target_id: str = "E-1", kind: str = "view", target: str = "evidence") -> dict[str, str]:
+    return {"target": target, "target_id": target_id, "purpose": "joint_enforcement", "kind": kind}
+
+
+@pytest.fixture
+async def item(ledger: Harness) -> Harness:
+    await bootstrap(ledger)
+    ok(await submit(ledger, creator(URBAN, "device"), "RegisterEvidence", evidence()))
+    return ledger
+
+
+async def test_a_denial_commits_as_a_record_and_a_grant_opens_access(item: Harness) -> None:
+    denied = await submit(item, PARTNER, "RequestAccess", ask())
+    record = ok(denied)
+    assert (record["outcome"], record["reason"]) == ("denied", "no_grant")
+    assert record["accessor"] == subject_of(POLICE, "partner")
+    assert record["role"] == "partner"
+    assert denied.event is not None
+    assert denied.event[0] == "AccessRecorded"
+    ok(await submit(item, OFFICER, "GrantAccess", grant()))
+    granted = ok(await submit(item, PARTNER, "RequestAccess", ask()))
+    assert (granted["outcome"], granted["reason"]) == ("granted", "grant")
+    assert granted["grant_tx"]
+    trail = await query(
+        item, creator(URBAN, "auditor"), "AccessTrail", {"by": "evidence", "target_id": "E-1"}
+    )
+    assert [r["outcome"] for r in trail["records"]] == ["denied", "granted"]
+    assert trail["records"][0] == record
+
+
+async def test_only_the_owner_org_grants_and_revokes(item: Harness) -> None:
+    refused(await submit(item, creator(MARKET, "officer"), "GrantAccess", grant()), "ACCESS_DENIED")
+    refused(await submit(item, creator(URBAN, "device"), "GrantAccess", grant()), "ACCESS_DENIED")
+    refused(await submit(item, PARTNER, "GrantAccess", grant(grantee_org=POLICE)), "ACCESS_DENIED")
+    refused(await submit(item, OFFICER, "GrantAccess", grant(target_id="E-404")), "NOT_FOUND")
+    ok(await submit(item, OFFICER, "GrantAccess", grant()))
+    refused(
+        await submit(item, creator(MARKET, "officer"), "RevokeAccess", "evidence", "E-1", POLICE),
+        "ACCESS_DENIED",
+    )
+    revoked = ok(await submit(item, OFFICER, "RevokeAccess", "evidence", "E-1", POLICE))
+    assert revoked["revoked_tx"]
+    after = ok(await submit(item, PARTNER, "RequestAccess", ask()))
+    assert (after["outcome"], after["reason"]) == ("denied", "grant_revoked")
+    grants = await query(item, OFFICER, "ListGrants", "evidence", "E-1")
+    assert [g["grantee_org"] for g in grants] == [POLICE]
+    assert grants[0]["revoked_at"]
+    refused(await submit(item, OFFICER, "RevokeAccess", "evidence", "E-1", MARKET), "NOT_FOUND")
+    refused(
+        await submit(item, OFFICER, "RevokeAccess", "folder", "E-1", POLICE), "VALIDATION_FAILED"
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"expires_at": "2025-01-01T00:00:00Z"},  # in the past
+        {"expires_at": "2026-02-01T00:00:00"},  # no time zone
+        {"purpose": "Because the chief asked"},  # free text, not a code
+        {"kinds": []},
+        {"kinds": ["view", "print"]},
+        {"grantee_org": URBAN},  # the owner itself
+        {"note": "x"},
+    ],
+)
+async def test_bad_grants_are_refused(item: Harness, change: dict[str, object]) -> None:
+    refused(await submit(item, OFFICER, "GrantAccess", grant(**change)), "VALIDATION_FAILED")
+
+
+async def test_a_grant_expires_with_the_transaction_clock(item: Harness) -> None:
+    ok(
+        await submit(
+            item,
+            OFFICER,
+            "GrantAccess",
+            grant(expires_at=(NOW + dt.timedelta(hours=1)).isoformat()),
+        )
+    )
+    late = NOW + dt.timedelta(hours=2)
+    record = ok(await submit(item, PARTNER, "RequestAccess", ask(), at=late))
+    assert (record["outcome"], record["reason"]) == ("denied", "grant_expired")
+
+
+async def test_a_case_grant_covers_the_cases_evidence(item: Harness) -> None:
+    ok(await submit(item, OFFICER, "FileCase", filing(evidence_ids=["E-1"])))
+    ok(await submit(item, OFFICER, "GrantAccess", grant("case", "C-1", kinds=["view", "package"])))
+    record = ok(await submit(item, PARTNER, "RequestAccess", ask(kind="package")))
+    assert (record["outcome"], record["case_ids"]) == ("granted", ["C-1"])
+    by_case = await query(item, OFFICER, "AccessTrail", {"by": "case", "target_id": "C-1"})
+    assert [r["record_id"] for r in by_case["records"]] == [record["record_id"]]
+
+
+async def test_unknown_targets_are_recorded_as_probes(item: Harness) -> None:
+    record = ok(await submit(item, PARTNER, "RequestAccess", ask("E-404")))
+    assert (record["outcome"], record["reason"]) == ("denied", "not_found")
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"target": "evidence", "target_id": "E-1", "purpose": "x", "kind": "steal"},
+        {"target": "evidence", "target_id": "E-1", "purpose": "x"},
+        {"target": "drawer", "target_id": "E-1", "purpose": "x", "kind": "view"},
+    ],
+)
+async def test_malformed_access_requests_write_nothing(item: Harness, doc: dict[str, str]) -> None:
+    before = dict(item.ledger.state)
+    refused(await submit(item, PARTNER, "RequestAccess", doc), "VALIDATION_FAILED")
+    assert item.ledger.state == before
+
+
+async def test_trail_by_accessor_org_and_time_paginates(item: Harness) -> None:
+    ok(await submit(item, OFFICER, "GrantAccess", grant()))
+    start = NOW + dt.timedelta(days=1)
+    for i in range(7):
+        ok(await submit(item, PARTNER, "RequestAccess", ask(), at=start + dt.timedelta(minutes=i)))
+    ok(
+        await submit(
+            item, OFFICER, "RequestAccess", ask(), at=start + dt.timedelta(minutes=3, seconds=30)
+        )
+    )
+    auditor = creator(MARKET, "auditor")
+
+    async def everything(q: dict[str, object]) -> list[dict[str, object]]:
+        records, bookmark = [], ""
+        while True:
+            page = await query(
+                item, auditor, "AccessTrail", {**q, "page_size": 3, "bookmark": bookmark}
+            )
+            assert len(page["records"]) <= 3
+            records += page["records"]
+            if not (bookmark := page["bookmark"]):
+                return records
+
+    mine = await everything(
+        {"by": "accessor", "org": POLICE, "accessor": subject_of(POLICE, "partner")}
+    )
+    assert len(mine) == 7
+    assert all(r["accessor_org"] == POLICE for r in mine)
+    assert [r["at"] for r in mine] == sorted(r["at"] for r in mine)
+    assert len(await everything({"by": "org", "org": URBAN})) == 1
+    window = {
+        "by": "time",
+        "since": (start + dt.timedelta(minutes=2)).isoformat(),
+        "until": (start + dt.timedelta(minutes=5)).isoformat(),
+    }
+    assert len(await everything(window)) == 4  # minutes 2, 3, 3:30 and 4; until is exclusive
+    assert len(await everything({"by": "evidence", "target_id": "E-1"})) == 8
+
+
+async def test_trail_readers_and_queries_are_checked(item: Harness) -> None:
+    q = {"by": "evidence", "target_id": "E-1"}
+    refused(await item.evaluate(PARTNER, "AccessTrail", json.dumps(q)), "ACCESS_DENIED")
+    refused(
+        await item.evaluate(creator(URBAN, "device"), "AccessTrail", json.dumps(q)), "ACCESS_DENIED"
+    )
+    auditor = creator(URBAN, "auditor")
+    refused(
+        await item.evaluate(auditor, "AccessTrail", json.dumps({"by": "case"})), "VALIDATION_FAILED"
+    )
+    refused(
+        await item.evaluate(auditor, "AccessTrail", json.dumps({**q, "page_size": 1000})),
+        "VALIDATION_FAILED",
+    )
+    foreign = {**q, "bookmark": "\x00evidence\x00E-1\x00"}
+    refused(await item.evaluate(auditor, "AccessTrail", json.dumps(foreign)), "VALIDATION_FAILED")

@@ -1,0 +1,160 @@
+"""RegisterEvidence, AttachEvidence, ExpireEvidence: rules and refusals, through the harness."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from ledgerkit import (
+    MARKET,
+    URBAN,
+    bootstrap,
+    creator,
+    evidence,
+    filing,
+    ok,
+    query,
+    refused,
+    submit,
+)
+
+from chaincode.runtime.harness import Harness
+
+OFFICER, DEVICE = creator(URBAN, "officer"), creator(URBAN, "device")
+
+
+async def test_registration_stores_hashes_and_codes_and_emits_an_event(ledger: Harness) -> None:
+    record = ok(result := await submit(ledger, DEVICE, "RegisterEvidence", evidence()))
+    assert record["evidence_id"] == "E-1"
+    assert record["registered_role"] == "device"
+    assert record["captured_at"] == "2026-01-05T00:30:00.000000Z"  # normalised to UTC
+    assert record["registered_tx"] == result.tx_id
+    assert record["status"] == "active"
+    assert result.event is not None
+    assert result.event[0] == "EvidenceRegistered"
+    assert json.loads(result.event[1])["evidence_id"] == "E-1"
+    assert await query(ledger, OFFICER, "GetEvidence", "E-1") == record
+
+
+async def test_registering_the_same_content_again_changes_nothing(ledger: Harness) -> None:
+    first = ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence()))
+    again = await submit(ledger, OFFICER, "RegisterEvidence", evidence())
+    assert ok(again) == first
+    assert again.event is None
+
+
+async def test_same_id_with_other_content_is_a_conflict(ledger: Harness) -> None:
+    ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence()))
+    changed = evidence(plaintext_hash="sha256:" + "0" * 64, size=1)
+    message = refused(
+        await submit(ledger, DEVICE, "RegisterEvidence", changed), "EVIDENCE_CONFLICT"
+    )
+    assert message.endswith("different plaintext_hash, size")
+
+
+@pytest.mark.parametrize(
+    ("who", "doc", "code"),
+    [
+        (creator(URBAN, "partner"), evidence(), "ACCESS_DENIED"),
+        (creator(URBAN, "admin"), evidence(), "ACCESS_DENIED"),
+        (creator(MARKET, "officer"), evidence(), "ACCESS_DENIED"),  # not the owner org
+        (OFFICER, evidence(plaintext_hash="ab12"), "VALIDATION_FAILED"),
+        (OFFICER, evidence(evidence_id="../../etc/passwd"), "VALIDATION_FAILED"),
+        (OFFICER, evidence(violation_type="jaywalking"), "VALIDATION_FAILED"),
+        (OFFICER, evidence(size=0), "VALIDATION_FAILED"),
+        (OFFICER, evidence(size="10"), "VALIDATION_FAILED"),  # no coercion
+        (OFFICER, evidence(captured_at="2026-01-05T08:30:00"), "VALIDATION_FAILED"),  # naive
+        (OFFICER, evidence(locator="has space"), "VALIDATION_FAILED"),
+        (OFFICER, evidence(place="Jiangbei Rd 12"), "VALIDATION_FAILED"),  # no free text
+        (OFFICER, evidence(case_id="C-404"), "NOT_FOUND"),
+    ],
+)
+async def test_bad_registrations_are_refused_with_a_stable_code(
+    ledger: Harness, who: bytes, doc: dict[str, object], code: str
+) -> None:
+    refused(await submit(ledger, who, "RegisterEvidence", doc), code)
+    assert not ledger.ledger.state  # nothing written
+
+
+async def test_malformed_and_oversized_arguments_are_refused(ledger: Harness) -> None:
+    assert "invalid EvidenceRegistration" in refused(
+        await ledger.submit(OFFICER, "RegisterEvidence", "{not json"), "VALIDATION_FAILED"
+    )
+    big = json.dumps(evidence(device_id="d" * 20000))
+    assert "exceeds" in refused(
+        await ledger.submit(OFFICER, "RegisterEvidence", big), "VALIDATION_FAILED"
+    )
+    refused(await ledger.submit(OFFICER, "RegisterEvidence"), "VALIDATION_FAILED")
+    refused(await ledger.submit(OFFICER, "RegisterEvidence", b"\xff\xfe"), "VALIDATION_FAILED")
+    refused(await ledger.submit(OFFICER, "NoSuchFunction"), "UNKNOWN_FUNCTION")
+    refused(await ledger.submit(OFFICER, "GetEvidence", "E-404"), "NOT_FOUND")
+
+
+async def test_200_concurrent_registrations_into_one_case_all_validate(ledger: Harness) -> None:
+    """Each registration writes its own keys and only reads the case: no conflicts."""
+    await bootstrap(ledger)
+    ok(await submit(ledger, OFFICER, "FileCase", filing()))
+    results = await asyncio.gather(
+        *(
+            submit(ledger, OFFICER, "RegisterEvidence", evidence(f"E-{i}", case_id="C-1"))
+            for i in range(200)
+        )
+    )
+    assert [r.status for r in results] == ["VALID"] * 200
+    ids: list[str] = []
+    bookmark = ""
+    while True:
+        page = await query(ledger, OFFICER, "CaseEvidence", "C-1", "64", bookmark)
+        ids += page["evidence_ids"]
+        if not (bookmark := page["bookmark"]):
+            break
+    assert sorted(ids) == sorted(f"E-{i}" for i in range(200))
+
+
+async def test_attach_needs_the_holder_and_the_owner(ledger: Harness) -> None:
+    await bootstrap(ledger)
+    ok(await submit(ledger, OFFICER, "FileCase", filing()))
+    ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence()))
+    market = creator(MARKET, "officer")
+    ok(await submit(ledger, market, "RegisterEvidence", evidence("M-1", owner_org=MARKET)))
+    refused(await submit(ledger, market, "AttachEvidence", "C-1", "M-1"), "ACCESS_DENIED")
+    refused(await submit(ledger, OFFICER, "AttachEvidence", "C-1", "M-1"), "ACCESS_DENIED")
+    refused(await submit(ledger, OFFICER, "AttachEvidence", "C-1", "E-404"), "NOT_FOUND")
+    attached = await submit(ledger, OFFICER, "AttachEvidence", "C-1", "E-1")
+    assert ok(attached) == {"case_id": "C-1", "evidence_id": "E-1"}
+    assert attached.event is not None
+    assert attached.event[0] == "EvidenceAttached"
+    page = await query(ledger, OFFICER, "CaseEvidence", "C-1", "10", "")
+    assert page == {"evidence_ids": ["E-1"], "bookmark": ""}
+
+
+async def test_case_evidence_refuses_a_foreign_bookmark_and_bad_page_size(ledger: Harness) -> None:
+    refused(
+        await ledger.evaluate(OFFICER, "CaseEvidence", "C-1", "10", "\x00evidence\x00E-1\x00"),
+        "VALIDATION_FAILED",
+    )
+    refused(await ledger.evaluate(OFFICER, "CaseEvidence", "C-1", "0", ""), "VALIDATION_FAILED")
+    refused(await ledger.evaluate(OFFICER, "CaseEvidence", "C-1", "ten", ""), "VALIDATION_FAILED")
+
+
+async def test_retention_expiry_is_recorded_by_the_owner_admin_once(ledger: Harness) -> None:
+    ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence()))
+    refused(
+        await submit(ledger, OFFICER, "ExpireEvidence", "E-1", "retention_ended"), "ACCESS_DENIED"
+    )
+    refused(
+        await submit(ledger, creator(MARKET, "admin"), "ExpireEvidence", "E-1", "retention_ended"),
+        "ACCESS_DENIED",
+    )
+    admin = creator(URBAN, "admin")
+    refused(
+        await submit(ledger, admin, "ExpireEvidence", "E-1", "Because I said so"),
+        "VALIDATION_FAILED",
+    )
+    expired = ok(await submit(ledger, admin, "ExpireEvidence", "E-1", "retention_ended"))
+    assert expired["status"] == "retention_expired"
+    assert expired["expired_tx"]
+    assert ok(await submit(ledger, admin, "ExpireEvidence", "E-1", "retention_ended")) == expired
+    # The record stays: evidence is never deleted from the ledger.
+    assert (await query(ledger, OFFICER, "GetEvidence", "E-1"))["status"] == "retention_expired"
