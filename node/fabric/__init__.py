@@ -1,7 +1,9 @@
 """A Python client for the Fabric Gateway, on Fabric's official protobuf bindings."""
 
+from node.fabric.checkpoint import Checkpointer, FileCheckpointer, InMemoryCheckpointer
 from node.fabric.connection import open_channel
 from node.fabric.errors import (
+    CheckpointError,
     CommitError,
     CommitStatusError,
     EndorseError,
@@ -10,24 +12,32 @@ from node.fabric.errors import (
     PeerDetail,
     SubmitError,
 )
+from node.fabric.events import resume_events
 from node.fabric.gateway import ChaincodeEvent, Contract, Deadlines, Gateway, SubmitResult
 from node.fabric.identity import Identity, Signer, load_msp_identity
+from node.fabric.retry import submit_with_retry
 
 __all__ = [
     "ChaincodeEvent",
+    "CheckpointError",
+    "Checkpointer",
     "CommitError",
     "CommitStatusError",
     "Contract",
     "Deadlines",
     "EndorseError",
     "EvaluateError",
+    "FileCheckpointer",
     "Gateway",
     "GatewayError",
     "Identity",
+    "InMemoryCheckpointer",
     "PeerDetail",
     "Signer",
     "SubmitError",
     "SubmitResult",
     "load_msp_identity",
     "open_channel",
+    "resume_events",
+    "submit_with_retry",
 ]

@@ -89,6 +89,14 @@ class CommitError(GatewayError):
         self.block_number = block_number
 
 
+class CheckpointError(Exception):
+    """A checkpoint file could not be read or written, or does not hold a checkpoint.
+
+    Not a :class:`GatewayError`: it is a local storage failure, and a listener must not
+    treat it like a network fault and carry on from an unknown position.
+    """
+
+
 _CHAINCODE_JSON = re.compile(r'\{\\?"code\\?":\s*\\?"[A-Z_]+\\?".*?\}')
 
 
