@@ -52,6 +52,7 @@ class TxResult:
     payload: bytes = b""
     message: str = ""
     event: tuple[str, bytes] | None = None
+    state_calls: int = 0
 
     @property
     def ok(self) -> bool:
@@ -113,11 +114,13 @@ class _Simulation:
     metadata_writes: dict[str, bytes] = field(default_factory=dict)
     iterators: dict[str, list[bytes]] = field(default_factory=dict)
     paginated: bool = False
+    calls: int = 0  # state calls: each is a round trip to the peer on a real network
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def answer(self, kind: int, payload: bytes) -> bytes:
         """The peer's answer to one state call; raises ValueError for an ERROR answer."""
         ledger = self.ledger
+        self.calls += 1
         if kind == Msg.GET_STATE:
             req = shim.GetState.FromString(payload)
             if req.collection:
@@ -371,8 +374,8 @@ class Harness:
         transient: dict[str, bytes] | None = None,
     ) -> TxResult:
         """Run a query: nothing is committed, whatever the function writes."""
-        tx_id, _, msg = await self._simulate(creator, function, args, at, transient)
-        return _result(tx_id, msg, "VALID")
+        tx_id, simulation, msg = await self._simulate(creator, function, args, at, transient)
+        return _result(tx_id, msg, "VALID", simulation.calls)
 
     async def submit(
         self,
@@ -388,7 +391,7 @@ class Harness:
         tx_id, simulation, msg = await self._simulate(creator, function, args, at, transient)
         response = proposal_response_pb2.Response.FromString(msg.payload)
         if msg.type != Msg.COMPLETED or response.status != 200:
-            return _result(tx_id, msg, "ENDORSEMENT_FAILED")
+            return _result(tx_id, msg, "ENDORSEMENT_FAILED", simulation.calls)
         written = simulation.writes or simulation.metadata_writes or simulation.private_writes
         if simulation.paginated and written:
             return TxResult(
@@ -403,10 +406,10 @@ class Harness:
             if msg.HasField("chaincode_event"):
                 event = msg.chaincode_event
                 self.ledger.events.append((tx_id, event.event_name, bytes(event.payload)))
-        return _result(tx_id, msg, status)
+        return _result(tx_id, msg, status, simulation.calls)
 
 
-def _result(tx_id: str, msg: Any, status: str) -> TxResult:
+def _result(tx_id: str, msg: Any, status: str, calls: int = 0) -> TxResult:
     if msg.type != Msg.COMPLETED:
         return TxResult(tx_id, "ENDORSEMENT_FAILED", message=msg.payload.decode())
     response = proposal_response_pb2.Response.FromString(msg.payload)
@@ -415,4 +418,4 @@ def _result(tx_id: str, msg: Any, status: str) -> TxResult:
     event = None
     if msg.HasField("chaincode_event"):
         event = (msg.chaincode_event.event_name, bytes(msg.chaincode_event.payload))
-    return TxResult(tx_id, status, payload=bytes(response.payload), event=event)
+    return TxResult(tx_id, status, payload=bytes(response.payload), event=event, state_calls=calls)

@@ -7,6 +7,7 @@ started is stopped again, so a failed ``up`` leaves nothing half-started.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from node.consortium import configtx, lifecycle
+from node.consortium.clients import wait_for_discovery
 from node.consortium.config import Department
 from node.consortium.identities import ensure_consortium_crypto
 from node.consortium.launch import (
@@ -89,6 +91,7 @@ class Network:
             self._deploy_chaincode(deps, started)
             if org is None:
                 self._check_transaction(deps)
+                self._wait_for_discovery(deps)
         except BaseException:
             for name in reversed(started):
                 self.supervisor.stop(name)
@@ -100,6 +103,10 @@ class Network:
         self.progress("checking a real transaction commits")
         endorsers = deps[:2] if len(deps) > 1 else deps
         lifecycle.invoke(self.layout, endorsers, ["Ping"], retry_for=90)
+
+    def _wait_for_discovery(self, deps: list[Department]) -> None:
+        self.progress("waiting until every gateway has discovered every department's peer")
+        asyncio.run(wait_for_discovery(self.layout, deps, timeout=90))
 
     def _prepare(self) -> None:
         state = self.layout.state_dir

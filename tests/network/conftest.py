@@ -7,10 +7,11 @@ toolchain fails these tests with what to install; it never skips them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
-from netsupport import network_settings, shifted_consortium
+from netsupport import bootstrap_ledger, issue_people, network_settings, shifted_consortium
 
 from node.cli.network import network_from
 from node.consortium.network import Network
@@ -28,3 +29,12 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         yield net
     finally:
         net.down()
+
+
+@pytest.fixture(scope="session")
+def people(network: Network) -> Network:
+    """The network with a person per role in each department, org keys published and the
+    first penalty schedule in force."""
+    issue_people(network.layout)
+    asyncio.run(bootstrap_ledger(network.layout))
+    return network

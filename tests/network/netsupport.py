@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 from dataclasses import replace
@@ -11,10 +12,19 @@ from pathlib import Path
 import grpc
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fabric_protos.common import ledger_pb2
 
 from node.consortium import toolchain
+from node.consortium.clients import department_contract
+from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
+from node.consortium.launch import Layout
 from node.fabric import Contract, EndorseError, EvaluateError, SubmitResult
+from node.ledger import LedgerClient
+from node.ledger.bootstrap import bootstrap, load_schedule
 from node.settings import PROJECT_ROOT, Settings
+from schemas.glossary import Role
 
 
 def shifted_consortium(path: Path, shift: int) -> Path:
@@ -81,3 +91,56 @@ async def submit_when_discovered(
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+# --- people and the evidence chaincode --------------------------------------------------
+
+ROLES = (Role.OFFICER, Role.REVIEWER, Role.DEVICE, Role.PARTNER, Role.AUDITOR)
+
+
+def issue_people(layout: Layout) -> None:
+    """One identity per role in every department (``officer1``, ``reviewer1``, ...)."""
+    now = dt.datetime.now(dt.UTC)
+    for dep in layout.consortium.departments:
+        crypto = org_crypto(layout.state_dir, layout.consortium, dep.name)
+        for role in ROLES:
+            if not crypto.user(f"{role}1").cert.exists():
+                issue_user(layout.state_dir, layout.consortium, dep.name, role, f"{role}1", now)
+
+
+def ledger_as(
+    layout: Layout, org: str, role: str = "admin", *, via: str | None = None
+) -> LedgerClient:
+    """The chaincode as ``org``'s ``role`` identity, through ``via``'s gateway (default: own)."""
+    consortium = layout.consortium
+    user = ADMIN_USER if role == "admin" else f"{role}1"
+    contract = department_contract(
+        layout, consortium.department(via or org), identity_of=consortium.department(org), user=user
+    )
+    return LedgerClient(contract)
+
+
+async def caught_up(client: LedgerClient, block_number: int, timeout: float = 20) -> None:
+    """Wait until the client's gateway peer has committed ``block_number``: a peer receives
+    a block a moment after the one whose commit status the submitter waited for."""
+    qscc = client.contract.gateway.contract(client.contract.channel, "qscc")
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        raw = await qscc.evaluate("GetChainInfo", client.contract.channel)
+        if ledger_pb2.BlockchainInfo.FromString(raw).height > block_number:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"peer did not reach block {block_number} in {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+async def bootstrap_ledger(layout: Layout) -> None:
+    """Org keys (fresh X25519 keys) and the consortium's first penalty schedule."""
+    keys = {
+        dep.name: X25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(Encoding.Raw, PublicFormat.Raw)
+        for dep in layout.consortium.departments
+    }
+    schedule = load_schedule(PROJECT_ROOT / "network-config" / "penalty-schedule.yaml")
+    await bootstrap(layout, keys, schedule)

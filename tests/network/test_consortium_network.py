@@ -75,13 +75,15 @@ def test_down_then_up_keeps_ledger_height_and_data(network: Network) -> None:
     assert len(stopped) == 9
     assert all(row.pid is None for row in network.status())
     network.up()
-    # up commits exactly one check transaction; nothing else changes the height. The
-    # check waited on another org's peer, so give this one a moment to receive the block.
+    # up commits a check transaction and one discovery proof per department (each in its
+    # own block: they are submitted one after another); nothing else changes the height.
+    # They waited on other peers, so give this one a moment to receive the last block.
+    expected = before + 1 + len(layout.consortium.departments)
     deadline = time.monotonic() + 20
-    while (height := lifecycle.peer_height(layout, dep)) < before + 1:
-        assert time.monotonic() < deadline, "peer did not receive the check block"
+    while (height := lifecycle.peer_height(layout, dep)) < expected:
+        assert time.monotonic() < deadline, "peer did not receive the check blocks"
         time.sleep(0.3)
-    assert height == before + 1
+    assert height == expected
     got = json.loads(lifecycle.query(layout, dep, ["Get", "survives-restart"]))
     assert got["value"] == "yes"
 

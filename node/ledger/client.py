@@ -1,0 +1,228 @@
+"""One method per chaincode function, with the models of :mod:`schemas.ledger`.
+
+Submitting methods return :class:`Committed` (the record, the transaction id and block),
+retrying only what certainly did not take effect (:func:`node.fabric.submit_with_retry`); a
+refusal by the chaincode raises :class:`LedgerRefused` with its stable code, so callers
+(the gateway maps codes to HTTP statuses) never parse messages. Transport and validation
+failures stay the Gateway client's own errors (:mod:`node.fabric.errors`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, TypeAdapter
+
+from node.fabric import Contract, GatewayError, submit_with_retry
+from schemas.glossary import Stage
+from schemas.ledger import (
+    AccessRecord,
+    AccessRequest,
+    CaseFiling,
+    CaseRecord,
+    EvidenceRecord,
+    EvidenceRegistration,
+    GrantRecord,
+    GrantRequest,
+    HolderPeriod,
+    LedgerErrorCode,
+    OrgKeyPublication,
+    OrgKeyRecord,
+    Penalty,
+    PenaltySchedule,
+    StageChange,
+    StageDetails,
+    StageEntry,
+    SubjectViolation,
+    TargetKind,
+    TrailPage,
+    TrailQuery,
+    TransferAnswer,
+    TransferProposal,
+    TransferRecord,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+class LedgerRefused(Exception):
+    """The chaincode refused: ``code`` is one of :class:`LedgerErrorCode`."""
+
+    def __init__(self, code: LedgerErrorCode, message: str, tx_id: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.tx_id = tx_id
+
+
+@dataclass(frozen=True)
+class Committed(Generic[T]):
+    value: T
+    tx_id: str
+    block_number: int
+
+
+def _refusal(err: GatewayError) -> LedgerRefused | None:
+    code = err.chaincode_code
+    if code is None:
+        return None
+    try:
+        known = LedgerErrorCode(code)
+    except ValueError:
+        return None
+    return LedgerRefused(known, err.chaincode_message or str(err), err.tx_id)
+
+
+def _arg(value: BaseModel | str) -> str:
+    return value if isinstance(value, str) else value.model_dump_json()
+
+
+class LedgerClient:
+    """The evidence chaincode through one identity's gateway connection."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+
+    async def _submit(
+        self, kind: type[M], fn: str, *args: BaseModel | str, endorsing_orgs: Sequence[str] = ()
+    ) -> Committed[M]:
+        try:
+            result = await submit_with_retry(
+                self.contract, fn, *(_arg(a) for a in args), endorsing_orgs=endorsing_orgs
+            )
+        except GatewayError as err:
+            raise (_refusal(err) or err) from err
+        return Committed(kind.model_validate_json(result.result), result.tx_id, result.block_number)
+
+    async def _evaluate(self, fn: str, *args: BaseModel | str) -> bytes:
+        try:
+            return await self.contract.evaluate(fn, *(_arg(a) for a in args))
+        except GatewayError as err:
+            raise (_refusal(err) or err) from err
+
+    async def _one(self, kind: type[M], fn: str, *args: BaseModel | str) -> M:
+        return kind.model_validate_json(await self._evaluate(fn, *args))
+
+    async def _many(self, kind: type[M], fn: str, *args: BaseModel | str) -> list[M]:
+        return TypeAdapter(list[kind]).validate_json(await self._evaluate(fn, *args))  # type: ignore[valid-type]
+
+    # --- org keys and penalty schedule -----------------------------------------------------
+
+    async def publish_org_key(self, public_key_b64: str) -> Committed[OrgKeyRecord]:
+        req = OrgKeyPublication(public_key=public_key_b64)
+        return await self._submit(OrgKeyRecord, "PublishOrgKey", req)
+
+    async def org_key(self, org: str) -> OrgKeyRecord:
+        return await self._one(OrgKeyRecord, "GetOrgKey", org)
+
+    async def org_key_history(self, org: str) -> list[OrgKeyRecord]:
+        return await self._many(OrgKeyRecord, "OrgKeyHistory", org)
+
+    async def set_penalty_schedule(self, schedule: PenaltySchedule) -> Committed[PenaltySchedule]:
+        result = await self._submit(
+            PenaltySchedule, "SetPenaltySchedule", schedule.model_dump_json()
+        )
+        return result
+
+    async def penalty_schedule(self) -> PenaltySchedule:
+        return PenaltySchedule.model_validate_json(await self._evaluate("GetPenaltySchedule"))
+
+    async def subject_history(self, subject_key: str) -> list[SubjectViolation]:
+        return await self._many(SubjectViolation, "SubjectHistory", subject_key)
+
+    async def assess_penalty(
+        self, subject_key: str, violation_type: str, rectified: bool
+    ) -> Penalty:
+        flag = "true" if rectified else "false"
+        return await self._one(Penalty, "AssessPenalty", subject_key, violation_type, flag)
+
+    # --- evidence ------------------------------------------------------------------------
+
+    async def register_evidence(self, reg: EvidenceRegistration) -> Committed[EvidenceRecord]:
+        return await self._submit(EvidenceRecord, "RegisterEvidence", reg)
+
+    async def attach_evidence(self, case_id: str, evidence_id: str) -> str:
+        """Attach; returns the transaction id."""
+        try:
+            result = await submit_with_retry(self.contract, "AttachEvidence", case_id, evidence_id)
+        except GatewayError as err:
+            raise (_refusal(err) or err) from err
+        return result.tx_id
+
+    async def expire_evidence(self, evidence_id: str, reason: str) -> Committed[EvidenceRecord]:
+        return await self._submit(EvidenceRecord, "ExpireEvidence", evidence_id, reason)
+
+    async def evidence(self, evidence_id: str) -> EvidenceRecord:
+        return await self._one(EvidenceRecord, "GetEvidence", evidence_id)
+
+    async def case_evidence(self, case_id: str, page_size: int = 100) -> list[str]:
+        """Every evidence id of the case, following the pages."""
+        ids: list[str] = []
+        bookmark = ""
+        while True:
+            raw = await self._evaluate("CaseEvidence", case_id, str(page_size), bookmark)
+            page: dict[str, Any] = json.loads(raw)
+            ids.extend(page["evidence_ids"])
+            bookmark = page["bookmark"]
+            if not bookmark:
+                return ids
+
+    # --- grants and access ---------------------------------------------------------------
+
+    async def grant_access(self, req: GrantRequest) -> Committed[GrantRecord]:
+        return await self._submit(GrantRecord, "GrantAccess", req)
+
+    async def revoke_access(
+        self, target: TargetKind, target_id: str, grantee_org: str
+    ) -> Committed[GrantRecord]:
+        return await self._submit(GrantRecord, "RevokeAccess", target, target_id, grantee_org)
+
+    async def grants(self, target: TargetKind, target_id: str) -> list[GrantRecord]:
+        return await self._many(GrantRecord, "ListGrants", target, target_id)
+
+    async def request_access(self, req: AccessRequest) -> Committed[AccessRecord]:
+        """Record an access attempt; check ``value.outcome`` (a denial commits too)."""
+        return await self._submit(AccessRecord, "RequestAccess", req)
+
+    async def access_record(self, record_id: str) -> AccessRecord:
+        return await self._one(AccessRecord, "GetAccessRecord", record_id)
+
+    async def access_trail(self, query: TrailQuery) -> TrailPage:
+        return await self._one(TrailPage, "AccessTrail", query)
+
+    # --- cases and transfers -------------------------------------------------------------
+
+    async def file_case(self, filing: CaseFiling) -> Committed[CaseRecord]:
+        return await self._submit(CaseRecord, "FileCase", filing)
+
+    async def change_stage(
+        self, case_id: str, to: Stage, details: StageDetails | None = None
+    ) -> Committed[CaseRecord]:
+        req = StageChange(case_id=case_id, to_stage=to, details=details or StageDetails())
+        return await self._submit(CaseRecord, "ChangeStage", req)
+
+    async def case(self, case_id: str) -> CaseRecord:
+        return await self._one(CaseRecord, "GetCase", case_id)
+
+    async def case_history(self, case_id: str) -> list[StageEntry]:
+        return await self._many(StageEntry, "CaseHistory", case_id)
+
+    async def propose_transfer(self, req: TransferProposal) -> Committed[TransferRecord]:
+        return await self._submit(TransferRecord, "ProposeTransfer", req)
+
+    async def answer_transfer(
+        self, req: TransferAnswer, *, endorsing_orgs: Sequence[str] = ()
+    ) -> Committed[TransferRecord]:
+        return await self._submit(
+            TransferRecord, "AnswerTransfer", req, endorsing_orgs=endorsing_orgs
+        )
+
+    async def transfer_history(self, case_id: str) -> list[TransferRecord]:
+        return await self._many(TransferRecord, "TransferHistory", case_id)
+
+    async def case_holders(self, case_id: str) -> list[HolderPeriod]:
+        return await self._many(HolderPeriod, "CaseHolders", case_id)
