@@ -8,6 +8,7 @@ toolchain fails these tests with what to install; it never skips them.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,8 @@ from netsupport import bootstrap_ledger, issue_people, network_settings, shifted
 from node.cli.network import network_from
 from node.consortium.network import Network
 
-PORT_SHIFT = 1000
+# Another shift lets two suites run side by side on one machine (EVNET_TEST_PORT_SHIFT).
+PORT_SHIFT = int(os.environ.get("EVNET_TEST_PORT_SHIFT", "1000"))
 
 
 @pytest.fixture(scope="session")
