@@ -1,0 +1,69 @@
+"""Index tables. Rows mirror ledger records plus the off-chain facts only this department
+holds (place, zone, free text from the capture claims); they are rebuilt from the ledger
+and the claims, so nothing here is the system of record."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EvidenceRow(Base):
+    __tablename__ = "evidence"
+
+    evidence_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner_org: Mapped[str] = mapped_column(String(64))
+    violation_type: Mapped[str] = mapped_column(String(32))
+    camera_id: Mapped[str] = mapped_column(String(128))
+    device_id: Mapped[str] = mapped_column(String(128))
+    captured_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    zone: Mapped[str | None] = mapped_column(String(128))
+    subject_key: Mapped[str | None] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    plaintext_hash: Mapped[str] = mapped_column(String(80))
+    ciphertext_hash: Mapped[str] = mapped_column(String(80))
+    # Free text a person searches for (address, description); never goes to the ledger.
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(24), default="registered")
+    ledger_tx: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_evidence_time", "captured_at", "evidence_id"),
+        Index("ix_evidence_type_time", "violation_type", "captured_at"),
+        Index("ix_evidence_camera_time", "camera_id", "captured_at"),
+        Index("ix_evidence_subject_time", "subject_key", "captured_at"),
+        Index("ix_evidence_place", "lat", "lon"),
+    )
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder_org: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(32))
+    violation_type: Mapped[str] = mapped_column(String(32))
+    subject_key: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseItemRow(Base):
+    __tablename__ = "case_items"
+
+    case_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True
+    )
+    evidence_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("evidence.evidence_id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (Index("ix_case_items_evidence", "evidence_id"),)
