@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from node.index.errors import IndexConfigError
 from node.index.schema import CaseItemRow, CaseRow, EvidenceRow
-from node.index.search import EvidencePage, EvidenceQuery, build, encode_cursor
+from node.index.search import EvidencePage, EvidenceQuery, encode_cursor, plans
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _SUPPORTED = ("sqlite", "postgresql")
@@ -128,9 +128,12 @@ class IndexDatabase:
         Raises:
             SearchError: a cursor this index did not issue.
         """
-        stmt = build(query, self.engine.dialect.name)
+        rows: list[tuple[str, dt.datetime]] = []
         with self.session() as session:
-            rows: list[tuple[str, dt.datetime]] = [(r[0], r[1]) for r in session.execute(stmt)]
+            for stmt in plans(query, self.engine.dialect.name):
+                rows = [(r[0], r[1]) for r in session.execute(stmt)]
+                if len(rows) > query.page_size:
+                    break
         more = len(rows) > query.page_size
         rows = rows[: query.page_size]
         cursor = None

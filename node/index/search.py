@@ -75,24 +75,39 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     return when, evidence_id
 
 
+# SQLite text search runs in two steps (see :func:`plans`): first a substring test over the
+# newest rows that pass every other filter, which finds common words at once; only if that
+# window holds less than a page does the trigram index answer, and then the word is rare, so
+# its match list is short. Either step alone has a slow tail at a million rows.
+TEXT_WINDOW = 2000
+
+
+def _pattern(term: str) -> str:
+    """A LIKE pattern matching ``term`` literally anywhere (``%`` and ``_`` escaped)."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _like(term: str) -> ColumnElement[bool]:
+    return EvidenceRow.text.like(_pattern(term), escape="\\")
+
+
 def _text_filter(dialect: str, term: str) -> ColumnElement[bool] | TextClause:
     # Trigram indexes need 3 characters; shorter terms fall back to a substring scan.
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    like = EvidenceRow.text.like(f"%{escaped}%", escape="\\")
     if dialect == "sqlite" and len(term) >= 3:
         phrase = '"' + term.replace('"', '""') + '"'  # one phrase: no FTS query syntax
         return text(
             "evidence.rowid IN (SELECT rowid FROM evidence_fts WHERE evidence_fts MATCH :q)"
         ).bindparams(q=phrase)
     if dialect == "postgresql":
-        return EvidenceRow.text.ilike(f"%{escaped}%", escape="\\")
-    return like
+        return EvidenceRow.text.ilike(_pattern(term), escape="\\")
+    return _like(term)
 
 
-def build(query: EvidenceQuery, dialect: str) -> Select[str, dt.datetime]:
-    """The SELECT for one page (one row more than the page, to know if another follows)."""
+def _filtered(query: EvidenceQuery) -> tuple[Select[str, dt.datetime], list[ColumnElement[bool]]]:
+    """The base SELECT and every condition except free text."""
     stmt = select(EvidenceRow.evidence_id, EvidenceRow.captured_at)
-    conditions: list[ColumnElement[bool] | TextClause] = []
+    conditions: list[ColumnElement[bool]] = []
     if query.case_id is not None:
         stmt = stmt.join(CaseItemRow, CaseItemRow.evidence_id == EvidenceRow.evidence_id)
         conditions.append(CaseItemRow.case_id == query.case_id)
@@ -113,8 +128,6 @@ def build(query: EvidenceQuery, dialect: str) -> Select[str, dt.datetime]:
         conditions.append(EvidenceRow.captured_at >= query.since)
     if query.until is not None:
         conditions.append(EvidenceRow.captured_at < query.until)
-    if query.text:
-        conditions.append(_text_filter(dialect, query.text))
     if query.cursor is not None:
         when, evidence_id = decode_cursor(query.cursor)
         conditions.append(
@@ -123,8 +136,31 @@ def build(query: EvidenceQuery, dialect: str) -> Select[str, dt.datetime]:
                 and_(EvidenceRow.captured_at == when, EvidenceRow.evidence_id < evidence_id),
             )
         )
-    if conditions:
-        stmt = stmt.where(and_(*conditions))
+    return stmt, conditions
+
+
+def _newest(stmt: Select[str, dt.datetime], limit: int) -> Select[str, dt.datetime]:
     return stmt.order_by(EvidenceRow.captured_at.desc(), EvidenceRow.evidence_id.desc()).limit(
-        query.page_size + 1
+        limit
     )
+
+
+def plans(query: EvidenceQuery, dialect: str) -> list[Select[str, dt.datetime]]:
+    """The SELECTs to try in order for one page (each asks one row more than the page, to
+    know if another follows); the first that fills the page, or the last, answers."""
+    stmt, conditions = _filtered(query)
+    page = query.page_size + 1
+    if not query.text:
+        return [_newest(stmt.where(and_(*conditions)) if conditions else stmt, page)]
+    exact = _newest(stmt.where(and_(*conditions, _text_filter(dialect, query.text))), page)
+    if dialect != "sqlite" or len(query.text) < 3:
+        return [exact]
+    window = _newest(stmt.where(and_(*conditions)) if conditions else stmt, TEXT_WINDOW)
+    ids = window.with_only_columns(EvidenceRow.evidence_id).scalar_subquery()
+    recent = _newest(
+        select(EvidenceRow.evidence_id, EvidenceRow.captured_at).where(
+            EvidenceRow.evidence_id.in_(ids), _like(query.text)
+        ),
+        page,
+    )
+    return [recent, exact]

@@ -170,3 +170,18 @@ def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path: Path) -> None:
 def test_unsupported_database_urls_are_refused(url: str) -> None:
     with pytest.raises(IndexConfigError):
         open_index(url)
+
+
+def test_both_text_plans_give_the_same_pages(
+    index: IndexDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everything = ids(index, text="fruit shop")
+    for window in (2000, 4):  # the recent-rows scan fills the page / falls back to the index
+        monkeypatch.setattr("node.index.search.TEXT_WINDOW", window)
+        seen, cursor = [], None
+        while True:
+            page = index.search(EvidenceQuery(text="fruit shop", page_size=3, cursor=cursor))
+            seen += page.evidence_ids
+            if (cursor := page.next_cursor) is None:
+                break
+        assert seen == everything
