@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -183,3 +184,36 @@ def write_private(path: Path, data: bytes) -> None:
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_bytes(data)
+
+
+def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether ``ca`` signed ``cert`` (issuer name and ECDSA signature both match)."""
+    if cert.issuer != ca.subject or cert.signature_hash_algorithm is None:
+        return False
+    key = ca.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        key.verify(
+            cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm)
+        )
+    except InvalidSignature:
+        return False
+    return True
+
+
+def certificate_attributes(cert: x509.Certificate) -> dict[str, str]:
+    """The Fabric-CA attributes (``role`` among them) carried by ``cert``, if any."""
+    try:
+        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(ATTRIBUTE_EXTENSION_OID))
+    except x509.ExtensionNotFound:
+        return {}
+    value = ext.value
+    if not isinstance(value, x509.UnrecognizedExtension):
+        return {}
+    try:
+        doc = json.loads(value.value)
+    except ValueError:
+        return {}
+    attrs = doc.get("attrs", {}) if isinstance(doc, dict) else {}
+    return {str(k): str(v) for k, v in attrs.items()} if isinstance(attrs, dict) else {}

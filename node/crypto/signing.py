@@ -6,6 +6,7 @@ signatures malleable), so every signature is normalised to ``min(s, n - s)``.
 
 from __future__ import annotations
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -48,3 +49,18 @@ class EcdsaSigner:
     def sign(self, message: bytes) -> bytes:
         """DER, low-S ECDSA signature over SHA-256(message)."""
         return to_low_s(self._key.sign(message, ec.ECDSA(hashes.SHA256())))
+
+
+def verify_signature(public_key: object, message: bytes, der: bytes) -> bool:
+    """Whether ``der`` is a valid ECDSA P-256 SHA-256 signature of ``message`` by
+    ``public_key``. High-S signatures are refused, as Fabric refuses them."""
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        _, s = decode_dss_signature(der)
+        if s > P256_ORDER // 2:
+            return False
+        public_key.verify(der, message, ec.ECDSA(hashes.SHA256()))
+    except (ValueError, InvalidSignature):
+        return False
+    return True

@@ -17,10 +17,9 @@ from typing import Any, Protocol
 
 import grpc
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from node.crypto.key_wrap import EncryptionPublicKey, KeyRing, rewrap
+from node.crypto.pki import issued_by
 from node.crypto.wrapped_key import WrappedKey
 from node.exchange.policy import DEFAULT_MAX_AGE, ReleaseRefused, check_release
 from node.store import BlobStore
@@ -58,19 +57,8 @@ def org_of(cert_pem: bytes, tls_cas: Mapping[str, bytes]) -> str | None:
     chain against the union of CAs; this tells which one)."""
     cert = x509.load_pem_x509_certificate(cert_pem)
     for msp_id, ca_pem in tls_cas.items():
-        ca = x509.load_pem_x509_certificate(ca_pem)
-        if cert.issuer != ca.subject:
-            continue
-        key = ca.public_key()
-        if not isinstance(key, ec.EllipticCurvePublicKey) or cert.signature_hash_algorithm is None:
-            continue
-        try:
-            key.verify(
-                cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm)
-            )
-        except InvalidSignature:
-            continue
-        return msp_id
+        if issued_by(cert, x509.load_pem_x509_certificate(ca_pem)):
+            return msp_id
     return None
 
 

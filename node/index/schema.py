@@ -67,3 +67,18 @@ class CaseItemRow(Base):
     )
 
     __table_args__ = (Index("ix_case_items_evidence", "evidence_id"),)
+
+
+class JournalRow(Base):
+    """An item between receipt and its index row; see node.ingest.service."""
+
+    __tablename__ = "ingest_journal"
+
+    evidence_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))  # sealing | sealed
+    claims_json: Mapped[str] = mapped_column(Text)
+    media_name: Mapped[str] = mapped_column(String(64))
+    plaintext_hash: Mapped[str | None] = mapped_column(String(80))
+    ciphertext_hash: Mapped[str | None] = mapped_column(String(80))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

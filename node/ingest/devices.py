@@ -1,0 +1,71 @@
+"""Checking that capture claims come from one of this department's devices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from cryptography import x509
+from pydantic import ValidationError
+
+from node.crypto.pki import certificate_attributes, issued_by
+from node.crypto.signing import verify_signature
+from node.ingest.errors import (
+    BAD_CLAIMS,
+    BAD_SIGNATURE,
+    CERT_NOT_VALID,
+    NOT_A_DEVICE,
+    UNKNOWN_DEVICE,
+    WRONG_ORG,
+    IngestRefused,
+)
+from schemas.claims import CaptureClaims, canonical_bytes
+
+MAX_CLAIMS_BYTES = 64 * 1024
+
+
+class DeviceVerifier:
+    """Verifies signed claims against the department's CA (devices are issued by it)."""
+
+    def __init__(
+        self,
+        org: str,
+        ca_pem: bytes,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.org = org
+        self._ca = x509.load_pem_x509_certificate(ca_pem)
+        self._clock = clock
+
+    def verify(self, claims_json: bytes, signature: bytes, certificate_pem: bytes) -> CaptureClaims:
+        """The claims, if a device of this department signed exactly them.
+
+        Raises:
+            IngestRefused: with the reason's code.
+        """
+        if len(claims_json) > MAX_CLAIMS_BYTES:
+            raise IngestRefused(BAD_CLAIMS, f"claims exceed {MAX_CLAIMS_BYTES} bytes")
+        try:
+            claims = CaptureClaims.model_validate_json(claims_json)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "claims"
+            raise IngestRefused(BAD_CLAIMS, f"{where}: {first['msg']}") from None
+        try:
+            cert = x509.load_pem_x509_certificate(certificate_pem)
+        except ValueError:
+            raise IngestRefused(UNKNOWN_DEVICE, "the device certificate is not PEM X.509") from None
+        if not issued_by(cert, self._ca):
+            raise IngestRefused(UNKNOWN_DEVICE, f"the certificate was not issued by {self.org}")
+        now = self._clock()
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            raise IngestRefused(CERT_NOT_VALID, "the device certificate is not valid now")
+        if certificate_attributes(cert).get("role") != "device":
+            raise IngestRefused(NOT_A_DEVICE, "the certificate does not carry the device role")
+        # Verify the bytes the device signed: the canonical form of what we parsed, so a
+        # re-ordered or re-spaced document cannot carry a signature over other content.
+        if not verify_signature(cert.public_key(), canonical_bytes(claims), signature):
+            raise IngestRefused(BAD_SIGNATURE, "the claims signature does not verify")
+        if claims.org != self.org:
+            raise IngestRefused(WRONG_ORG, f"claims for {claims.org} sent to {self.org}")
+        return claims

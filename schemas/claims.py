@@ -1,0 +1,84 @@
+"""Capture claims: what an edge device asserts about a violation it recorded, signed by it.
+
+The claims stay off the shared ledger (they hold the place and the detections); the ledger
+records only their hash (``claims_hash`` of each evidence item), which binds them. Each
+file the device captured is named in ``media`` with its SHA-256 and size, so the owner
+node can check every uploaded byte against what the device signed.
+
+Signature: ECDSA P-256 (SHA-256, DER, low-S) by the device's key over
+``canonical_bytes(claims)``; the device certificate is issued by its department's CA with
+the role ``device``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.canonical import canonical_json
+from schemas.glossary import ViolationType
+from schemas.hashes import Digest
+from schemas.ledger import Code, Ident, MediaType, MspId
+
+FileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+MAX_MEDIA = 10
+MAX_DETECTIONS = 50
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Detection(_Model):
+    class_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    confidence: Annotated[float, Field(ge=0, le=1)]
+    # Pixel box in the frame: x1, y1, x2, y2.
+    bbox: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=4, max_length=4)]
+    track_id: int | None = None
+
+
+class Place(_Model):
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+
+
+class MediaRef(_Model):
+    """One captured file: keyframe, annotated frame or clip."""
+
+    name: FileName
+    media_type: MediaType
+    sha256: Digest
+    size: Annotated[int, Field(gt=0, le=1 << 40)]
+
+
+class CaptureClaims(_Model):
+    schema_version: Literal[1] = 1
+    event_id: Ident  # the device's id for this violation: the idempotency key of its upload
+    org: MspId
+    device_id: Ident
+    camera_id: Ident
+    captured_at: AwareDatetime
+    zone: Code
+    rule: Code
+    violation_type: ViolationType
+    place: Place | None = None
+    detections: Annotated[list[Detection], Field(max_length=MAX_DETECTIONS)] = []
+    model_sha256: Digest
+    media: Annotated[list[MediaRef], Field(min_length=1, max_length=MAX_MEDIA)]
+
+
+def canonical_bytes(claims: CaptureClaims) -> bytes:
+    """The exact bytes a device signs and the ledger's ``claims_hash`` covers."""
+    return canonical_json(claims.model_dump(mode="json"))
+
+
+def claims_digest(claims: CaptureClaims) -> Digest:
+    return Digest("sha256", hashlib.sha256(canonical_bytes(claims)).digest())
+
+
+def evidence_id_for(claims: CaptureClaims, media: MediaRef) -> str:
+    """The evidence id of one captured file: derived, so a retried upload reuses it."""
+    digest = hashlib.sha256(f"{claims.org}\n{claims.event_id}\n{media.name}".encode()).hexdigest()
+    return f"EV-{digest[:24]}"

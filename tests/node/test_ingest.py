@@ -1,0 +1,202 @@
+"""Ingest: device signatures, every bad input refused with nothing kept, idempotent
+retries, and a kill -9 at each durable step followed by a restart."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ingestkit import (
+    CLIP,
+    KEYFRAME,
+    ORG,
+    FileLedger,
+    claims,
+    device,
+    load_keyring,
+    make_ca,
+    service,
+    signed,
+)
+from sqlalchemy import select
+
+from node.crypto.pki import create_ca
+from node.evidence_sealing import open_from_store
+from node.index.schema import EvidenceRow, JournalRow
+from node.ingest import IngestRefused, IngestService
+from node.streams import Readable
+from schemas.hashes import Digest
+
+HERE = Path(__file__).parent
+
+
+def files(keyframe: bytes = KEYFRAME, clip: bytes = CLIP) -> dict[str, Readable]:
+    return {"keyframe.jpg": io.BytesIO(keyframe), "clip.mp4": io.BytesIO(clip)}
+
+
+class Untouchable(io.BytesIO):
+    def read(self, size: int | None = -1, /) -> bytes:
+        raise AssertionError("the upload body must not be read")
+
+
+def state(root: Path, svc: IngestService) -> dict[str, Any]:
+    with svc.index.session() as session:
+        rows = {r.evidence_id: r for r in session.execute(select(EvidenceRow)).scalars()}
+        journal = list(session.execute(select(JournalRow)).scalars())
+    ledger = FileLedger(root / "ledger.json").records()
+    return {
+        "indexed": sorted(rows),
+        "journal": len(journal),
+        "blobs": sorted(str(d) for d in svc.store.iter_digests()),
+        "keys": sorted(p.stem for p in (root / "keys").glob("*.json")),
+        "registered": sorted(ledger),
+        "rows": rows,
+    }
+
+
+async def test_an_upload_is_verified_sealed_registered_and_indexed(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    body, sig, cert = signed(claims(), device(make_ca(tmp_path)))
+    done = await svc.ingest(body, sig, cert, files())
+    assert [d.media_name for d in done] == ["keyframe.jpg", "clip.mp4"]
+    assert not any(d.duplicate for d in done)
+    s = state(tmp_path, svc)
+    ids = sorted(d.evidence_id for d in done)
+    assert s["indexed"] == s["registered"] == s["keys"] == ids
+    assert len(s["blobs"]) == 2
+    assert s["journal"] == 0
+    row = s["rows"][done[1].evidence_id]
+    assert (row.zone, row.lat, row.camera_id) == ("pavement_east", 29.8886, "cam-jiangbei-12")
+    # What was stored opens back to the device's bytes, checked against the ledger's hash.
+    out = tmp_path / "clip.out"
+    open_from_store(
+        svc.store,
+        evidence_id=row.evidence_id,
+        ciphertext=Digest.parse(row.ciphertext_hash),
+        wrapped_key=svc.vault.get(row.evidence_id),
+        keyring=load_keyring(tmp_path),
+        expected_plaintext=Digest.of(CLIP),
+        destination=out,
+    )
+    assert out.read_bytes() == CLIP
+
+
+async def test_a_retried_upload_creates_nothing_new(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    body, sig, cert = signed(claims(), device(make_ca(tmp_path)))
+    first = await svc.ingest(body, sig, cert, files())
+    before = state(tmp_path, svc)
+    again = await svc.ingest(
+        body, sig, cert, {k: Untouchable() for k in ("keyframe.jpg", "clip.mp4")}
+    )
+    assert [a.evidence_id for a in again] == [f.evidence_id for f in first]
+    assert all(a.duplicate for a in again)
+    after = state(tmp_path, svc)
+    assert (after["blobs"], after["registered"]) == (before["blobs"], before["registered"])
+    ledger = FileLedger(tmp_path / "ledger.json").records()
+    assert all(r["registrations"] == 1 for r in ledger.values())
+
+
+def _bad_cases(root: Path) -> dict[str, tuple[tuple[bytes, bytes, bytes], dict[str, Readable]]]:
+    ca = make_ca(root)
+    good = signed(claims(), device(ca))
+    body, sig, cert = good
+    stranger = create_ca("ca.elsewhere", "elsewhere", claims().captured_at)
+    return {
+        "BAD_SIGNATURE": ((body.replace(b"pavement_east", b"pavement_west"), sig, cert), files()),
+        "UNKNOWN_DEVICE": (signed(claims(), device(stranger)), files()),
+        "NOT_A_DEVICE": (signed(claims(), device(ca, role="officer", name="officer-1")), files()),
+        "WRONG_ORG": (signed(claims(org="PublicSecurityMSP"), device(ca)), files()),
+        "BAD_CLAIMS": ((b'{"event_id": "x"}', sig, cert), files()),
+        "UNKNOWN_MEDIA": (good, {**files(), "extra.jpg": io.BytesIO(b"x")}),
+        "MEDIA_MISMATCH": (good, files(clip=CLIP[:-1] + b"!")),
+    }
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "BAD_SIGNATURE",
+        "UNKNOWN_DEVICE",
+        "NOT_A_DEVICE",
+        "WRONG_ORG",
+        "BAD_CLAIMS",
+        "UNKNOWN_MEDIA",
+        "MEDIA_MISMATCH",
+    ],
+)
+async def test_bad_uploads_are_refused_and_nothing_is_kept(tmp_path: Path, code: str) -> None:
+    svc = service(tmp_path)
+    (body, sig, cert), upload = _bad_cases(tmp_path)[code]
+    with pytest.raises(IngestRefused) as info:
+        await svc.ingest(body, sig, cert, upload)
+    assert info.value.code == code
+    s = state(tmp_path, svc)
+    # A mismatch found in the second file keeps the first (a retry completes the rest).
+    kept = 1 if code == "MEDIA_MISMATCH" else 0
+    assert (len(s["indexed"]), len(s["blobs"]), len(s["keys"]), s["journal"]) == (kept,) * 3 + (0,)
+
+
+async def test_an_oversized_item_is_refused_before_its_body_is_read(tmp_path: Path) -> None:
+    svc = service(tmp_path, max_item_bytes=len(CLIP) - 1)
+    body, sig, cert = signed(claims(), device(make_ca(tmp_path)))
+    with pytest.raises(IngestRefused) as info:
+        await svc.ingest(
+            body, sig, cert, {"keyframe.jpg": Untouchable(), "clip.mp4": Untouchable()}
+        )
+    assert info.value.code == "TOO_LARGE"
+
+
+async def test_a_body_longer_than_signed_stops_streaming(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    body, sig, cert = signed(claims(), device(make_ca(tmp_path)))
+    endless = io.BytesIO(CLIP + b"\x00" * (50 << 20))
+    with pytest.raises(IngestRefused, match="larger than"):
+        await svc.ingest(
+            body, sig, cert, {"keyframe.jpg": io.BytesIO(KEYFRAME), "clip.mp4": endless}
+        )
+    assert endless.tell() < len(CLIP) + (8 << 20)  # stopped soon after the signed size
+    assert len(state(tmp_path, svc)["blobs"]) == 1  # the keyframe only
+
+
+@pytest.mark.parametrize("step", ["journal", "store", "vault", "sealed", "register", "index"])
+async def test_kill_9_at_each_step_then_restart_loses_and_duplicates_nothing(
+    tmp_path: Path, step: str
+) -> None:
+    child = subprocess.run(
+        [sys.executable, str(HERE / "ingest_crash_child.py"), str(tmp_path), step],
+        capture_output=True,
+        timeout=120,
+    )
+    assert child.returncode == -9, child.stderr.decode()[-2000:]
+    svc = service(tmp_path)  # the restarted node
+    await svc.reconcile()
+    body, sig, cert = signed(claims(), device(make_ca(tmp_path)))
+    # The device was never told "stored", so it retries the whole upload.
+    await svc.ingest(body, sig, cert, files())
+    s = state(tmp_path, svc)
+    assert len(s["indexed"]) == 2
+    assert s["indexed"] == s["registered"] == s["keys"]
+    assert s["journal"] == 0
+    assert sorted(r.ciphertext_hash for r in s["rows"].values()) == s["blobs"]  # no stray blob
+    ledger = FileLedger(tmp_path / "ledger.json").records()
+    assert {e: r["content"]["ciphertext_hash"] for e, r in ledger.items()} == {
+        e: r.ciphertext_hash for e, r in s["rows"].items()
+    }  # the ledger, the index and the store agree
+    assert ORG in {r["content"]["owner_org"] for r in ledger.values()}
+
+
+async def test_reconcile_never_empties_a_store_whose_database_was_lost(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    body, sig, cert = signed(claims(), device(make_ca(tmp_path)))
+    await svc.ingest(body, sig, cert, files())
+    (tmp_path / "node.sqlite").unlink()  # the database is gone; the store is not
+    for extra in ("node.sqlite-wal", "node.sqlite-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    restarted = service(tmp_path)
+    assert await restarted.reconcile() == {"finished": 0, "dropped": 0, "blobs_removed": 0}
+    assert len(list(restarted.store.iter_digests())) == 2
