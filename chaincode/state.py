@@ -42,6 +42,10 @@ def evidence(evidence_id: str) -> str:
     return composite_key("evidence", [evidence_id])
 
 
+def owner_evidence(org: str, evidence_id: str) -> str:
+    return composite_key("owner_evidence", [org, evidence_id])
+
+
 def case(case_id: str) -> str:
     return composite_key("case", [case_id])
 

@@ -90,6 +90,10 @@ class EvidenceContract(Contract):
                 registered_tx=ctx.tx_id,
             )
             await state.save(ctx, key, record)
+            # The owner's own listing (for its integrity sweep), one key per item.
+            await ctx.put_state(
+                state.owner_evidence(req.owner_org, req.evidence_id), state.INDEX_MARK
+            )
             written = True
         if req.case_id is not None:
             written = await link(ctx, req.case_id, req.evidence_id) or written
@@ -154,18 +158,31 @@ class EvidenceContract(Contract):
         return record.model_dump(mode="json")
 
     @transaction(read_only=True)
+    async def OwnedEvidence(
+        self, ctx: Stub, org: str, page_size: int, bookmark: str
+    ) -> dict[str, Any]:
+        """The ids of the items an org registered, a page at a time."""
+        return await _id_page(ctx, "owner_evidence", org, page_size, bookmark)
+
+    @transaction(read_only=True)
     async def CaseEvidence(
         self, ctx: Stub, case_id: str, page_size: int, bookmark: str
     ) -> dict[str, Any]:
         """The ids of the items attached to a case, a page at a time."""
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ContractError(
-                LedgerErrorCode.VALIDATION_FAILED, f"page_size must be 1-{MAX_PAGE_SIZE}"
-            )
-        start, end = partial_key_range("case_evidence", [case_id])
-        state.check_bookmark(bookmark, start, end)
-        page = await ctx.range(start, end, page_size=page_size, bookmark=bookmark)
-        return {
-            "evidence_ids": [state.last_attribute(key) for key, _ in page.items],
-            "bookmark": page.bookmark,
-        }
+        return await _id_page(ctx, "case_evidence", case_id, page_size, bookmark)
+
+
+async def _id_page(
+    ctx: Stub, object_type: str, owner: str, page_size: int, bookmark: str
+) -> dict[str, Any]:
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ContractError(
+            LedgerErrorCode.VALIDATION_FAILED, f"page_size must be 1-{MAX_PAGE_SIZE}"
+        )
+    start, end = partial_key_range(object_type, [owner])
+    state.check_bookmark(bookmark, start, end)
+    page = await ctx.range(start, end, page_size=page_size, bookmark=bookmark)
+    return {
+        "evidence_ids": [state.last_attribute(key) for key, _ in page.items],
+        "bookmark": page.bookmark,
+    }

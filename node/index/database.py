@@ -139,7 +139,5 @@ class IndexDatabase:
         cursor = None
         if more and rows:
             last_id, last_time = rows[-1]
-            if last_time.tzinfo is None:  # SQLite returns naive UTC
-                last_time = last_time.replace(tzinfo=dt.UTC)
             cursor = encode_cursor(last_time, last_id)
         return EvidencePage(evidence_ids=[r[0] for r in rows], next_cursor=cursor)

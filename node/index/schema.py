@@ -5,9 +5,32 @@ and the claims, so nothing here is the system of record."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes stored as UTC. SQLite keeps no offset: without this, 08:59+08:00
+    would be stored as 08:59 and sort eight hours late."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError("index times must be timezone-aware datetimes")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -22,7 +45,7 @@ class EvidenceRow(Base):
     violation_type: Mapped[str] = mapped_column(String(32))
     camera_id: Mapped[str] = mapped_column(String(128))
     device_id: Mapped[str] = mapped_column(String(128))
-    captured_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    captured_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     zone: Mapped[str | None] = mapped_column(String(128))
@@ -53,7 +76,7 @@ class CaseRow(Base):
     stage: Mapped[str] = mapped_column(String(32))
     violation_type: Mapped[str] = mapped_column(String(32))
     subject_key: Mapped[str] = mapped_column(String(64))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class CaseItemRow(Base):
@@ -81,4 +104,4 @@ class JournalRow(Base):
     media_name: Mapped[str] = mapped_column(String(64))
     plaintext_hash: Mapped[str | None] = mapped_column(String(80))
     ciphertext_hash: Mapped[str | None] = mapped_column(String(80))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

@@ -161,10 +161,17 @@ class LedgerClient:
 
     async def case_evidence(self, case_id: str, page_size: int = 100) -> list[str]:
         """Every evidence id of the case, following the pages."""
+        return await self._ids("CaseEvidence", case_id, page_size)
+
+    async def owned_evidence(self, org: str, page_size: int = 200) -> list[str]:
+        """Every evidence id ``org`` registered, following the pages."""
+        return await self._ids("OwnedEvidence", org, page_size)
+
+    async def _ids(self, fn: str, owner: str, page_size: int) -> list[str]:
         ids: list[str] = []
         bookmark = ""
         while True:
-            raw = await self._evaluate("CaseEvidence", case_id, str(page_size), bookmark)
+            raw = await self._evaluate(fn, owner, str(page_size), bookmark)
             page: dict[str, Any] = json.loads(raw)
             ids.extend(page["evidence_ids"])
             bookmark = page["bookmark"]

@@ -158,3 +158,17 @@ async def test_retention_expiry_is_recorded_by_the_owner_admin_once(ledger: Harn
     assert ok(await submit(ledger, admin, "ExpireEvidence", "E-1", "retention_ended")) == expired
     # The record stays: evidence is never deleted from the ledger.
     assert (await query(ledger, OFFICER, "GetEvidence", "E-1"))["status"] == "retention_expired"
+
+
+async def test_an_org_lists_the_items_it_registered(ledger: Harness) -> None:
+    ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence("E-1")))
+    ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence("E-2")))
+    ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence("E-2")))  # a retry
+    market = creator(MARKET, "officer")
+    ok(await submit(ledger, market, "RegisterEvidence", evidence("M-1", owner_org=MARKET)))
+    page = await query(ledger, OFFICER, "OwnedEvidence", URBAN, "10", "")
+    assert page == {"evidence_ids": ["E-1", "E-2"], "bookmark": ""}
+    first = await query(ledger, OFFICER, "OwnedEvidence", URBAN, "1", "")
+    assert first["evidence_ids"] == ["E-1"]
+    rest = await query(ledger, OFFICER, "OwnedEvidence", URBAN, "1", first["bookmark"])
+    assert rest["evidence_ids"] == ["E-2"]

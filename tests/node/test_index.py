@@ -185,3 +185,16 @@ def test_both_text_plans_give_the_same_pages(
             if (cursor := page.next_cursor) is None:
                 break
         assert seen == everything
+
+
+def test_times_with_an_offset_sort_and_filter_as_utc(index: IndexDatabase) -> None:
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    # 16:00:30 in Beijing is 08:00:30 UTC: just after E-0000, not eight hours later.
+    index.upsert_evidence([row(900, captured_at=T0.astimezone(beijing) + dt.timedelta(seconds=30))])
+    assert ids(index)[-2:] == ["E-0900", "E-0000"]
+    stored = index.evidence("E-0900")
+    assert stored is not None
+    assert stored.captured_at == T0 + dt.timedelta(seconds=30)
+    assert ids(index, since=T0 + dt.timedelta(seconds=10), until=T0 + dt.timedelta(minutes=1)) == [
+        "E-0900"
+    ]

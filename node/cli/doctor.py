@@ -1,0 +1,61 @@
+"""``evnet doctor --org DEPARTMENT``: the node's integrity sweep (exit 0 clean, 1 problems)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from node.cli.network import network_from
+from node.consortium.clients import department_contract
+from node.department import NodePaths, open_parts
+from node.doctor import sweep
+from node.ledger import LedgerClient, LedgerRefused
+from node.settings import Settings
+from schemas.ledger import EvidenceRecord, LedgerErrorCode
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("doctor", help="check a department node's store, index and ledger")
+    parser.add_argument("--org", required=True, help="department, e.g. UrbanManagement")
+    parser.add_argument("--index-url", help="index database URL (default: the node's SQLite)")
+    parser.set_defaults(handler=_doctor)
+
+
+class _LedgerView:
+    def __init__(self, client: LedgerClient) -> None:
+        self._client = client
+
+    async def evidence(self, evidence_id: str) -> EvidenceRecord | None:
+        try:
+            return await self._client.evidence(evidence_id)
+        except LedgerRefused as exc:
+            if exc.code is LedgerErrorCode.NOT_FOUND:
+                return None
+            raise
+
+    async def owned_evidence(self, org: str) -> Sequence[str]:
+        return await self._client.owned_evidence(org)
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    layout = network_from(settings, verbose=False).layout
+    department = layout.consortium.department(args.org)
+    parts = open_parts(NodePaths.of(settings.state_dir, department.name), args.index_url)
+
+    async def run() -> int:
+        client = LedgerClient(department_contract(layout, department))
+        problems = await sweep(
+            org=department.msp_id,
+            store=parts.store,
+            vault=parts.vault,
+            index=parts.index,
+            ledger=_LedgerView(client),
+        )
+        for problem in problems:
+            print(problem)
+        print(f"doctor: {department.name}: {len(problems)} problem(s)")
+        return 1 if problems else 0
+
+    return asyncio.run(run())

@@ -1,0 +1,137 @@
+"""The integrity sweep behind ``evnet doctor``: store, vault, index and ledger must agree.
+
+Every stored blob is re-hashed; every index row is compared with its ledger record; every
+item the ledger says this department registered must have its blob, its key and its row.
+Each discrepancy is reported with the item and what exactly is wrong; nothing is repaired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import select
+
+from node.crypto.sealing import sealed_size
+from node.index import IndexDatabase
+from node.index.schema import EvidenceRow, JournalRow
+from node.store import BlobCorrupted, BlobNotFound, BlobStore
+from node.vault import KeyNotFound, KeyVault
+from schemas.hashes import Digest
+from schemas.ledger import EvidenceRecord, EvidenceStatus, parse_ledger_time
+
+
+class LedgerView(Protocol):
+    """What the sweep reads from the ledger (node.ledger.LedgerClient via an adapter)."""
+
+    async def evidence(self, evidence_id: str) -> EvidenceRecord | None: ...
+
+    async def owned_evidence(self, org: str) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # BLOB_MISSING, BLOB_TRUNCATED, BLOB_ALTERED, KEY_MISSING, INDEX_WITHOUT_LEDGER,
+    # INDEX_MISMATCH, LEDGER_WITHOUT_INDEX, UNREFERENCED_BLOB, PENDING_INGEST
+    subject: str  # evidence id or blob digest
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind:22} {self.subject}: {self.detail}"
+
+
+def _blob_problem(store: BlobStore, row: EvidenceRow) -> Problem | None:
+    digest = Digest.parse(row.ciphertext_hash)
+    try:
+        store.verify(digest)
+    except BlobNotFound:
+        return Problem("BLOB_MISSING", row.evidence_id, f"no blob {digest}")
+    except BlobCorrupted as exc:
+        with store.open(digest) as blob:
+            size = blob.seek(0, 2)
+        expected = sealed_size(row.size)
+        if size < expected:
+            return Problem(
+                "BLOB_TRUNCATED", row.evidence_id, f"{size} bytes on disk, {expected} sealed"
+            )
+        return Problem(
+            "BLOB_ALTERED",
+            row.evidence_id,
+            f"bytes changed or chunks reordered (now hashes to {exc.actual})",
+        )
+    return None
+
+
+_COMPARED = ("plaintext_hash", "ciphertext_hash", "size", "media_type", "camera_id", "device_id")
+
+
+def _row_vs_ledger(row: EvidenceRow, record: EvidenceRecord) -> list[str]:
+    differences = [
+        f"{name}: index {getattr(row, name)!r}, ledger {getattr(record, name)!r}"
+        for name in _COMPARED
+        if getattr(row, name) != getattr(record, name)
+    ]
+    if row.violation_type != record.violation_type.value:
+        differences.append(
+            f"violation_type: index {row.violation_type!r}, ledger {record.violation_type.value!r}"
+        )
+    captured = row.captured_at if row.captured_at.tzinfo else row.captured_at.replace(tzinfo=dt.UTC)
+    if captured != parse_ledger_time(record.captured_at):
+        differences.append(
+            f"captured_at: index {captured.isoformat()}, ledger {record.captured_at}"
+        )
+    return differences
+
+
+async def sweep(
+    *, org: str, store: BlobStore, vault: KeyVault, index: IndexDatabase, ledger: LedgerView
+) -> list[Problem]:
+    """Every discrepancy between this department's store, vault, index and the ledger."""
+    problems: list[Problem] = []
+    with index.session() as session:
+        rows = list(session.execute(select(EvidenceRow)).scalars())
+        pending = list(session.execute(select(JournalRow)).scalars())
+    problems += [
+        Problem(
+            "PENDING_INGEST",
+            j.evidence_id,
+            f"interrupted at {j.state}; restart the node to reconcile",
+        )
+        for j in pending
+    ]
+    referenced: set[str] = set()
+    indexed: set[str] = set()
+    for row in rows:
+        indexed.add(row.evidence_id)
+        referenced.add(row.ciphertext_hash)
+        record = await ledger.evidence(row.evidence_id)
+        if record is None:
+            problems.append(Problem("INDEX_WITHOUT_LEDGER", row.evidence_id, "no ledger record"))
+        else:
+            for difference in _row_vs_ledger(row, record):
+                problems.append(Problem("INDEX_MISMATCH", row.evidence_id, difference))
+        expired = record is not None and record.status is EvidenceStatus.RETENTION_EXPIRED
+        if expired:
+            continue  # its key was destroyed on purpose; the blob may be purged
+        if (blob := _blob_problem(store, row)) is not None:
+            problems.append(blob)
+        try:
+            vault.get(row.evidence_id)
+        except KeyNotFound:
+            problems.append(Problem("KEY_MISSING", row.evidence_id, "no wrapped data key"))
+    for evidence_id in await ledger.owned_evidence(org):
+        if evidence_id not in indexed and evidence_id not in {j.evidence_id for j in pending}:
+            problems.append(
+                Problem(
+                    "LEDGER_WITHOUT_INDEX",
+                    evidence_id,
+                    "registered by this department but not in its index or store",
+                )
+            )
+    referenced |= {j.ciphertext_hash for j in pending if j.ciphertext_hash}
+    for digest in store.iter_digests():
+        if str(digest) not in referenced:
+            problems.append(Problem("UNREFERENCED_BLOB", str(digest), "no index row refers to it"))
+    return problems
