@@ -17,10 +17,11 @@ from sqlalchemy import select
 from node.crypto.sealing import sealed_size
 from node.index import IndexDatabase
 from node.index.schema import EvidenceRow, JournalRow
+from node.ledger import LedgerClient, LedgerRefused
 from node.store import BlobCorrupted, BlobNotFound, BlobStore
 from node.vault import KeyNotFound, KeyVault
 from schemas.hashes import Digest
-from schemas.ledger import EvidenceRecord, EvidenceStatus, parse_ledger_time
+from schemas.ledger import EvidenceRecord, EvidenceStatus, LedgerErrorCode, parse_ledger_time
 
 
 class LedgerView(Protocol):
@@ -29,6 +30,24 @@ class LedgerView(Protocol):
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None: ...
 
     async def owned_evidence(self, org: str) -> Sequence[str]: ...
+
+
+class ClientLedgerView:
+    """:class:`LedgerView` over the chaincode client (NOT_FOUND becomes None)."""
+
+    def __init__(self, client: LedgerClient) -> None:
+        self._client = client
+
+    async def evidence(self, evidence_id: str) -> EvidenceRecord | None:
+        try:
+            return await self._client.evidence(evidence_id)
+        except LedgerRefused as exc:
+            if exc.code is LedgerErrorCode.NOT_FOUND:
+                return None
+            raise
+
+    async def owned_evidence(self, org: str) -> Sequence[str]:
+        return await self._client.owned_evidence(org)
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 from node.cli.network import network_from
 from node.consortium.clients import department_contract
 from node.department import NodePaths, open_parts
-from node.doctor import sweep
-from node.ledger import LedgerClient, LedgerRefused
+from node.doctor import ClientLedgerView, sweep
+from node.ledger import LedgerClient
 from node.settings import Settings
-from schemas.ledger import EvidenceRecord, LedgerErrorCode
 
 
 def add_parser(sub: Any) -> None:
@@ -21,22 +19,6 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--org", required=True, help="department, e.g. UrbanManagement")
     parser.add_argument("--index-url", help="index database URL (default: the node's SQLite)")
     parser.set_defaults(handler=_doctor)
-
-
-class _LedgerView:
-    def __init__(self, client: LedgerClient) -> None:
-        self._client = client
-
-    async def evidence(self, evidence_id: str) -> EvidenceRecord | None:
-        try:
-            return await self._client.evidence(evidence_id)
-        except LedgerRefused as exc:
-            if exc.code is LedgerErrorCode.NOT_FOUND:
-                return None
-            raise
-
-    async def owned_evidence(self, org: str) -> Sequence[str]:
-        return await self._client.owned_evidence(org)
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
@@ -51,7 +33,7 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
             store=parts.store,
             vault=parts.vault,
             index=parts.index,
-            ledger=_LedgerView(client),
+            ledger=ClientLedgerView(client),
         )
         for problem in problems:
             print(problem)
