@@ -101,6 +101,10 @@ class IndexDatabase:
         with self.session() as session:
             session.execute(stmt)
 
+    def upsert_rows(self, model: Any, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+        """Insert or update rows of any index table (keys: its primary key columns)."""
+        self._upsert(model.__table__, rows, keys)
+
     def upsert_evidence(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or update evidence rows (keys: the columns of EvidenceRow)."""
         self._upsert(EvidenceRow.__table__, rows, ["evidence_id"])

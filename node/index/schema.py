@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -105,3 +105,36 @@ class JournalRow(Base):
     plaintext_hash: Mapped[str | None] = mapped_column(String(80))
     ciphertext_hash: Mapped[str | None] = mapped_column(String(80))
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class AccessRow(Base):
+    __tablename__ = "access_records"
+
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    accessor_org: Mapped[str] = mapped_column(String(64))
+    accessor: Mapped[str] = mapped_column(String(512))
+    role: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_access_target", "target_id", "at"),
+        Index("ix_access_org", "accessor_org", "at"),
+    )
+
+
+class GrantRow(Base):
+    __tablename__ = "grants"
+
+    target: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    grantee_org: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    kinds: Mapped[str] = mapped_column(String(64))  # comma-separated access kinds
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    revoked: Mapped[bool] = mapped_column(Boolean)
+    granted_tx: Mapped[str] = mapped_column(String(64))

@@ -58,7 +58,8 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexDatab
         url = request.getfixturevalue("postgres_url")
         db = open_index(url)
         with db.engine.begin() as conn:  # each test starts from an empty index
-            conn.execute(text("TRUNCATE evidence, cases, case_items, ingest_journal CASCADE"))
+            tables = "evidence, cases, case_items, ingest_journal, access_records, grants"
+            conn.execute(text(f"TRUNCATE {tables} CASCADE"))
     db.upsert_evidence([row(i) for i in range(30)])
     yield db
     db.engine.dispose()
@@ -163,7 +164,7 @@ def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path: Path) -> None:
     assert again.count() == 1
     with again.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
 
 
 @pytest.mark.parametrize("url", ["not a url", "mysql://root@127.0.0.1/evidence", "oracle://x@y/z"])

@@ -1,0 +1,135 @@
+"""The index follower on the real network: a case transferred in, with the other
+department's evidence, a grant and access records appear in MarketSupervision's index;
+a restarted follower resumes from its checkpoint and repeats nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import uuid
+from pathlib import Path
+
+import pytest
+from netsupport import caught_up, ledger_as
+from sqlalchemy import func, select
+
+from node.consortium.network import Network
+from node.fabric import FileCheckpointer
+from node.follower import IndexFollower
+from node.index import EvidenceQuery, open_index
+from node.index.database import sqlite_url
+from node.index.schema import AccessRow, CaseRow, GrantRow
+from schemas.glossary import AccessKind, ViolationType
+from schemas.hashes import Digest
+from schemas.ledger import (
+    AccessRequest,
+    CaseFiling,
+    CaseSource,
+    EvidenceRegistration,
+    GrantRequest,
+    SubjectKind,
+    TargetKind,
+    TransferAnswer,
+    TransferProposal,
+)
+
+pytestmark = pytest.mark.network
+
+
+async def test_a_case_transferred_in_appears_in_the_receivers_index(
+    people: Network, tmp_path: Path
+) -> None:
+    layout = people.layout
+    urban, device = (
+        ledger_as(layout, "UrbanManagement", "officer"),
+        ledger_as(layout, "UrbanManagement", "device"),
+    )
+    market, police = (
+        ledger_as(layout, "MarketSupervision", "officer"),
+        ledger_as(layout, "PublicSecurity", "partner"),
+    )
+    evidence_id, case_id = f"EV-{uuid.uuid4().hex[:10]}", f"CASE-{uuid.uuid4().hex[:8]}"
+    first = await device.register_evidence(
+        EvidenceRegistration(
+            evidence_id=evidence_id,
+            plaintext_hash=Digest.of(b"p" + evidence_id.encode()),
+            ciphertext_hash=Digest.of(b"c" + evidence_id.encode()),
+            size=1234,
+            media_type="image/jpeg",
+            captured_at=dt.datetime(2026, 11, 22, 8, tzinfo=dt.UTC),
+            device_id="device1",
+            camera_id="cam-7",
+            violation_type=ViolationType.SHOPFRONT_OPERATION,
+            owner_org="UrbanManagementMSP",
+            locator="blob:x",
+            claims_hash=Digest.of(b"claims"),
+        )
+    )
+    await urban.file_case(
+        CaseFiling(
+            case_id=case_id,
+            violation_type=ViolationType.SHOPFRONT_OPERATION,
+            subject_key=hashlib.sha256(case_id.encode()).hexdigest(),
+            subject_kind=SubjectKind.ORGANIZATION,
+            source=CaseSource.CAMERA,
+            evidence_ids=[evidence_id],
+        )
+    )
+    proposal = await urban.propose_transfer(
+        TransferProposal(case_id=case_id, to_org="MarketSupervisionMSP", reason="competence")
+    )
+    await caught_up(market, proposal.block_number)
+    await market.answer_transfer(TransferAnswer(case_id=case_id, accept=True))
+    granted = await market.grant_access(
+        GrantRequest(
+            target=TargetKind.CASE,
+            target_id=case_id,
+            grantee_org="PublicSecurityMSP",
+            purpose="joint_enforcement",
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        )
+    )
+    await caught_up(police, granted.block_number)
+    seen = await police.request_access(
+        AccessRequest(
+            target=TargetKind.EVIDENCE,
+            target_id=evidence_id,
+            purpose="joint_enforcement",
+            kind=AccessKind.VIEW,
+        )
+    )
+
+    index = open_index(sqlite_url(tmp_path / "market.sqlite"))
+    checkpoint = tmp_path / "follower.json"
+    reader = ledger_as(layout, "MarketSupervision", "auditor")
+    await caught_up(reader, seen.block_number)
+    # Follow from the registration's block up to the access record (6 events), then stop.
+    follower = IndexFollower(reader, index, FileCheckpointer(checkpoint))
+    handled = await asyncio.wait_for(follower.run(start_block=first.block_number, stop_after=6), 60)
+    assert handled == 6
+    with index.session() as session:
+        case = session.get(CaseRow, case_id)
+        assert case is not None
+        assert (case.holder_org, case.stage) == ("MarketSupervisionMSP", "source")
+        assert session.get(GrantRow, ("case", case_id, "PublicSecurityMSP")) is not None
+        record = session.get(AccessRow, seen.tx_id)
+        assert record is not None
+        assert (record.accessor_org, record.outcome) == ("PublicSecurityMSP", "granted")
+    assert index.search(EvidenceQuery(case_id=case_id)).evidence_ids == [evidence_id]
+    remote = index.evidence(evidence_id)
+    assert remote is not None
+    assert remote.owner_org == "UrbanManagementMSP"
+
+    # A restarted follower resumes after the checkpoint: the next event is a new one.
+    again = await market.request_access(
+        AccessRequest(
+            target=TargetKind.CASE, target_id=case_id, purpose="investigation", kind=AccessKind.VIEW
+        )
+    )
+    await caught_up(reader, again.block_number)
+    restarted = IndexFollower(reader, index, FileCheckpointer(checkpoint))
+    assert await asyncio.wait_for(restarted.run(stop_after=1), 60) == 1
+    with index.session() as session:
+        assert session.get(AccessRow, again.tx_id) is not None
+        assert session.scalar(select(func.count()).select_from(AccessRow)) == 2
