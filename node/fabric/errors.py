@@ -97,16 +97,21 @@ class CheckpointError(Exception):
     """
 
 
-_CHAINCODE_JSON = re.compile(r'\{\\?"code\\?":\s*\\?"[A-Z_]+\\?".*?\}')
+# Where the chaincode's {"code": ..., "message": ...} starts inside a peer's error text
+# (sometimes with its quotes escaped). The document is then decoded as JSON from there:
+# a message may itself contain braces ("{BlockNum: 10, TxNum: 0}").
+_CHAINCODE_START = re.compile(r'\{\\?"code\\?":\s*\\?"[A-Z_]+\\?"')
 
 
 def _chaincode_doc(text: str) -> dict[str, object] | None:
-    match = _CHAINCODE_JSON.search(text)
+    match = _CHAINCODE_START.search(text)
     if match is None:
         return None
-    raw = match.group(0).replace('\\"', '"')
+    rest = text[match.start() :]
+    if rest.startswith('{\\"'):
+        rest = rest.replace('\\"', '"')
     try:
-        doc = json.loads(raw)
+        doc, _ = json.JSONDecoder().raw_decode(rest)
     except json.JSONDecodeError:
         return None
     return doc if isinstance(doc, dict) else None

@@ -22,7 +22,7 @@ from fabric_protos.peer import (
 )
 
 from node.crypto.signing import P256_ORDER, EcdsaSigner, to_low_s
-from node.fabric import EvaluateError, Identity
+from node.fabric import EndorseError, EvaluateError, Identity, PeerDetail
 from node.fabric.proposal import build_proposal, result_from_envelope, transaction_id
 
 
@@ -113,3 +113,21 @@ def test_chaincode_code_is_parsed_from_a_real_gateway_message() -> None:
     assert err.chaincode_message == "no value for key 'nope'"
     assert not err.deadline_exceeded
     assert EvaluateError("evaluate failed: peer unreachable").chaincode_code is None
+
+
+def test_a_chaincode_message_with_braces_keeps_its_code() -> None:
+    # Recorded from a real peer refusing a private read: the message itself holds braces.
+    detail = (
+        'chaincode response 500, {"code":"INTERNAL","message":"peer refused a state call: '
+        "GET_STATE failed: private data matching public hash version is not available. "
+        'Public hash version = {BlockNum: 10, TxNum: 0}, Private data version = <nil>"}'
+    )
+    err = EndorseError(
+        "endorse failed",
+        tx_id="t",
+        grpc_code=grpc.StatusCode.ABORTED,
+        details=(PeerDetail("peer0:7251", "PublicSecurityMSP", detail),),
+    )
+    assert err.chaincode_code == "INTERNAL"
+    assert err.chaincode_message is not None
+    assert err.chaincode_message.endswith("Private data version = <nil>")
