@@ -6,6 +6,7 @@ from chaincode.contracts.evidence import EvidenceContract
 from chaincode.contracts.org_keys import OrgKeysContract
 from chaincode.contracts.penalties import PenaltiesContract
 from chaincode.contracts.ping import PingContract
+from chaincode.contracts.private_notes import PrivateNotesContract
 from chaincode.contracts.transfers import TransfersContract
 from chaincode.runtime import Contract
 
@@ -19,4 +20,5 @@ def default_contracts() -> list[Contract]:
         CasesContract(),
         TransfersContract(),
         PenaltiesContract(),
+        PrivateNotesContract(),
     ]
