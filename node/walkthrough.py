@@ -28,7 +28,7 @@ from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
 from node.consortium.launch import Layout
 from node.crypto.signing import EcdsaSigner
 from node.department import NodeParts, NodePaths, open_parts
-from node.doctor import ClientLedgerView, sweep
+from node.doctor import ClientLedgerView, Problem, sweep
 from node.exchange import ExchangeServer, ReleaseRefused, fetch
 from node.exchange.ledger_items import LedgerOwnerItems
 from node.fabric import open_channel
@@ -65,7 +65,7 @@ class Outcome:
     case_id: str
     fetched_to: Path
     trail: list[str]
-    problems: int
+    problems: list[Problem]
 
 
 def street_photo() -> bytes:
@@ -345,4 +345,4 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
         ledger=ClientLedgerView(owner_view),
     )
     say(f"   evnet doctor --org UrbanManagement: {len(problems)} problem(s)")
-    return Outcome(item.evidence_id, case_id, target, lines, len(problems))
+    return Outcome(item.evidence_id, case_id, target, lines, problems)

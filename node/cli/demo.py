@@ -41,7 +41,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     print("== done.")
     print(f"   evidence {outcome.evidence_id}, case {outcome.case_id}")
     print(f"   the photo PublicSecurity fetched: {outcome.fetched_to}")
-    print(f"   integrity sweep: {outcome.problems} problem(s)")
+    print(f"   integrity sweep: {len(outcome.problems)} problem(s)")
     print("   The network keeps running:")
     print("   .venv/bin/evnet network status    # processes, pids, ports, health")
     print("   .venv/bin/evnet network logs      # recent log lines of every process")
