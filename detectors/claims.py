@@ -1,0 +1,160 @@
+"""Capture claims for the edge box: built in the shared schema, signed with the device key.
+
+A violation's claims are :class:`schemas.claims.CaptureClaims`, the model the department
+node's ingest verifies (``node.ingest.DeviceVerifier``): the device signs
+``schemas.claims.canonical_bytes(claims)`` and names every evidence file by SHA-256 and size,
+so one signature binds the whole submission. :class:`RectificationClaims` is this package's
+proposal for the rectification report; no schema or gateway endpoint accepts it yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Literal
+
+from cryptography import x509
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from detectors.errors import DeviceIdentityError
+from detectors.events import Submission, ViolationEvent
+from detectors.evidence import EvidenceFile
+from detectors.models.base import ModelInfo
+from node.crypto.pki import certificate_attributes
+from node.crypto.signing import EcdsaSigner
+from schemas.canonical import canonical_json
+from schemas.claims import CaptureClaims, Detection, MediaRef, Place, canonical_bytes
+from schemas.glossary import Role
+from schemas.hashes import Digest
+from schemas.ledger import Code, Ident, MspId
+
+
+class DeviceIdentity:
+    """The edge device's certificate, its department and its signing key.
+
+    The key stays inside the signer; ``device_id`` is the certificate's common name, which is
+    what the node checks the claims' ``device_id`` against.
+    """
+
+    def __init__(self, org: str, certificate_pem: bytes, signer: EcdsaSigner) -> None:
+        try:
+            cert = x509.load_pem_x509_certificate(certificate_pem)
+        except ValueError:
+            raise DeviceIdentityError("device certificate is not a PEM X.509 certificate") from None
+        names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        if not names:
+            raise DeviceIdentityError("device certificate has no common name")
+        role = certificate_attributes(cert).get("role")
+        if role != Role.DEVICE.value:
+            raise DeviceIdentityError(
+                f"certificate of {names[0].value!s} has role {role or 'none'}, not device"
+            )
+        self.org = org
+        self.device_id = str(names[0].value)
+        self.certificate_pem = certificate_pem
+        self._signer = signer
+
+    @classmethod
+    def from_pem(cls, org: str, certificate_pem: bytes, key_pem: bytes) -> DeviceIdentity:
+        """Raises:
+        DeviceIdentityError: unreadable certificate or key, or not a device identity.
+        """
+        try:
+            signer = EcdsaSigner.from_pem(key_pem)
+        except (ValueError, TypeError):
+            raise DeviceIdentityError("device key is not an unencrypted P-256 PEM key") from None
+        return cls(org, certificate_pem, signer)
+
+    @classmethod
+    def from_files(cls, org: str, cert: Path, key: Path) -> DeviceIdentity:
+        """Raises:
+        DeviceIdentityError: a file is missing or unreadable, or not a device identity.
+        """
+        try:
+            cert_pem, key_pem = cert.read_bytes(), key.read_bytes()
+        except OSError as exc:
+            raise DeviceIdentityError(f"cannot read {exc.filename}: {exc.strerror}") from None
+        return cls.from_pem(org, cert_pem, key_pem)
+
+    def sign(self, message: bytes) -> bytes:
+        """DER, low-S ECDSA P-256 signature over SHA-256(message)."""
+        return self._signer.sign(message)
+
+
+def media_refs(files: Sequence[EvidenceFile]) -> list[MediaRef]:
+    return [
+        MediaRef(name=f.name, media_type=f.media_type, sha256=f.digest, size=len(f.data))
+        for f in files
+    ]
+
+
+def violation_claims(
+    event: ViolationEvent,
+    files: Sequence[EvidenceFile],
+    model: ModelInfo,
+    *,
+    org: str,
+    device_id: str,
+    place: tuple[float, float] | None = None,
+) -> CaptureClaims:
+    """The shared-schema claims for one violation event and its evidence files."""
+    return CaptureClaims(
+        event_id=event.event_id,
+        org=org,
+        device_id=device_id,
+        camera_id=event.camera_id,
+        captured_at=event.confirmed_at,
+        zone=event.zone_id,
+        rule=event.rule.value,
+        violation_type=event.violation_type,
+        place=None if place is None else Place(lat=place[0], lon=place[1]),
+        detections=[
+            Detection(
+                class_name=event.class_name,
+                confidence=round(min(max(event.confidence, 0.0), 1.0), 4),
+                bbox=[round(max(v, 0.0), 1) for v in event.xyxy],
+                track_id=event.track_id,
+            )
+        ],
+        model_sha256=model.digest,
+        media=media_refs(files),
+    )
+
+
+class RectificationClaims(BaseModel):
+    """Proposed: the device's report on a zone it watched after a reminder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    kind: Literal["rectification"] = "rectification"
+    event_id: Ident
+    reference_event_id: Ident | None
+    org: MspId
+    device_id: Ident
+    camera_id: Ident
+    zone: Code
+    classes: list[str]
+    status: Literal["rectified", "not_rectified"]
+    watch_started_at: AwareDatetime
+    clear_since: AwareDatetime | None
+    decided_at: AwareDatetime
+    clear_seconds: Annotated[float, Field(gt=0)]
+    model_sha256: Digest
+    media: Annotated[list[MediaRef], Field(min_length=1, max_length=10)]
+
+    def canonical(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+
+def seal(
+    event_id: str,
+    claims: CaptureClaims | RectificationClaims,
+    files: Sequence[EvidenceFile],
+    identity: DeviceIdentity | None,
+) -> Submission:
+    """Canonicalise and sign ``claims`` into a :class:`Submission` (unsigned if no identity)."""
+    body = canonical_bytes(claims) if isinstance(claims, CaptureClaims) else claims.canonical()
+    if identity is None:
+        return Submission(event_id, body, b"", b"", tuple(files))
+    return Submission(event_id, body, identity.sign(body), identity.certificate_pem, tuple(files))
