@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from node.cli import demo, detect, doctor, identity, network, toolchain
+from node.cli import demo, detect, doctor, identity, network, package, toolchain
 from node.consortium.errors import ConsortiumConfigError, NetworkError
 from node.settings import Settings
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     detect.add_parser(sub)
     doctor.add_parser(sub)
+    package.add_parser(sub)
     return parser
 
 

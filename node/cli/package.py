@@ -1,0 +1,71 @@
+"""``evnet package CASE --org DEPT --out FILE`` and ``evnet verify PACKAGE [--trust] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from node.cli.network import network_from
+from node.consortium.clients import department_contract
+from node.consortium.identities import org_crypto
+from node.department import NodePaths, open_parts
+from node.fabric.identity import load_msp_identity
+from node.fabric.ledger import LedgerQueries
+from node.ledger import LedgerClient
+from node.package import ClaimsArchive, Exporter, PackageRefused, build_package, verify_package
+from node.settings import Settings
+
+
+def add_parser(sub: Any) -> None:
+    build = sub.add_parser("package", help="build a case's evidence package (one click)")
+    build.add_argument("case", help="case id")
+    build.add_argument("--org", required=True, help="exporting department, e.g. UrbanManagement")
+    build.add_argument("--out", required=True, type=Path, help="archive to write (.tar)")
+    build.add_argument("--user", default="officer1", help="the department identity to act as")
+    build.add_argument("--purpose", default="evidence_package", help="purpose code recorded")
+    build.set_defaults(handler=_package)
+    verify = sub.add_parser("verify", help="verify an evidence package offline")
+    verify.add_argument("package", type=Path)
+    verify.add_argument("--trust", type=Path, help="PEM file of the MSP root certificates to pin")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(handler=_verify)
+
+
+def _package(args: argparse.Namespace, settings: Settings) -> int:
+    layout = network_from(settings, verbose=False).layout
+    department = layout.consortium.department(args.org)
+    paths = NodePaths.of(settings.state_dir, department.name)
+    crypto = org_crypto(settings.state_dir, layout.consortium, department.name)
+    identity, signer = load_msp_identity(department.msp_id, crypto.user(args.user).msp_dir)
+
+    async def run() -> int:
+        contract = department_contract(layout, department, user=args.user)
+        exporter = Exporter(
+            ledger=LedgerClient(contract),
+            queries=LedgerQueries(contract.gateway, contract.channel),
+            parts=open_parts(paths),
+            claims=ClaimsArchive(paths.root / "claims"),
+            identity=identity,
+            signer=signer,
+        )
+        try:
+            out = await build_package(args.case, exporter, args.out, args.purpose)
+        except PackageRefused as exc:
+            print(f"evnet: PACKAGE_REFUSED: {exc}", file=sys.stderr)
+            return 1
+        print(f"package: {out}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    del settings  # offline: nothing from the environment
+    trust = args.trust.read_bytes() if args.trust else None
+    report = verify_package(args.package, trust)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.render())
+    return 0 if report.ok else 1

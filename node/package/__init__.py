@@ -1,0 +1,19 @@
+"""One-click evidence packages and their offline verifier (docs/PACKAGE.md)."""
+
+from node.package.builder import Exporter, PackageRefused, build_package
+from node.package.claims_archive import ClaimsArchive, ClaimsNotArchived, SignedClaims
+from node.package.manifest import Manifest
+from node.package.verifier import Failure, Report, verify_package
+
+__all__ = [
+    "ClaimsArchive",
+    "ClaimsNotArchived",
+    "Exporter",
+    "Failure",
+    "Manifest",
+    "PackageRefused",
+    "Report",
+    "SignedClaims",
+    "build_package",
+    "verify_package",
+]

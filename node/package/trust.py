@@ -1,0 +1,120 @@
+"""Who may sign what, read from the channel configuration inside a package.
+
+The config block names each organisation's MSP root (and intermediate) certificates; a
+signature counts only if its certificate chains to a root of the MSP it claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from fabric_protos.common import configtx_pb2
+from fabric_protos.msp import msp_config_pb2
+from google.protobuf.message import DecodeError
+
+from node.crypto.pki import issued_by
+from node.crypto.signing import verify_signature
+from node.fabric.blocks import BlockView, MalformedLedgerData
+from node.fabric.identity import Identity
+
+
+@dataclass(frozen=True)
+class MspRoots:
+    """One MSP's root and intermediate certificates."""
+
+    msp_id: str
+    roots: tuple[x509.Certificate, ...]
+    intermediates: tuple[x509.Certificate, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChannelTrust:
+    """The MSPs of a channel's config: application orgs and orderer orgs."""
+
+    msps: dict[str, MspRoots]
+    orderer_msps: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_config_block(cls, block: BlockView) -> ChannelTrust:
+        """Raises: MalformedLedgerData: not a config block, or its config does not parse."""
+        if not block.is_config:
+            raise MalformedLedgerData(f"block {block.number} is not a config block")
+        tx = block.transaction_at(0)
+        try:
+            envelope = configtx_pb2.ConfigEnvelope.FromString(tx.data)
+        except DecodeError as exc:
+            raise MalformedLedgerData("config envelope does not parse") from exc
+        groups = envelope.config.channel_group.groups
+        msps: dict[str, MspRoots] = {}
+        orderers: set[str] = set()
+        for section in ("Application", "Orderer"):
+            if section not in groups:
+                continue
+            for org in groups[section].groups.values():
+                if "MSP" not in org.values:
+                    continue
+                roots = _msp_roots(bytes(org.values["MSP"].value))
+                if roots is None:
+                    continue
+                msps[roots.msp_id] = roots
+                if section == "Orderer":
+                    orderers.add(roots.msp_id)
+        return cls(msps, frozenset(orderers))
+
+    def chains(self, identity: Identity) -> bool:
+        """Whether the identity's certificate chains to a root of the MSP it names."""
+        msp = self.msps.get(identity.msp_id)
+        cert = load_cert(identity.cert_pem)
+        if msp is None or cert is None:
+            return False
+        issuers = [*msp.intermediates, *msp.roots]
+        current = cert
+        for _ in range(len(issuers) + 1):
+            if any(current == root for root in msp.roots) or any(
+                issued_by(current, root) for root in msp.roots
+            ):
+                return True
+            parent = next((i for i in msp.intermediates if issued_by(current, i)), None)
+            if parent is None:
+                return False
+            current = parent
+        return False
+
+    def all_roots(self) -> list[tuple[str, x509.Certificate]]:
+        return [(m.msp_id, r) for m in self.msps.values() for r in m.roots]
+
+
+def load_cert(pem: bytes) -> x509.Certificate | None:
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        return None
+
+
+def load_certs(pem: bytes) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return []
+
+
+def signed_by(identity: Identity, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` over ``message`` verifies with the identity's certificate key."""
+    cert = load_cert(identity.cert_pem)
+    return cert is not None and verify_signature(cert.public_key(), message, signature)
+
+
+def _msp_roots(raw: bytes) -> MspRoots | None:
+    try:
+        config = msp_config_pb2.MSPConfig.FromString(raw)
+        fabric = msp_config_pb2.FabricMSPConfig.FromString(config.config)
+    except DecodeError as exc:
+        raise MalformedLedgerData("MSP config does not parse") from exc
+    roots = tuple(c for c in (load_cert(bytes(r)) for r in fabric.root_certs) if c is not None)
+    inter = tuple(
+        c for c in (load_cert(bytes(r)) for r in fabric.intermediate_certs) if c is not None
+    )
+    if not fabric.name:
+        return None
+    return MspRoots(str(fabric.name), roots, inter)

@@ -1,0 +1,471 @@
+"""Offline verification of an evidence package: no network, no trust in the sender.
+
+Every check that fails adds one :class:`Failure` with a stable code (see docs/PACKAGE.md);
+the package holds only if there is none.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from node.fabric.blocks import BlockView, MalformedLedgerData, TransactionView, verify_chain
+from node.fabric.identity import Identity
+from node.package import manifest as layout
+from node.package.manifest import Item, Manifest
+from node.package.trust import ChannelTrust, load_certs, signed_by
+from schemas.canonical import canonical_json
+from schemas.glossary import AccessKind, Outcome
+from schemas.ledger import AccessRecord, EvidenceRecord
+
+CHAINCODE = "evidence"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.subject}: {self.message}"
+
+
+@dataclass
+class Report:
+    """What was checked and every failure; :attr:`ok` only if there is none."""
+
+    package: str
+    failures: list[Failure] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def codes(self) -> set[str]:
+        return {f.code for f in self.failures}
+
+    def fail(self, code: str, subject: str, message: str) -> None:
+        self.failures.append(Failure(code, subject, message))
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.checked[what] = self.checked.get(what, 0) + n
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "package": self.package,
+            "ok": self.ok,
+            "checked": dict(sorted(self.checked.items())),
+            "failures": [
+                {"code": f.code, "subject": f.subject, "message": f.message} for f in self.failures
+            ],
+            "notes": self.notes,
+        }
+
+    def render(self) -> str:
+        lines = [f"package {self.package}: {'VERIFIED' if self.ok else 'FAILED'}"]
+        lines += [f"  checked {n} {what}" for what, n in sorted(self.checked.items())]
+        lines += [f"  FAIL {f}" for f in self.failures]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def verify_package(path: Path, trust_roots: bytes | None = None) -> Report:
+    """Verify the package at ``path``; ``trust_roots`` (PEM) pins the MSP roots the package's
+    config block may name. Never raises for a bad package: every defect is in the report.
+
+    Raises:
+        OSError: ``path`` cannot be read.
+    """
+    report = Report(str(path))
+    try:
+        with tarfile.open(path, "r:") as archive:
+            _Verification(archive, report, trust_roots).run()
+    except tarfile.TarError as exc:
+        report.fail("NOT_A_PACKAGE", str(path), f"not a readable tar archive: {exc}")
+    return report
+
+
+class _Verification:
+    def __init__(self, archive: tarfile.TarFile, report: Report, trust: bytes | None) -> None:
+        self.archive = archive
+        self.report = report
+        self.trust = trust
+        self.members = {m.name: m for m in archive.getmembers() if m.isfile()}
+        self.blocks: dict[int, BlockView] = {}
+        self.transactions: dict[str, TransactionView] = {}
+        self.position: dict[str, tuple[int, int]] = {}
+        self.config_number = 0
+
+    # --- reading members ---------------------------------------------------------------------
+
+    def _read(self, name: str) -> bytes | None:
+        member = self.members.get(name)
+        if member is None:
+            self.report.fail("MEMBER_MISSING", name, "not in the archive")
+            return None
+        stream = self.archive.extractfile(member)
+        return stream.read() if stream is not None else b""
+
+    def _hash(self, name: str) -> tuple[str, int] | None:
+        member = self.members.get(name)
+        if member is None:
+            return None
+        stream = self.archive.extractfile(member)
+        h = hashlib.sha256()
+        size = 0
+        if stream is not None:
+            while chunk := stream.read(_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        return f"sha256:{h.hexdigest()}", size
+
+    # --- the checks --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        raw = self._read(layout.MANIFEST)
+        sig = self._read(layout.SIGNATURE)
+        signer_pem = self._read(layout.SIGNER)
+        if raw is None:
+            return
+        try:
+            manifest = Manifest.from_json(raw)
+        except ValidationError as exc:
+            self.report.fail("MANIFEST_MALFORMED", layout.MANIFEST, str(exc.errors()[:1]))
+            return
+        self._members(manifest)
+        trust = self._config(manifest)
+        if trust is None:
+            return
+        self._signature(manifest, raw, sig, signer_pem, trust)
+        self._blocks(manifest, trust)
+        self._transactions(manifest, trust)
+        self._items(manifest, trust)
+        self._trail_and_export(manifest)
+
+    def _members(self, manifest: Manifest) -> None:
+        listed = {m.path for m in manifest.members()}
+        fixed = {layout.MANIFEST, layout.SIGNATURE, layout.SIGNER}
+        for name in sorted(set(self.members) - listed - fixed):
+            self.report.fail("UNLISTED_MEMBER", name, "in the archive but not in the manifest")
+        sizes = {i.path: i.size for i in manifest.items}
+        for member in manifest.members():
+            got = self._hash(member.path)
+            if got is None:
+                self.report.fail("MEMBER_MISSING", member.path, "listed but not in the archive")
+                continue
+            self.report.count("members")
+            digest, size = got
+            if digest != member.sha256:
+                code = "FILE_HASH_MISMATCH" if member.path in sizes else "PROOF_HASH_MISMATCH"
+                self.report.fail(code, member.path, f"hashes to {digest}, manifest {member.sha256}")
+            elif member.path in sizes and size != sizes[member.path]:
+                self.report.fail("FILE_SIZE_MISMATCH", member.path, f"{size} bytes in the archive")
+
+    def _config(self, manifest: Manifest) -> ChannelTrust | None:
+        raw = self._read(manifest.config_block.path)
+        if raw is None:
+            return None
+        try:
+            block = BlockView.from_bytes(raw)
+            trust = ChannelTrust.from_config_block(block)
+        except MalformedLedgerData as exc:
+            self.report.fail("CONFIG_MALFORMED", manifest.config_block.path, str(exc))
+            return None
+        self.config_number = block.number
+        if block.number == 0:
+            # The genesis block is the channel's founding document: no orderer signs it.
+            self.report.notes.append("the config block is the unsigned genesis block")
+        else:
+            self._orderer_signatures(block, trust)
+        if self.trust is None:
+            self.report.notes.append(
+                "no --trust roots: the MSP roots are those of the package's own config block"
+            )
+        else:
+            pinned = load_certs(self.trust)
+            for msp, root in trust.all_roots():
+                if root not in pinned:
+                    self.report.fail("CONFIG_NOT_TRUSTED", msp, "a root not among --trust roots")
+        self.report.count("config blocks")
+        return trust
+
+    def _signature(
+        self,
+        manifest: Manifest,
+        raw: bytes,
+        sig: bytes | None,
+        pem: bytes | None,
+        trust: ChannelTrust,
+    ) -> None:
+        if sig is None or pem is None:
+            return
+        signer = Identity(manifest.exporter_org, pem)
+        if not trust.chains(signer):
+            self.report.fail(
+                "MANIFEST_SIGNER_UNTRUSTED",
+                layout.SIGNER,
+                f"does not chain to a root of {manifest.exporter_org}",
+            )
+        if raw != manifest.canonical_bytes():
+            self.report.fail("MANIFEST_NOT_CANONICAL", layout.MANIFEST, "not canonical JSON")
+        if not signed_by(signer, raw, sig):
+            self.report.fail("MANIFEST_SIGNATURE_INVALID", layout.SIGNATURE, "does not verify")
+        self.report.count("manifest signatures")
+
+    def _orderer_signatures(self, block: BlockView, trust: ChannelTrust) -> None:
+        subject = f"block {block.number}"
+        if not block.signatures:
+            self.report.fail("ORDERER_SIGNATURE_MISSING", subject, "no orderer signature")
+        for s in block.signatures:
+            ok = (
+                s.signer is not None
+                and s.signer.msp_id in trust.orderer_msps
+                and trust.chains(s.signer)
+                and signed_by(s.signer, s.signed_bytes, s.signature)
+            )
+            if not ok:
+                self.report.fail("ORDERER_SIGNATURE_INVALID", subject, "signature does not verify")
+            self.report.count("orderer signatures")
+
+    def _blocks(self, manifest: Manifest, trust: ChannelTrust) -> None:
+        for member in manifest.blocks:
+            raw = self._read(member.path)
+            if raw is None:
+                continue
+            try:
+                block = BlockView.from_bytes(raw)
+            except MalformedLedgerData as exc:
+                self.report.fail("BLOCK_MALFORMED", member.path, str(exc))
+                continue
+            if member.path != layout.block_path(block.number):
+                self.report.fail("BLOCK_NUMBER_MISMATCH", member.path, f"is block {block.number}")
+            if block.last_config_index > self.config_number:
+                self.report.fail(
+                    "CONFIG_BLOCK_STALE",
+                    f"block {block.number}",
+                    f"names config block {block.last_config_index}",
+                )
+            self._orderer_signatures(block, trust)
+            self.blocks[block.number] = block
+            for i in range(len(block.envelopes)):
+                try:
+                    tx = block.transaction_at(i)
+                except MalformedLedgerData:
+                    continue
+                self.position.setdefault(tx.tx_id, (block.number, i))
+            self.report.count("blocks")
+        ordered = [self.blocks[n] for n in sorted(self.blocks)]
+        runs: list[list[BlockView]] = []
+        for b in ordered:
+            if runs and runs[-1][-1].number + 1 == b.number:
+                runs[-1].append(b)
+            else:
+                runs.append([b])
+        for run in runs:
+            for problem in verify_chain(run):
+                self.report.fail(problem.code, f"block {problem.block_number}", problem.message)
+
+    def _transactions(self, manifest: Manifest, trust: ChannelTrust) -> None:
+        for member in manifest.transactions:
+            raw = self._read(member.path)
+            if raw is None:
+                continue
+            try:
+                tx = TransactionView.from_processed_transaction(raw)
+            except MalformedLedgerData as exc:
+                self.report.fail("TRANSACTION_MALFORMED", member.path, str(exc))
+                continue
+            subject = f"tx {tx.tx_id}"
+            if member.path != layout.transaction_path(tx.tx_id):
+                self.report.fail("TRANSACTION_ID_MISMATCH", member.path, f"holds {subject}")
+            where = self.position.get(tx.tx_id)
+            in_block = None
+            if where is not None:
+                in_block = self.blocks[where[0]].transaction_at(where[1])
+            if in_block is None or (
+                in_block.payload,
+                in_block.signature,
+                in_block.validation_code,
+            ) != (
+                tx.payload,
+                tx.signature,
+                tx.validation_code,
+            ):
+                self.report.fail(
+                    "TRANSACTION_NOT_IN_BLOCK", subject, "no included block holds these bytes"
+                )
+            self._transaction_signatures(tx, trust)
+            self.transactions[tx.tx_id] = tx
+            self.report.count("transactions")
+
+    def _transaction_signatures(self, tx: TransactionView, trust: ChannelTrust) -> None:
+        subject = f"tx {tx.tx_id}"
+        if tx.creator is None or not trust.chains(tx.creator):
+            self.report.fail("CREATOR_UNTRUSTED", subject, "creator does not chain to its MSP")
+        elif not signed_by(tx.creator, tx.payload, tx.signature):
+            self.report.fail("CREATOR_SIGNATURE_INVALID", subject, "creator signature fails")
+        if not tx.endorsements:
+            self.report.fail("ENDORSEMENT_MISSING", subject, "no endorsement")
+        for e in tx.endorsements:
+            if not trust.chains(e.endorser):
+                self.report.fail("ENDORSER_UNTRUSTED", subject, f"{e.endorser.msp_id} endorser")
+            elif not signed_by(e.endorser, e.signed_bytes, e.signature):
+                self.report.fail(
+                    "ENDORSEMENT_SIGNATURE_INVALID", subject, f"{e.endorser.msp_id} endorsement"
+                )
+            self.report.count("endorsements")
+
+    def _valid_tx(self, tx_id: str, subject: str) -> TransactionView | None:
+        tx = self.transactions.get(tx_id)
+        if tx is None:
+            self.report.fail("TRANSACTION_MISSING", subject, f"tx {tx_id} not in the proofs")
+            return None
+        if tx.validation_code != "VALID":
+            self.report.fail("TRANSACTION_NOT_VALID", subject, f"tx {tx_id}: {tx.validation_code}")
+            return None
+        return tx
+
+    def _items(self, manifest: Manifest, trust: ChannelTrust) -> None:
+        for item in manifest.items:
+            if item.path != layout.evidence_path(item.evidence_id):
+                self.report.fail("ITEM_PATH_MISMATCH", item.evidence_id, item.path)
+            tx = self._valid_tx(item.registered_tx, item.evidence_id)
+            if tx is None:
+                continue
+            record = _evidence_record(tx, item.evidence_id)
+            if record is None:
+                self.report.fail(
+                    "REGISTRATION_NOT_FOUND",
+                    item.evidence_id,
+                    f"tx {tx.tx_id} writes no record of this item",
+                )
+                continue
+            if record.plaintext_hash != item.sha256 or record.size != item.size:
+                self.report.fail(
+                    "FILE_NOT_ON_LEDGER",
+                    item.evidence_id,
+                    f"ledger registered {record.plaintext_hash} ({record.size} bytes)",
+                )
+            if record.owner_org != item.owner_org or record.media_type != item.media_type:
+                self.report.fail("ITEM_FIELDS_MISMATCH", item.evidence_id, "owner or media type")
+            self._claims(item, record, trust)
+            self.report.count("items")
+
+    def _claims(self, item: Item, record: EvidenceRecord, trust: ChannelTrust) -> None:
+        if item.claims is None:
+            self.report.fail("CLAIMS_MISSING", item.evidence_id, "no device-signed claims")
+            return
+        canonical = canonical_json(item.claims.claims)
+        if f"sha256:{hashlib.sha256(canonical).hexdigest()}" != record.claims_hash:
+            self.report.fail("CLAIMS_HASH_MISMATCH", item.evidence_id, "claims differ from ledger")
+        device = Identity(record.owner_org, item.claims.certificate.encode())
+        if not trust.chains(device):
+            self.report.fail(
+                "CLAIMS_SIGNER_UNTRUSTED", item.evidence_id, f"device not of {record.owner_org}"
+            )
+        try:
+            signature = base64.b64decode(item.claims.signature, validate=True)
+        except ValueError:
+            signature = b""
+        if not signed_by(device, canonical, signature):
+            self.report.fail("CLAIMS_SIGNATURE_INVALID", item.evidence_id, "does not verify")
+
+    def _trail_and_export(self, manifest: Manifest) -> None:
+        raw = self._read(manifest.trail.path)
+        try:
+            trail = [AccessRecord.model_validate(r) for r in json.loads(raw or b"[]")]
+        except (ValueError, TypeError) as exc:
+            self.report.fail("TRAIL_MALFORMED", manifest.trail.path, str(exc)[:200])
+            trail = []
+        proven: dict[str, AccessRecord] = {}
+        for record in trail:
+            tx = self._valid_tx(record.record_id, f"access {record.record_id}")
+            if tx is None:
+                continue
+            on_ledger = _access_record(tx)
+            if on_ledger != record:
+                self.report.fail(
+                    "TRAIL_RECORD_UNPROVEN", f"access {record.record_id}", "not what the tx wrote"
+                )
+                continue
+            proven[record.record_id] = record
+            self.report.count("trail records")
+        items = {i.evidence_id for i in manifest.items}
+        exported: set[str] = set()
+        for tx_id in manifest.export_records:
+            export = proven.get(tx_id)
+            subject = f"export {tx_id}"
+            if export is None:
+                self.report.fail("EXPORT_NOT_RECORDED", subject, "no proven access record")
+                continue
+            if export.target_id not in items:
+                # The export covered an item the manifest no longer lists.
+                self.report.fail("ITEM_DROPPED", export.target_id, f"exported by {tx_id}")
+                continue
+            if (
+                export.kind is not AccessKind.PACKAGE
+                or export.outcome is not Outcome.GRANTED
+                or export.accessor_org != manifest.exporter_org
+                or export.target_id not in items
+            ):
+                self.report.fail(
+                    "EXPORT_RECORD_INVALID",
+                    subject,
+                    f"{export.kind} {export.outcome} by {export.accessor_org} for "
+                    f"{export.target_id}",
+                )
+                continue
+            exported.add(export.target_id)
+        for missing in sorted(items - exported):
+            self.report.fail("EXPORT_NOT_RECORDED", missing, "no package access for this item")
+        exports = [self.position[t] for t in manifest.export_records if t in self.position]
+        if exports:
+            # The export is recorded first, then the trail is read: nothing the package
+            # proves can be newer than its own export records.
+            latest = max(exports)
+            for tx_id in sorted(proven):
+                if tx_id not in manifest.export_records and self.position[tx_id] > latest:
+                    self.report.fail(
+                        "EXPORT_REPLAYED",
+                        f"access {tx_id}",
+                        "recorded after the package's export records: an older export reused",
+                    )
+
+
+def _evidence_record(tx: TransactionView, evidence_id: str) -> EvidenceRecord | None:
+    for value in _json_writes(tx):
+        try:
+            record = EvidenceRecord.model_validate_json(value)
+        except ValueError:
+            continue
+        if record.evidence_id == evidence_id:
+            return record
+    return None
+
+
+def _access_record(tx: TransactionView) -> AccessRecord | None:
+    for value in _json_writes(tx):
+        try:
+            record = AccessRecord.model_validate_json(value)
+        except ValueError:
+            continue
+        if record.record_id == tx.tx_id:
+            return record
+    return None
+
+
+def _json_writes(tx: TransactionView) -> Iterable[bytes]:
+    return (w.value for w in tx.writes(CHAINCODE) if not w.is_delete)

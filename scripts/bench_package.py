@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Benchmark: build and verify a case's evidence package, each as a ratio to reading and
+hashing the same plaintext files in the same run; peak RSS of the process.
+
+A fresh local consortium (ports shifted by --port-shift) in a temporary state directory;
+UrbanManagement's node ingests --items device-signed files totalling --mb MB; an officer
+files a case on them (AttachEvidence past the first 100) and exports it. Targets (issue 7):
+build <= 1.5x, verify <= 1.2x of the baseline.
+
+Reproduce:
+  EVNET_FABRIC_BIN=/path/to/fabric/bin .venv/bin/python scripts/bench_package.py \
+      --items 200 --mb 1000 --port-shift 4200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from node.cli.network import network_from
+from node.consortium.identities import org_crypto
+from node.consortium.launch import Layout
+from node.crypto.signing import EcdsaSigner
+from node.department import NodePaths, open_parts
+from node.fabric.identity import load_msp_identity
+from node.fabric.ledger import LedgerQueries
+from node.ingest import DeviceVerifier, IngestService
+from node.package import ClaimsArchive, Exporter, build_package, verify_package
+from node.settings import PROJECT_ROOT
+from schemas.claims import CaptureClaims, canonical_bytes
+from schemas.glossary import ViolationType
+from schemas.hashes import Digest
+from schemas.ledger import MAX_CASE_EVIDENCE, CaseFiling, CaseSource, SubjectKind
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests" / "network"))
+from netsupport import (
+    bootstrap_ledger,
+    issue_people,
+    ledger_as,
+    network_settings,
+    shifted_consortium,
+)
+
+URBAN = "UrbanManagement"
+CHUNK = 1 << 20
+
+
+def _hash_files(paths: list[Path]) -> None:
+    for path in paths:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _scenario(
+    layout: Layout, root: Path, items: int, size: int
+) -> tuple[Exporter, str, list[Path]]:
+    dep = layout.consortium.department(URBAN)
+    crypto = org_crypto(layout.state_dir, layout.consortium, URBAN)
+    device = crypto.user("device1")
+    signer = EcdsaSigner.from_pem(device.key.read_bytes())
+    identity, officer_signer = load_msp_identity(dep.msp_id, crypto.user("officer1").msp_dir)
+    paths = NodePaths(root / "node")
+    parts = open_parts(paths)
+    officer = ledger_as(layout, URBAN, "officer")
+    exporter = Exporter(
+        ledger=officer,
+        queries=LedgerQueries(officer.contract.gateway, officer.contract.channel),
+        parts=parts,
+        claims=ClaimsArchive(paths.root / "claims"),
+        identity=identity,
+        signer=officer_signer,
+    )
+    ingest = IngestService(
+        verifier=DeviceVerifier(dep.msp_id, crypto.ca_cert.read_bytes()),
+        store=parts.store,
+        vault=parts.vault,
+        keyring=parts.keyring,
+        ledger=ledger_as(layout, URBAN, "device"),
+        index=parts.index,
+        max_item_bytes=size + 1,
+    )
+    sources: list[Path] = []
+    ids: list[str] = []
+    for i in range(items):
+        src = root / "src" / f"clip-{i}.mp4"
+        src.parent.mkdir(parents=True, exist_ok=True)
+        with src.open("wb") as f:
+            block = hashlib.sha256(f"{i}".encode()).digest() * (CHUNK // 32)
+            for _ in range(size // CHUNK):
+                f.write(block)
+            f.write(block[: size % CHUNK])
+        sources.append(src)
+        h = hashlib.sha256()
+        with src.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+        claims = CaptureClaims.model_validate(
+            {
+                "event_id": f"bench-{uuid.uuid4().hex[:12]}",
+                "org": dep.msp_id,
+                "device_id": "device1",
+                "camera_id": "cam-bench",
+                "captured_at": dt.datetime.now(dt.UTC).isoformat(),
+                "zone": "pavement_east",
+                "rule": "no_vending",
+                "violation_type": "roaming_vendor",
+                "model_sha256": str(Digest.of(b"model")),
+                "media": [
+                    {
+                        "name": "clip.mp4",
+                        "media_type": "video/mp4",
+                        "sha256": f"sha256:{h.hexdigest()}",
+                        "size": size,
+                    }
+                ],
+            }
+        )
+        body = canonical_bytes(claims)
+        signature = signer.sign(body)
+        with src.open("rb") as f:
+            (item,) = await ingest.ingest(
+                body, signature, device.cert.read_bytes(), {"clip.mp4": f}
+            )
+        exporter.claims.put(item.evidence_id, body, signature, device.cert.read_bytes())
+        ids.append(item.evidence_id)
+    case_id = f"CASE-{uuid.uuid4().hex[:8]}"
+    await officer.file_case(
+        CaseFiling(
+            case_id=case_id,
+            violation_type=ViolationType.ROAMING_VENDOR,
+            subject_key=hashlib.sha256(case_id.encode()).hexdigest(),
+            subject_kind=SubjectKind.PERSON,
+            source=CaseSource.CAMERA,
+            evidence_ids=ids[:MAX_CASE_EVIDENCE],
+        )
+    )
+    for evidence_id in ids[MAX_CASE_EVIDENCE:]:
+        await officer.attach_evidence(case_id, evidence_id)
+    return exporter, case_id, sources
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--items", type=int, default=20)
+    parser.add_argument("--mb", type=int, default=100, help="total size of the case, MB")
+    parser.add_argument("--port-shift", type=int, default=4200)
+    args = parser.parse_args()
+    size = args.mb * 1_000_000 // args.items
+    with tempfile.TemporaryDirectory(prefix="evnet-bench-package-") as tmp:
+        root = Path(tmp)
+        settings = network_settings(
+            root / "state", shifted_consortium(root / "c.yaml", args.port_shift)
+        )
+        net = network_from(settings, verbose=False)
+        net.up()
+        try:
+            issue_people(net.layout)
+
+            async def run() -> None:
+                await bootstrap_ledger(net.layout)
+                exporter, case_id, sources = await _scenario(net.layout, root, args.items, size)
+                start = time.perf_counter()
+                _hash_files(sources)
+                baseline = time.perf_counter() - start
+                rss_before = _peak_rss_mb()
+                start = time.perf_counter()
+                out = await build_package(case_id, exporter, root / "case.tar")
+                built = time.perf_counter() - start
+                rss_build = _peak_rss_mb()
+                start = time.perf_counter()
+                report = verify_package(out)
+                verified = time.perf_counter() - start
+                assert report.ok, report.render()
+                print(f"{args.items} items, {args.items * size / 1e6:.0f} MB")
+                print(f"read+hash baseline: {baseline:.2f} s")
+                print(f"build:  {built:.2f} s  ratio {built / baseline:.2f}x (target <= 1.5x)")
+                print(
+                    f"verify: {verified:.2f} s  ratio {verified / baseline:.2f}x (target <= 1.2x)"
+                )
+                print(
+                    f"peak RSS: {rss_before:.0f} MB before build, {rss_build:.0f} MB after "
+                    f"build, {_peak_rss_mb():.0f} MB after verify"
+                )
+
+            asyncio.run(run())
+        finally:
+            net.down()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

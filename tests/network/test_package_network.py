@@ -1,0 +1,282 @@
+"""One-click packages on the real network: build, verify offline, and a tamper suite.
+
+UrbanManagement's node ingests a device-signed photo, an officer files a case on it and
+exports the case twice; every tampered copy of the package fails with its own code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import tarfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fabric_protos.common import common_pb2
+from fabric_protos.peer import transaction_pb2
+from netsupport import ledger_as
+
+from node.consortium.identities import org_crypto
+from node.consortium.launch import Layout
+from node.consortium.network import Network
+from node.crypto.signing import EcdsaSigner
+from node.department import NodePaths, open_parts
+from node.fabric.identity import load_msp_identity
+from node.fabric.ledger import LedgerQueries
+from node.ingest import DeviceVerifier, IngestService
+from node.package import ClaimsArchive, Exporter, Manifest, build_package, verify_package
+from node.package import manifest as layout
+from schemas.claims import CaptureClaims, canonical_bytes
+from schemas.glossary import ViolationType
+from schemas.hashes import Digest
+from schemas.ledger import CaseFiling, CaseSource, SubjectKind
+
+pytestmark = pytest.mark.network
+URBAN = "UrbanManagement"
+
+
+def _photo() -> bytes:
+    return b"\xff\xd8\xff\xe0" + hashlib.sha256(uuid.uuid4().bytes).digest() * 4096
+
+
+async def _exporter(layout_: Layout, root: Path) -> Exporter:
+    dep = layout_.consortium.department(URBAN)
+    paths = NodePaths(root)
+    crypto = org_crypto(layout_.state_dir, layout_.consortium, URBAN)
+    identity, signer = load_msp_identity(dep.msp_id, crypto.user("officer1").msp_dir)
+    ledger = ledger_as(layout_, URBAN, "officer")
+    return Exporter(
+        ledger=ledger,
+        queries=LedgerQueries(ledger.contract.gateway, ledger.contract.channel),
+        parts=open_parts(paths),
+        claims=ClaimsArchive(root / "claims"),
+        identity=identity,
+        signer=signer,
+    )
+
+
+async def _scenario(people: Network, root: Path) -> tuple[Exporter, str]:
+    lay = people.layout
+    dep = lay.consortium.department(URBAN)
+    crypto = org_crypto(lay.state_dir, lay.consortium, URBAN)
+    exporter = await _exporter(lay, root)
+    device = crypto.user("device1")
+    photo = _photo()
+    claims = CaptureClaims.model_validate(
+        {
+            "event_id": f"evt-{uuid.uuid4().hex[:12]}",
+            "org": dep.msp_id,
+            "device_id": "device1",
+            "camera_id": "cam-pkg-1",
+            "captured_at": dt.datetime.now(dt.UTC).isoformat(),
+            "zone": "pavement_east",
+            "rule": "no_vending",
+            "violation_type": "roaming_vendor",
+            "model_sha256": str(Digest.of(b"model")),
+            "media": [
+                {
+                    "name": "keyframe.jpg",
+                    "media_type": "image/jpeg",
+                    "sha256": str(Digest.of(photo)),
+                    "size": len(photo),
+                }
+            ],
+        }
+    )
+    body = canonical_bytes(claims)
+    signature = EcdsaSigner.from_pem(device.key.read_bytes()).sign(body)
+    parts = exporter.parts
+    ingest = IngestService(
+        verifier=DeviceVerifier(dep.msp_id, crypto.ca_cert.read_bytes()),
+        store=parts.store,
+        vault=parts.vault,
+        keyring=parts.keyring,
+        ledger=ledger_as(lay, URBAN, "device"),
+        index=parts.index,
+        max_item_bytes=64 << 20,
+    )
+    (item,) = await ingest.ingest(
+        body, signature, device.cert.read_bytes(), {"keyframe.jpg": io.BytesIO(photo)}
+    )
+    # What IngestService will do once wired: keep the signed claims for packages.
+    exporter.claims.put(item.evidence_id, body, signature, device.cert.read_bytes())
+    case_id = f"CASE-{uuid.uuid4().hex[:8]}"
+    await exporter.ledger.file_case(
+        CaseFiling(
+            case_id=case_id,
+            violation_type=ViolationType.ROAMING_VENDOR,
+            subject_key=hashlib.sha256(case_id.encode()).hexdigest(),
+            subject_kind=SubjectKind.PERSON,
+            source=CaseSource.CAMERA,
+            evidence_ids=[item.evidence_id],
+        )
+    )
+    return exporter, case_id
+
+
+# --- rewriting a package as a tamperer would -----------------------------------------------
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path) as archive:
+        out = {}
+        for m in archive.getmembers():
+            f = archive.extractfile(m)
+            assert f is not None
+            out[m.name] = f.read()
+        return out
+
+
+def _write(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _resign(members: dict[str, bytes], signer: EcdsaSigner, edit: Callable[[dict], None]) -> None:
+    """Edit the manifest, refresh member hashes, and sign it again (a dishonest exporter)."""
+    doc = json.loads(members[layout.MANIFEST])
+    edit(doc)
+    for entry in [*doc["blocks"], *doc["transactions"], doc["trail"], doc["config_block"]]:
+        if entry["path"] in members:
+            entry["sha256"] = str(Digest.of(members[entry["path"]]))
+    manifest = Manifest.model_validate(doc)
+    members[layout.MANIFEST] = manifest.canonical_bytes()
+    members[layout.SIGNATURE] = signer.sign(members[layout.MANIFEST])
+
+
+def _flip_last(der: bytes) -> bytes:
+    return der[:-1] + bytes([der[-1] ^ 1])
+
+
+async def test_package_builds_verifies_and_every_tamper_is_named(
+    people: Network, tmp_path: Path
+) -> None:
+    exporter, case_id = await _scenario(people, tmp_path / "urban")
+    first = await build_package(case_id, exporter, tmp_path / "first.tar")
+    second = await build_package(case_id, exporter, tmp_path / "second.tar")
+    for built in (first, second):
+        report = verify_package(built)
+        assert report.ok, report.render()
+        assert report.checked["items"] == 1
+
+    crypto = org_crypto(people.layout.state_dir, people.layout.consortium, URBAN)
+    signer = EcdsaSigner.from_pem(crypto.user("officer1").key.read_bytes())
+    pristine = _members(second)
+    manifest = Manifest.from_json(pristine[layout.MANIFEST])
+    item = manifest.items[0]
+    reg_tx = layout.transaction_path(item.registered_tx)
+    n = 0
+
+    def check(members: dict[str, bytes], code: str) -> None:
+        nonlocal n
+        n += 1
+        report = verify_package(_write(tmp_path / f"tampered-{n}.tar", members))
+        assert code in report.codes, (code, report.render())
+
+    # A file.
+    m = dict(pristine)
+    m[item.path] = _flip_last(m[item.path])
+    check(m, "FILE_HASH_MISMATCH")
+    # The manifest (not re-signed).
+    m = dict(pristine)
+    m[layout.MANIFEST] = m[layout.MANIFEST].replace(b'"stage":"source"', b'"stage":"closure"')
+    assert m[layout.MANIFEST] != pristine[layout.MANIFEST]
+    check(m, "MANIFEST_SIGNATURE_INVALID")
+    # A file and the manifest with it, re-signed: the ledger still says otherwise.
+    m = dict(pristine)
+    m[item.path] = _flip_last(m[item.path])
+
+    def new_hash(doc: dict) -> None:
+        doc["items"][0]["sha256"] = str(Digest.of(m[item.path]))
+
+    _resign(m, signer, new_hash)
+    check(m, "FILE_NOT_ON_LEDGER")
+    # A transaction: its bytes, then its creator signature (re-signed manifest).
+    m = dict(pristine)
+    m[reg_tx] = _flip_last(m[reg_tx])
+    check(m, "PROOF_HASH_MISMATCH")
+    m = dict(pristine)
+    ptx = transaction_pb2.ProcessedTransaction.FromString(m[reg_tx])
+    ptx.transactionEnvelope.signature = _flip_last(ptx.transactionEnvelope.signature)
+    m[reg_tx] = ptx.SerializeToString()
+    _resign(m, signer, lambda doc: None)
+    check(m, "CREATOR_SIGNATURE_INVALID")
+    check(m, "TRANSACTION_NOT_IN_BLOCK")
+    # An endorsement.
+    m = dict(pristine)
+    ptx = transaction_pb2.ProcessedTransaction.FromString(m[reg_tx])
+    payload = common_pb2.Payload.FromString(ptx.transactionEnvelope.payload)
+    tx = transaction_pb2.Transaction.FromString(payload.data)
+    action = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
+    action.action.endorsements[0].signature = _flip_last(action.action.endorsements[0].signature)
+    tx.actions[0].payload = action.SerializeToString()
+    payload.data = tx.SerializeToString()
+    ptx.transactionEnvelope.payload = payload.SerializeToString()
+    m[reg_tx] = ptx.SerializeToString()
+    _resign(m, signer, lambda doc: None)
+    check(m, "ENDORSEMENT_SIGNATURE_INVALID")
+    # A block: one envelope changed.
+    m = dict(pristine)
+    block_path = manifest.blocks[0].path
+    block = common_pb2.Block.FromString(m[block_path])
+    env = common_pb2.Envelope.FromString(block.data.data[0])
+    env.signature = _flip_last(env.signature)
+    block.data.data[0] = env.SerializeToString()
+    m[block_path] = block.SerializeToString()
+    _resign(m, signer, lambda doc: None)
+    check(m, "DATA_HASH_MISMATCH")
+    # A block whose header follows the change: the orderers never signed it.
+    block.header.data_hash = hashlib.sha256(b"".join(block.data.data)).digest()
+    m[block_path] = block.SerializeToString()
+    _resign(m, signer, lambda doc: None)
+    check(m, "ORDERER_SIGNATURE_INVALID")
+    # A certificate: the manifest signed by another department's officer.
+    lay = people.layout
+    police = org_crypto(lay.state_dir, lay.consortium, "PublicSecurity").user("officer1")
+    m = dict(pristine)
+    m[layout.SIGNER] = police.cert.read_bytes()
+    m[layout.SIGNATURE] = EcdsaSigner.from_pem(police.key.read_bytes()).sign(m[layout.MANIFEST])
+    check(m, "MANIFEST_SIGNER_UNTRUSTED")
+    # Drop an item: its file, or its manifest entry (re-signed).
+    m = dict(pristine)
+    del m[item.path]
+    check(m, "MEMBER_MISSING")
+    m = dict(pristine)
+    del m[item.path]
+    _resign(m, signer, lambda doc: doc.update(items=[]))
+    check(m, "ITEM_DROPPED")
+    # Add an item: a stray file, or a listed one the ledger never registered.
+    m = dict(pristine)
+    m["evidence/EV-extra"] = b"extra"
+    check(m, "UNLISTED_MEMBER")
+    m = dict(pristine)
+    m["evidence/EV-extra"] = b"extra"
+
+    def add(doc: dict) -> None:
+        extra = dict(doc["items"][0], evidence_id="EV-extra", path="evidence/EV-extra")
+        extra.update(sha256=str(Digest.of(b"extra")), size=5)
+        doc["items"].append(extra)
+
+    _resign(m, signer, add)
+    check(m, "REGISTRATION_NOT_FOUND")
+    check(m, "EXPORT_NOT_RECORDED")
+    # Replay: the second package's content under the first package's export record.
+    old = Manifest.from_json(_members(first)[layout.MANIFEST]).export_records
+    m = dict(pristine)
+    _resign(m, signer, lambda doc: doc.update(export_records=old))
+    check(m, "EXPORT_REPLAYED")
+    # Pinning: the consortium's own CA roots pass; leaving one out is refused.
+    cas = [
+        org_crypto(lay.state_dir, lay.consortium, org).ca_cert.read_bytes()
+        for org in [lay.consortium.orderers.org, *(d.name for d in lay.consortium.departments)]
+    ]
+    assert verify_package(second, b"".join(cas)).ok
+    assert "CONFIG_NOT_TRUSTED" in verify_package(second, b"".join(cas[1:])).codes

@@ -1,0 +1,150 @@
+"""Package manifest, claims archive and the verifier's report, without a network.
+
+The full build-and-tamper suite runs on the real ledger: tests/network/test_package_network.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from node.cli import main
+from node.package import ClaimsArchive, ClaimsNotArchived, Manifest, verify_package
+from node.package import manifest as layout
+from node.package.manifest import Item, Member
+from schemas.hashes import Digest
+
+
+def _manifest(**changes: object) -> Manifest:
+    base: dict[str, object] = {
+        "format": "evidencenet-package/1",
+        "channel": "evidence",
+        "case": {"case_id": "CASE-1", "stage": "source"},
+        "exporter_org": "UrbanManagementMSP",
+        "export_records": ["tx-export"],
+        "items": [
+            Item(
+                evidence_id="EV-1",
+                path=layout.evidence_path("EV-1"),
+                sha256=str(Digest.of(b"photo")),
+                size=5,
+                media_type="image/jpeg",
+                owner_org="UrbanManagementMSP",
+                registered_tx="tx-reg",
+            ).model_dump()
+        ],
+        "trail": {"path": layout.TRAIL, "sha256": str(Digest.of(b"[]"))},
+        "config_block": {"path": layout.CONFIG_BLOCK, "sha256": str(Digest.of(b"cfg"))},
+        "blocks": [],
+        "transactions": [],
+    }
+    base.update(changes)
+    return Manifest.model_validate(base)
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_claims_archive_round_trip_and_refusals(tmp_path: Path) -> None:
+    archive = ClaimsArchive(tmp_path / "claims")
+    archive.put("EV-1", b'{"b": 1, "a": [2]}', b"\x30\x01", b"-----BEGIN CERTIFICATE-----\n")
+    got = archive.get("EV-1")
+    assert json.loads(got.claims_json) == {"a": [2], "b": 1}
+    assert (got.signature, got.certificate_pem) == (b"\x30\x01", b"-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(ClaimsNotArchived):
+        archive.get("EV-2")
+    with pytest.raises(ValueError, match="not an evidence id"):
+        archive.put("../escape", b"{}", b"", b"")
+    with pytest.raises(json.JSONDecodeError):
+        archive.put("EV-3", b"not json", b"", b"")
+    assert not list((tmp_path / "claims").glob(".claims-*"))
+
+
+def test_manifest_is_canonical_and_strict() -> None:
+    manifest = _manifest()
+    raw = manifest.canonical_bytes()
+    assert Manifest.from_json(raw) == manifest
+    assert raw == json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(ValidationError, match="extra"):
+        Manifest.from_json(raw.replace(b'"blocks"', b'"extra":1,"blocks"'))
+    with pytest.raises(ValidationError, match="format"):
+        _manifest(format="evidencenet-package/2")
+    assert [m.path for m in manifest.members()] == [
+        "evidence/EV-1",
+        layout.TRAIL,
+        layout.CONFIG_BLOCK,
+    ]
+
+
+def test_not_a_tar_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "x.tar"
+    bad.write_bytes(b"not an archive at all" * 100)
+    assert verify_package(bad).codes == {"NOT_A_PACKAGE"}
+
+
+def test_an_empty_archive_misses_the_manifest(tmp_path: Path) -> None:
+    report = verify_package(_tar(tmp_path / "p.tar", {}))
+    assert not report.ok
+    assert {f.subject for f in report.failures} == {
+        layout.MANIFEST,
+        layout.SIGNATURE,
+        layout.SIGNER,
+    }
+    assert report.codes == {"MEMBER_MISSING"}
+
+
+def test_a_malformed_manifest_is_named(tmp_path: Path) -> None:
+    members = {layout.MANIFEST: b'{"format": 1}', layout.SIGNATURE: b"", layout.SIGNER: b""}
+    assert verify_package(_tar(tmp_path / "p.tar", members)).codes == {"MANIFEST_MALFORMED"}
+
+
+def test_members_are_checked_against_the_manifest_before_any_proof(tmp_path: Path) -> None:
+    manifest = _manifest(
+        blocks=[Member(path=layout.block_path(7), sha256=str(Digest.of(b"b"))).model_dump()]
+    )
+    members = {
+        layout.MANIFEST: manifest.canonical_bytes(),
+        layout.SIGNATURE: b"",
+        layout.SIGNER: b"",
+        "evidence/EV-1": b"phot0",  # same size, other bytes
+        layout.TRAIL: b"[]",
+        layout.CONFIG_BLOCK: b"cfg",  # hashes as listed, but is no block
+        layout.block_path(7): b"changed",
+        "evidence/EV-stray": b"x",
+    }
+    report = verify_package(_tar(tmp_path / "p.tar", members))
+    by_code = {f.code: f.subject for f in report.failures}
+    assert by_code == {
+        "UNLISTED_MEMBER": "evidence/EV-stray",
+        "FILE_HASH_MISMATCH": "evidence/EV-1",
+        "PROOF_HASH_MISMATCH": layout.block_path(7),
+        "CONFIG_MALFORMED": layout.CONFIG_BLOCK,
+    }
+    assert report.checked["members"] == 4
+
+
+def test_report_renders_and_serialises(tmp_path: Path) -> None:
+    report = verify_package(_tar(tmp_path / "p.tar", {}))
+    doc = report.to_json()
+    assert doc["ok"] is False
+    assert {f["code"] for f in doc["failures"]} == {"MEMBER_MISSING"}
+    assert report.render().startswith(f"package {tmp_path / 'p.tar'}: FAILED")
+
+
+def test_cli_verify_exits_1_and_prints_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _tar(tmp_path / "p.tar", {})
+    assert main(["verify", str(path), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["ok"] is False
