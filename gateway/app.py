@@ -1,0 +1,32 @@
+"""The department gateway: ``create_app(deps)`` wires the routes over collaborators passed in."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateway import problems
+from gateway.deps import GatewayDeps
+from gateway.routes import audit, cases, devices, evidence
+
+
+def create_app(deps: GatewayDeps) -> FastAPI:
+    """One department's HTTP API; every failure is RFC 9457 problem+json."""
+    app = FastAPI(
+        title="EvidenceNet gateway",
+        version="0.1.0",
+        description="The API of one department for officers, reviewers, partner agencies, "
+        "auditors and edge devices. Every ledger transaction is signed by the caller's own "
+        "Fabric identity.",
+    )
+    app.state.deps = deps
+    problems.install(app)
+    app.include_router(devices.router)
+    app.include_router(cases.router)
+    app.include_router(evidence.router)
+    app.include_router(audit.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "org": deps.org}
+
+    return app

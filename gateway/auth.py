@@ -1,0 +1,104 @@
+"""Bearer tokens an org admin issues, each mapping to one Fabric identity of the department.
+
+Only SHA-256 digests of tokens are stored, with their expiry; the role comes from the
+identity's certificate each time, never from the token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+
+from node.crypto.pki import certificate_attributes
+from schemas.glossary import Role
+
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: the Fabric user name (the ledger names this identity) and its role."""
+
+    user: str
+    role: Role
+
+
+class IdentityDirectory(Protocol):
+    def role_of(self, user: str) -> Role | None:
+        """The role in ``user``'s certificate, or None if the identity is unknown."""
+        ...
+
+
+class CertificateDirectory:
+    """Roles read from ``<msp_dir_of(user)>/signcerts/cert.pem``."""
+
+    def __init__(self, msp_dir_of: Callable[[str], Path]) -> None:
+        self._msp_dir_of = msp_dir_of
+
+    def role_of(self, user: str) -> Role | None:
+        path = self._msp_dir_of(user) / "signcerts" / "cert.pem"
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        try:
+            return Role(certificate_attributes(cert).get("role", ""))
+        except ValueError:
+            return None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    """Hashed tokens and their expiry in one JSON file (written atomically, mode 0600)."""
+
+    def __init__(self, path: Path, clock: Clock) -> None:
+        self.path, self._clock = path, clock
+
+    def _load(self) -> dict[str, dict[str, str]]:
+        if not self.path.exists():
+            return {}
+        doc: dict[str, dict[str, str]] = json.loads(self.path.read_text())
+        return doc
+
+    def _save(self, doc: dict[str, dict[str, str]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f)
+        os.replace(tmp, self.path)
+
+    def issue_token(self, user: str, ttl: dt.timedelta) -> str:
+        """A new bearer token for ``user``, valid for ``ttl``; shown once, stored hashed."""
+        token = secrets.token_urlsafe(32)
+        doc = self._load()
+        expires = self._clock() + ttl
+        doc[_digest(token)] = {"user": user, "expires_at": expires.isoformat()}
+        self._save(doc)
+        return token
+
+    def revoke(self, token: str) -> None:
+        doc = self._load()
+        if doc.pop(_digest(token), None) is not None:
+            self._save(doc)
+
+    def user_of(self, token: str) -> str | None:
+        """The user the token acts as, or None if unknown or expired."""
+        entry = self._load().get(_digest(token))
+        if entry is None:
+            return None
+        if dt.datetime.fromisoformat(entry["expires_at"]) <= self._clock():
+            return None
+        return entry["user"]

@@ -1,0 +1,127 @@
+"""What the gateway is built from (passed in; nothing read from the environment here) and the
+request dependencies every route shares: the caller, its role check, its own ledger client."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.auth import IdentityDirectory, Principal, TokenStore
+from gateway.problems import Problem
+from gateway.remote import RemoteEvidence
+from node.crypto.key_wrap import KeyRing
+from node.index import IndexDatabase
+from node.ingest import IngestService
+from node.ledger import Committed
+from node.store import BlobStore
+from node.vault import KeyVault
+from schemas.glossary import Role, Stage
+from schemas.ledger import (
+    AccessRecord,
+    AccessRequest,
+    CaseFiling,
+    CaseRecord,
+    EvidenceRecord,
+    GrantRecord,
+    GrantRequest,
+    StageDetails,
+    StageEntry,
+    TargetKind,
+    TrailPage,
+    TrailQuery,
+    TransferAnswer,
+    TransferProposal,
+    TransferRecord,
+)
+
+
+class Ledger(Protocol):
+    """The part of :class:`node.ledger.LedgerClient` the routes use."""
+
+    async def evidence(self, evidence_id: str) -> EvidenceRecord: ...
+    async def request_access(self, req: AccessRequest) -> Committed[AccessRecord]: ...
+    async def access_trail(self, query: TrailQuery) -> TrailPage: ...
+    async def file_case(self, filing: CaseFiling) -> Committed[CaseRecord]: ...
+    async def case(self, case_id: str) -> CaseRecord: ...
+    async def case_history(self, case_id: str) -> list[StageEntry]: ...
+    async def change_stage(
+        self, case_id: str, to: Stage, details: StageDetails | None = None
+    ) -> Committed[CaseRecord]: ...
+    async def propose_transfer(self, req: TransferProposal) -> Committed[TransferRecord]: ...
+    async def answer_transfer(
+        self, req: TransferAnswer, *, endorsing_orgs: Sequence[str] = ()
+    ) -> Committed[TransferRecord]: ...
+    async def grant_access(self, req: GrantRequest) -> Committed[GrantRecord]: ...
+    async def revoke_access(
+        self, target: TargetKind, target_id: str, grantee_org: str
+    ) -> Committed[GrantRecord]: ...
+
+
+@dataclass
+class GatewayDeps:
+    """One department's gateway.
+
+    ``ledger_for(user)`` returns a ledger client signed by that user's own identity, so the
+    ledger names the officer; it is called inside the serving event loop.
+    """
+
+    org: str  # this department's MSP id
+    tokens: TokenStore
+    identities: IdentityDirectory
+    ledger_for: Callable[[str], Ledger]
+    ingest: IngestService
+    index: IndexDatabase
+    store: BlobStore
+    vault: KeyVault
+    keyring: KeyRing
+    spool_dir: Path
+    remote: RemoteEvidence | None = None  # items of other departments; None: 501
+    max_upload_bytes: int = 1 << 30
+    max_claims_bytes: int = 256 * 1024
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+
+def gateway_deps(request: Request) -> GatewayDeps:
+    deps: GatewayDeps = request.app.state.deps
+    return deps
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def principal(
+    deps: Annotated[GatewayDeps, Depends(gateway_deps)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if creds is None:
+        raise Problem(401, "UNAUTHENTICATED", "a bearer token is required", challenge)
+    user = deps.tokens.user_of(creds.credentials)
+    role = deps.identities.role_of(user) if user is not None else None
+    if user is None or role is None:
+        raise Problem(401, "UNAUTHENTICATED", "the token is unknown or expired", challenge)
+    return Principal(user, role)
+
+
+def require(*roles: Role) -> Any:
+    """A dependency admitting only callers with one of ``roles``; the chaincode checks again."""
+
+    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if who.role not in roles:
+            raise Problem(403, "ACCESS_DENIED", "access denied")
+        return who
+
+    return Depends(check)
+
+
+def ledger_of(deps: GatewayDeps, who: Principal) -> Ledger:
+    return deps.ledger_for(who.user)
+
+
+Deps = Annotated[GatewayDeps, Depends(gateway_deps)]

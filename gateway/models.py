@@ -1,0 +1,212 @@
+"""What the API returns and accepts (never a ledger record or a storage row as is)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.glossary import AccessKind, Procedure, Stage, ViolationType
+from schemas.ledger import (
+    AccessRecord,
+    CaseRecord,
+    CaseSource,
+    ExecutionResult,
+    GrantRecord,
+    StageEntry,
+    StatementRight,
+    SubjectKind,
+    TransferRecord,
+)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class IngestedItem(_Out):
+    evidence_id: str
+    file_name: str
+    ledger_tx: str
+    duplicate: bool
+
+
+class SubmissionResult(_Out):
+    items: list[IngestedItem]
+
+
+class CaseView(_Out):
+    case_id: str
+    violation_type: str
+    stage: Stage
+    holder_org: str
+    filed_by_org: str
+    filed_by: str
+    filed_at: str
+    pending_transfer_to: str | None
+    tx_id: str | None = None
+
+    @classmethod
+    def of(cls, case: CaseRecord, tx_id: str | None = None) -> CaseView:
+        pending = case.pending_transfer
+        return cls(
+            case_id=case.case_id,
+            violation_type=case.violation_type.value,
+            stage=case.stage,
+            holder_org=case.holder_org,
+            filed_by_org=case.filed_by_org,
+            filed_by=case.filed_by,
+            filed_at=case.filed_at,
+            pending_transfer_to=pending.to_org if pending is not None else None,
+            tx_id=tx_id,
+        )
+
+
+class StageView(_Out):
+    seq: int
+    from_stage: Stage
+    to_stage: Stage
+    actor_org: str
+    actor: str
+    role: str
+    at: str
+    tx: str
+
+    @classmethod
+    def of(cls, e: StageEntry) -> StageView:
+        return cls(
+            seq=e.seq,
+            from_stage=e.from_stage,
+            to_stage=e.to_stage,
+            actor_org=e.actor_org,
+            actor=e.actor,
+            role=e.role,
+            at=e.at,
+            tx=e.tx,
+        )
+
+
+class TransferView(_Out):
+    case_id: str
+    seq: int
+    from_org: str
+    to_org: str
+    status: str
+    tx_id: str
+
+    @classmethod
+    def of(cls, t: TransferRecord, tx_id: str) -> TransferView:
+        return cls(
+            case_id=t.case_id,
+            seq=t.seq,
+            from_org=t.from_org,
+            to_org=t.to_org,
+            status=t.status.value,
+            tx_id=tx_id,
+        )
+
+
+class GrantView(_Out):
+    target: str
+    target_id: str
+    grantee_org: str
+    purpose: str
+    expires_at: str
+    revoked: bool
+    tx_id: str
+
+    @classmethod
+    def of(cls, g: GrantRecord, tx_id: str) -> GrantView:
+        return cls(
+            target=g.target.value,
+            target_id=g.target_id,
+            grantee_org=g.grantee_org,
+            purpose=g.purpose,
+            expires_at=g.expires_at,
+            revoked=g.revoked_at is not None,
+            tx_id=tx_id,
+        )
+
+
+class AccessView(_Out):
+    record_id: str
+    accessor_org: str
+    accessor: str
+    role: str
+    target: str
+    target_id: str
+    purpose: str
+    kind: AccessKind
+    at: str
+    outcome: str
+    reason: str
+
+    @classmethod
+    def of(cls, r: AccessRecord) -> AccessView:
+        return cls(
+            record_id=r.record_id,
+            accessor_org=r.accessor_org,
+            accessor=r.accessor,
+            role=r.role,
+            target=r.target.value,
+            target_id=r.target_id,
+            purpose=r.purpose,
+            kind=r.kind,
+            at=r.at,
+            outcome=r.outcome.value,
+            reason=r.reason,
+        )
+
+
+class TrailView(_Out):
+    records: list[AccessView]
+    next_bookmark: str | None
+
+
+class EvidenceSearchResult(_Out):
+    evidence_ids: list[str]
+    next_cursor: str | None
+
+
+class CaseFilingIn(BaseModel):
+    """What an officer sends to file a case (the ledger's CaseFiling, checked on conversion)."""
+
+    model_config = ConfigDict(extra="forbid")
+    case_id: str
+    violation_type: ViolationType
+    subject_key: str
+    subject_kind: SubjectKind
+    source: CaseSource
+    procedure: Procedure = Procedure.GENERAL
+    evidence_ids: list[str] = []
+
+
+class StageChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: Stage
+    document_hash: str | None = None
+    statement_right: StatementRight | None = None
+    statement_deadline: dt.datetime | None = None
+    party_waived: bool = False
+    rectified: bool = False
+    execution_result: ExecutionResult | None = None
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_org: str
+    reason: str
+
+
+class TransferAnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accept: bool
+    reason: str | None = None
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grantee_org: str
+    purpose: str
+    expires_at: dt.datetime
+    kinds: list[AccessKind] = [AccessKind.VIEW, AccessKind.DOWNLOAD]

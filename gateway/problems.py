@@ -1,0 +1,115 @@
+"""RFC 9457 problem+json: one exception, one handler, stable codes; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from node.fabric import GatewayError
+from node.ingest import IngestRefused
+from node.ledger import LedgerRefused
+from schemas.ledger import LedgerErrorCode
+
+log = logging.getLogger("gateway")
+
+MEDIA_TYPE = "application/problem+json"
+
+_LEDGER_STATUS = {
+    LedgerErrorCode.ACCESS_DENIED: 403,
+    LedgerErrorCode.NOT_FOUND: 404,
+    LedgerErrorCode.VALIDATION_FAILED: 422,
+    LedgerErrorCode.EVIDENCE_CONFLICT: 409,
+    LedgerErrorCode.CASE_CONFLICT: 409,
+    LedgerErrorCode.TRANSFER_CONFLICT: 409,
+    LedgerErrorCode.SCHEDULE_CONFLICT: 409,
+    LedgerErrorCode.INVALID_STAGE_TRANSITION: 409,
+}
+
+_INGEST_STATUS = {"TOO_LARGE": 413, "UNKNOWN_DEVICE": 403, "NOT_A_DEVICE": 403}
+
+
+class Problem(Exception):
+    """An HTTP failure with a stable ``code``; ``detail`` is safe to show the caller."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {code}: {detail}")
+        self.status, self.code, self.detail = status, code, detail
+        self.headers = headers or {}
+
+
+def problem_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {
+        "type": f"urn:evidencenet:problem:{code.lower()}",
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def from_ledger(err: LedgerRefused) -> Problem:
+    status = _LEDGER_STATUS.get(err.code, 502)
+    # Chaincode messages for access decisions stay in the log (security failures are opaque).
+    detail = "access denied" if status == 403 else err.message
+    return Problem(status, err.code.value, detail, {"X-Ledger-Tx": err.tx_id} if err.tx_id else {})
+
+
+def from_ingest(err: IngestRefused) -> Problem:
+    return Problem(_INGEST_STATUS.get(err.code, 422), err.code, err.message)
+
+
+def install(app: FastAPI) -> None:
+    """Map every failure the gateway can meet to problem+json."""
+
+    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(exc.status, exc.code, exc.detail, exc.headers)
+
+    async def on_ledger(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LedgerRefused)
+        log.info("ledger refused: %s (tx %s)", exc, exc.tx_id)
+        p = from_ledger(exc)
+        return problem_response(p.status, p.code, p.detail, p.headers)
+
+    async def on_ingest(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, IngestRefused)
+        p = from_ingest(exc)
+        return problem_response(p.status, p.code, p.detail)
+
+    async def on_fabric(_: Request, exc: Exception) -> JSONResponse:
+        log.error("ledger unavailable: %s", exc)
+        return problem_response(503, "LEDGER_UNAVAILABLE", "the ledger could not be reached")
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return problem_response(422, "INVALID_REQUEST", where[:1000])
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return problem_response(exc.status_code, code, str(exc.detail))
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected failure", exc_info=exc)
+        return problem_response(500, "INTERNAL", "internal error")
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(LedgerRefused, on_ledger)
+    app.add_exception_handler(IngestRefused, on_ingest)
+    app.add_exception_handler(GatewayError, on_fabric)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

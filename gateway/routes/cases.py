@@ -1,0 +1,139 @@
+"""Cases: thin routes over the chaincode, each signed by the caller's own identity."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ValidationError
+
+from gateway.auth import Principal
+from gateway.deps import Deps, ledger_of, require
+from gateway.models import (
+    CaseFilingIn,
+    CaseView,
+    GrantIn,
+    GrantView,
+    StageChangeIn,
+    StageView,
+    TransferAnswerIn,
+    TransferIn,
+    TransferView,
+)
+from gateway.problems import Problem
+from schemas.glossary import Role
+from schemas.ledger import (
+    CaseFiling,
+    GrantRequest,
+    StageDetails,
+    TargetKind,
+    TransferAnswer,
+    TransferProposal,
+)
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+M = TypeVar("M", bound=BaseModel)
+CaseId = Annotated[str, Path(max_length=128)]
+OrgId = Annotated[str, Path(max_length=64)]
+
+
+def _json(model: BaseModel, **extra: Any) -> dict[str, Any]:
+    return {**model.model_dump(mode="json", exclude_none=True), **extra}
+
+
+@router.post("", response_model=CaseView, status_code=201)
+async def file_case(
+    body: CaseFilingIn, deps: Deps, who: Annotated[Principal, require(Role.OFFICER)]
+) -> CaseView:
+    filing = _strict(CaseFiling, _json(body))
+    committed = await ledger_of(deps, who).file_case(filing)
+    return CaseView.of(committed.value, committed.tx_id)
+
+
+@router.get("/{case_id}", response_model=CaseView)
+async def get_case(
+    case_id: CaseId,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER, Role.AUDITOR, Role.PARTNER)],
+) -> CaseView:
+    return CaseView.of(await ledger_of(deps, who).case(case_id))
+
+
+@router.get("/{case_id}/history", response_model=list[StageView])
+async def history(
+    case_id: CaseId,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER, Role.AUDITOR)],
+) -> list[StageView]:
+    return [StageView.of(e) for e in await ledger_of(deps, who).case_history(case_id)]
+
+
+@router.post("/{case_id}/stage", response_model=CaseView)
+async def advance(
+    case_id: CaseId,
+    body: StageChangeIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER)],
+) -> CaseView:
+    details = _strict(StageDetails, _json(body.model_copy(update={"to": None})))
+    committed = await ledger_of(deps, who).change_stage(case_id, body.to, details)
+    return CaseView.of(committed.value, committed.tx_id)
+
+
+@router.post("/{case_id}/transfers", response_model=TransferView, status_code=201)
+async def propose_transfer(
+    case_id: CaseId,
+    body: TransferIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER)],
+) -> TransferView:
+    proposal = _strict(TransferProposal, _json(body, case_id=case_id))
+    committed = await ledger_of(deps, who).propose_transfer(proposal)
+    return TransferView.of(committed.value, committed.tx_id)
+
+
+@router.post("/{case_id}/transfers/answer", response_model=TransferView)
+async def answer_transfer(
+    case_id: CaseId,
+    body: TransferAnswerIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER)],
+) -> TransferView:
+    answer = _strict(TransferAnswer, _json(body, case_id=case_id))
+    committed = await ledger_of(deps, who).answer_transfer(answer)
+    return TransferView.of(committed.value, committed.tx_id)
+
+
+@router.post("/{case_id}/grants", response_model=GrantView, status_code=201)
+async def grant(
+    case_id: CaseId,
+    body: GrantIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER)],
+) -> GrantView:
+    req = _strict(GrantRequest, _json(body, target=TargetKind.CASE.value, target_id=case_id))
+    committed = await ledger_of(deps, who).grant_access(req)
+    return GrantView.of(committed.value, committed.tx_id)
+
+
+@router.delete("/{case_id}/grants/{grantee_org}", response_model=GrantView)
+async def revoke(
+    case_id: CaseId,
+    grantee_org: OrgId,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER)],
+) -> GrantView:
+    committed = await ledger_of(deps, who).revoke_access(TargetKind.CASE, case_id, grantee_org)
+    return GrantView.of(committed.value, committed.tx_id)
+
+
+def _strict(kind: type[M], doc: dict[str, Any]) -> M:
+    """The ledger's strict request model from JSON-shaped input, or a 422 problem."""
+    try:
+        return kind.model_validate_json(json.dumps(doc))
+    except ValidationError as err:
+        e = err.errors()[0]
+        where = ".".join(str(p) for p in e["loc"])
+        raise Problem(422, "INVALID_REQUEST", f"{where}: {e['msg']}") from None

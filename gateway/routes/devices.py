@@ -1,0 +1,87 @@
+"""Device submissions: signed claims plus the files they name, streamed to disk first."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+
+from gateway.auth import Principal
+from gateway.deps import Deps, require
+from gateway.models import IngestedItem, SubmissionResult
+from gateway.problems import Problem
+from gateway.uploads import read_multipart
+from node.streams import Readable
+from schemas.glossary import Role
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+_SUBMISSION_DOC = """Multipart parts: `claims` (the canonical claims JSON), `signature` (the
+device's signature over it), `certificate` (the device certificate, PEM) and one file part
+per medium, named as in the claims. Idempotent by the claims' event id: a replay returns the same
+evidence ids with `duplicate: true`."""
+
+
+@router.post(
+    "/submissions",
+    response_model=SubmissionResult,
+    status_code=201,
+    description=_SUBMISSION_DOC,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["claims", "signature", "certificate"],
+                        "properties": {
+                            "claims": {"type": "string", "format": "binary"},
+                            "signature": {"type": "string", "format": "binary"},
+                            "certificate": {"type": "string", "format": "binary"},
+                        },
+                        "additionalProperties": {"type": "string", "format": "binary"},
+                    }
+                }
+            },
+        }
+    },
+)
+async def submit(
+    request: Request, deps: Deps, _: Annotated[Principal, require(Role.DEVICE)]
+) -> SubmissionResult:
+    upload = await read_multipart(
+        request.headers.get("content-type", ""),
+        request.stream(),
+        spool_dir=deps.spool_dir,
+        max_file_bytes=deps.max_upload_bytes,
+        max_field_bytes=deps.max_claims_bytes,
+    )
+    try:
+        missing = [p for p in ("claims", "signature", "certificate") if p not in upload.fields]
+        if missing:
+            raise Problem(422, "MISSING_PART", f"missing parts: {', '.join(missing)}")
+        with ExitStack() as stack:
+            files: dict[str, Readable] = {
+                name: stack.enter_context(path.open("rb")) for name, path in upload.files.items()
+            }
+            done = await deps.ingest.ingest(
+                upload.fields["claims"],
+                upload.fields["signature"],
+                upload.fields["certificate"],
+                files,
+            )
+    finally:
+        upload.discard()
+    return SubmissionResult(
+        items=[
+            IngestedItem(
+                evidence_id=i.evidence_id,
+                file_name=i.media_name,
+                ledger_tx=i.ledger_tx,
+                duplicate=i.duplicate,
+            )
+            for i in done
+        ]
+    )

@@ -1,0 +1,284 @@
+"""Builders for the gateway tests: a fake ledger client that keeps the chaincode's contract
+for the calls the routes make (role checks, stage order, grants, access records)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from ingestkit import NOW, ORG, FileLedger, service
+
+from gateway.app import create_app
+from gateway.auth import TokenStore
+from gateway.deps import GatewayDeps
+from node.ledger import Committed, LedgerRefused
+from schemas.glossary import Outcome, Role, Stage
+from schemas.ledger import (
+    AccessRecord,
+    AccessRequest,
+    CaseFiling,
+    CaseRecord,
+    EvidenceRecord,
+    GrantRecord,
+    GrantRequest,
+    LedgerErrorCode,
+    StageDetails,
+    StageEntry,
+    TargetKind,
+    TrailPage,
+    TrailQuery,
+    TransferAnswer,
+    TransferProposal,
+    TransferRecord,
+    ledger_time,
+)
+
+PARTNER_ORG = "PublicSecurityMSP"
+USERS = {
+    "officer1": Role.OFFICER,
+    "reviewer1": Role.REVIEWER,
+    "auditor1": Role.AUDITOR,
+    "partner1": Role.PARTNER,
+    "edge-07": Role.DEVICE,
+    "admin": Role.ADMIN,
+}
+ORDER = [
+    Stage.SOURCE,
+    Stage.PRELIMINARY_CHECK,
+    Stage.FILING_APPROVAL,
+    Stage.INVESTIGATION,
+]
+
+
+class Directory:
+    def role_of(self, user: str) -> Role | None:
+        return USERS.get(user)
+
+
+@dataclass
+class FakeChain:
+    """Shared world state for every user's fake client."""
+
+    evidence_file: Path
+    cases: dict[str, CaseRecord] = field(default_factory=dict)
+    history: dict[str, list[StageEntry]] = field(default_factory=dict)
+    grants: dict[tuple[str, str], GrantRecord] = field(default_factory=dict)
+    accesses: list[AccessRecord] = field(default_factory=list)
+    foreign: dict[str, EvidenceRecord] = field(default_factory=dict)
+    counter: itertools.count[int] = field(default_factory=itertools.count)
+
+    def tx(self) -> str:
+        return hashlib.sha256(str(next(self.counter)).encode()).hexdigest()
+
+
+def _org_of(user: str) -> str:
+    return PARTNER_ORG if USERS.get(user) is Role.PARTNER else ORG
+
+
+class FakeLedger:
+    def __init__(self, chain: FakeChain, user: str) -> None:
+        self.chain, self.user, self.role = chain, user, USERS[user]
+        self.org = _org_of(user)
+
+    def _deny(self) -> LedgerRefused:
+        return LedgerRefused(LedgerErrorCode.ACCESS_DENIED, "role not allowed", self.chain.tx())
+
+    async def evidence(self, evidence_id: str) -> EvidenceRecord:
+        if evidence_id in self.chain.foreign:
+            return self.chain.foreign[evidence_id]
+        entry = FileLedger(self.chain.evidence_file).records().get(evidence_id)
+        if entry is None:
+            raise LedgerRefused(LedgerErrorCode.NOT_FOUND, "no such evidence", "")
+        return EvidenceRecord(
+            **entry["content"],
+            registered_by="CN=edge-07",
+            registered_role="device",
+            registered_at=ledger_time(NOW),
+            registered_tx=entry["tx"],
+        )
+
+    async def request_access(self, req: AccessRequest) -> Committed[AccessRecord]:
+        await self.evidence(req.target_id)
+        tx = self.chain.tx()
+        granted = self.org == ORG or any(
+            org == self.org and g.revoked_at is None for (_, org), g in self.chain.grants.items()
+        )
+        record = AccessRecord(
+            record_id=tx,
+            accessor_org=self.org,
+            accessor=f"CN={self.user}",
+            role=self.role.value,
+            target=req.target,
+            target_id=req.target_id,
+            case_ids=[],
+            purpose=req.purpose,
+            kind=req.kind,
+            at=ledger_time(NOW),
+            outcome=Outcome.GRANTED if granted else Outcome.DENIED,
+            reason="own_org" if self.org == ORG else ("grant" if granted else "no_grant"),
+        )
+        self.chain.accesses.append(record)
+        return Committed(record, tx, len(self.chain.accesses))
+
+    async def access_trail(self, query: TrailQuery) -> TrailPage:
+        if self.role is not Role.AUDITOR:
+            raise self._deny()
+        records = [r for r in self.chain.accesses if query.target_id in (None, r.target_id)]
+        return TrailPage(records=records, bookmark="")
+
+    async def file_case(self, filing: CaseFiling) -> Committed[CaseRecord]:
+        if self.role is not Role.OFFICER:
+            raise self._deny()
+        if filing.case_id in self.chain.cases:
+            raise LedgerRefused(LedgerErrorCode.CASE_CONFLICT, "case exists", self.chain.tx())
+        tx = self.chain.tx()
+        case = CaseRecord(
+            case_id=filing.case_id,
+            violation_type=filing.violation_type,
+            subject_key=filing.subject_key,
+            subject_kind=filing.subject_kind,
+            source=filing.source,
+            procedure=filing.procedure,
+            stage=Stage.SOURCE,
+            holder_org=self.org,
+            filed_by_org=self.org,
+            filed_by=f"CN={self.user}",
+            filed_at=ledger_time(NOW),
+            filed_tx=tx,
+            updated_at=ledger_time(NOW),
+        )
+        self.chain.cases[filing.case_id] = case
+        self.chain.history[filing.case_id] = []
+        return Committed(case, tx, 1)
+
+    async def case(self, case_id: str) -> CaseRecord:
+        if case_id not in self.chain.cases:
+            raise LedgerRefused(LedgerErrorCode.NOT_FOUND, "no such case", "")
+        return self.chain.cases[case_id]
+
+    async def case_history(self, case_id: str) -> list[StageEntry]:
+        await self.case(case_id)
+        return self.chain.history[case_id]
+
+    async def change_stage(
+        self, case_id: str, to: Stage, details: StageDetails | None = None
+    ) -> Committed[CaseRecord]:
+        case = await self.case(case_id)
+        if to not in ORDER or ORDER.index(to) != ORDER.index(case.stage) + 1:
+            raise LedgerRefused(
+                LedgerErrorCode.INVALID_STAGE_TRANSITION, f"{case.stage} → {to}", self.chain.tx()
+            )
+        tx = self.chain.tx()
+        entry = StageEntry(
+            case_id=case_id,
+            seq=len(self.chain.history[case_id]) + 1,
+            from_stage=case.stage,
+            to_stage=to,
+            actor_org=self.org,
+            actor=f"CN={self.user}",
+            role=self.role.value,
+            at=ledger_time(NOW),
+            tx=tx,
+            details=(details or StageDetails()).model_dump(mode="json"),
+        )
+        self.chain.history[case_id].append(entry)
+        case = case.model_copy(update={"stage": to})
+        self.chain.cases[case_id] = case
+        return Committed(case, tx, 2)
+
+    async def propose_transfer(self, req: TransferProposal) -> Committed[TransferRecord]:
+        case = await self.case(req.case_id)
+        tx = self.chain.tx()
+        record = TransferRecord(
+            case_id=req.case_id,
+            seq=1,
+            from_org=case.holder_org,
+            to_org=req.to_org,
+            reason=req.reason,
+            proposed_by=f"CN={self.user}",
+            proposed_at=ledger_time(NOW),
+            proposed_tx=tx,
+        )
+        return Committed(record, tx, 3)
+
+    async def answer_transfer(
+        self, req: TransferAnswer, *, endorsing_orgs: Sequence[str] = ()
+    ) -> Committed[TransferRecord]:
+        raise LedgerRefused(LedgerErrorCode.TRANSFER_CONFLICT, "no pending transfer", "tx-x")
+
+    async def grant_access(self, req: GrantRequest) -> Committed[GrantRecord]:
+        if self.role is not Role.OFFICER:
+            raise self._deny()
+        await self.case(req.target_id)
+        tx = self.chain.tx()
+        grant = GrantRecord(
+            target=req.target,
+            target_id=req.target_id,
+            grantee_org=req.grantee_org,
+            purpose=req.purpose,
+            kinds=list(req.kinds),
+            expires_at=ledger_time(req.expires_at),
+            granted_by_org=self.org,
+            granted_by=f"CN={self.user}",
+            granted_at=ledger_time(NOW),
+            granted_tx=tx,
+        )
+        self.chain.grants[(req.target_id, req.grantee_org)] = grant
+        return Committed(grant, tx, 4)
+
+    async def revoke_access(
+        self, target: TargetKind, target_id: str, grantee_org: str
+    ) -> Committed[GrantRecord]:
+        grant = self.chain.grants.get((target_id, grantee_org))
+        if grant is None:
+            raise LedgerRefused(LedgerErrorCode.NOT_FOUND, "no grant", "")
+        tx = self.chain.tx()
+        revoked = grant.model_copy(update={"revoked_at": ledger_time(NOW), "revoked_tx": tx})
+        self.chain.grants[(target_id, grantee_org)] = revoked
+        return Committed(revoked, tx, 5)
+
+
+@dataclass
+class Kit:
+    root: Path
+    deps: GatewayDeps
+    chain: FakeChain
+    client: TestClient
+    clock: list[dt.datetime]
+
+    def token(self, user: str, ttl: dt.timedelta = dt.timedelta(hours=1)) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.deps.tokens.issue_token(user, ttl)}"}
+
+    def spooled(self) -> list[Path]:
+        return sorted(self.deps.spool_dir.glob("*"))
+
+    def blobs(self) -> list[Path]:
+        return sorted(p for p in (self.root / "node" / "blobs").rglob("*") if p.is_file())
+
+
+def build(root: Path, max_upload_bytes: int = 1 << 24, **changes: Any) -> Kit:
+    ingest = service(root / "node")
+    clock = [NOW]
+    chain = FakeChain(root / "node" / "ledger.json")
+    deps = GatewayDeps(
+        org=ORG,
+        tokens=TokenStore(root / "tokens.json", clock=lambda: clock[0]),
+        identities=Directory(),
+        ledger_for=lambda user: FakeLedger(chain, user),
+        ingest=ingest,
+        index=ingest.index,
+        store=ingest.store,
+        vault=ingest.vault,
+        keyring=ingest.keyring,
+        spool_dir=root / "spool",
+        max_upload_bytes=max_upload_bytes,
+        **changes,
+    )
+    client = TestClient(create_app(deps), raise_server_exceptions=False)
+    return Kit(root, deps, chain, client, clock)

@@ -1,0 +1,119 @@
+"""Device ingest through the gateway: streamed, size-limited, idempotent, nothing stored on
+refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gatewaykit import Kit, build
+from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Kit:
+    return build(tmp_path)
+
+
+def parts(kit: Kit, *, role: str = "device", **files: bytes) -> list[tuple[str, Any]]:
+    body, sig, cert = signed(claims(), device(make_ca(kit.root / "node"), role=role))
+    sent = files or {"keyframe.jpg": KEYFRAME, "clip.mp4": CLIP}
+    return [
+        ("claims", (None, body)),
+        ("signature", (None, sig)),
+        ("certificate", (None, cert)),
+        *[("files", (name, data, "application/octet-stream")) for name, data in sent.items()],
+    ]
+
+
+def submit(kit: Kit, files: list[tuple[str, Any]], user: str = "edge-07") -> Any:
+    return kit.client.post("/devices/submissions", files=files, headers=kit.token(user))
+
+
+def assert_problem(resp: Any, status: int, code: str) -> None:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == PROBLEM
+    doc = resp.json()
+    assert doc["code"] == code
+    assert doc["status"] == status
+    assert "Traceback" not in resp.text
+
+
+def test_submission_returns_evidence_and_ledger_ids(kit: Kit) -> None:
+    resp = submit(kit, parts(kit))
+    assert resp.status_code == 201, resp.text
+    items = resp.json()["items"]
+    assert [i["file_name"] for i in items] == ["keyframe.jpg", "clip.mp4"]
+    assert all(i["ledger_tx"] and not i["duplicate"] for i in items)
+    assert kit.spooled() == []
+
+
+def test_replayed_submission_returns_the_same_ids(kit: Kit) -> None:
+    first = submit(kit, parts(kit)).json()["items"]
+    blobs = kit.blobs()
+    again = submit(kit, parts(kit))
+    assert again.status_code == 201
+    second = again.json()["items"]
+    assert [i["evidence_id"] for i in second] == [i["evidence_id"] for i in first]
+    assert all(i["duplicate"] for i in second)
+    assert kit.blobs() == blobs
+
+
+def test_oversized_file_is_stopped_while_streaming(tmp_path: Path) -> None:
+    kit = build(tmp_path, max_upload_bytes=len(KEYFRAME) + 10)
+    resp = submit(kit, parts(kit))
+    assert_problem(resp, 413, "TOO_LARGE")
+    assert kit.spooled() == []
+    assert kit.blobs() == []
+
+
+def test_wrong_content_type(kit: Kit) -> None:
+    resp = kit.client.post(
+        "/devices/submissions", json={"claims": "{}"}, headers=kit.token("edge-07")
+    )
+    assert_problem(resp, 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_bad_signature_stores_nothing(kit: Kit) -> None:
+    files = parts(kit)
+    files[1] = ("signature", (None, b"\x30\x06\x02\x01\x01\x02\x01\x01"))
+    assert_problem(submit(kit, files), 422, "BAD_SIGNATURE")
+    assert kit.blobs() == []
+    assert kit.spooled() == []
+
+
+@pytest.mark.parametrize("name", ["../clip.mp4", "..", "/etc/passwd", "a/b.jpg", ".hidden"])
+def test_path_traversal_names_are_refused(kit: Kit, name: str) -> None:
+    files = parts(kit, **{name: CLIP})
+    assert_problem(submit(kit, files), 422, "BAD_FILE_NAME")
+    assert kit.spooled() == []
+    assert kit.blobs() == []
+
+
+def test_file_not_named_in_claims(kit: Kit) -> None:
+    files = parts(kit, **{"keyframe.jpg": KEYFRAME, "clip.mp4": CLIP, "extra.bin": b"x"})
+    assert_problem(submit(kit, files), 422, "UNKNOWN_MEDIA")
+    assert kit.blobs() == []
+
+
+def test_missing_part(kit: Kit) -> None:
+    files = [p for p in parts(kit) if p[0] != "signature"]
+    assert_problem(submit(kit, files), 422, "MISSING_PART")
+
+
+def test_a_certificate_without_the_device_role_is_refused(kit: Kit) -> None:
+    assert_problem(submit(kit, parts(kit, role="officer")), 403, "NOT_A_DEVICE")
+
+
+@pytest.mark.parametrize("user", ["officer1", "auditor1", "partner1"])
+def test_only_device_identities_submit(kit: Kit, user: str) -> None:
+    assert_problem(submit(kit, parts(kit), user=user), 403, "ACCESS_DENIED")
+
+
+def test_no_token(kit: Kit) -> None:
+    resp = kit.client.post("/devices/submissions", files=parts(kit))
+    assert_problem(resp, 401, "UNAUTHENTICATED")
+    assert resp.headers["www-authenticate"] == "Bearer"

@@ -1,0 +1,257 @@
+"""The gateway on the real network: a device submits, an officer files a case, a partner
+agency is refused (the refusal is recorded), granted, and downloads the plaintext from the
+owner's node; each download names its access record in a header."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from netsupport import caught_up, ledger_as
+
+from gateway.app import create_app
+from gateway.remote import ExchangeRemote, OwnerNode
+from gateway.wiring import department_gateway
+from node.consortium.identities import org_crypto
+from node.consortium.network import Network
+from node.crypto.signing import EcdsaSigner
+from node.department import NodePaths, open_parts
+from node.exchange import ExchangeServer
+from node.exchange.ledger_items import LedgerOwnerItems
+from node.ledger import LedgerClient, LedgerRefused
+from schemas.claims import CaptureClaims, canonical_bytes
+from schemas.glossary import Outcome
+from schemas.hashes import Digest
+from schemas.ledger import LedgerErrorCode, TargetKind
+
+pytestmark = pytest.mark.network
+
+URBAN, POLICE = "UrbanManagement", "PublicSecurity"
+PHOTO = b"\xff\xd8 goods outside the shop door " * 20_000
+HOUR = dt.timedelta(hours=1)
+
+
+@dataclass
+class Gateways:
+    urban: httpx.AsyncClient
+    police: httpx.AsyncClient
+    tokens: dict[str, dict[str, str]]  # "<dep>/<user>" -> Authorization header
+
+
+def _node_tls(people: Network, dep: str) -> tuple[bytes, bytes, bytes]:
+    layout = people.layout
+    crypto = org_crypto(layout.state_dir, layout.consortium, dep)
+    files = crypto.ensure_identity(
+        crypto.node("exchange"),
+        f"exchange.{crypto.domain}",
+        "peer",
+        dt.datetime.now(dt.UTC),
+        hosts=("127.0.0.1",),
+    )
+    return files.tls_cert.read_bytes(), files.tls_key.read_bytes(), crypto.tlsca_cert.read_bytes()
+
+
+@pytest.fixture
+async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
+    layout = people.layout
+    msp = {dep: layout.consortium.department(dep).msp_id for dep in (URBAN, POLICE)}
+    parts = {dep: open_parts(NodePaths.of(layout.state_dir, dep)) for dep in (URBAN, POLICE)}
+    # The partner's node key goes on the ledger: the owner wraps data keys to it on release.
+    published = await ledger_as(layout, POLICE).publish_org_key(
+        base64.b64encode(parts[POLICE].keyring.current.raw).decode()
+    )
+    owner_view = ledger_as(layout, URBAN, "officer")
+    await caught_up(owner_view, published.block_number)
+    tls = {dep: _node_tls(people, dep) for dep in (URBAN, POLICE)}
+    cas = {msp[dep]: tls[dep][2] for dep in (URBAN, POLICE)}
+    server = ExchangeServer(
+        LedgerOwnerItems(owner_view, parts[URBAN].vault, msp[URBAN]),
+        parts[URBAN].store,
+        parts[URBAN].keyring,
+        cas,
+    )
+    port = await server.start("127.0.0.1:0", tls[URBAN][0], tls[URBAN][1])
+    remote = ExchangeRemote(
+        {msp[URBAN]: OwnerNode(f"127.0.0.1:{port}", tls[URBAN][2])},
+        client_cert_pem=tls[POLICE][0],
+        client_key_pem=tls[POLICE][1],
+        keyring=parts[POLICE].keyring,
+    )
+    clients: dict[str, httpx.AsyncClient] = {}
+    tokens: dict[str, dict[str, str]] = {}
+    for dep in (URBAN, POLICE):
+        deps = department_gateway(
+            layout,
+            dep,
+            parts[dep],
+            registrar_user="device1",
+            work_dir=tmp_path / dep,
+            remote=remote if dep == POLICE else None,
+        )
+        for user in ("device1", "officer1", "partner1", "auditor1"):
+            token = deps.tokens.issue_token(user, HOUR)
+            tokens[f"{dep}/{user}"] = {"Authorization": f"Bearer {token}"}
+        transport = httpx.ASGITransport(app=create_app(deps))
+        clients[dep] = httpx.AsyncClient(transport=transport, base_url="http://gateway")
+    try:
+        yield Gateways(clients[URBAN], clients[POLICE], tokens)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+        await server.stop()
+
+
+def device_upload(people: Network) -> list[tuple[str, tuple[str | None, bytes]]]:
+    layout = people.layout
+    msp = layout.consortium.department(URBAN).msp_id
+    files = org_crypto(layout.state_dir, layout.consortium, URBAN).user("device1")
+    claims = CaptureClaims.model_validate_json(
+        json.dumps(
+            {
+                "event_id": f"evt-gw-{uuid.uuid4().hex[:10]}",
+                "org": msp,
+                "device_id": "device1",
+                "camera_id": "cam-jiangbei-12",
+                "captured_at": dt.datetime.now(dt.UTC).isoformat(),
+                "zone": "shopfront_3",
+                "rule": "no_goods_outside",
+                "violation_type": "road_occupation",
+                "detections": [
+                    {"class_name": "person", "confidence": 0.9, "bbox": [10, 20, 110, 220]}
+                ],
+                "model_sha256": str(Digest.of(b"ssd_mobilenet_v2_coco")),
+                "media": [
+                    {
+                        "name": "keyframe.jpg",
+                        "media_type": "image/jpeg",
+                        "sha256": str(Digest.of(PHOTO)),
+                        "size": len(PHOTO),
+                    }
+                ],
+            }
+        )
+    )
+    body = canonical_bytes(claims)
+    signature = EcdsaSigner.from_pem(files.key.read_bytes()).sign(body)
+    return [
+        ("claims", (None, body)),
+        ("signature", (None, signature)),
+        ("certificate", (None, files.cert.read_bytes())),
+        ("files", ("keyframe.jpg", PHOTO)),
+    ]
+
+
+async def test_device_to_download_through_the_gateway(people: Network, gateways: Gateways) -> None:
+    g, t = gateways, gateways.tokens
+    upload = device_upload(people)
+    submitted = await g.urban.post(
+        "/devices/submissions", files=upload, headers=t[f"{URBAN}/device1"]
+    )
+    assert submitted.status_code == 201, submitted.text
+    [item] = submitted.json()["items"]
+    evidence_id = item["evidence_id"]
+    replay = await g.urban.post("/devices/submissions", files=upload, headers=t[f"{URBAN}/device1"])
+    assert replay.status_code == 201, replay.text
+    assert replay.json()["items"][0]["evidence_id"] == evidence_id
+    assert replay.json()["items"][0]["duplicate"] is True
+
+    case_id = f"CASE-GW-{uuid.uuid4().hex[:8]}"
+    filed = await g.urban.post(
+        "/cases",
+        json={
+            "case_id": case_id,
+            "violation_type": "road_occupation",
+            "subject_key": hashlib.sha256(case_id.encode()).hexdigest(),
+            "subject_kind": "person",
+            "source": "camera",
+            "evidence_ids": [evidence_id],
+        },
+        headers=t[f"{URBAN}/officer1"],
+    )
+    assert filed.status_code == 201, filed.text
+    assert "officer1" in filed.json()["filed_by"]
+
+    police_ledger = ledger_as(people.layout, POLICE, "partner")
+    await _eventually(lambda: _visible(police_ledger, evidence_id))
+    content = f"/evidence/{evidence_id}/content"
+    denied = await g.police.get(
+        content, params={"purpose": "joint_enforcement"}, headers=t[f"{POLICE}/partner1"]
+    )
+    assert denied.status_code == 403, denied.text
+    assert denied.headers["content-type"] == "application/problem+json"
+    denial = await police_ledger.access_record(denied.headers["x-access-record"])
+    assert denial.outcome is Outcome.DENIED
+
+    granted = await g.urban.post(
+        f"/cases/{case_id}/grants",
+        json={
+            "grantee_org": people.layout.consortium.department(POLICE).msp_id,
+            "purpose": "joint_enforcement",
+            "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
+        },
+        headers=t[f"{URBAN}/officer1"],
+    )
+    assert granted.status_code == 201, granted.text
+
+    async def granted_visible() -> bool:
+        grants = await police_ledger.grants(TargetKind.CASE, case_id)
+        return any(gr.revoked_at is None for gr in grants)
+
+    await _eventually(granted_visible)
+    remote = await g.police.get(
+        content, params={"purpose": "joint_enforcement"}, headers=t[f"{POLICE}/partner1"]
+    )
+    # Granted and recorded; the owner's node released it against that record.
+    assert remote.status_code == 200, remote.text
+    assert remote.content == PHOTO
+    grant_record = await police_ledger.access_record(remote.headers["x-access-record"])
+    assert grant_record.outcome is Outcome.GRANTED
+    assert "partner1" in grant_record.accessor
+
+    own = await g.urban.get(
+        content, params={"purpose": "case_review"}, headers=t[f"{URBAN}/officer1"]
+    )
+    assert own.status_code == 200, own.text
+    assert own.content == PHOTO
+    record = await police_ledger.access_record(own.headers["x-access-record"])
+    assert record.outcome is Outcome.GRANTED
+    assert "officer1" in record.accessor
+
+    trail = await g.urban.get(
+        "/audit/trail",
+        params={"by": "evidence", "target_id": evidence_id},
+        headers=t[f"{URBAN}/auditor1"],
+    )
+    assert trail.status_code == 200, trail.text
+    outcomes = [(r["accessor_org"], r["outcome"]) for r in trail.json()["records"]]
+    police_msp = people.layout.consortium.department(POLICE).msp_id
+    assert (police_msp, "denied") in outcomes
+    assert (police_msp, "granted") in outcomes
+    assert len(outcomes) == 3
+
+
+async def _visible(ledger: LedgerClient, evidence_id: str) -> bool:
+    try:
+        await ledger.evidence(evidence_id)
+    except LedgerRefused as err:  # NOT_FOUND: not yet on this peer
+        if err.code is not LedgerErrorCode.NOT_FOUND:
+            raise
+        return False
+    return True
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("not visible in time")
+        await asyncio.sleep(0.2)
