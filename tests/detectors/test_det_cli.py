@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from detkit import NOW, ORG, constant_onnx, end2end_output
-from gatewaykit import GatewayState, LocalGateway, free_port
+from devicegateway import GatewayState, LocalGateway, free_port
 
 from node.cli import main
 from node.crypto.pki import KeyPair

@@ -1,6 +1,6 @@
 """Delivery: a gateway that is down, then up, gets every event exactly once.
 
-The scenario tests run a real HTTP server on 127.0.0.1 (gatewaykit.py) that verifies the
+The scenario tests run a real HTTP server on 127.0.0.1 (devicegateway.py) that verifies the
 signed claims with the department node's own DeviceVerifier; the unit tests use httpx's
 MockTransport for the answers a real server is awkward to produce.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from detkit import NOW, ORG, ScriptedDetector, camera, dets, frames, person
-from gatewaykit import GatewayState, LocalGateway, free_port
+from devicegateway import GatewayState, LocalGateway, free_port
 
 from detectors.claims import DeviceIdentity
 from detectors.delivery import SUBMIT_PATH, Deliverer, RetryPolicy, multipart_parts
