@@ -23,6 +23,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+# scripts/ is on sys.path when a benchmark is run as a file.
+from benchreport import record
+
 from node.cli.network import network_from
 from node.consortium.clients import department_contract
 from node.consortium.network import Network
@@ -116,6 +119,10 @@ def main() -> None:
         tps, p50, p99, qps = (statistics.median(v[i] for v in vals) for i in range(4))
         print(f"| {level} | {tps:.1f} | {p50 * 1000:.0f} | {p99 * 1000:.0f} | {qps:.1f} | "
               f"{tps / qps:.3f} |")  # fmt: skip
+        record("network", f"submit at {level} in flight", tps, "tx/s", baseline=qps,
+               baseline_name="evaluate/s, same level", work=f"{args.tx} tx")  # fmt: skip
+        record("network", f"commit p99 at {level} in flight", p99 * 1000, "ms",
+               better="lower", work=f"{args.tx} tx")  # fmt: skip
     print("\n| process | peak RSS MB |\n|---|---|")
     for name, values in rss.items():
         print(f"| {name} | {statistics.median(values):.0f} |")
