@@ -3,11 +3,13 @@
 
 Loads --rows synthetic evidence rows (8 violation types, 500 cameras, places spread over
 a city, Chinese and Latin address text, 10 % with a subject, 1 in 20 in a case) into a
-fresh SQLite index (and, with --postgres-url, a PostgreSQL one), then runs each search kind
---queries times with random parameters, first page of 50. Prints p50/p99 per kind and a
-ratio against a baseline measured in the same run: fetching one row by primary key.
+fresh SQLite index (and, with --postgres or --postgres-url, a PostgreSQL one), then runs
+each search kind --queries times with random parameters, first page of 50. Prints p50/p99
+per kind and a ratio against a baseline measured in the same run: fetching one row by
+primary key.
 
 Reproduce:  .venv/bin/python scripts/bench_index.py --rows 1000000
+            .venv/bin/python scripts/bench_index.py --rows 1000000 --postgres --no-sqlite
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -173,17 +176,30 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--postgres-url", help="also run against this (empty) PostgreSQL database")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also run against a throwaway local PostgreSQL cluster (fsync on) started here",
+    )
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; statistics over {args.queries} queries per kind")
-    with tempfile.TemporaryDirectory(prefix="evnet-bench-index-") as tmp:
-        report(
-            "SQLite (WAL)",
-            open_index(sqlite_url(Path(tmp) / "index.sqlite")),
-            args.rows,
-            args.queries,
-        )
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory(prefix="evnet-bench-index-") as tmp:
+            report(
+                "SQLite (WAL)",
+                open_index(sqlite_url(Path(tmp) / "index.sqlite")),
+                args.rows,
+                args.queries,
+            )
     if args.postgres_url:
         report("PostgreSQL", open_index(args.postgres_url), args.rows, args.queries)
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "node"))
+        from pgcluster import throwaway_cluster
+
+        with throwaway_cluster(durable=True) as url:
+            report("PostgreSQL", open_index(url), args.rows, args.queries)
 
 
 if __name__ == "__main__":
