@@ -199,8 +199,15 @@ def network_items_per_s(items: int, in_flight: int) -> tuple[float, float]:
         try:
             layout = net.layout
             urban = layout.consortium.departments[0]
+            # Issued now, not at NOW (import time): a certificate older than the network's
+            # CA fails chain validation at the peer.
             files = issue_user(
-                layout.state_dir, layout.consortium, urban.name, Role.DEVICE, "device1", NOW
+                layout.state_dir,
+                layout.consortium,
+                urban.name,
+                Role.DEVICE,
+                "device1",
+                dt.datetime.now(dt.UTC),
             )
             ca_pem = org_crypto(
                 layout.state_dir, layout.consortium, urban.name
