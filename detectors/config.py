@@ -213,16 +213,39 @@ class DeviceConfig(_Model):
 
 class DeliveryConfig(_Model):
     gateway_url: str = Field(pattern=r"^https?://")
+    # A file holding the device's bearer token (issued by the department's admin); the token
+    # itself never sits in the configuration, which is shared and versioned.
+    token_file: Path | None = None
     spool_path: Path = Path("spool.sqlite")
     spool_max_bytes: Annotated[int, Field(ge=1_000_000)] = 2 * 1024**3
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     retry_base_seconds: Annotated[float, Field(gt=0)] = 1.0
     retry_max_seconds: Annotated[float, Field(gt=0)] = 300.0
 
-    @field_validator("spool_path")
+    @field_validator("spool_path", "token_file")
     @classmethod
-    def _resolve_spool(cls, value: Path, info: ValidationInfo) -> Path | None:
+    def _resolve_paths(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return _resolve(value, info)
+
+    def bearer_headers(self) -> dict[str, str]:
+        """The ``Authorization`` header for the gateway, read from ``token_file`` now.
+
+        Raises:
+            ConfigError: the token file is missing, unreadable or empty.
+        """
+        if self.token_file is None:
+            return {}
+        try:
+            token = self.token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"delivery.token_file {self.token_file}: cannot read it ({exc})"
+            ) from None
+        if not token or any(c.isspace() for c in token):
+            raise ConfigError(
+                f"delivery.token_file {self.token_file}: expected one bearer token on one line"
+            )
+        return {"Authorization": f"Bearer {token}"}
 
 
 class PlaceConfig(_Model):

@@ -1,6 +1,6 @@
 """Delivery of spooled submissions to the department gateway over HTTPS (httpx).
 
-One ``POST {gateway}/v1/device-events`` per event, ``multipart/form-data``, with the event id
+One ``POST {gateway}/devices/submissions`` per event, ``multipart/form-data``, with the event id
 as ``Idempotency-Key`` (the contract is in docs/DETECTORS.md). An event leaves the pending
 state only on a 2xx answer, so a crash or a lost response leads to a resend, and the
 gateway's idempotency makes the resend harmless: each event takes effect exactly once.
@@ -9,6 +9,8 @@ Failures are sorted once, here, at the transport boundary:
 
 - connection errors, timeouts, 408, 425, 429, 5xx, anything unexpected → retry later with
   exponential backoff and jitter (``Retry-After`` is honoured);
+- 401 → the device's token is missing, expired or revoked: an alarm, and retry later, so
+  the backlog waits for a new token instead of being thrown away;
 - 409 and other 4xx → the gateway refused this submission for good → ``rejected`` in the
   spool (kept for a person to inspect) and an alarm.
 """
@@ -31,7 +33,7 @@ from detectors.spool import Spool
 
 log = logging.getLogger(__name__)
 
-SUBMIT_PATH = "/v1/device-events"
+SUBMIT_PATH = "/devices/submissions"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 
 
@@ -102,7 +104,8 @@ class Deliverer:
         """POST one submission; returns the gateway's receipt (its response body).
 
         Raises:
-            DeliveryRejected: the gateway refused it for good (4xx other than 408/425/429).
+            DeliveryRejected: the gateway refused it for good (4xx other than 401, 408, 425,
+                429).
             DeliveryError: anything worth retrying (``retry_after`` set when the server said).
         """
         event_id = submission.event_id
@@ -121,7 +124,10 @@ class Deliverer:
             _check_receipt(response, event_id)
             return response.text
         detail = _problem(response)
-        if 400 <= status < 500 and status not in _RETRYABLE_4XX:
+        if status == 401:
+            self._on_alarm(f"DEVICE_UNAUTHENTICATED: the gateway refused the device's token "
+                           f"({detail}); events wait in the spool")  # fmt: skip
+        elif 400 <= status < 500 and status not in _RETRYABLE_4XX:
             raise DeliveryRejected(
                 f"gateway refused it ({status}): {detail}", event_id=event_id, status=status
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -40,8 +40,16 @@ class Upload:
 
 
 class _Reader:
-    def __init__(self, spool_dir: Path, max_file: int, max_field: int, max_total: int) -> None:
+    def __init__(
+        self,
+        spool_dir: Path,
+        max_file: int,
+        max_field: int,
+        max_total: int,
+        field_names: Collection[str] = (),
+    ) -> None:
         self.spool_dir, self.max_file, self.max_field = spool_dir, max_file, max_field
+        self.field_names = frozenset(field_names)
         self.max_total, self.total = max_total, 0
         self.upload = Upload()
         self._hname = b""
@@ -72,7 +80,9 @@ class _Reader:
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
         raw_filename = options.get(b"filename")
         self._filename = None
-        if raw_filename is not None:
+        # A reserved name is a field even when the client gave it a file name (the edge
+        # devices send claims.json, claims.sig and device.pem as files).
+        if raw_filename is not None and self._name not in self.field_names:
             name = safe_name(raw_filename.decode("utf-8", "replace"))
             if name in self.upload.files:
                 raise Problem(422, "DUPLICATE_FILE", f"file {name} sent twice")
@@ -116,8 +126,12 @@ async def read_multipart(
     spool_dir: Path,
     max_file_bytes: int,
     max_field_bytes: int,
+    field_names: Collection[str] = (),
 ) -> Upload:
     """Parse a ``multipart/form-data`` body as it arrives.
+
+    Parts without a file name, and parts named in ``field_names``, are small fields kept in
+    memory; every other part is a file, spooled to disk under its (sanitised) file name.
 
     Raises:
         Problem: 415 for another content type, 413 as soon as a limit is passed, 422 for a
@@ -128,7 +142,7 @@ async def read_multipart(
     if ctype != b"multipart/form-data" or not boundary:
         raise Problem(415, "UNSUPPORTED_MEDIA_TYPE", "send multipart/form-data with a boundary")
     spool_dir.mkdir(parents=True, exist_ok=True)
-    reader = _Reader(spool_dir, max_file_bytes, max_field_bytes, max_file_bytes * 16)
+    reader = _Reader(spool_dir, max_file_bytes, max_field_bytes, max_file_bytes * 16, field_names)
     callbacks: Any = {
         name: getattr(reader, name)
         for name in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 from typing import Annotated
 
@@ -16,6 +17,8 @@ from node.streams import Readable
 from schemas.glossary import Role
 
 router = APIRouter(prefix="/devices", tags=["devices"])
+
+SIGNED_PARTS = ("claims", "signature", "certificate")
 
 _SUBMISSION_DOC = """Multipart parts: `claims` (the canonical claims JSON), `signature` (the
 device's signature over it), `certificate` (the device certificate, PEM) and one file part
@@ -57,11 +60,13 @@ async def submit(
         spool_dir=deps.spool_dir,
         max_file_bytes=deps.max_upload_bytes,
         max_field_bytes=deps.max_claims_bytes,
+        field_names=SIGNED_PARTS,
     )
     try:
-        missing = [p for p in ("claims", "signature", "certificate") if p not in upload.fields]
+        missing = [p for p in SIGNED_PARTS if p not in upload.fields]
         if missing:
             raise Problem(422, "MISSING_PART", f"missing parts: {', '.join(missing)}")
+        _check_idempotency_key(request.headers.get("idempotency-key"), upload.fields["claims"])
         with ExitStack() as stack:
             files: dict[str, Readable] = {
                 name: stack.enter_context(path.open("rb")) for name, path in upload.files.items()
@@ -85,3 +90,20 @@ async def submit(
             for i in done
         ]
     )
+
+
+def _check_idempotency_key(key: str | None, claims: bytes) -> None:
+    """An ``Idempotency-Key`` header, when sent, must name the claims' event: a device that
+    retries one event under another's key has a bug worth stopping at the door."""
+    if key is None:
+        return
+    try:
+        event_id = json.loads(claims).get("event_id")
+    except (ValueError, AttributeError):
+        return  # malformed claims: ingest answers with the precise reason
+    if key != event_id:
+        raise Problem(
+            422,
+            "IDEMPOTENCY_KEY_MISMATCH",
+            f"Idempotency-Key {key[:80]!r} is not the claims' event id",
+        )

@@ -145,7 +145,7 @@ def _dry_run(
     return 0
 
 
-def _deliver(stop: threading.Event, delivery: DeliveryConfig) -> None:
+def _deliver(stop: threading.Event, delivery: DeliveryConfig, headers: dict[str, str]) -> None:
     """The delivery thread: its own spool connection and HTTP client, until ``stop``."""
     import httpx
 
@@ -156,7 +156,7 @@ def _deliver(stop: threading.Event, delivery: DeliveryConfig) -> None:
     try:
         with (
             Spool(delivery.spool_path, delivery.spool_max_bytes, on_alarm=_alarm) as own,
-            httpx.Client(timeout=delivery.timeout_seconds) as client,
+            httpx.Client(timeout=delivery.timeout_seconds, headers=headers) as client,
         ):
             policy = RetryPolicy(
                 base=delivery.retry_base_seconds, max_delay=delivery.retry_max_seconds
@@ -175,11 +175,12 @@ def _live(args: argparse.Namespace, config: CameraConfig, identity: DeviceIdenti
 
     delivery = config.delivery
     assert delivery is not None
+    headers = delivery.bearer_headers()  # before any work: a missing token fails now
     spool = Spool(delivery.spool_path, delivery.spool_max_bytes, on_alarm=_alarm)
     stop = threading.Event()
 
     worker = threading.Thread(
-        target=_deliver, args=(stop, delivery), name="evnet-delivery", daemon=True
+        target=_deliver, args=(stop, delivery, headers), name="evnet-delivery", daemon=True
     )
     worker.start()
     detector = load_detector(config.model)

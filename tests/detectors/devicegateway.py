@@ -84,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
                 state.fail_next -= 1
                 self._answer(503, {"title": "warming up"})
                 return
-        if self.path != "/v1/device-events":
+        if self.path != "/devices/submissions":
             self._answer(404, {"title": "no such endpoint"})
             return
         key = self.headers.get("Idempotency-Key", "")

@@ -141,3 +141,29 @@ def test_every_rule_maps_to_glossary_violation_types() -> None:
     assert violation_type_for(Rule.NO_HANGING) is ViolationType.STREET_HANGING
     with pytest.raises(ValueError, match="not motor_parking"):
         violation_type_for(Rule.NO_PARKING_NONMOTOR, ViolationType.MOTOR_PARKING)
+
+
+def test_the_device_token_is_read_from_its_own_file(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "token").write_text("tok-abc123\n")
+    config = load_camera_config(write(tmp_path, edited(delivery__token_file="keys/token")))
+    assert config.delivery is not None
+    assert config.delivery.token_file == tmp_path / "keys" / "token"
+    assert config.delivery.bearer_headers() == {"Authorization": "Bearer tok-abc123"}
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(None, "cannot read it"), ("", "one bearer token"), ("two tokens\n", "one bearer token")],
+)
+def test_a_missing_or_malformed_token_file_is_a_config_error(
+    tmp_path: Path, content: str | None, says: str
+) -> None:
+    if content is not None:
+        (tmp_path / "token").write_text(content)
+    config = load_camera_config(write(tmp_path, edited(delivery__token_file="token")))
+    assert config.delivery is not None
+    with pytest.raises(ConfigError, match=says) as err:
+        config.delivery.bearer_headers()
+    assert "delivery.token_file" in str(err.value)
+    assert "two tokens" not in str(err.value)  # the secret is never echoed
