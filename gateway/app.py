@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway import problems
+from gateway import observability, problems
 from gateway.deps import GatewayDeps
-from gateway.routes import audit, cases, devices, evidence
+from gateway.routes import audit, cases, devices, evidence, packages
 
 
 def create_app(deps: GatewayDeps) -> FastAPI:
@@ -24,6 +24,8 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(evidence.router)
     app.include_router(audit.router)
+    app.include_router(packages.router)
+    observability.install(app, deps)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -19,6 +19,7 @@ from node.crypto.key_wrap import KeyRing
 from node.index import IndexDatabase
 from node.ingest import IngestService
 from node.ledger import Committed
+from node.package import ClaimsArchive, Exporter
 from node.store import BlobStore
 from node.vault import KeyVault
 from schemas.glossary import Role, Stage
@@ -45,6 +46,8 @@ class Ledger(Protocol):
     """The part of :class:`node.ledger.LedgerClient` the routes use."""
 
     async def evidence(self, evidence_id: str) -> EvidenceRecord: ...
+    async def owned_evidence(self, org: str) -> list[str]: ...
+    async def attach_evidence(self, case_id: str, evidence_id: str) -> str: ...
     async def request_access(self, req: AccessRequest) -> Committed[AccessRecord]: ...
     async def access_trail(self, query: TrailQuery) -> TrailPage: ...
     async def file_case(self, filing: CaseFiling) -> Committed[CaseRecord]: ...
@@ -82,6 +85,9 @@ class GatewayDeps:
     keyring: KeyRing
     spool_dir: Path
     remote: RemoteEvidence | None = None  # items of other departments; None: 501
+    # Packages: the exporter acting as a user (None: 501); the device claims kept for them.
+    exporter_for: Callable[[str], Exporter] | None = None
+    claims: ClaimsArchive | None = None
     max_upload_bytes: int = 1 << 30
     max_claims_bytes: int = 256 * 1024
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
@@ -96,6 +102,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def principal(
+    request: Request,
     deps: Annotated[GatewayDeps, Depends(gateway_deps)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -106,7 +113,9 @@ def principal(
     role = deps.identities.role_of(user) if user is not None else None
     if user is None or role is None:
         raise Problem(401, "UNAUTHENTICATED", "the token is unknown or expired", challenge)
-    return Principal(user, role)
+    who = Principal(user, role)
+    request.state.principal = who  # for the request log
+    return who
 
 
 def require(*roles: Role) -> Any:

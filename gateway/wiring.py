@@ -16,9 +16,12 @@ from gateway.remote import RemoteEvidence
 from node.consortium.clients import department_contract
 from node.consortium.identities import org_crypto
 from node.consortium.launch import Layout
-from node.department import NodeParts
+from node.department import NodeParts, NodePaths
+from node.fabric.identity import load_msp_identity
+from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
+from node.package import ClaimsArchive, Exporter
 from schemas.ledger import EvidenceRegistration
 
 
@@ -53,11 +56,13 @@ def department_gateway(
     work_dir: Path,
     remote: RemoteEvidence | None = None,
     max_upload_bytes: int = 1 << 30,
+    claims_dir: Path | None = None,
 ) -> GatewayDeps:
     """``department``'s gateway over its node ``parts``; tokens live in ``work_dir``.
 
     ``registrar_user`` is the identity (role ``device``) that registers ingested evidence;
-    ``remote`` fetches other departments' items (without it they answer 501).
+    ``remote`` fetches other departments' items (without it they answer 501). Device claims
+    are kept in ``claims_dir`` (default: the node's ``claims/``, where ``evnet package`` looks).
 
     Raises:
         FileNotFoundError: the department's crypto material has not been generated.
@@ -78,6 +83,20 @@ def department_gateway(
         index=parts.index,
         max_item_bytes=max_upload_bytes,
     )
+    claims = ClaimsArchive(claims_dir or NodePaths.of(layout.state_dir, department).root / "claims")
+
+    def exporter_for(user: str) -> Exporter:
+        ledger = clients(user)
+        identity, signer = load_msp_identity(dep.msp_id, crypto.user(user).msp_dir)
+        return Exporter(
+            ledger=ledger,
+            queries=LedgerQueries(ledger.contract.gateway, ledger.contract.channel),
+            parts=parts,
+            claims=claims,
+            identity=identity,
+            signer=signer,
+        )
+
     return GatewayDeps(
         org=dep.msp_id,
         tokens=TokenStore(work_dir / "tokens.json", clock),
@@ -90,6 +109,8 @@ def department_gateway(
         keyring=parts.keyring,
         spool_dir=work_dir / "spool",
         remote=remote,
+        exporter_for=exporter_for,
+        claims=claims,
         max_upload_bytes=max_upload_bytes,
         clock=clock,
     )

@@ -79,6 +79,14 @@ async def submit(
             )
     finally:
         upload.discard()
+    if deps.claims is not None:  # packages carry the device-signed claims of each item
+        for i in done:
+            deps.claims.put(
+                i.evidence_id,
+                upload.fields["claims"],
+                upload.fields["signature"],
+                upload.fields["certificate"],
+            )
     return SubmissionResult(
         items=[
             IngestedItem(

@@ -71,6 +71,7 @@ class FakeChain:
     grants: dict[tuple[str, str], GrantRecord] = field(default_factory=dict)
     accesses: list[AccessRecord] = field(default_factory=list)
     foreign: dict[str, EvidenceRecord] = field(default_factory=dict)
+    attached: dict[str, list[str]] = field(default_factory=dict)  # case id -> evidence ids
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def tx(self) -> str:
@@ -116,7 +117,7 @@ class FakeLedger:
             role=self.role.value,
             target=req.target,
             target_id=req.target_id,
-            case_ids=[],
+            case_ids=[c for c, ids in self.chain.attached.items() if req.target_id in ids],
             purpose=req.purpose,
             kind=req.kind,
             at=ledger_time(NOW),
@@ -125,6 +126,26 @@ class FakeLedger:
         )
         self.chain.accesses.append(record)
         return Committed(record, tx, len(self.chain.accesses))
+
+    async def owned_evidence(self, org: str) -> list[str]:
+        records = FileLedger(self.chain.evidence_file).records()
+        return [i for i, e in records.items() if e["content"]["owner_org"] == org]
+
+    async def case_evidence(self, case_id: str) -> list[str]:
+        return list(self.chain.attached.get(case_id, []))
+
+    async def attach_evidence(self, case_id: str, evidence_id: str) -> str:
+        """AttachEvidence's contract: an officer of the holder org, an item it owns."""
+        if self.role is not Role.OFFICER:
+            raise self._deny()
+        case = await self.case(case_id)
+        item = await self.evidence(evidence_id)
+        if self.org != case.holder_org or self.org != item.owner_org:
+            raise self._deny()
+        attached = self.chain.attached.setdefault(case_id, [])
+        if evidence_id not in attached:
+            attached.append(evidence_id)
+        return self.chain.tx()
 
     async def access_trail(self, query: TrailQuery) -> TrailPage:
         if self.role is not Role.AUDITOR:
@@ -155,6 +176,7 @@ class FakeLedger:
         )
         self.chain.cases[filing.case_id] = case
         self.chain.history[filing.case_id] = []
+        self.chain.attached[filing.case_id] = list(filing.evidence_ids)
         return Committed(case, tx, 1)
 
     async def case(self, case_id: str) -> CaseRecord:

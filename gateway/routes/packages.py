@@ -1,0 +1,232 @@
+"""One-click evidence packages, their offline verifier, and attaching evidence to a case.
+
+A package is built by :func:`node.package.build_package` as the caller: the ``package``
+access of every item is committed first (a denial commits too, and nothing is read), then
+the archive is written to the spool directory and streamed back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+
+from gateway.auth import Principal
+from gateway.deps import Deps, GatewayDeps, ledger_of, principal, require
+from gateway.problems import Problem
+from gateway.uploads import read_multipart
+from node.crypto.sealing import SealingError
+from node.package import Manifest, PackageRefused, build_package, verify_package
+from node.package import manifest as layout
+from node.package.builder import DEFAULT_PURPOSE
+from node.store.errors import StoreError
+from node.vault import VaultError
+from schemas.glossary import Role
+
+log = logging.getLogger("gateway")
+
+router = APIRouter(tags=["packages"])
+
+CaseId = Annotated[str, PathParam(max_length=128)]
+EXPORTERS = (Role.OFFICER, Role.REVIEWER, Role.PARTNER)
+# The export's access records in a header: at most this many ids (a header block past
+# ~16 KiB breaks common clients); the manifest's export_records always has all of them.
+HEADER_RECORDS = 100
+MAX_TRUST_BYTES = 64 * 1024
+
+
+class AttachIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    evidence_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1, max_length=100
+    )
+
+
+class Attached(BaseModel):
+    evidence_id: str
+    tx_id: str
+
+
+class AttachOut(BaseModel):
+    case_id: str
+    attached: list[Attached]
+
+
+class VerifyFailure(BaseModel):
+    code: str
+    subject: str
+    message: str
+
+
+class VerifyOut(BaseModel):
+    """The offline verifier's report (``evnet verify --json``) for the uploaded file."""
+
+    package: str
+    ok: bool
+    checked: dict[str, int]
+    failures: list[VerifyFailure]
+    notes: list[str]
+
+
+@router.post("/cases/{case_id}/evidence", response_model=AttachOut, tags=["cases"])
+async def attach(
+    case_id: CaseId, body: AttachIn, deps: Deps, who: Annotated[Principal, require(Role.OFFICER)]
+) -> AttachOut:
+    """Attach items this department owns to an open case it holds (idempotent per item).
+
+    One transaction per item, in order; if one is refused the earlier ones stay attached
+    and the problem names the refused item (attaching again is harmless).
+    """
+    ledger = ledger_of(deps, who)
+    done: list[Attached] = []
+    for evidence_id in dict.fromkeys(body.evidence_ids):  # once each, in order
+        tx_id = await ledger.attach_evidence(case_id, evidence_id)
+        done.append(Attached(evidence_id=evidence_id, tx_id=tx_id))
+    return AttachOut(case_id=case_id, attached=done)
+
+
+_PACKAGE_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "The package (tar). `X-Access-Record`: the export's access records "
+        f"(first {HEADER_RECORDS}, comma-separated); `X-Access-Records-Total`: how many.",
+        "content": {"application/x-tar": {}},
+    },
+    403: {"description": "Denied (each denial is recorded on the ledger)."},
+    404: {"description": "No such case."},
+    409: {"description": "The case has no evidence."},
+}
+
+
+@router.post(
+    "/cases/{case_id}/packages",
+    response_class=FileResponse,
+    responses=_PACKAGE_RESPONSES,
+    tags=["cases"],
+)
+@router.post(
+    "/cases/{case_id}/package",
+    response_class=FileResponse,
+    responses=_PACKAGE_RESPONSES,
+    tags=["cases"],
+    include_in_schema=False,
+)
+async def package(
+    case_id: CaseId,
+    deps: Deps,
+    who: Annotated[Principal, require(*EXPORTERS)],
+    purpose: Annotated[str, Query(min_length=1, max_length=64)] = DEFAULT_PURPOSE,
+) -> FileResponse:
+    """Record the export on the ledger, build the case's package, stream it back."""
+    if deps.exporter_for is None:
+        raise Problem(501, "PACKAGES_NOT_CONFIGURED", "this gateway cannot build packages")
+    exporter = deps.exporter_for(who.user)
+    await exporter.ledger.case(case_id)  # 404 for an unknown case, before anything else
+    if not await exporter.ledger.case_evidence(case_id):
+        raise Problem(409, "CASE_HAS_NO_EVIDENCE", "the case has no evidence to package")
+    out = _spool_path(deps, "package-")
+    try:
+        await build_package(case_id, exporter, out, purpose)
+    except PackageRefused as refused:
+        log.info("package of %s refused to %s: %s", case_id, who.user, refused)
+        raise Problem(
+            403, "ACCESS_DENIED", "access denied", {"X-Access-Record": refused.tx_id}
+        ) from None
+    except (SealingError, StoreError, VaultError) as err:
+        # The exports are recorded; this node cannot produce an item's bytes (another
+        # department's item it never fetched, or a damaged store: `evnet doctor` tells).
+        log.error("package of %s: an item cannot be read: %r", case_id, err)
+        raise Problem(
+            500, "EVIDENCE_UNAVAILABLE", "an item of the case could not be read intact"
+        ) from None
+    finally:
+        out.with_name(out.name + ".partial").unlink(missing_ok=True)
+    exports = await run_in_threadpool(_export_records, out)
+    return FileResponse(
+        out,
+        media_type="application/x-tar",
+        filename=f"{case_id}.tar",
+        headers={
+            "X-Access-Record": ",".join(exports[:HEADER_RECORDS]),
+            "X-Access-Records-Total": str(len(exports)),
+        },
+        background=BackgroundTask(out.unlink, missing_ok=True),
+    )
+
+
+@router.post(
+    "/packages/verify",
+    response_model=VerifyOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["package"],
+                        "properties": {
+                            "package": {"type": "string", "format": "binary"},
+                            "trust": {"type": "string", "format": "binary"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def verify(
+    request: Request, deps: Deps, _: Annotated[Principal, Depends(principal)]
+) -> VerifyOut:
+    """Verify an uploaded package offline (multipart: one file part ``package``, optional
+    ``trust`` field with PEM roots to pin). A package that fails checks is answered 200 with
+    ``ok: false`` and every failure; a file that is no package at all is 422 NOT_A_PACKAGE.
+    """
+    upload = await read_multipart(
+        request.headers.get("content-type", ""),
+        request.stream(),
+        spool_dir=deps.spool_dir,
+        max_file_bytes=deps.max_upload_bytes,
+        max_field_bytes=MAX_TRUST_BYTES,
+        field_names=("trust",),
+    )
+    try:
+        if len(upload.files) != 1:
+            raise Problem(422, "MISSING_PART", "send exactly one file part: the package")
+        [(name, path)] = upload.files.items()
+        trust = upload.fields.get("trust") or None
+        report = await run_in_threadpool(verify_package, path, trust)
+    finally:
+        upload.discard()
+    if report.codes == {"NOT_A_PACKAGE"}:
+        raise Problem(422, "NOT_A_PACKAGE", "the upload is not a package (not a tar archive)")
+    doc = report.to_json()
+    doc["package"] = name  # never the spool path
+    return VerifyOut.model_validate(doc)
+
+
+def _spool_path(deps: GatewayDeps, prefix: str) -> Path:
+    """A fresh, absent path in the spool directory."""
+    deps.spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tar", dir=deps.spool_dir)
+    os.close(fd)
+    path = Path(tmp)
+    path.unlink()
+    return path
+
+
+def _export_records(archive_path: Path) -> list[str]:
+    with tarfile.open(archive_path, "r:") as archive:
+        member = archive.extractfile(layout.MANIFEST)
+        assert member is not None  # the builder wrote it first
+        return Manifest.from_json(member.read()).export_records

@@ -1,0 +1,216 @@
+"""Packages, the verifier upload and attaching evidence, through the gateway over the fake
+ledger. Building a complete package needs real blocks: tests/network/test_gateway_packages.py
+does that; here every refusal, and that a refusal leaves nothing behind."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gatewaykit import FakeLedger, Kit, build
+from test_gateway_access import filing
+from test_gateway_devices import assert_problem, parts, submit
+
+from node.package import ClaimsArchive, Exporter, verify_package
+from schemas.glossary import AccessKind, Outcome
+
+
+def _exporter(kit: Kit, user: str) -> Exporter:
+    # The real builder over the fake ledger: it gets as far as the access records, which is
+    # where every refusal happens. Proof queries are never reached in these tests.
+    return Exporter(
+        ledger=FakeLedger(kit.chain, user),  # type: ignore[arg-type]
+        queries=None,  # type: ignore[arg-type]
+        parts=None,  # type: ignore[arg-type]
+        claims=ClaimsArchive(kit.root / "claims"),
+        identity=None,  # type: ignore[arg-type]
+        signer=None,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Kit:
+    made: list[Kit] = []
+    k = build(
+        tmp_path,
+        exporter_for=lambda user: _exporter(made[0], user),
+        claims=ClaimsArchive(tmp_path / "claims"),
+    )
+    made.append(k)
+    return k
+
+
+@pytest.fixture
+def items(kit: Kit) -> list[str]:
+    resp = submit(kit, parts(kit))
+    assert resp.status_code == 201, resp.text
+    return [i["evidence_id"] for i in resp.json()["items"]]
+
+
+def _file_case(kit: Kit, case_id: str = "case-1", **changes: Any) -> None:
+    resp = kit.client.post("/cases", json=filing(case_id, **changes), headers=kit.token("officer1"))
+    assert resp.status_code == 201, resp.text
+
+
+# --- device claims are kept for packages ---------------------------------------------------
+
+
+def test_ingest_keeps_the_signed_claims_for_packages(kit: Kit, items: list[str]) -> None:
+    assert kit.deps.claims is not None
+    kept = kit.deps.claims.get(items[0])
+    assert kept.to_json()["claims"]["media"][0]["name"] == "keyframe.jpg"
+
+
+# --- attach evidence -----------------------------------------------------------------------
+
+
+def test_officer_attaches_evidence_idempotently(kit: Kit, items: list[str]) -> None:
+    _file_case(kit)
+    body = {"evidence_ids": [items[0], items[0]]}
+    first = kit.client.post("/cases/case-1/evidence", json=body, headers=kit.token("officer1"))
+    assert first.status_code == 200, first.text
+    assert [a["evidence_id"] for a in first.json()["attached"]] == [items[0]]
+    assert first.json()["attached"][0]["tx_id"]
+    again = kit.client.post("/cases/case-1/evidence", json=body, headers=kit.token("officer1"))
+    assert again.status_code == 200, again.text
+    assert kit.chain.attached["case-1"] == [items[0]]
+
+
+@pytest.mark.parametrize("user", ["reviewer1", "auditor1", "partner1", "edge-07"])
+def test_only_officers_attach(kit: Kit, items: list[str], user: str) -> None:
+    _file_case(kit)
+    resp = kit.client.post(
+        "/cases/case-1/evidence", json={"evidence_ids": items}, headers=kit.token(user)
+    )
+    assert_problem(resp, 403, "ACCESS_DENIED")
+    assert kit.chain.attached["case-1"] == []
+
+
+def test_attach_refusals(kit: Kit, items: list[str]) -> None:
+    officer = kit.token("officer1")
+    url = "/cases/case-1/evidence"
+    assert_problem(kit.client.post(url, json={"evidence_ids": items}), 401, "UNAUTHENTICATED")
+    assert_problem(
+        kit.client.post(url, json={"evidence_ids": items}, headers=officer), 404, "NOT_FOUND"
+    )
+    _file_case(kit)
+    assert_problem(
+        kit.client.post(url, json={"evidence_ids": ["no-such-item"]}, headers=officer),
+        404,
+        "NOT_FOUND",
+    )
+    for bad in ({"evidence_ids": []}, {"evidence_ids": ["x" * 129]}, {"ids": items}, [1]):
+        assert_problem(kit.client.post(url, json=bad, headers=officer), 422, "INVALID_REQUEST")
+    assert kit.chain.attached["case-1"] == []
+
+
+# --- building a package --------------------------------------------------------------------
+
+
+def test_package_refusals_before_any_access(kit: Kit, items: list[str]) -> None:
+    url = "/cases/case-1/packages"
+    assert_problem(kit.client.post(url), 401, "UNAUTHENTICATED")
+    for user in ("auditor1", "edge-07", "admin"):
+        assert_problem(kit.client.post(url, headers=kit.token(user)), 403, "ACCESS_DENIED")
+    assert_problem(kit.client.post(url, headers=kit.token("officer1")), 404, "NOT_FOUND")
+    _file_case(kit)
+    assert_problem(kit.client.post(url, headers=kit.token("officer1")), 409, "CASE_HAS_NO_EVIDENCE")
+    assert_problem(
+        kit.client.post(url, params={"purpose": ""}, headers=kit.token("officer1")),
+        422,
+        "INVALID_REQUEST",
+    )
+    assert kit.chain.accesses == []  # nothing was recorded, so nothing was read
+    assert kit.spooled() == []
+
+
+def test_partner_without_a_grant_is_denied_and_the_denial_recorded(
+    kit: Kit, items: list[str]
+) -> None:
+    _file_case(kit, evidence_ids=items)
+    # The brief's path and the issue's path are one route.
+    for url in ("/cases/case-1/package", "/cases/case-1/packages"):
+        resp = kit.client.post(url, headers=kit.token("partner1"))
+        assert_problem(resp, 403, "ACCESS_DENIED")
+        record = resp.headers["x-access-record"]
+        denial = next(r for r in kit.chain.accesses if r.record_id == record)
+        assert denial.outcome is Outcome.DENIED
+        assert denial.kind is AccessKind.PACKAGE
+        assert denial.purpose == "evidence_package"
+    assert kit.spooled() == []
+
+
+def test_without_an_exporter_packages_are_501(tmp_path: Path) -> None:
+    kit = build(tmp_path)
+    resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
+    assert_problem(resp, 501, "PACKAGES_NOT_CONFIGURED")
+
+
+# --- verifying an uploaded package ---------------------------------------------------------
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _verify(kit: Kit, data: bytes, user: str = "auditor1", **extra: Any) -> Any:
+    files: list[tuple[str, Any]] = [("package", ("case.tar", data, "application/x-tar"))]
+    files += [(k, (None, v)) for k, v in extra.items()]
+    return kit.client.post("/packages/verify", files=files, headers=kit.token(user))
+
+
+@pytest.mark.parametrize("user", ["officer1", "reviewer1", "auditor1", "partner1", "admin"])
+def test_anyone_authenticated_gets_the_verifiers_report(kit: Kit, user: str) -> None:
+    data = _tar({"manifest.json": b"{}", "evidence/x": b"bytes"})
+    resp = _verify(kit, data, user)
+    assert resp.status_code == 200, resp.text
+    report = resp.json()
+    assert report["ok"] is False
+    assert report["package"] == "case.tar"  # never the spool path
+    # The same report as evnet verify on the same bytes.
+    copy = kit.root / "copy.tar"
+    copy.write_bytes(data)
+    expected = verify_package(copy).to_json()
+    assert report["failures"] == expected["failures"]
+    assert {"MEMBER_MISSING", "MANIFEST_MALFORMED"} <= {f["code"] for f in report["failures"]}
+    assert kit.spooled() == []
+
+
+def test_verify_refusals(kit: Kit) -> None:
+    url = "/packages/verify"
+    tar = _tar({"manifest.json": b"{}"})
+    assert_problem(
+        kit.client.post(url, files=[("package", ("a.tar", tar))]), 401, "UNAUTHENTICATED"
+    )
+    auditor = kit.token("auditor1")
+    assert_problem(_verify(kit, b"just some bytes, no tar" * 40), 422, "NOT_A_PACKAGE")
+    small = build(kit.root / "small", max_upload_bytes=64 * 1024)
+    assert_problem(_verify(small, b"\x00" * (64 * 1024 + 1)), 413, "TOO_LARGE")
+    assert small.spooled() == []
+    assert_problem(
+        kit.client.post(url, content=tar, headers={**auditor, "content-type": "application/x-tar"}),
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+    assert_problem(
+        kit.client.post(url, files=[("trust", (None, b"pem"))], headers=auditor),
+        422,
+        "MISSING_PART",
+    )
+    two = [("a", ("a.tar", tar)), ("b", ("b.tar", tar))]
+    assert_problem(kit.client.post(url, files=two, headers=auditor), 422, "MISSING_PART")
+    assert_problem(
+        kit.client.post(url, files=[("package", ("../a.tar", tar))], headers=auditor),
+        422,
+        "BAD_FILE_NAME",
+    )
+    assert kit.spooled() == []

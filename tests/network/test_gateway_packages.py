@@ -1,0 +1,276 @@
+"""One-click packages through the gateway on the real network.
+
+A device submits two photos over HTTP (the gateway keeps their signed claims), an officer
+files a case on one and attaches the other, downloads the case's package over HTTP, and the
+package verifies offline with ``evnet verify``; the gateway's verifier endpoint says the same,
+and rejects a tampered copy naming the failure. A partner agency without a grant is refused
+and the refusal is on the ledger. The auditor exports the trail as CSV and runs the node's
+integrity sweep.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from netsupport import ledger_as
+from test_gateway_api import POLICE, URBAN, _eventually, _visible
+
+from gateway.app import create_app
+from gateway.wiring import department_gateway
+from node.consortium.identities import org_crypto
+from node.consortium.network import Network
+from node.crypto.signing import EcdsaSigner
+from node.department import NodePaths, open_parts
+from node.package import Manifest, verify_package
+from node.package import manifest as layout
+from schemas.claims import CaptureClaims, canonical_bytes
+from schemas.glossary import AccessKind, Outcome
+from schemas.hashes import Digest
+
+pytestmark = pytest.mark.network
+HOUR = dt.timedelta(hours=1)
+
+
+@dataclass
+class Gateways:
+    urban: httpx.AsyncClient
+    police: httpx.AsyncClient
+    tokens: dict[str, dict[str, str]]
+
+
+@pytest.fixture
+async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
+    lay = people.layout
+    clients: dict[str, httpx.AsyncClient] = {}
+    tokens: dict[str, dict[str, str]] = {}
+    for dep in (URBAN, POLICE):
+        deps = department_gateway(
+            lay,
+            dep,
+            open_parts(NodePaths.of(lay.state_dir, dep)),
+            registrar_user="device1",
+            work_dir=tmp_path / dep,
+        )
+        for user in ("device1", "officer1", "partner1", "auditor1"):
+            tokens[f"{dep}/{user}"] = {
+                "Authorization": f"Bearer {deps.tokens.issue_token(user, HOUR)}"
+            }
+        transport = httpx.ASGITransport(app=create_app(deps))
+        clients[dep] = httpx.AsyncClient(
+            transport=transport, base_url="http://gateway", timeout=120
+        )
+    try:
+        yield Gateways(clients[URBAN], clients[POLICE], tokens)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+
+
+def _upload(people: Network, photo: bytes) -> list[tuple[str, tuple[str | None, bytes]]]:
+    lay = people.layout
+    msp = lay.consortium.department(URBAN).msp_id
+    files = org_crypto(lay.state_dir, lay.consortium, URBAN).user("device1")
+    claims = CaptureClaims.model_validate(
+        {
+            "event_id": f"evt-pkg-gw-{uuid.uuid4().hex[:10]}",
+            "org": msp,
+            "device_id": "device1",
+            "camera_id": "cam-jiangbei-7",
+            "captured_at": dt.datetime.now(dt.UTC).isoformat(),
+            "zone": "shopfront_1",
+            "rule": "no_goods_outside",
+            "violation_type": "road_occupation",
+            "model_sha256": str(Digest.of(b"ssd_mobilenet_v2_coco")),
+            "media": [
+                {
+                    "name": "keyframe.jpg",
+                    "media_type": "image/jpeg",
+                    "sha256": str(Digest.of(photo)),
+                    "size": len(photo),
+                }
+            ],
+        }
+    )
+    body = canonical_bytes(claims)
+    signature = EcdsaSigner.from_pem(files.key.read_bytes()).sign(body)
+    return [
+        ("claims", (None, body)),
+        ("signature", (None, signature)),
+        ("certificate", (None, files.cert.read_bytes())),
+        ("files", ("keyframe.jpg", photo)),
+    ]
+
+
+async def _submit(people: Network, g: Gateways, photo: bytes) -> str:
+    resp = await g.urban.post(
+        "/devices/submissions",
+        files=_upload(people, photo),
+        headers=g.tokens[f"{URBAN}/device1"],
+    )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["items"][0]["evidence_id"])
+
+
+def _tampered(package: Path, out: Path, evidence_id: str) -> Path:
+    with tarfile.open(package) as src, tarfile.open(out, "w:") as dst:
+        for member in src.getmembers():
+            f = src.extractfile(member)
+            assert f is not None
+            data = f.read()
+            if member.name == layout.evidence_path(evidence_id):
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            info = tarfile.TarInfo(member.name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    return out
+
+
+async def _verify_upload(g: Gateways, path: Path) -> httpx.Response:
+    return await g.urban.post(
+        "/packages/verify",
+        files=[("package", (path.name, path.read_bytes(), "application/x-tar"))],
+        headers=g.tokens[f"{URBAN}/auditor1"],
+    )
+
+
+async def test_package_download_verify_and_tamper(
+    people: Network, gateways: Gateways, tmp_path: Path
+) -> None:
+    g, t = gateways, gateways.tokens
+    photos = [b"\xff\xd8\xff\xe0" + hashlib.sha256(uuid.uuid4().bytes).digest() * 2048]
+    photos.append(b"\xff\xd8\xff\xe0" + hashlib.sha256(uuid.uuid4().bytes).digest() * 1024)
+    first = await _submit(people, g, photos[0])
+    second = await _submit(people, g, photos[1])
+
+    case_id = f"CASE-PKG-GW-{uuid.uuid4().hex[:8]}"
+    filed = await g.urban.post(
+        "/cases",
+        json={
+            "case_id": case_id,
+            "violation_type": "road_occupation",
+            "subject_key": hashlib.sha256(case_id.encode()).hexdigest(),
+            "subject_kind": "person",
+            "source": "camera",
+            "evidence_ids": [first],
+        },
+        headers=t[f"{URBAN}/officer1"],
+    )
+    assert filed.status_code == 201, filed.text
+    attached = await g.urban.post(
+        f"/cases/{case_id}/evidence",
+        json={"evidence_ids": [second]},
+        headers=t[f"{URBAN}/officer1"],
+    )
+    assert attached.status_code == 200, attached.text
+    assert attached.json()["attached"][0]["evidence_id"] == second
+    # An auditor may not attach; the chaincode would refuse too.
+    assert (
+        await g.urban.post(
+            f"/cases/{case_id}/evidence",
+            json={"evidence_ids": [second]},
+            headers=t[f"{URBAN}/auditor1"],
+        )
+    ).status_code == 403
+
+    resp = await g.urban.post(f"/cases/{case_id}/packages", headers=t[f"{URBAN}/officer1"])
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "application/x-tar"
+    assert f'filename="{case_id}.tar"' in resp.headers["content-disposition"]
+    package = tmp_path / f"{case_id}.tar"
+    package.write_bytes(resp.content)
+    exports = resp.headers["x-access-record"].split(",")
+    assert resp.headers["x-access-records-total"] == "2"
+
+    # The export records named in the header are on the ledger: package accesses, granted.
+    owner = ledger_as(people.layout, URBAN, "officer")
+    for tx_id in exports:
+        record = await owner.access_record(tx_id)
+        assert record.kind is AccessKind.PACKAGE
+        assert record.outcome is Outcome.GRANTED
+        assert "officer1" in record.accessor
+    with tarfile.open(package) as archive:
+        f = archive.extractfile(layout.MANIFEST)
+        assert f is not None
+        manifest = Manifest.from_json(f.read())
+        for evidence_id, photo in zip((first, second), photos, strict=True):
+            member = archive.extractfile(layout.evidence_path(evidence_id))
+            assert member is not None
+            assert member.read() == photo
+    assert sorted(manifest.export_records) == sorted(exports)
+    assert {i.evidence_id for i in manifest.items} == {first, second}
+    assert all(i.claims is not None for i in manifest.items)  # kept at ingest
+
+    # Offline: the library and the command line agree that it holds.
+    report = verify_package(package)
+    assert report.ok, report.render()
+    cli = subprocess.run(
+        [str(Path(sys.executable).parent / "evnet"), "verify", str(package), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert json.loads(cli.stdout)["ok"] is True
+
+    # The gateway's verifier: the untouched package holds, a tampered one fails precisely.
+    good = await _verify_upload(g, package)
+    assert good.status_code == 200, good.text
+    assert good.json()["ok"] is True, good.text
+    bad_path = _tampered(package, tmp_path / "tampered.tar", second)
+    bad = await _verify_upload(g, bad_path)
+    assert bad.status_code == 200, bad.text
+    assert bad.json()["ok"] is False
+    codes = {f["code"] for f in bad.json()["failures"]}
+    assert "FILE_HASH_MISMATCH" in codes, bad.text
+    assert not verify_package(bad_path).ok
+
+    # A partner agency without a grant: refused, and the refusal is recorded.
+    police_ledger = ledger_as(people.layout, POLICE, "partner")
+
+    async def case_evidence_visible() -> bool:
+        if not await _visible(police_ledger, second):
+            return False
+        return len(await police_ledger.case_evidence(case_id)) == 2
+
+    await _eventually(case_evidence_visible)
+    refused = await g.police.post(f"/cases/{case_id}/packages", headers=t[f"{POLICE}/partner1"])
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    denial = await police_ledger.access_record(refused.headers["x-access-record"])
+    assert denial.outcome is Outcome.DENIED
+    assert denial.kind is AccessKind.PACKAGE
+
+    # The auditor: the trail as CSV names the exports; the node's integrity sweep runs.
+    trail = await g.urban.get(
+        "/audit/trail.csv",
+        params={"by": "evidence", "target_id": second},
+        headers=t[f"{URBAN}/auditor1"],
+    )
+    assert trail.status_code == 200, trail.text
+    assert trail.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(trail.text)))
+    # One export record per item: this item's is in its trail, and so is the partner's denial.
+    assert len({r["record_id"] for r in rows} & set(exports)) == 1
+    police_msp = people.layout.consortium.department(POLICE).msp_id
+    assert (police_msp, "package", "denied") in {
+        (r["accessor_org"], r["kind"], r["outcome"]) for r in rows
+    }
+    assert all(r["target_id"] == second for r in rows)
+    sweep = await g.urban.get("/audit/integrity", headers=t[f"{URBAN}/auditor1"])
+    assert sweep.status_code == 200, sweep.text
+    mine = [p for p in sweep.json()["problems"] if p["subject"] in (first, second)]
+    assert mine == [], sweep.text
