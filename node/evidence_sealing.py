@@ -9,7 +9,8 @@ what comes back (:class:`SealedItem`) holds it only wrapped, once per recipient 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -18,8 +19,10 @@ from node.crypto.key_wrap import EncryptionPublicKey, KeyRing, WrappedKey, wrap_
 from node.crypto.sealing import (
     DEFAULT_CHUNK_SIZE,
     DataKey,
+    OpeningReader,
     OpenResult,
     RandomSource,
+    open_reader,
     open_to_path,
     seal_reader,
     sealed_size,
@@ -135,3 +138,30 @@ def open_from_store(
             expected_ciphertext=ciphertext,
         )
     return result
+
+
+@contextmanager
+def opening_from_store(
+    store: BlobStore,
+    *,
+    evidence_id: str,
+    ciphertext: Digest,
+    wrapped_key: WrappedKey,
+    keyring: KeyRing,
+    expected_plaintext: Digest,
+) -> Iterator[OpeningReader]:
+    """A stored item's plaintext as a stream decrypted while read; call ``verified()`` on it
+    after the last read and publish nothing of it unless that returns.
+
+    Raises:
+        BlobNotFound, NoMatchingKey: as :func:`open_from_store` (on entry).
+    """
+    data_key = keyring.unwrap(wrapped_key, evidence_id)
+    with store.open(ciphertext) as blob:
+        yield open_reader(
+            blob,
+            data_key=data_key,
+            evidence_id=evidence_id,
+            expected_plaintext=expected_plaintext,
+            expected_ciphertext=ciphertext,
+        )

@@ -59,16 +59,16 @@ BENCHES: tuple[Bench, ...] = (
     Bench(
         "ingest-ledger-1x",
         "bench_ingest.py",
-        ("--mb", "16", "--runs", "1", "--network", "--items", "20"),
-        ("--mb", "16", "--runs", "1", "--network", "--items", "10"),
+        ("--network-only", "--items", "20"),
+        ("--network-only", "--items", "10"),
         network=True,
         scale="ingest with the ledger",
     ),
     Bench(
         "ingest-ledger-10x",
         "bench_ingest.py",
-        ("--mb", "16", "--runs", "1", "--network", "--items", "200"),
-        ("--mb", "16", "--runs", "1", "--network", "--items", "100"),
+        ("--network-only", "--items", "200"),
+        ("--network-only", "--items", "100"),
         network=True,
         scale="ingest with the ledger",
     ),
@@ -300,6 +300,11 @@ def main() -> int:
         "--out", type=Path, default=ROOT / "docs" / "bench-report", help="report path stem"
     )
     parser.add_argument("--only", help="comma-separated benchmark names (default: all)")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="replace only the benchmarks run now in the existing report at --out",
+    )
     args = parser.parse_args()
     chosen = list(BENCHES)
     if args.only:
@@ -321,6 +326,8 @@ def main() -> int:
     command = "scripts/bench.py" + (" --quick" if args.quick else "")
     if args.only:
         command += f" --only {args.only}"
+    for run in runs:
+        run["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report = {
         "command": command,
         "profile": "quick" if args.quick else "full",
@@ -329,6 +336,19 @@ def main() -> int:
         "not_run": not_run,
         "scaling": scaling(runs),
     }
+    previous = args.out.with_suffix(".json")
+    if args.update and previous.exists():
+        # Keep the other benchmarks' runs (in their order), replacing the ones re-run now;
+        # each run keeps its own date, and the report says it was updated.
+        old = json.loads(previous.read_text())
+        fresh = {r["bench"]: r for r in runs}
+        order = [b.name for b in BENCHES]
+        kept = [r for r in old["runs"] if r["bench"] not in fresh]
+        merged = sorted([*kept, *runs], key=lambda r: order.index(r["bench"]))
+        report["runs"] = merged
+        report["command"] = f"{old['command']}, then {command} --update"
+        report["not_run"] = [n for n in old["not_run"] if n not in fresh] + not_run
+        report["scaling"] = scaling(merged)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     args.out.with_suffix(".md").write_text(render(report))

@@ -283,6 +283,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--network", action="store_true")
+    parser.add_argument(
+        "--network-only", action="store_true", help="only the --network figure (implies it)"
+    )
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -290,6 +293,21 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=args.dir) as d:
             rss_child(args.rss_child, Path(d))
         return
+    if not args.network_only:
+        local_figures(args)
+    if args.network or args.network_only:
+        ingest_rate, register_rate = network_items_per_s(args.items, 20)
+        print(
+            f"with the ledger, 50 KB photos, 20 in flight: {ingest_rate:.1f} items/s; "
+            f"RegisterEvidence alone {register_rate:.1f} tx/s; "
+            f"ratio {ingest_rate / register_rate:.2f}"
+        )
+        record("ingest", "ingest with the ledger (50 KB photos)", ingest_rate, "items/s",
+               baseline=register_rate, baseline_name="RegisterEvidence alone (tx/s)",
+               work=f"{args.items} items")  # fmt: skip
+
+
+def local_figures(args: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} cores; {args.runs} runs of {args.mb} MiB, medians")
     base, ours = throughput(args.mb, args.runs, args.dir)
     print(f"baseline (sha256 + AES-GCM + write + fsync): {base:8.1f} MB/s")
@@ -314,16 +332,6 @@ def main() -> None:
     record("ingest", "peak RSS ingesting a 1 GiB item", rss["peak"], "MB",
            baseline=rss["before"], baseline_name="RSS after imports", better="lower",
            target="< 150 MB")  # fmt: skip
-    if args.network:
-        ingest_rate, register_rate = network_items_per_s(args.items, 20)
-        print(
-            f"with the ledger, 50 KB photos, 20 in flight: {ingest_rate:.1f} items/s; "
-            f"RegisterEvidence alone {register_rate:.1f} tx/s; "
-            f"ratio {ingest_rate / register_rate:.2f}"
-        )
-        record("ingest", "ingest with the ledger (50 KB photos)", ingest_rate, "items/s",
-               baseline=register_rate, baseline_name="RegisterEvidence alone (tx/s)",
-               work=f"{args.items} items")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -53,12 +53,14 @@ __all__ = [
     "DataKey",
     "IntegrityError",
     "OpenResult",
+    "OpeningReader",
     "PlaintextFacts",
     "RandomSource",
     "SealResult",
     "SealingError",
     "SealingReader",
     "evidence_id_field",
+    "open_reader",
     "open_stream",
     "open_to_path",
     "seal_reader",
@@ -308,18 +310,10 @@ def seal_reader(
     return SealingReader(reader, data_key, evidence_id, chunk_size, random)
 
 
-def open_stream(
-    reader: Readable, writer: Writable, *, data_key: DataKey, evidence_id: str
-) -> OpenResult:
-    """Decrypt a sealed stream into ``writer``, chunk by chunk.
-
-    Each chunk is written only after it authenticates, but truncation is only detectable at the
-    end: treat what was written as untrusted until this returns (see :func:`open_to_path`).
-
-    Raises:
-        IntegrityError: any tampering, truncation, extension, wrong key or wrong evidence id.
-        Whatever ``reader`` or ``writer`` raise, unchanged.
-    """
+def _open_chunks(
+    reader: Readable, data_key: DataKey, evidence_id: str
+) -> Generator[bytes, None, SealResult]:
+    """Yield each chunk's plaintext once its tag verifies; return the stream's four facts."""
     header = read_exact(reader, HEADER_SIZE)
     if len(header) != HEADER_SIZE:
         raise _fail("stream shorter than the header")
@@ -343,12 +337,94 @@ def open_stream(
             raise _fail("too many chunks")
         chunk = cipher.open(index, final, record)
         plain.update(chunk)
-        writer.write(chunk)
+        yield chunk
         if final:
             if reader.read(1):
                 raise _fail("data after the final chunk")
             return SealResult(plain.digest(), sealed.digest(), plain.size, sealed.size)
         index += 1
+
+
+def open_stream(
+    reader: Readable, writer: Writable, *, data_key: DataKey, evidence_id: str
+) -> OpenResult:
+    """Decrypt a sealed stream into ``writer``, chunk by chunk.
+
+    Each chunk is written only after it authenticates, but truncation is only detectable at the
+    end: treat what was written as untrusted until this returns (see :func:`open_to_path`).
+
+    Raises:
+        IntegrityError: any tampering, truncation, extension, wrong key or wrong evidence id.
+        Whatever ``reader`` or ``writer`` raise, unchanged.
+    """
+    chunks = _open_chunks(reader, data_key, evidence_id)
+    while True:
+        try:
+            writer.write(next(chunks))
+        except StopIteration as done:
+            result: OpenResult = done.value
+            return result
+
+
+class OpeningReader:
+    """A :class:`Readable` of the plaintext, decrypted while the consumer pulls it.
+
+    For consumers that copy into a container they publish only as a whole (the evidence
+    package's tar): no temporary plaintext file, no second copy. Like :func:`open_stream`,
+    bytes read are untrusted until :meth:`verified` returns: the consumer must call it after
+    the last read and discard everything on failure.
+    """
+
+    __slots__ = ("_expected_ciphertext", "_expected_plaintext", "_out", "_result")
+
+    def __init__(
+        self,
+        reader: Readable,
+        data_key: DataKey,
+        evidence_id: str,
+        expected_plaintext: Digest | None,
+        expected_ciphertext: Digest | None,
+    ) -> None:
+        self._result: OpenResult | None = None
+        self._expected_plaintext = expected_plaintext
+        self._expected_ciphertext = expected_ciphertext
+        self._out = IterReader(self._run(_open_chunks(reader, data_key, evidence_id)))
+
+    def _run(self, chunks: Generator[bytes, None, SealResult]) -> Generator[bytes, None, None]:
+        self._result = yield from chunks
+
+    def read(self, size: int = -1, /) -> bytes:
+        # Full reads (short only at the end): tarfile's copy treats a short read as the end.
+        return self._out.read(size) if size < 0 else read_exact(self._out, size)
+
+    def verified(self) -> OpenResult:
+        """The stream's facts, once it was read to its end and matched what was expected.
+
+        Raises:
+            IntegrityError: not read to the end (a short copy), or a digest differs.
+        """
+        if self._result is None and self._out.read(1):
+            raise _fail("plaintext not read to its end")
+        result = self._result
+        if result is None:
+            raise _fail("stream not read to its end")
+        if self._expected_plaintext is not None and result.plaintext != self._expected_plaintext:
+            raise _fail("plaintext %s, expected %s", result.plaintext, self._expected_plaintext)
+        if self._expected_ciphertext is not None and result.ciphertext != self._expected_ciphertext:
+            raise _fail("ciphertext %s, expected %s", result.ciphertext, self._expected_ciphertext)
+        return result
+
+
+def open_reader(
+    reader: Readable,
+    *,
+    data_key: DataKey,
+    evidence_id: str,
+    expected_plaintext: Digest | None = None,
+    expected_ciphertext: Digest | None = None,
+) -> OpeningReader:
+    """Pull-based twin of :func:`open_stream` (see :class:`OpeningReader`)."""
+    return OpeningReader(reader, data_key, evidence_id, expected_plaintext, expected_ciphertext)
 
 
 def open_to_path(

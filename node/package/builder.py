@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import io
 import tarfile
-import tempfile
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from node.crypto.sealing import IntegrityError
 from node.department import NodeParts
-from node.evidence_sealing import open_from_store
+from node.evidence_sealing import opening_from_store
 from node.fabric.blocks import BlockView
 from node.fabric.identity import Identity, Signer
 from node.fabric.ledger import LedgerQueries
@@ -24,10 +24,18 @@ from node.package.manifest import DeviceClaims, Item, Manifest, Member
 from schemas.canonical import canonical_json
 from schemas.glossary import AccessKind, Outcome
 from schemas.hashes import Digest
-from schemas.ledger import AccessRecord, AccessRequest, TargetKind, TrailBy, TrailQuery
+from schemas.ledger import (
+    AccessRecord,
+    AccessRequest,
+    EvidenceRecord,
+    TargetKind,
+    TrailBy,
+    TrailQuery,
+)
 
 DEFAULT_PURPOSE = "evidence_package"
 IN_FLIGHT = 32
+COPY_SIZE = 1 << 20  # the sealing chunk size: each read is one authenticated chunk
 T = TypeVar("T")
 
 
@@ -101,52 +109,43 @@ async def build_package(
     config = await exporter.queries.config_block()
     trail_json = canonical_json([r.model_dump(mode="json") for r in trail.values()])
 
-    with tempfile.TemporaryDirectory(prefix="evnet-package-") as tmp:
-        items: list[Item] = []
-        for evidence_id, record in records.items():
-            plain = Path(tmp) / evidence_id
-            open_from_store(
-                exporter.parts.store,
-                evidence_id=evidence_id,
-                ciphertext=Digest.parse(record.ciphertext_hash),
-                wrapped_key=exporter.parts.vault.get(evidence_id),
-                keyring=exporter.parts.keyring,
-                expected_plaintext=Digest.parse(record.plaintext_hash),
-                destination=plain,
-            )
-            items.append(
-                Item(
-                    evidence_id=evidence_id,
-                    path=layout.evidence_path(evidence_id),
-                    sha256=record.plaintext_hash,
-                    size=plain.stat().st_size,
-                    media_type=record.media_type,
-                    owner_org=record.owner_org,
-                    registered_tx=record.registered_tx,
-                    claims=_claims(exporter.claims, evidence_id),
-                )
-            )
-        manifest = Manifest(
-            format="evidencenet-package/1",
-            channel=exporter.queries.channel,
-            case=case.model_dump(mode="json"),
-            exporter_org=exporter.identity.msp_id,
-            export_records=exports,
-            items=items,
-            trail=_member(layout.TRAIL, trail_json),
-            config_block=_member(layout.CONFIG_BLOCK, config),
-            blocks=[_member(layout.block_path(n), b) for n, b in sorted(blocks.items())],
-            transactions=[_member(layout.transaction_path(t), p) for t, p in proofs.items()],
+    items = [
+        Item(
+            evidence_id=evidence_id,
+            path=layout.evidence_path(evidence_id),
+            sha256=record.plaintext_hash,
+            size=record.size,
+            media_type=record.media_type,
+            owner_org=record.owner_org,
+            registered_tx=record.registered_tx,
+            claims=_claims(exporter.claims, evidence_id),
         )
-        body = manifest.canonical_bytes()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(out.name + ".partial")
-        with tarfile.open(partial, "w:", format=tarfile.PAX_FORMAT) as archive:
+        for evidence_id, record in records.items()
+    ]
+    manifest = Manifest(
+        format="evidencenet-package/1",
+        channel=exporter.queries.channel,
+        case=case.model_dump(mode="json"),
+        exporter_org=exporter.identity.msp_id,
+        export_records=exports,
+        items=items,
+        trail=_member(layout.TRAIL, trail_json),
+        config_block=_member(layout.CONFIG_BLOCK, config),
+        blocks=[_member(layout.block_path(n), b) for n, b in sorted(blocks.items())],
+        transactions=[_member(layout.transaction_path(t), p) for t, p in proofs.items()],
+    )
+    body = manifest.canonical_bytes()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    try:
+        with tarfile.TarFile(
+            partial, "w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE
+        ) as archive:
             _add(archive, layout.MANIFEST, body)
             _add(archive, layout.SIGNATURE, exporter.signer.sign(body))
             _add(archive, layout.SIGNER, exporter.identity.cert_pem)
             for item in items:
-                archive.add(Path(tmp) / item.evidence_id, arcname=item.path, recursive=False)
+                _add_evidence(archive, item, records[item.evidence_id], exporter.parts)
             _add(archive, layout.TRAIL, trail_json)
             _add(archive, layout.CONFIG_BLOCK, config)
             for number, raw in sorted(blocks.items()):
@@ -154,6 +153,11 @@ async def build_package(
             for tx_id, raw in proofs.items():
                 _add(archive, layout.transaction_path(tx_id), raw)
         partial.replace(out)
+    except BaseException:
+        # Evidence bytes are trusted only once their stream verified: a package with an
+        # item that failed is never published, not even in part.
+        partial.unlink(missing_ok=True)
+        raise
     return out
 
 
@@ -180,6 +184,32 @@ def _claims(archive: ClaimsArchive, evidence_id: str) -> DeviceClaims | None:
 
 def _member(path: str, raw: bytes) -> Member:
     return Member(path=path, sha256=str(Digest.of(raw)))
+
+
+def _add_evidence(
+    archive: tarfile.TarFile, item: Item, record: EvidenceRecord, parts: NodeParts
+) -> None:
+    """Decrypt the item straight into the archive (no plaintext file, no second copy) and
+    check it against the ledger's digests once the last byte is in."""
+    info = tarfile.TarInfo(item.path)
+    info.size = item.size
+    info.mode = 0o644
+    with opening_from_store(
+        parts.store,
+        evidence_id=item.evidence_id,
+        ciphertext=Digest.parse(record.ciphertext_hash),
+        wrapped_key=parts.vault.get(item.evidence_id),
+        keyring=parts.keyring,
+        expected_plaintext=Digest.parse(record.plaintext_hash),
+    ) as plain:
+        try:
+            archive.addfile(info, plain)
+        except tarfile.ReadError:
+            # Fewer bytes than the ledger's size: report it as what it is.
+            raise IntegrityError() from None
+        result = plain.verified()
+    if result.plaintext_size != item.size:
+        raise IntegrityError()
 
 
 def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -23,6 +23,7 @@ from netsupport import ledger_as
 from node.consortium.identities import org_crypto
 from node.consortium.launch import Layout
 from node.consortium.network import Network
+from node.crypto.sealing import IntegrityError
 from node.crypto.signing import EcdsaSigner
 from node.department import NodePaths, open_parts
 from node.fabric.identity import load_msp_identity
@@ -280,3 +281,18 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     ]
     assert verify_package(second, b"".join(cas)).ok
     assert "CONFIG_NOT_TRUSTED" in verify_package(second, b"".join(cas[1:])).codes
+
+    # The node's own copy altered at rest: the build streams the item into the archive and
+    # fails at its last chunk; nothing is published, not even a partial file.
+    record = await exporter.ledger.evidence(item.evidence_id)
+    hexdigest = Digest.parse(record.ciphertext_hash).hex
+    blob = next((tmp_path / "urban").rglob(hexdigest))
+    original = blob.read_bytes()
+    blob.chmod(0o600)
+    blob.write_bytes(_flip_last(original))
+    try:
+        with pytest.raises(IntegrityError):
+            await build_package(case_id, exporter, tmp_path / "from-altered-store.tar")
+        assert not list(tmp_path.glob("from-altered-store.tar*"))
+    finally:
+        blob.write_bytes(original)

@@ -18,6 +18,7 @@ from node.crypto.sealing import (
     DataKey,
     IntegrityError,
     SealResult,
+    open_reader,
     open_stream,
     open_to_path,
     seal_reader,
@@ -253,3 +254,49 @@ def test_sealing_200_mb_from_a_generator_keeps_memory_flat() -> None:
     assert result.plaintext_size == total * C
     # A handful of chunk-sized buffers at most, against 200 MiB of data streamed.
     assert peak < 8 * C, f"peak traced memory {peak / C:.1f} MiB"
+
+
+def test_the_opening_reader_streams_and_verifies_at_the_end() -> None:
+    reader = open_reader(
+        io.BytesIO(SEALED),
+        data_key=KEY,
+        evidence_id=EID,
+        expected_plaintext=Digest.of(PLAIN),
+        expected_ciphertext=Digest.of(SEALED),
+    )
+    got = [reader.read(1000) for _ in range(len(PLAIN) // 1000 + 2)]
+    assert all(len(p) == 1000 for p in got[: len(PLAIN) // 1000])  # full reads until the end
+    assert b"".join(got) == PLAIN
+    assert reader.verified().plaintext == Digest.of(PLAIN)
+
+
+@pytest.mark.parametrize(
+    ("sealed", "expected", "read_all"),
+    [
+        (SEALED[: HEADER_SIZE + 3 * RECORD], Digest.of(PLAIN), True),  # final chunk dropped
+        (SEALED, Digest.of(b"another item"), True),  # not what the ledger registered
+        (SEALED, Digest.of(PLAIN), False),  # the consumer stopped early
+    ],
+)
+def test_the_opening_reader_refuses_what_did_not_verify(
+    sealed: bytes, expected: Digest, read_all: bool
+) -> None:
+    reader = open_reader(
+        io.BytesIO(sealed), data_key=KEY, evidence_id=EID, expected_plaintext=expected
+    )
+
+    def consume() -> None:
+        reader.read(len(PLAIN) + 1 if read_all else SMALL)
+        reader.verified()
+
+    with pytest.raises(IntegrityError):
+        consume()
+
+
+def test_the_opening_reader_stops_at_a_tampered_chunk() -> None:
+    tampered = bytearray(SEALED)
+    tampered[HEADER_SIZE + RECORD + 3] ^= 0x01  # inside chunk 1
+    reader = open_reader(io.BytesIO(bytes(tampered)), data_key=KEY, evidence_id=EID)
+    assert reader.read(SMALL) == PLAIN[:SMALL]
+    with pytest.raises(IntegrityError):
+        reader.read(SMALL)
