@@ -132,7 +132,8 @@ async def package(
         raise Problem(501, "PACKAGES_NOT_CONFIGURED", "this gateway cannot build packages")
     exporter = deps.exporter_for(who.user)
     await exporter.ledger.case(case_id)  # 404 for an unknown case, before anything else
-    if not await exporter.ledger.case_evidence(case_id):
+    ids = await exporter.ledger.case_evidence(case_id)
+    if not ids:
         raise Problem(409, "CASE_HAS_NO_EVIDENCE", "the case has no evidence to package")
     out = _spool_path(deps, "package-")
     try:
@@ -143,9 +144,16 @@ async def package(
             403, "ACCESS_DENIED", "access denied", {"X-Access-Record": refused.tx_id}
         ) from None
     except (SealingError, StoreError, VaultError) as err:
-        # The exports are recorded; this node cannot produce an item's bytes (another
-        # department's item it never fetched, or a damaged store: `evnet doctor` tells).
-        log.error("package of %s: an item cannot be read: %r", case_id, err)
+        # The exports are recorded, but this node cannot produce an item's bytes.
+        owners = {(await exporter.ledger.evidence(i)).owner_org for i in ids}
+        if owners - {deps.org}:  # another department's item, never fetched here
+            raise Problem(
+                501,
+                "REMOTE_EVIDENCE_NOT_SUPPORTED",
+                f"the case holds items of {', '.join(sorted(owners - {deps.org}))}; packaging "
+                "them needs their data keys here (the accesses are recorded)",
+            ) from None
+        log.error("package of %s: an item cannot be read: %r", case_id, err)  # evnet doctor
         raise Problem(
             500, "EVIDENCE_UNAVAILABLE", "an item of the case could not be read intact"
         ) from None

@@ -14,7 +14,9 @@ from gatewaykit import FakeLedger, Kit, build
 from test_gateway_access import filing
 from test_gateway_devices import assert_problem, parts, submit
 
+from gateway.routes import packages
 from node.package import ClaimsArchive, Exporter, verify_package
+from node.vault import KeyNotFound
 from schemas.glossary import AccessKind, Outcome
 
 
@@ -213,4 +215,33 @@ def test_verify_refusals(kit: Kit) -> None:
         422,
         "BAD_FILE_NAME",
     )
+    assert kit.spooled() == []
+
+
+@pytest.mark.parametrize(
+    ("org", "status", "code"),
+    [
+        (None, 500, "EVIDENCE_UNAVAILABLE"),  # our own item: a damaged store
+        ("PublicSecurityMSP", 501, "REMOTE_EVIDENCE_NOT_SUPPORTED"),  # another's: no key here
+    ],
+)
+def test_an_item_this_node_cannot_read_is_a_clear_problem(
+    kit: Kit,
+    items: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    org: str | None,
+    status: int,
+    code: str,
+) -> None:
+    _file_case(kit, evidence_ids=items)
+
+    async def keyless(case_id: str, exporter: Exporter, out: Path, purpose: str) -> Path:
+        # The builder's failure once the accesses are recorded: the node has no data key.
+        raise KeyNotFound(items[0])
+
+    monkeypatch.setattr(packages, "build_package", keyless)
+    if org is not None:
+        kit.deps.org = org  # this gateway belongs to another department
+    resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
+    assert_problem(resp, status, code)
     assert kit.spooled() == []
