@@ -7,12 +7,16 @@ the archive is written to the spool directory and streamed back.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import inspect
 import logging
 import os
 import tarfile
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
@@ -26,7 +30,9 @@ from gateway.deps import Deps, GatewayDeps, ledger_of, principal, require
 from gateway.problems import Problem
 from gateway.uploads import read_multipart
 from node.crypto.sealing import SealingError
-from node.package import Manifest, PackageRefused, build_package, verify_package
+from node.fabric.ledger import LedgerQueries
+from node.ledger import LedgerClient
+from node.package import Exporter, Manifest, PackageRefused, build_package, verify_package
 from node.package import manifest as layout
 from node.package.builder import DEFAULT_PURPOSE
 from node.store.errors import StoreError
@@ -137,7 +143,12 @@ async def package(
         raise Problem(409, "CASE_HAS_NO_EVIDENCE", "the case has no evidence to package")
     out = _spool_path(deps, "package-")
     try:
-        await build_package(case_id, exporter, out, purpose)
+        # Decrypting and writing the archive is blocking work: it runs in a worker thread
+        # (its own event loop), its ledger calls on this loop, where the clients live.
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(
+            asyncio.run, build_package(case_id, _bridged(exporter, loop), out, purpose)
+        )
     except PackageRefused as refused:
         log.info("package of %s refused to %s: %s", case_id, who.user, refused)
         raise Problem(
@@ -221,6 +232,32 @@ async def verify(
     doc = report.to_json()
     doc["package"] = name  # never the spool path
     return VerifyOut.model_validate(doc)
+
+
+class _OnLoop:
+    """``inner`` for code running in another thread: its coroutine methods run on ``loop``."""
+
+    def __init__(self, inner: object, loop: asyncio.AbstractEventLoop) -> None:
+        self._inner, self._loop = inner, loop
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if not inspect.iscoroutinefunction(target):
+            return target
+
+        async def on_loop(*args: Any, **kwargs: Any) -> Any:
+            call: Coroutine[Any, Any, Any] = target(*args, **kwargs)
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self._loop))
+
+        return on_loop
+
+
+def _bridged(exporter: Exporter, loop: asyncio.AbstractEventLoop) -> Exporter:
+    return dataclasses.replace(
+        exporter,
+        ledger=cast(LedgerClient, _OnLoop(exporter.ledger, loop)),
+        queries=cast(LedgerQueries, _OnLoop(exporter.queries, loop)),
+    )
 
 
 def _spool_path(deps: GatewayDeps, prefix: str) -> Path:
