@@ -8,8 +8,8 @@ import asyncio
 import csv
 import datetime as dt
 import io
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from typing import Annotated, Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from gateway import audit_flags
 from gateway.auth import Principal
 from gateway.deps import Deps, Ledger, ledger_of, require
+from gateway.loop_bridge import OnLoop, in_worker_thread
 from gateway.models import AccessView, TrailView
 from gateway.problems import Problem
 from node.doctor import sweep
@@ -52,7 +53,6 @@ CSV_COLUMNS = (
     "reason",
     "grant_tx",
 )
-T = TypeVar("T")
 Auditor = Annotated[Principal, require(Role.AUDITOR)]
 
 
@@ -199,10 +199,16 @@ async def integrity(deps: Deps, who: Auditor) -> IntegrityReport:
     against its ledger record, every item the ledger says this department registered present
     in store, vault and index. Reports; repairs nothing. Runs off the event loop."""
     started = deps.clock()
-    view = _LedgerView(ledger_of(deps, who), asyncio.get_running_loop())
-    found = await asyncio.to_thread(
-        asyncio.run,
-        sweep(org=deps.org, store=deps.store, vault=deps.vault, index=deps.index, ledger=view),
+    # The sweep re-hashes every blob: a worker thread, its ledger calls on this loop.
+    ledger = cast(Ledger, OnLoop(ledger_of(deps, who), asyncio.get_running_loop()))
+    found = await in_worker_thread(
+        sweep(
+            org=deps.org,
+            store=deps.store,
+            vault=deps.vault,
+            index=deps.index,
+            ledger=_LedgerView(ledger),
+        )
     )
     return IntegrityReport(
         org=deps.org,
@@ -213,25 +219,21 @@ async def integrity(deps: Deps, who: Auditor) -> IntegrityReport:
 
 
 class _LedgerView:
-    """:class:`node.doctor.LedgerView` for a sweep running in a worker thread: each call runs
-    on the serving loop, where the caller's ledger client (and its gRPC channel) lives."""
+    """:class:`node.doctor.LedgerView` over the caller's ledger client (NOT_FOUND is None)."""
 
-    def __init__(self, ledger: Ledger, loop: asyncio.AbstractEventLoop) -> None:
-        self._ledger, self._loop = ledger, loop
-
-    async def _on_loop(self, call: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self._loop))
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
 
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None:
         try:
-            return await self._on_loop(self._ledger.evidence(evidence_id))
+            return await self._ledger.evidence(evidence_id)
         except LedgerRefused as err:
             if err.code is LedgerErrorCode.NOT_FOUND:
                 return None
             raise
 
     async def owned_evidence(self, org: str) -> Sequence[str]:
-        return await self._on_loop(self._ledger.owned_evidence(org))
+        return await self._ledger.owned_evidence(org)
 
 
 async def _pages(

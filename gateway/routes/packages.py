@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import logging
 import os
 import tarfile
 import tempfile
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
@@ -27,6 +25,7 @@ from starlette.background import BackgroundTask
 
 from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, ledger_of, principal, require
+from gateway.loop_bridge import OnLoop, in_worker_thread
 from gateway.problems import Problem
 from gateway.uploads import read_multipart
 from node.crypto.sealing import SealingError
@@ -146,9 +145,7 @@ async def package(
         # Decrypting and writing the archive is blocking work: it runs in a worker thread
         # (its own event loop), its ledger calls on this loop, where the clients live.
         loop = asyncio.get_running_loop()
-        await asyncio.to_thread(
-            asyncio.run, build_package(case_id, _bridged(exporter, loop), out, purpose)
-        )
+        await in_worker_thread(build_package(case_id, _bridged(exporter, loop), out, purpose))
     except PackageRefused as refused:
         log.info("package of %s refused to %s: %s", case_id, who.user, refused)
         raise Problem(
@@ -234,29 +231,11 @@ async def verify(
     return VerifyOut.model_validate(doc)
 
 
-class _OnLoop:
-    """``inner`` for code running in another thread: its coroutine methods run on ``loop``."""
-
-    def __init__(self, inner: object, loop: asyncio.AbstractEventLoop) -> None:
-        self._inner, self._loop = inner, loop
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._inner, name)
-        if not inspect.iscoroutinefunction(target):
-            return target
-
-        async def on_loop(*args: Any, **kwargs: Any) -> Any:
-            call: Coroutine[Any, Any, Any] = target(*args, **kwargs)
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self._loop))
-
-        return on_loop
-
-
 def _bridged(exporter: Exporter, loop: asyncio.AbstractEventLoop) -> Exporter:
     return dataclasses.replace(
         exporter,
-        ledger=cast(LedgerClient, _OnLoop(exporter.ledger, loop)),
-        queries=cast(LedgerQueries, _OnLoop(exporter.queries, loop)),
+        ledger=cast(LedgerClient, OnLoop(exporter.ledger, loop)),
+        queries=cast(LedgerQueries, OnLoop(exporter.queries, loop)),
     )
 
 
