@@ -9,6 +9,9 @@ Crash safety comes from the order of durable steps and a journal row in the node
 5. ``RegisterEvidence`` on the ledger (idempotent by id)    (again: same id, same content)
 6. index row and journal deletion, in one transaction      and indexes
 
+A retried upload of an item whose journal row is ``sealed`` (the ledger call failed, maybe
+after committing) resumes at step 5 with the stored ciphertext instead of sealing again.
+
 Evidence ids derive from (org, event id, file name), so a retried upload — after a crash,
 a timeout, anything — lands on the same ids: registration is a no-op the second time and
 the index row is an upsert. Nothing is ever duplicated; the device is told "stored" only
@@ -17,7 +20,9 @@ after step 6, and retries anything else.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -77,6 +82,9 @@ class IngestService:
         self._clock = clock
         # Fault injection for the crash tests: called after each durable step.
         self._crash_point = crash_point
+        # One ingest per evidence id at a time: two concurrent uploads of one event (a device
+        # retrying while its first request is still in flight) must not seal it twice.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def ingest(
         self,
@@ -108,6 +116,13 @@ class IngestService:
 
     async def _one(self, claims: CaptureClaims, media: MediaRef, stream: Readable) -> Ingested:
         evidence_id = evidence_id_for(claims, media)
+        lock = self._locks.setdefault(evidence_id, asyncio.Lock())
+        async with lock:
+            return await self._one_locked(claims, media, stream, evidence_id)
+
+    async def _one_locked(
+        self, claims: CaptureClaims, media: MediaRef, stream: Readable, evidence_id: str
+    ) -> Ingested:
         existing = self.index.evidence(evidence_id)
         if existing is not None:
             if existing.plaintext_hash != str(media.sha256):
@@ -115,6 +130,20 @@ class IngestService:
                     MEDIA_MISMATCH, f"{evidence_id} is already stored with other content"
                 )
             return Ingested(evidence_id, media.name, existing.ledger_tx or "", duplicate=True)
+        sealed_before = self._sealed_journal(evidence_id)
+        if sealed_before is not None:
+            # An earlier attempt sealed and stored this item, then failed at the ledger, maybe
+            # after its registration committed (a lost commit status). Sealing again would
+            # make another ciphertext, which the ledger refuses as a conflict: finish with the
+            # stored one, so the registration is byte for byte the same.
+            plaintext, ciphertext = sealed_before
+            if plaintext != str(media.sha256):
+                raise IngestRefused(
+                    MEDIA_MISMATCH, f"{evidence_id} is already sealed with other content"
+                )
+            return await self._register_and_index(
+                evidence_id, claims, media, Digest.parse(ciphertext)
+            )
         self._journal(evidence_id, claims, media)
         self._crash_point("journal")
         try:
@@ -203,6 +232,14 @@ class IngestService:
                     updated_at=self._clock(),
                 )
             )
+
+    def _sealed_journal(self, evidence_id: str) -> tuple[str, str] | None:
+        """(plaintext hash, ciphertext hash) of a sealed but unfinished ingest, if any."""
+        with self.index.session() as session:
+            row = session.get(JournalRow, evidence_id)
+            if row is None or row.state != SEALED or not row.ciphertext_hash:
+                return None
+            return row.plaintext_hash or "", row.ciphertext_hash
 
     def _drop_journal(self, evidence_id: str) -> None:
         with self.index.session() as session:

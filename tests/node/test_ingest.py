@@ -3,6 +3,7 @@ retries, and a kill -9 at each durable step followed by a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import sys
@@ -99,6 +100,52 @@ async def test_a_retried_upload_creates_nothing_new(tmp_path: Path) -> None:
     assert (after["blobs"], after["registered"]) == (before["blobs"], before["registered"])
     ledger = FileLedger(tmp_path / "ledger.json").records()
     assert all(r["registrations"] == 1 for r in ledger.values())
+
+
+class LostCommitStatus:
+    """Registers on the ledger, then loses the answer (a timeout after the commit), once."""
+
+    def __init__(self, ledger: FileLedger) -> None:
+        self.ledger, self.lost = ledger, 0
+
+    async def register_evidence(self, reg: Any) -> Any:
+        committed = await self.ledger.register_evidence(reg)
+        if self.lost == 0:
+            self.lost += 1
+            raise TimeoutError("commit status: deadline exceeded")
+        return committed
+
+
+async def test_a_retry_after_a_lost_commit_status_registers_the_same_bytes(
+    tmp_path: Path,
+) -> None:
+    svc = service(tmp_path)
+    svc.ledger = LostCommitStatus(FileLedger(tmp_path / "ledger.json"))
+    body, sig, cert = signed(claims(), device(make_ca(tmp_path)))
+    with pytest.raises(TimeoutError):
+        await svc.ingest(body, sig, cert, files())
+    # The device retries. Sealing again would make another ciphertext, which the ledger
+    # (FileLedger, like the chaincode) refuses as EVIDENCE_CONFLICT.
+    again = await svc.ingest(body, sig, cert, files())
+    assert [a.duplicate for a in again] == [False, False]
+    after = state(tmp_path, svc)
+    assert len(after["blobs"]) == 2
+    assert after["journal"] == 0
+    assert after["indexed"] == after["registered"] == sorted(a.evidence_id for a in again)
+
+
+async def test_concurrent_uploads_of_one_event_seal_and_register_once(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    body, sig, cert = signed(claims(), device(make_ca(tmp_path)))
+    first, second = await asyncio.gather(
+        svc.ingest(body, sig, cert, files()), svc.ingest(body, sig, cert, files())
+    )
+    assert [i.evidence_id for i in first] == [i.evidence_id for i in second]
+    assert sorted(i.duplicate for i in [*first, *second]) == [False, False, True, True]
+    after = state(tmp_path, svc)
+    assert len(after["blobs"]) == 2
+    ledger = FileLedger(tmp_path / "ledger.json").records()
+    assert [r["registrations"] for r in ledger.values()] == [1, 1]
 
 
 def _bad_cases(root: Path) -> dict[str, tuple[tuple[bytes, bytes, bytes], dict[str, Readable]]]:
