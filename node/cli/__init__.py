@@ -10,7 +10,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from node.cli import demo, detect, doctor, identity, network, package, toolchain
+from node.cli import (
+    backup,
+    demo,
+    detect,
+    doctor,
+    gateway,
+    identity,
+    network,
+    package,
+    stack,
+    toolchain,
+)
 from node.consortium.errors import ConsortiumConfigError, NetworkError
 from node.settings import Settings
 
@@ -25,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_parser(sub)
     doctor.add_parser(sub)
     package.add_parser(sub)
+    gateway.add_parser(sub)
+    stack.add_parser(sub)
+    backup.add_parser(sub)
     return parser
 
 

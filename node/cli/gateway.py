@@ -1,0 +1,86 @@
+"""``evnet gateway serve|token``: a department's HTTP gateway as a service, and its tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+from typing import Any
+
+from node.cli.network import network_from
+from node.consortium.identities import org_crypto
+from node.ops.config import department_runtime
+from node.settings import Settings
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("gateway", help="run a department's gateway; issue its tokens")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    serve = verbs.add_parser("serve", help="serve the department's HTTP API (foreground)")
+    serve.add_argument("--department", required=True, help="e.g. UrbanManagement")
+    serve.set_defaults(handler=_serve)
+    token = verbs.add_parser("token", help="bearer tokens")
+    token_verbs = token.add_subparsers(dest="token_verb", required=True)
+    issue = token_verbs.add_parser("issue", help="issue a token for a user; printed once")
+    issue.add_argument("--department", required=True)
+    issue.add_argument("--user", required=True, help="the Fabric identity the token acts as")
+    issue.add_argument("--hours", type=float, default=12.0, help="validity (default 12)")
+    issue.set_defaults(handler=_issue)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: the rest of the CLI must not pay for FastAPI and uvicorn.
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.observability import json_log_handler
+    from gateway.wiring import department_gateway
+    from node.department import open_parts
+
+    layout = network_from(settings, verbose=False).layout
+    dep = layout.consortium.department(args.department)
+    runtime = department_runtime(settings.state_dir, dep)
+    parts = open_parts(runtime.paths, runtime.index_url)
+    deps = department_gateway(
+        layout,
+        dep.name,
+        parts,
+        registrar_user=runtime.registrar_user,
+        work_dir=runtime.work_dir,
+        max_upload_bytes=runtime.max_upload_bytes,
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [json_log_handler()]
+    root.setLevel(logging.INFO)
+
+    async def serve() -> None:
+        # Finish or clean up what an earlier, killed instance left half done.
+        outcome = await deps.ingest.reconcile()
+        logging.getLogger("gateway.service").info("reconciled: %s", outcome)
+        config = uvicorn.Config(
+            create_app(deps), host=runtime.host, port=runtime.port, log_config=None
+        )
+        await uvicorn.Server(config).serve()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _issue(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.auth import TokenStore
+
+    layout = network_from(settings, verbose=False).layout
+    dep = layout.consortium.department(args.department)
+    runtime = department_runtime(settings.state_dir, dep)
+    if args.hours <= 0:
+        print("evnet: BAD_ARGUMENT: --hours must be positive", file=sys.stderr)
+        return 2
+    crypto = org_crypto(settings.state_dir, layout.consortium, dep.name)
+    if not crypto.user(args.user).cert.exists():
+        print(f"evnet: UNKNOWN_USER: {dep.name} has no identity {args.user!r}", file=sys.stderr)
+        return 2
+    store = TokenStore(runtime.work_dir / "tokens.json", lambda: dt.datetime.now(dt.UTC))
+    print(store.issue_token(args.user, dt.timedelta(hours=args.hours)))
+    return 0

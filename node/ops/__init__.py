@@ -1,0 +1,1 @@
+"""Operating a department's stack: its configuration file and ``evnet up/down/status``."""
