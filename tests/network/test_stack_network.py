@@ -9,19 +9,27 @@ the ``evnet`` command line exactly as an operator would.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import PORT_SHIFT
 from netsupport import network_settings, shifted_consortium
 
 from node.consortium import load_consortium
+from node.consortium.identities import org_crypto
+from node.crypto.signing import EcdsaSigner
 from node.ops.config import GATEWAY_PORT_OFFSET
+from schemas.claims import CaptureClaims, canonical_bytes
+from schemas.hashes import Digest
 
 pytestmark = pytest.mark.network
 
@@ -35,6 +43,49 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+PHOTO = b"\xff\xd8 goods outside the shop door " * 5_000
+
+
+def _device_upload(
+    state: Path, consortium_file: Path
+) -> list[tuple[str, tuple[str | None, bytes]]]:
+    """A submission signed by ``device1``, the registrar identity ``evnet up`` issued."""
+    consortium = load_consortium(consortium_file)
+    files = org_crypto(state, consortium, "UrbanManagement").user("device1")
+    claims = CaptureClaims.model_validate_json(
+        json.dumps(
+            {
+                "event_id": "evt-stack-1",
+                "org": "UrbanManagementMSP",
+                "device_id": "device1",
+                "camera_id": "cam-jiangbei-12",
+                "captured_at": dt.datetime.now(dt.UTC).isoformat(),
+                "zone": "shopfront_3",
+                "rule": "no_goods_outside",
+                "violation_type": "road_occupation",
+                "detections": [],
+                "model_sha256": str(Digest.of(b"model")),
+                "media": [
+                    {
+                        "name": "keyframe.jpg",
+                        "media_type": "image/jpeg",
+                        "sha256": str(Digest.of(PHOTO)),
+                        "size": len(PHOTO),
+                    }
+                ],
+            }
+        )
+    )
+    body = canonical_bytes(claims)
+    signature = EcdsaSigner.from_pem(files.key.read_bytes()).sign(body)
+    return [
+        ("claims", (None, body)),
+        ("signature", (None, signature)),
+        ("certificate", (None, files.cert.read_bytes())),
+        ("files", ("keyframe.jpg", PHOTO)),
+    ]
 
 
 def _pids(state: Path) -> dict[str, str]:
@@ -103,6 +154,19 @@ def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -
         assert unknown.returncode == 2
         assert "UNKNOWN_USER" in unknown.stderr
 
+        # One item ingested through the running gateway, so the restored node has something
+        # the doctor must find (its blob, key and index row, against the ledger).
+        device_token = evnet("gateway", "token", "issue", "--department", "UrbanManagement",
+                             "--user", "device1").stdout.strip()  # fmt: skip
+        submitted = httpx.post(
+            health["UrbanManagement"].removesuffix("/healthz") + "/devices/submissions",
+            files=_device_upload(state, consortium_file),
+            headers={"Authorization": f"Bearer {device_token}"},
+            timeout=60,
+        )
+        assert submitted.status_code == 201, submitted.text
+        [item] = submitted.json()["items"]
+
         archive = tmp_path / "urban.tar"
         backup = evnet("backup", "--department", "UrbanManagement", "--out", str(archive))
         assert backup.returncode == 0, backup.stderr
@@ -113,6 +177,11 @@ def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -
         doctor = evnet("doctor", "--org", "UrbanManagement", EVNET_STATE_DIR=str(restored))
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
         assert "doctor: UrbanManagement: 0 problem(s)" in doctor.stdout
+        node = restored / "nodes" / "UrbanManagement"
+        with sqlite3.connect(node / "node.sqlite") as db:
+            rows = db.execute("SELECT evidence_id FROM evidence").fetchall()
+        assert rows == [(item["evidence_id"],)]
+        assert len([b for b in (node / "blobs").rglob("*") if b.is_file()]) == 1
     finally:
         down = evnet("down", timeout=300)
     assert down.returncode == 0, down.stdout + down.stderr
