@@ -86,6 +86,9 @@ def orderer_spec(layout: Layout, node: OrdererNode) -> ProcessSpec:
         "ORDERER_CONSENSUS_WALDIR": str(data / "etcdraft" / "wal"),
         "ORDERER_CONSENSUS_SNAPDIR": str(data / "etcdraft" / "snapshot"),
         "ORDERER_OPERATIONS_LISTENADDRESS": f"{node.host}:{node.operations_port}",
+        # Prometheus metrics on the operations port: operators scrape them, and
+        # consensus_etcdraft_is_leader tells which orderer leads (see raft_leader).
+        "ORDERER_METRICS_PROVIDER": "prometheus",
         "ORDERER_ADMIN_LISTENADDRESS": f"{node.host}:{node.admin_port}",
         "ORDERER_ADMIN_TLS_CERTIFICATE": tls["cert"],
         "ORDERER_ADMIN_TLS_PRIVATEKEY": tls["key"],
@@ -128,6 +131,7 @@ def peer_spec(layout: Layout, dep: Department) -> ProcessSpec:
         "CORE_PEER_FILESYSTEMPATH": str(data),
         "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(data / "snapshots"),
         "CORE_OPERATIONS_LISTENADDRESS": f"{peer.host}:{peer.operations_port}",
+        "CORE_METRICS_PROVIDER": "prometheus",
         # No Docker: an empty VM endpoint plus the CCaaS external builder.
         "CORE_VM_ENDPOINT": "",
         "CORE_CHAINCODE_EXTERNALBUILDERS": builders,

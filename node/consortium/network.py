@@ -11,6 +11,8 @@ import asyncio
 import datetime as dt
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -186,6 +188,23 @@ class Network:
             shutil.rmtree(self.layout.state_dir, ignore_errors=True)
         return stopped
 
+    def raft_leader(self) -> str | None:
+        """The orderer that leads the channel's Raft cluster now, from each orderer's
+        ``consensus_etcdraft_is_leader`` metric; None while no leader is elected."""
+        c = self.layout.consortium
+        for node in c.orderers.nodes:
+            if self.supervisor.pid(node.name) is None:
+                continue
+            url = f"http://{node.host}:{node.operations_port}/metrics"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    text = resp.read().decode()
+            except (urllib.error.URLError, OSError):
+                continue
+            if _is_leader(text, c.channel):
+                return node.name
+        return None
+
     def status(self) -> list[ProcessStatus]:
         c = self.layout.consortium
         out: list[ProcessStatus] = []
@@ -202,6 +221,13 @@ class Network:
             ports = {"port": dep.chaincode_server.port}
             out.append(ProcessStatus(name, pid, ports, None if pid is None else True))
         return out
+
+
+def _is_leader(metrics: str, channel: str) -> bool:
+    for line in metrics.splitlines():
+        if line.startswith("consensus_etcdraft_is_leader{") and f'channel="{channel}"' in line:
+            return float(line.rsplit(" ", 1)[1]) == 1.0
+    return False
 
 
 def _health(spec: ProcessSpec, pid: int | None) -> bool | None:

@@ -6,7 +6,10 @@ import asyncio
 import datetime as dt
 import json
 import os
-from dataclasses import replace
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -144,3 +147,42 @@ async def bootstrap_ledger(layout: Layout) -> None:
     }
     schedule = load_schedule(PROJECT_ROOT / "network-config" / "penalty-schedule.yaml")
     await bootstrap(layout, keys, schedule)
+
+
+# --- a second "host": a network namespace joined to this one by a veth pair --------------
+
+
+def sh(*argv: str) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(argv)}: {proc.stderr.strip()} (network namespaces need root)")
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str  # run a command inside with: ip netns exec NAME ...
+    host_if: str  # this side of the veth pair: set it down to cut the namespace off
+    host_ip: str
+    inner_ip: str
+
+
+@contextmanager
+def namespace(tag: str, host_ip: str, inner_ip: str) -> Iterator[Namespace]:
+    """A namespace reachable at ``inner_ip`` from here (and us at ``host_ip`` from there),
+    removed on exit; ``tag`` keeps two tests' interfaces apart."""
+    pid = os.getpid()
+    ns = Namespace(f"evnet{tag}{pid}", f"evh{tag}{pid}", host_ip, inner_ip)
+    inner_if = f"evn{tag}{pid}"
+    sh("ip", "netns", "add", ns.name)
+    try:
+        sh("ip", "link", "add", ns.host_if, "type", "veth", "peer", "name", inner_if)
+        sh("ip", "link", "set", inner_if, "netns", ns.name)
+        sh("ip", "addr", "add", f"{host_ip}/30", "dev", ns.host_if)
+        sh("ip", "link", "set", ns.host_if, "up")
+        sh("ip", "netns", "exec", ns.name, "ip", "addr", "add", f"{inner_ip}/30", "dev", inner_if)
+        sh("ip", "netns", "exec", ns.name, "ip", "link", "set", inner_if, "up")
+        sh("ip", "netns", "exec", ns.name, "ip", "link", "set", "lo", "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "link", "del", ns.host_if], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", ns.name], capture_output=True, check=False)

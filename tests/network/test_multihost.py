@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from netsupport import namespace as netns_pair
 from netsupport import (
     network_settings,
     read_eventually,
@@ -32,28 +33,10 @@ pytestmark = pytest.mark.network
 HOST_A, HOST_B = "10.213.0.1", "10.213.0.2"
 
 
-def _sh(*argv: str) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(argv)}: {proc.stderr.strip()} (network namespaces need root)")
-
-
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    ns, host_if, ns_if = f"evnet{os.getpid()}", f"evh{os.getpid()}", f"evn{os.getpid()}"
-    _sh("ip", "netns", "add", ns)
-    try:
-        _sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        _sh("ip", "link", "set", ns_if, "netns", ns)
-        _sh("ip", "addr", "add", f"{HOST_A}/30", "dev", host_if)
-        _sh("ip", "link", "set", host_if, "up")
-        _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{HOST_B}/30", "dev", ns_if)
-        _sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
-        _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        yield ns
-    finally:
-        subprocess.run(["ip", "link", "del", host_if], capture_output=True, check=False)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+    with netns_pair("m", HOST_A, HOST_B) as ns:
+        yield ns.name
 
 
 def _two_host_consortium(path: Path) -> Path:
