@@ -5,7 +5,7 @@ to a state directory::
 
     nodes/<Department>/node.sqlite     the index, copied with SQLite's online backup API
     nodes/<Department>/blobs/...       every blob the copied index refers to
-    nodes/<Department>/keys/*.json     wrapped data keys
+    nodes/<Department>/keys/*.json     the wrapped data keys of those items
     nodes/<Department>/org.key         the org's encryption key
     nodes/<Department>/claims/...      device-signed capture claims
     nodes/<Department>/gateway/tokens.json
@@ -14,9 +14,9 @@ to a state directory::
     MANIFEST.json                      last: department, and SHA-256 and size of each member
 
 Consistency: the index is snapshotted first; blobs are immutable and content-addressed, so
-copying afterwards exactly the blobs the snapshot names gives a store that agrees with it
-(a blob ingested meanwhile is left out along with its row). The archive holds private keys:
-it is written with mode 0600.
+copying afterwards exactly the blobs and keys the snapshot names gives a store that agrees
+with it (an item ingested meanwhile is left out whole: row, blob and key). The archive holds
+private keys: it is written with mode 0600.
 
 Restore reads the whole archive and checks every member against the manifest before it
 writes anything; it then extracts into a temporary sibling directory and renames it into
@@ -124,22 +124,28 @@ def sqlite_path(index_url: str) -> Path:
     return Path(index_url.removeprefix("sqlite:///"))
 
 
-def _snapshot_index(source: Path, target: Path) -> list[str]:
-    """Copy the live index with SQLite's online backup API; return the blob digests it names."""
+@dataclass(frozen=True)
+class _Snapshot:
+    digests: list[str]  # blobs the copied index refers to
+    evidence_ids: set[str]  # items it knows (indexed or in the ingest journal)
+
+
+def _snapshot_index(source: Path, target: Path) -> _Snapshot:
+    """Copy the live index with SQLite's online backup API; return what the copy names."""
     if not source.exists():
         raise BackupError(f"no index database at {source}")
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)
-        rows = dst.execute("SELECT ciphertext_hash FROM evidence").fetchall()
-        rows += dst.execute(
-            "SELECT ciphertext_hash FROM ingest_journal WHERE ciphertext_hash IS NOT NULL"
-        ).fetchall()
+        rows = dst.execute("SELECT evidence_id, ciphertext_hash FROM evidence").fetchall()
+        rows += dst.execute("SELECT evidence_id, ciphertext_hash FROM ingest_journal").fetchall()
     finally:
         dst.close()
         src.close()
-    return sorted({str(r[0]) for r in rows})
+    return _Snapshot(
+        digests=sorted({str(h) for _, h in rows if h}), evidence_ids={str(e) for e, _ in rows}
+    )
 
 
 def _files(root: Path, rel: PurePosixPath) -> Iterator[tuple[Path, str]]:
@@ -200,19 +206,22 @@ def create_backup(
     tmp = out.with_name(f".{out.name}.partial")
     with tempfile.TemporaryDirectory(prefix="evnet-backup-") as work:
         snapshot = Path(work) / "node.sqlite"
-        digests = _snapshot_index(index_file, snapshot)
+        snap = _snapshot_index(index_file, snapshot)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
                 w = _HashingWriter(tar)
                 w.add(snapshot, str(node_rel / "node.sqlite"))
-                for digest in digests:
+                for digest in snap.digests:
                     # The store's layout: <blobs>/<hex[0:2]>/<hex[2:4]>/<hex>.
                     h = digest.removeprefix("sha256:")
                     blob = paths.blobs / h[0:2] / h[2:4] / h
                     if blob.is_file():  # a missing blob is the doctor's to report
                         w.add(blob, str(node_rel / "blobs" / h[0:2] / h[2:4] / h))
-                for sub in ("keys", "claims", "gateway"):
+                for path, arcname in _files(paths.keys, node_rel / "keys"):
+                    if path.name.removesuffix(".json") in snap.evidence_ids:
+                        w.add(path, arcname)
+                for sub in ("claims", "gateway"):
                     for path, arcname in _files(paths.root / sub, node_rel / sub):
                         w.add(path, arcname)
                 if paths.org_key.is_file():

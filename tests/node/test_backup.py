@@ -97,6 +97,8 @@ async def test_roundtrip_into_a_fresh_state_dir_is_clean_for_the_doctor(tmp_path
     svc = await _ingested_node(old)
     # A blob no index row names (as if ingested after the snapshot) stays out of the backup.
     stray = svc.store.put(io.BytesIO(b"not yet indexed"))
+    stray_key = NodePaths.of(old, DEP).keys / "ev-not-yet-indexed.json"
+    stray_key.write_text("{}")
     archive = tmp_path / "urban.tar"
     _backup(old, archive)
     assert archive.stat().st_mode & 0o777 == 0o600
@@ -108,6 +110,8 @@ async def test_roundtrip_into_a_fresh_state_dir_is_clean_for_the_doctor(tmp_path
     assert (new / "departments" / f"{DEP}.toml").read_text() == "[gateway]\nport = 18080\n"
     parts = open_parts(NodePaths.of(new, DEP))
     assert not parts.store.exists(stray)
+    assert not (NodePaths.of(new, DEP).keys / stray_key.name).exists()
+    assert len(list(NodePaths.of(new, DEP).keys.iterdir())) == 2
     problems = await sweep(
         org="UrbanManagementMSP",
         store=parts.store,
