@@ -84,6 +84,19 @@ def subject_violation(subject_key: str, at: str, tx_id: str) -> str:
 
 # Access-trail indexes: (object type, leading attributes); every entry then ends with the
 # access time and the transaction id, so each index can be read by time range.
+def violation(flag_id: str) -> str:
+    return composite_key("violation", [flag_id])
+
+
+def violation_entry(flag_id: str, seq: int) -> str:
+    return composite_key("violation_step", [flag_id, _seq(seq)])
+
+
+def violation_queue(org: str, status: str, flag_id: str) -> str:
+    """The queue index: one marker per flag under its org and current status."""
+    return composite_key("violation_queue", [org, status, flag_id])
+
+
 def trail_indexes(
     *, evidence_id: str | None, case_ids: list[str], org: str, accessor: str
 ) -> list[tuple[str, list[str]]]:

@@ -123,3 +123,30 @@ class AccessKind(StrEnum):
 class Outcome(StrEnum):
     GRANTED = "granted"
     DENIED = "denied"
+
+
+class ViolationStatus(StrEnum):
+    """Where an AI-flagged violation is in the co-governance loop (小河共治):
+    detected → reviewed (confirmed | rejected) → reminded → rectified | escalated →
+    community_reminded → rectified | case_filed."""
+
+    DETECTED = "detected"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    REMINDED = "reminded"
+    RECTIFIED = "rectified"
+    ESCALATED = "escalated"
+    COMMUNITY_REMINDED = "community_reminded"
+    CASE_FILED = "case_filed"
+
+
+VIOLATION_STATUS_ZH = {
+    ViolationStatus.DETECTED: "待审核",
+    ViolationStatus.CONFIRMED: "已确认",
+    ViolationStatus.REJECTED: "误报",
+    ViolationStatus.REMINDED: "已提醒",
+    ViolationStatus.RECTIFIED: "已整改",
+    ViolationStatus.ESCALATED: "已升级",
+    ViolationStatus.COMMUNITY_REMINDED: "社区提醒",
+    ViolationStatus.CASE_FILED: "已立案",
+}

@@ -8,6 +8,7 @@ from chaincode.contracts.penalties import PenaltiesContract
 from chaincode.contracts.ping import PingContract
 from chaincode.contracts.private_notes import PrivateNotesContract
 from chaincode.contracts.transfers import TransfersContract
+from chaincode.contracts.violations import ViolationsContract
 from chaincode.runtime import Contract
 
 
@@ -21,4 +22,5 @@ def default_contracts() -> list[Contract]:
         TransfersContract(),
         PenaltiesContract(),
         PrivateNotesContract(),
+        ViolationsContract(),
     ]

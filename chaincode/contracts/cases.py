@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaincode import state
-from chaincode.contracts.base import actor_of, emit, not_found, now, parse
+from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
 from chaincode.contracts.evidence import link
 from chaincode.rules.penalties import assess, check_simple_procedure
 from chaincode.rules.stages import check_transition
@@ -51,6 +51,60 @@ async def assess_for(ctx: Stub, case: CaseRecord, *, rectified: bool, at: str) -
     return assess(schedule, case.violation_type, history, rectified=rectified, now=at)
 
 
+async def open_case(ctx: Stub, actor: Actor, req: CaseFiling) -> CaseRecord:
+    """File ``req`` for ``actor``'s org (the caller checked the role): the case at its source
+    stage, its evidence linked (owned by that org), its key bound to the org's peers. The
+    same filing again returns the case unchanged; different content is CASE_CONFLICT."""
+    key = state.case(req.case_id)
+    existing = await state.load(ctx, key, CaseRecord)
+    if existing is not None:
+        same = existing.filed_by_org == actor.org and existing.model_dump(
+            mode="json", include=_FILING_FIELDS
+        ) == req.model_dump(mode="json", include=_FILING_FIELDS)
+        if not same:
+            raise ContractError(
+                LedgerErrorCode.CASE_CONFLICT,
+                f"case {req.case_id} already exists with different content",
+            )
+        return existing
+    for evidence_id in dict.fromkeys(req.evidence_ids):
+        item = await state.load(ctx, state.evidence(evidence_id), EvidenceRecord)
+        if item is None:
+            raise not_found("evidence", evidence_id)
+        actor.require_org(item.owner_org, f"file a case on evidence {evidence_id} (its owner)")
+        await link(ctx, req.case_id, evidence_id)
+    at = now(ctx)
+    case = CaseRecord(
+        case_id=req.case_id,
+        violation_type=req.violation_type,
+        subject_key=req.subject_key,
+        subject_kind=req.subject_kind,
+        source=req.source,
+        procedure=req.procedure,
+        stage=Stage.SOURCE,
+        holder_org=actor.org,
+        filed_by_org=actor.org,
+        filed_by=actor.subject,
+        filed_at=at,
+        filed_tx=ctx.tx_id,
+        updated_at=at,
+    )
+    await state.save(ctx, key, case)
+    # Every later change of the case needs its holder's peer among the endorsers:
+    # another department's peers cannot move a case they do not hold.
+    await ctx.set_key_policy(key, peers_of([actor.org]))
+    emit(
+        ctx,
+        "CaseFiled",
+        {
+            "case_id": req.case_id,
+            "holder_org": actor.org,
+            "evidence_ids": list(dict.fromkeys(req.evidence_ids)),
+        },
+    )
+    return case
+
+
 class CasesContract(Contract):
     name = "Cases"
 
@@ -60,54 +114,7 @@ class CasesContract(Contract):
         again returns it unchanged."""
         actor = actor_of(ctx)
         actor.require({Role.OFFICER}, "filing a case")
-        req = parse(CaseFiling, request)
-        key = state.case(req.case_id)
-        existing = await state.load(ctx, key, CaseRecord)
-        if existing is not None:
-            same = existing.filed_by_org == actor.org and existing.model_dump(
-                mode="json", include=_FILING_FIELDS
-            ) == req.model_dump(mode="json", include=_FILING_FIELDS)
-            if not same:
-                raise ContractError(
-                    LedgerErrorCode.CASE_CONFLICT,
-                    f"case {req.case_id} already exists with different content",
-                )
-            return existing.model_dump(mode="json")
-        for evidence_id in dict.fromkeys(req.evidence_ids):
-            item = await state.load(ctx, state.evidence(evidence_id), EvidenceRecord)
-            if item is None:
-                raise not_found("evidence", evidence_id)
-            actor.require_org(item.owner_org, f"file a case on evidence {evidence_id} (its owner)")
-            await link(ctx, req.case_id, evidence_id)
-        at = now(ctx)
-        case = CaseRecord(
-            case_id=req.case_id,
-            violation_type=req.violation_type,
-            subject_key=req.subject_key,
-            subject_kind=req.subject_kind,
-            source=req.source,
-            procedure=req.procedure,
-            stage=Stage.SOURCE,
-            holder_org=actor.org,
-            filed_by_org=actor.org,
-            filed_by=actor.subject,
-            filed_at=at,
-            filed_tx=ctx.tx_id,
-            updated_at=at,
-        )
-        await state.save(ctx, key, case)
-        # Every later change of the case needs its holder's peer among the endorsers:
-        # another department's peers cannot move a case they do not hold.
-        await ctx.set_key_policy(key, peers_of([actor.org]))
-        emit(
-            ctx,
-            "CaseFiled",
-            {
-                "case_id": req.case_id,
-                "holder_org": actor.org,
-                "evidence_ids": list(dict.fromkeys(req.evidence_ids)),
-            },
-        )
+        case = await open_case(ctx, actor, parse(CaseFiling, request))
         return case.model_dump(mode="json")
 
     @transaction()
