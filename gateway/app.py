@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from gateway import observability, problems
 from gateway.deps import GatewayDeps
-from gateway.routes import audit, cases, devices, evidence, packages
+from gateway.routes import audit, cases, devices, evidence, packages, review
 
 
 def create_app(deps: GatewayDeps) -> FastAPI:
@@ -25,6 +25,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(evidence.router)
     app.include_router(audit.router)
     app.include_router(packages.router)
+    app.include_router(review.router)
     observability.install(app, deps)
 
     @app.get("/healthz", tags=["health"])

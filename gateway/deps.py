@@ -40,6 +40,15 @@ from schemas.ledger import (
     TransferProposal,
     TransferRecord,
 )
+from schemas.violations import (
+    ViolationEntry,
+    ViolationFlag,
+    ViolationPage,
+    ViolationQuery,
+    ViolationRecord,
+    ViolationReview,
+    ViolationStep,
+)
 
 
 class Ledger(Protocol):
@@ -64,6 +73,12 @@ class Ledger(Protocol):
     async def revoke_access(
         self, target: TargetKind, target_id: str, grantee_org: str
     ) -> Committed[GrantRecord]: ...
+    async def flag_violation(self, flag: ViolationFlag) -> Committed[ViolationRecord]: ...
+    async def review_violation(self, review: ViolationReview) -> Committed[ViolationRecord]: ...
+    async def advance_violation(self, step: ViolationStep) -> Committed[ViolationRecord]: ...
+    async def violation(self, flag_id: str) -> ViolationRecord: ...
+    async def violation_history(self, flag_id: str) -> list[ViolationEntry]: ...
+    async def violations(self, query: ViolationQuery) -> ViolationPage: ...
 
 
 @dataclass

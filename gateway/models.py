@@ -32,6 +32,9 @@ class IngestedItem(_Out):
 
 
 class SubmissionResult(_Out):
+    event_id: str
+    flag_id: str  # the event in the review queue (GET /violations/{flag_id})
+    flag_tx: str
     items: list[IngestedItem]
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.fabric import GatewayError
@@ -17,6 +20,7 @@ from schemas.ledger import LedgerErrorCode
 log = logging.getLogger("gateway")
 
 MEDIA_TYPE = "application/problem+json"
+M = TypeVar("M", bound=BaseModel)
 
 _LEDGER_STATUS = {
     LedgerErrorCode.ACCESS_DENIED: 403,
@@ -27,6 +31,8 @@ _LEDGER_STATUS = {
     LedgerErrorCode.TRANSFER_CONFLICT: 409,
     LedgerErrorCode.SCHEDULE_CONFLICT: 409,
     LedgerErrorCode.INVALID_STAGE_TRANSITION: 409,
+    LedgerErrorCode.VIOLATION_CONFLICT: 409,
+    LedgerErrorCode.INVALID_VIOLATION_TRANSITION: 409,
 }
 
 _INGEST_STATUS = {"TOO_LARGE": 413, "UNKNOWN_DEVICE": 403, "NOT_A_DEVICE": 403}
@@ -54,6 +60,16 @@ def problem_response(
         "detail": detail,
     }
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def strict_request(kind: type[M], doc: dict[str, Any]) -> M:
+    """The ledger's strict request model from JSON-shaped input, or a 422 problem."""
+    try:
+        return kind.model_validate_json(json.dumps(doc))
+    except ValidationError as err:
+        e = err.errors()[0]
+        where = ".".join(str(p) for p in e["loc"])
+        raise Problem(422, "INVALID_REQUEST", f"{where}: {e['msg']}") from None
 
 
 def from_ledger(err: LedgerRefused) -> Problem:

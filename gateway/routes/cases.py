@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from gateway.auth import Principal
 from gateway.deps import Deps, ledger_of, require
@@ -21,7 +20,7 @@ from gateway.models import (
     TransferIn,
     TransferView,
 )
-from gateway.problems import Problem
+from gateway.problems import strict_request
 from schemas.glossary import Role
 from schemas.ledger import (
     CaseFiling,
@@ -47,7 +46,7 @@ def _json(model: BaseModel, **extra: Any) -> dict[str, Any]:
 async def file_case(
     body: CaseFilingIn, deps: Deps, who: Annotated[Principal, require(Role.OFFICER)]
 ) -> CaseView:
-    filing = _strict(CaseFiling, _json(body))
+    filing = strict_request(CaseFiling, _json(body))
     committed = await ledger_of(deps, who).file_case(filing)
     return CaseView.of(committed.value, committed.tx_id)
 
@@ -77,7 +76,7 @@ async def advance(
     deps: Deps,
     who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER)],
 ) -> CaseView:
-    details = _strict(StageDetails, _json(body.model_copy(update={"to": None})))
+    details = strict_request(StageDetails, _json(body.model_copy(update={"to": None})))
     committed = await ledger_of(deps, who).change_stage(case_id, body.to, details)
     return CaseView.of(committed.value, committed.tx_id)
 
@@ -89,7 +88,7 @@ async def propose_transfer(
     deps: Deps,
     who: Annotated[Principal, require(Role.OFFICER)],
 ) -> TransferView:
-    proposal = _strict(TransferProposal, _json(body, case_id=case_id))
+    proposal = strict_request(TransferProposal, _json(body, case_id=case_id))
     committed = await ledger_of(deps, who).propose_transfer(proposal)
     return TransferView.of(committed.value, committed.tx_id)
 
@@ -101,7 +100,7 @@ async def answer_transfer(
     deps: Deps,
     who: Annotated[Principal, require(Role.OFFICER)],
 ) -> TransferView:
-    answer = _strict(TransferAnswer, _json(body, case_id=case_id))
+    answer = strict_request(TransferAnswer, _json(body, case_id=case_id))
     committed = await ledger_of(deps, who).answer_transfer(answer)
     return TransferView.of(committed.value, committed.tx_id)
 
@@ -113,7 +112,7 @@ async def grant(
     deps: Deps,
     who: Annotated[Principal, require(Role.OFFICER)],
 ) -> GrantView:
-    req = _strict(GrantRequest, _json(body, target=TargetKind.CASE.value, target_id=case_id))
+    req = strict_request(GrantRequest, _json(body, target=TargetKind.CASE.value, target_id=case_id))
     committed = await ledger_of(deps, who).grant_access(req)
     return GrantView.of(committed.value, committed.tx_id)
 
@@ -127,13 +126,3 @@ async def revoke(
 ) -> GrantView:
     committed = await ledger_of(deps, who).revoke_access(TargetKind.CASE, case_id, grantee_org)
     return GrantView.of(committed.value, committed.tx_id)
-
-
-def _strict(kind: type[M], doc: dict[str, Any]) -> M:
-    """The ledger's strict request model from JSON-shaped input, or a 422 problem."""
-    try:
-        return kind.model_validate_json(json.dumps(doc))
-    except ValidationError as err:
-        e = err.errors()[0]
-        where = ".".join(str(p) for p in e["loc"])
-        raise Problem(422, "INVALID_REQUEST", f"{where}: {e['msg']}") from None

@@ -9,12 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from gateway.auth import Principal
-from gateway.deps import Deps, require
+from gateway.deps import Deps, ledger_of, require
 from gateway.models import IngestedItem, SubmissionResult
 from gateway.problems import Problem
 from gateway.uploads import read_multipart
 from node.streams import Readable
+from schemas.claims import CaptureClaims, claims_digest
 from schemas.glossary import Role
+from schemas.violations import ViolationFlag
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -52,7 +54,7 @@ evidence ids with `duplicate: true`."""
     },
 )
 async def submit(
-    request: Request, deps: Deps, _: Annotated[Principal, require(Role.DEVICE)]
+    request: Request, deps: Deps, who: Annotated[Principal, require(Role.DEVICE)]
 ) -> SubmissionResult:
     upload = await read_multipart(
         request.headers.get("content-type", ""),
@@ -87,7 +89,25 @@ async def submit(
                 upload.fields["signature"],
                 upload.fields["certificate"],
             )
+    # The event becomes a flag in the review queue, signed by the device itself. A replay
+    # flags again harmlessly (FlagViolation is idempotent), so a failure here is retried by
+    # the device with nothing lost: its evidence is already stored.
+    claims = CaptureClaims.model_validate_json(upload.fields["claims"])
+    flagged = await ledger_of(deps, who).flag_violation(
+        ViolationFlag(
+            flag_id=claims.event_id,
+            camera_id=claims.camera_id,
+            violation_type=claims.violation_type,
+            detected_at=claims.captured_at,
+            evidence_ids=[i.evidence_id for i in done],
+            confidence=max((d.confidence for d in claims.detections), default=0.0),
+            claims_hash=claims_digest(claims),
+        )
+    )
     return SubmissionResult(
+        event_id=claims.event_id,
+        flag_id=flagged.value.flag_id,
+        flag_tx=flagged.tx_id,
         items=[
             IngestedItem(
                 evidence_id=i.evidence_id,
@@ -96,7 +116,7 @@ async def submit(
                 duplicate=i.duplicate,
             )
             for i in done
-        ]
+        ],
     )
 
 

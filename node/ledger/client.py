@@ -44,6 +44,15 @@ from schemas.ledger import (
     TransferProposal,
     TransferRecord,
 )
+from schemas.violations import (
+    ViolationEntry,
+    ViolationFlag,
+    ViolationPage,
+    ViolationQuery,
+    ViolationRecord,
+    ViolationReview,
+    ViolationStep,
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -233,3 +242,23 @@ class LedgerClient:
 
     async def case_holders(self, case_id: str) -> list[HolderPeriod]:
         return await self._many(HolderPeriod, "CaseHolders", case_id)
+
+    # --- the violation review loop ---------------------------------------------------------
+
+    async def flag_violation(self, flag: ViolationFlag) -> Committed[ViolationRecord]:
+        return await self._submit(ViolationRecord, "FlagViolation", flag)
+
+    async def review_violation(self, review: ViolationReview) -> Committed[ViolationRecord]:
+        return await self._submit(ViolationRecord, "ReviewViolation", review)
+
+    async def advance_violation(self, step: ViolationStep) -> Committed[ViolationRecord]:
+        return await self._submit(ViolationRecord, "AdvanceViolation", step)
+
+    async def violation(self, flag_id: str) -> ViolationRecord:
+        return await self._one(ViolationRecord, "GetViolation", flag_id)
+
+    async def violation_history(self, flag_id: str) -> list[ViolationEntry]:
+        return await self._many(ViolationEntry, "ViolationHistory", flag_id)
+
+    async def violations(self, query: ViolationQuery) -> ViolationPage:
+        return await self._one(ViolationPage, "ListViolations", query)

@@ -14,11 +14,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 from ingestkit import NOW, ORG, FileLedger, service
 
+from chaincode.rules.violations import check_step
+from chaincode.runtime import ContractError
 from gateway.app import create_app
 from gateway.auth import TokenStore
 from gateway.deps import GatewayDeps
 from node.ledger import Committed, LedgerRefused
-from schemas.glossary import Outcome, Role, Stage
+from schemas.glossary import Outcome, Role, Stage, ViolationStatus
 from schemas.ledger import (
     AccessRecord,
     AccessRequest,
@@ -37,6 +39,15 @@ from schemas.ledger import (
     TransferProposal,
     TransferRecord,
     ledger_time,
+)
+from schemas.violations import (
+    ViolationEntry,
+    ViolationFlag,
+    ViolationPage,
+    ViolationQuery,
+    ViolationRecord,
+    ViolationReview,
+    ViolationStep,
 )
 
 PARTNER_ORG = "PublicSecurityMSP"
@@ -72,6 +83,8 @@ class FakeChain:
     accesses: list[AccessRecord] = field(default_factory=list)
     foreign: dict[str, EvidenceRecord] = field(default_factory=dict)
     attached: dict[str, list[str]] = field(default_factory=dict)  # case id -> evidence ids
+    flags: dict[str, ViolationRecord] = field(default_factory=dict)
+    flag_steps: dict[str, list[ViolationEntry]] = field(default_factory=dict)
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def tx(self) -> str:
@@ -126,6 +139,125 @@ class FakeLedger:
         )
         self.chain.accesses.append(record)
         return Committed(record, tx, len(self.chain.accesses))
+
+    # --- the violation loop, with the chaincode's own transition rules ----------------------
+
+    def _flag(self, flag_id: str) -> ViolationRecord:
+        if flag_id not in self.chain.flags:
+            raise LedgerRefused(LedgerErrorCode.NOT_FOUND, f"no violation {flag_id}", "")
+        return self.chain.flags[flag_id]
+
+    async def flag_violation(self, flag: ViolationFlag) -> Committed[ViolationRecord]:
+        if self.role not in (Role.DEVICE, Role.OFFICER):
+            raise self._deny()
+        tx = self.chain.tx()
+        if flag.flag_id not in self.chain.flags:
+            for evidence_id in flag.evidence_ids:
+                await self.evidence(evidence_id)
+            self.chain.flags[flag.flag_id] = ViolationRecord(
+                **flag.model_dump(mode="json", exclude={"detected_at", "claims_hash"}),
+                detected_at=ledger_time(flag.detected_at),
+                claims_hash=str(flag.claims_hash),
+                org=self.org,
+                status=ViolationStatus.DETECTED,
+                flagged_by=f"CN={self.user}",
+                flagged_tx=tx,
+                updated_at=ledger_time(NOW),
+                steps=1,
+            )
+            self._step(flag.flag_id, None, ViolationStatus.DETECTED, tx)
+        return Committed(self.chain.flags[flag.flag_id], tx, 1)
+
+    def _step(
+        self, flag_id: str, frm: ViolationStatus | None, to: ViolationStatus, tx: str, **more: Any
+    ) -> None:
+        steps = self.chain.flag_steps.setdefault(flag_id, [])
+        steps.append(
+            ViolationEntry(
+                flag_id=flag_id,
+                seq=len(steps),
+                from_status=frm,
+                to_status=to,
+                by=f"CN={self.user}",
+                by_org=self.org,
+                role=self.role,
+                at=ledger_time(NOW),
+                tx_id=tx,
+                **more,
+            )
+        )
+
+    def _move(self, record: ViolationRecord, to: ViolationStatus, **more: Any) -> ViolationRecord:
+        if record.org != self.org:
+            raise self._deny()
+        try:
+            check_step(
+                record.status,
+                to,
+                self.role.value,
+                has_reason=bool(more.get("reason")),
+                has_evidence=bool(more.get("evidence_ids")),
+                has_case=more.get("case") is not None,
+            )
+        except ContractError as err:
+            raise LedgerRefused(LedgerErrorCode(err.code), err.message, "") from None
+        case_id = more["case"].case_id if more.get("case") else None
+        tx = self.chain.tx()
+        self._step(
+            record.flag_id,
+            record.status,
+            to,
+            tx,
+            reason=more.get("reason") or "",
+            evidence_ids=more.get("evidence_ids") or [],
+            case_id=case_id,
+        )
+        moved = record.model_copy(
+            update={"status": to, "steps": record.steps + 1, "case_id": case_id or record.case_id}
+        )
+        self.chain.flags[record.flag_id] = moved
+        return moved
+
+    async def review_violation(self, review: ViolationReview) -> Committed[ViolationRecord]:
+        record = self._move(
+            self._flag(review.flag_id), ViolationStatus(review.decision), reason=review.reason
+        )
+        if review.action == "reminder":
+            record = self._move(record, ViolationStatus.REMINDED)
+        elif review.action == "case":
+            record = self._move(record, ViolationStatus.CASE_FILED, case=review.case)
+        return Committed(record, self.chain.tx(), 1)
+
+    async def advance_violation(self, step: ViolationStep) -> Committed[ViolationRecord]:
+        record = self._move(
+            self._flag(step.flag_id),
+            step.to_status,
+            reason=step.reason,
+            evidence_ids=step.evidence_ids,
+            case=step.case,
+        )
+        return Committed(record, self.chain.tx(), 1)
+
+    async def violation(self, flag_id: str) -> ViolationRecord:
+        return self._flag(flag_id)
+
+    async def violation_history(self, flag_id: str) -> list[ViolationEntry]:
+        self._flag(flag_id)
+        return list(self.chain.flag_steps[flag_id])
+
+    async def violations(self, query: ViolationQuery) -> ViolationPage:
+        hits = sorted(
+            (
+                f
+                for f in self.chain.flags.values()
+                if (f.org, f.status) == (query.org, query.status)
+            ),
+            key=lambda f: f.flag_id,
+        )
+        start = int(query.bookmark or 0)
+        page = hits[start : start + query.page_size]
+        more = start + query.page_size < len(hits)
+        return ViolationPage(records=page, bookmark=str(start + query.page_size) if more else "")
 
     async def owned_evidence(self, org: str) -> list[str]:
         records = FileLedger(self.chain.evidence_file).records()

@@ -206,7 +206,8 @@ def test_flags_endpoint_reports_repeated_denials(kit: Kit, photo: str) -> None:
     [flag] = [f for f in doc["flags"] if f["code"] == "REPEATED_DENIALS"]
     assert flag["accessor"] == "CN=partner1"
     assert flag["count"] == 3
-    assert flag["record_ids"] == [a.record_id for a in kit.chain.accesses]
+    # Records at one instant have no order of their own: compare as sets.
+    assert sorted(flag["record_ids"]) == sorted(a.record_id for a in kit.chain.accesses)
     assert set(doc["thresholds"]) == {
         "REPEATED_DENIALS",
         "BULK_DOWNLOAD",

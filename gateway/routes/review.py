@@ -1,0 +1,216 @@
+"""The review queue and the co-governance loop: thin routes over the Violations contract,
+each step signed by the acting reviewer's or officer's own identity."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.auth import Principal
+from gateway.deps import Deps, ledger_of, require
+from gateway.problems import strict_request
+from schemas.glossary import Role, ViolationStatus
+from schemas.ledger import MAX_CASE_EVIDENCE, MAX_PAGE_SIZE, SubjectKind
+from schemas.violations import (
+    ViolationEntry,
+    ViolationQuery,
+    ViolationRecord,
+    ViolationReview,
+    ViolationStep,
+)
+
+router = APIRouter(prefix="/violations", tags=["review"])
+
+FlagId = Annotated[str, Path(max_length=128)]
+_READERS = (Role.REVIEWER, Role.OFFICER, Role.AUDITOR)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CaseIn(_In):
+    """The case a flag opens. ``subject`` (a licence plate, a shop's registration number, a
+    person's id) is hashed here and never stored in clear on the ledger; without it the case
+    is opened against an unidentified subject of this flag."""
+
+    case_id: str | None = Field(default=None, max_length=128)
+    subject: str | None = Field(default=None, min_length=1, max_length=200)
+    subject_kind: SubjectKind = SubjectKind.PERSON
+
+
+class ReviewIn(CaseIn):
+    decision: Literal["confirmed", "rejected"]
+    reason: str = Field(max_length=64, description="a reason code, e.g. false_positive")
+    action: Literal["reminder", "case"] | None = None
+
+
+class RectifiedIn(_In):
+    evidence_ids: list[str] = Field(min_length=1, max_length=MAX_CASE_EVIDENCE)
+
+
+class ReasonIn(_In):
+    reason: str = Field(max_length=64, description="a reason code, e.g. not_rectified")
+
+
+class ViolationView(BaseModel):
+    flag_id: str
+    org: str
+    camera_id: str
+    violation_type: str
+    detected_at: str
+    evidence_ids: list[str]
+    confidence: float
+    status: ViolationStatus
+    case_id: str | None
+    updated_at: str
+    tx_id: str | None = None
+
+    @classmethod
+    def of(cls, record: ViolationRecord, tx_id: str | None = None) -> ViolationView:
+        return cls(**record.model_dump(include=set(cls.model_fields) - {"tx_id"}), tx_id=tx_id)
+
+
+class QueuePage(BaseModel):
+    items: list[ViolationView]
+    bookmark: str
+
+
+class StepView(BaseModel):
+    seq: int
+    from_status: ViolationStatus | None
+    to_status: ViolationStatus
+    by: str
+    by_org: str
+    role: Role
+    at: str
+    tx_id: str
+    reason: str
+    evidence_ids: list[str]
+    case_id: str | None
+
+    @classmethod
+    def of(cls, entry: ViolationEntry) -> StepView:
+        return cls(**entry.model_dump(include=set(cls.model_fields)))
+
+
+def _opening(flag_id: str, body: CaseIn) -> dict[str, Any]:
+    subject = body.subject.strip().lower() if body.subject else f"unidentified/{flag_id}"
+    return {
+        "case_id": body.case_id or f"CASE-{flag_id}"[:128],
+        "subject_key": hashlib.sha256(subject.encode()).hexdigest(),
+        "subject_kind": body.subject_kind.value,
+    }
+
+
+@router.get("", response_model=QueuePage)
+async def queue(
+    deps: Deps,
+    who: Annotated[Principal, require(*_READERS)],
+    status: ViolationStatus = ViolationStatus.DETECTED,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    bookmark: Annotated[str, Query(max_length=512)] = "",
+) -> QueuePage:
+    """This department's flags in one status; ``detected`` is the review queue."""
+    query = strict_request(
+        ViolationQuery,
+        {"org": deps.org, "status": status.value, "page_size": page_size, "bookmark": bookmark},
+    )
+    page = await ledger_of(deps, who).violations(query)
+    return QueuePage(items=[ViolationView.of(r) for r in page.records], bookmark=page.bookmark)
+
+
+@router.get("/{flag_id}", response_model=ViolationView)
+async def get_violation(
+    flag_id: FlagId, deps: Deps, who: Annotated[Principal, require(*_READERS)]
+) -> ViolationView:
+    return ViolationView.of(await ledger_of(deps, who).violation(flag_id))
+
+
+@router.get("/{flag_id}/history", response_model=list[StepView])
+async def history(
+    flag_id: FlagId, deps: Deps, who: Annotated[Principal, require(*_READERS)]
+) -> list[StepView]:
+    return [StepView.of(e) for e in await ledger_of(deps, who).violation_history(flag_id)]
+
+
+@router.post("/{flag_id}/review", response_model=ViolationView)
+async def review(
+    flag_id: FlagId,
+    body: ReviewIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.REVIEWER)],
+) -> ViolationView:
+    """Confirm (with a reminder or a case as the next step) or reject as a false positive."""
+    doc: dict[str, Any] = {
+        "flag_id": flag_id,
+        "decision": body.decision,
+        "reason": body.reason,
+        "action": body.action,
+    }
+    if body.action == "case":
+        doc["case"] = _opening(flag_id, body)
+    committed = await ledger_of(deps, who).review_violation(strict_request(ViolationReview, doc))
+    return ViolationView.of(committed.value, committed.tx_id)
+
+
+async def _advance(
+    deps: Deps, who: Principal, flag_id: str, to: ViolationStatus, **more: Any
+) -> ViolationView:
+    step = strict_request(ViolationStep, {"flag_id": flag_id, "to_status": to.value, **more})
+    committed = await ledger_of(deps, who).advance_violation(step)
+    return ViolationView.of(committed.value, committed.tx_id)
+
+
+@router.post("/{flag_id}/remind", response_model=ViolationView)
+async def remind(
+    flag_id: FlagId, deps: Deps, who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER)]
+) -> ViolationView:
+    """The co-governance reminder (a confirmed flag's first step)."""
+    return await _advance(deps, who, flag_id, ViolationStatus.REMINDED)
+
+
+@router.post("/{flag_id}/rectified", response_model=ViolationView)
+async def rectified(
+    flag_id: FlagId,
+    body: RectifiedIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER)],
+) -> ViolationView:
+    """Rectified, with the evidence that shows it (this department's items)."""
+    return await _advance(
+        deps, who, flag_id, ViolationStatus.RECTIFIED, evidence_ids=body.evidence_ids
+    )
+
+
+@router.post("/{flag_id}/escalate", response_model=ViolationView)
+async def escalate(
+    flag_id: FlagId,
+    body: ReasonIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER)],
+) -> ViolationView:
+    return await _advance(deps, who, flag_id, ViolationStatus.ESCALATED, reason=body.reason)
+
+
+@router.post("/{flag_id}/community-remind", response_model=ViolationView)
+async def community_remind(
+    flag_id: FlagId, deps: Deps, who: Annotated[Principal, require(Role.OFFICER)]
+) -> ViolationView:
+    return await _advance(deps, who, flag_id, ViolationStatus.COMMUNITY_REMINDED)
+
+
+@router.post("/{flag_id}/file-case", response_model=ViolationView)
+async def file_case(
+    flag_id: FlagId,
+    body: CaseIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER)],
+) -> ViolationView:
+    """Open the case (from a confirmed, escalated or community-reminded flag)."""
+    return await _advance(
+        deps, who, flag_id, ViolationStatus.CASE_FILED, case=_opening(flag_id, body)
+    )
