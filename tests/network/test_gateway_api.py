@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -97,7 +98,7 @@ async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
             work_dir=tmp_path / dep,
             remote=remote if dep == POLICE else None,
         )
-        for user in ("device1", "officer1", "partner1", "auditor1"):
+        for user in ("device1", "officer1", "reviewer1", "partner1", "auditor1"):
             token = deps.tokens.issue_token(user, HOUR)
             tokens[f"{dep}/{user}"] = {"Authorization": f"Bearer {token}"}
         transport = httpx.ASGITransport(app=create_app(deps))
@@ -255,3 +256,79 @@ async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20)
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("not visible in time")
         await asyncio.sleep(0.2)
+
+
+async def test_the_review_loop_through_the_gateway(people: Network, gateways: Gateways) -> None:
+    g, t = gateways, gateways.tokens
+
+    async def flagged() -> dict[str, Any]:
+        done = await g.urban.post(
+            "/devices/submissions", files=device_upload(people), headers=t[f"{URBAN}/device1"]
+        )
+        assert done.status_code == 201, done.text
+        doc: dict[str, Any] = done.json()
+        return doc
+
+    async def post(path: str, user: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        resp = await g.urban.post(path, json=body or {}, headers=t[f"{URBAN}/{user}"])
+        assert resp.status_code == 200, resp.text
+        doc: dict[str, Any] = resp.json()
+        return doc
+
+    a, b, c, d = [await flagged() for _ in range(4)]
+    queue = await g.urban.get(
+        "/violations", params={"page_size": 200}, headers=t[f"{URBAN}/reviewer1"]
+    )
+    waiting = {i["flag_id"] for i in queue.json()["items"]}
+    assert {a["flag_id"], b["flag_id"], c["flag_id"], d["flag_id"]} <= waiting
+
+    confirm = {"decision": "confirmed", "reason": "confirmed_on_footage"}
+    case = await post(
+        f"/violations/{a['flag_id']}/review",
+        "reviewer1",
+        {**confirm, "action": "case", "subject": "stall 17, Jiangbei road"},
+    )
+    assert case["status"] == "case_filed"
+    opened = await g.urban.get(f"/cases/{case['case_id']}", headers=t[f"{URBAN}/officer1"])
+    assert opened.status_code == 200, opened.text
+    assert (opened.json()["stage"], opened.json()["violation_type"]) == (
+        "source",
+        "road_occupation",
+    )
+
+    rejected = await post(
+        f"/violations/{b['flag_id']}/review",
+        "reviewer1",
+        {"decision": "rejected", "reason": "false_positive"},
+    )
+    assert rejected["status"] == "rejected"
+
+    flag_c = c["flag_id"]
+    await post(f"/violations/{flag_c}/review", "reviewer1", {**confirm, "action": "reminder"})
+    fixed = await post(
+        f"/violations/{flag_c}/rectified",
+        "officer1",
+        {"evidence_ids": [c["items"][0]["evidence_id"]]},
+    )
+    assert fixed["status"] == "rectified"
+
+    flag_d = d["flag_id"]
+    await post(f"/violations/{flag_d}/review", "reviewer1", {**confirm, "action": "reminder"})
+    await post(f"/violations/{flag_d}/escalate", "officer1", {"reason": "not_rectified"})
+    await post(f"/violations/{flag_d}/community-remind", "officer1")
+    filed = await post(f"/violations/{flag_d}/file-case", "officer1", {"subject": "cart 3"})
+    assert filed["status"] == "case_filed"
+
+    steps = await g.urban.get(f"/violations/{a['flag_id']}/history", headers=t[f"{URBAN}/auditor1"])
+    assert [(s["to_status"], s["role"]) for s in steps.json()] == [
+        ("detected", "device"),
+        ("confirmed", "reviewer"),
+        ("case_filed", "reviewer"),
+    ]
+    assert "reviewer1" in steps.json()[1]["by"]
+    # The ledger refuses what the loop does not allow, and the gateway says so.
+    again = await g.urban.post(
+        f"/violations/{b['flag_id']}/remind", json={}, headers=t[f"{URBAN}/officer1"]
+    )
+    assert again.status_code == 409, again.text
+    assert again.json()["code"] == "INVALID_VIOLATION_TRANSITION"
