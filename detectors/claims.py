@@ -32,8 +32,9 @@ from schemas.ledger import Code, Ident, MspId
 class DeviceIdentity:
     """The edge device's certificate, its department and its signing key.
 
-    The key stays inside the signer; ``device_id`` is the certificate's common name, which is
-    what the node checks the claims' ``device_id`` against.
+    The key stays inside the signer; ``device_id`` is the identity's name: the enrollment id
+    the department's CA put in the certificate (``hf.EnrollmentID``, e.g. ``cam-12`` for
+    the common name ``cam-12@urbanmanagement.evnet``), or the common name without one.
     """
 
     def __init__(self, org: str, certificate_pem: bytes, signer: EcdsaSigner) -> None:
@@ -44,13 +45,14 @@ class DeviceIdentity:
         names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         if not names:
             raise DeviceIdentityError("device certificate has no common name")
-        role = certificate_attributes(cert).get("role")
+        attributes = certificate_attributes(cert)
+        role = attributes.get("role")
         if role != Role.DEVICE.value:
             raise DeviceIdentityError(
                 f"certificate of {names[0].value!s} has role {role or 'none'}, not device"
             )
         self.org = org
-        self.device_id = str(names[0].value)
+        self.device_id = str(attributes.get("hf.EnrollmentID") or names[0].value)
         self.certificate_pem = certificate_pem
         self._signer = signer
 

@@ -49,7 +49,7 @@ from schemas.glossary import ViolationType
 from schemas.hashes import Digest
 
 ROOT = Path(__file__).resolve().parents[1]
-CAMERA = ROOT / "tests" / "data" / "detectors" / "vtest_camera.yaml"
+CAMERA = ROOT / "network-config" / "cameras" / "vtest-yard.yaml"
 ORG = "UrbanManagementMSP"
 NOW = dt.datetime.now(dt.UTC)
 

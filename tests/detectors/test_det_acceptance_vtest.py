@@ -27,7 +27,7 @@ from node.crypto.pki import KeyPair
 from node.ingest import DeviceVerifier
 from schemas.hashes import Digest
 
-CAMERA = LABELS.parent / "vtest_camera.yaml"
+CAMERA = LABELS.parents[3] / "network-config" / "cameras" / "vtest-yard.yaml"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from detectors.evidence import decode_jpeg
 from detectors.models.base import Detections
 from detectors.pipeline import Pipeline
 from detectors.sinks import DirectorySink
-from node.crypto.pki import KeyPair
+from node.crypto.pki import KeyPair, issue
 from node.crypto.signing import P256_ORDER
 from node.ingest import DeviceVerifier
 from schemas.claims import CaptureClaims
@@ -194,3 +195,17 @@ def test_signatures_are_low_s(device: KeyPair) -> None:
     for i in range(20):
         _, s = decode_dss_signature(me.sign(f"claims {i}".encode()))
         assert s <= P256_ORDER // 2
+
+
+def test_the_device_id_is_the_enrollment_id_of_a_consortium_identity(ca: KeyPair) -> None:
+    # The consortium's CA names identities "<name>@<domain>" with the bare name as the
+    # enrollment id; claims carry the bare name (an id, which "@" is not part of).
+    pair = issue(
+        ca,
+        "cam-12@urbanmanagement.evnet",
+        "urbanmanagement.evnet",
+        NOW - dt.timedelta(days=1),
+        organizational_unit="client",
+        attributes={"role": "device", "hf.EnrollmentID": "cam-12"},
+    )
+    assert DeviceIdentity.from_pem(ORG, pair.cert_pem, pair.key_pem).device_id == "cam-12"
