@@ -1,9 +1,13 @@
-"""The demo's story on a running consortium, with the real parts: a street camera's flag is
-ingested by UrbanManagement's node, becomes a case, moves to MarketSupervision, and
-PublicSecurity is refused, then granted, and fetches the photo from the owner's node.
+"""The demo's story on a running department stack (``evnet up``), with the real parts: a
+street camera runs the real detection model on real footage and delivers device-signed
+events to UrbanManagement's gateway; the reviewer confirms one (a case is filed), rejects
+another and sends a co-governance reminder for a third; the case walks its stages, moves to
+MarketSupervision; PublicSecurity is refused, granted, and fetches the evidence from the
+owner's node; the case is closed; UrbanManagement exports the evidence package over HTTP and
+it verifies offline; the auditor reads the trail and the integrity sweep is clean.
 
-``evnet demo`` runs it after bringing the network up; a network test runs it too, so the
-main job cannot silently rot.
+``evnet demo`` runs it after bringing the stack up; a network test runs it too, so the main
+job cannot silently rot.
 """
 
 from __future__ import annotations
@@ -11,43 +15,40 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import io
-import json
+import sys
 import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
+import httpx
+import yaml
 from fabric_protos.common import ledger_pb2
 
 from node.consortium.clients import department_contract
 from node.consortium.config import Department
 from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
 from node.consortium.launch import Layout
-from node.crypto.signing import EcdsaSigner
 from node.department import NodeParts, NodePaths, open_parts
 from node.doctor import ClientLedgerView, Problem, sweep
 from node.exchange import ExchangeServer, ReleaseRefused, fetch
 from node.exchange.ledger_items import LedgerOwnerItems
 from node.fabric import open_channel
-from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
+from node.ops.config import department_runtime
+from node.package import verify_package
 from node.settings import PROJECT_ROOT
-from schemas.claims import CaptureClaims, canonical_bytes
-from schemas.glossary import AccessKind, Role, Stage, ViolationType
+from schemas.glossary import AccessKind, Role, Stage
 from schemas.hashes import Digest
 from schemas.ledger import (
     AccessRequest,
-    CaseFiling,
-    CaseSource,
     ExecutionResult,
     GrantRequest,
     StageDetails,
     StatementRight,
-    SubjectKind,
     TargetKind,
     TrailBy,
     TrailQuery,
@@ -66,6 +67,127 @@ class Outcome:
     fetched_to: Path
     trail: list[str]
     problems: list[Problem]
+    package: Path
+    flags: list[str]
+    urban_gateway: str
+
+
+@dataclass(frozen=True)
+class _Item:
+    evidence_id: str
+
+
+class GatewaySession:
+    """One department's running gateway (``evnet up``), with bearer tokens issued for the
+    demo's people straight into its token file, as ``evnet gateway token issue`` does."""
+
+    def __init__(self, layout: Layout, dep: Department) -> None:
+        self.layout, self.dep = layout, dep
+        self.runtime = department_runtime(layout.state_dir, dep)
+        self.base_url = f"http://{self.runtime.host}:{self.runtime.port}"
+        # The gateway's own token store (a file it reads on every request).
+        from gateway.auth import TokenStore
+
+        self.tokens = TokenStore(
+            self.runtime.work_dir / "tokens.json", lambda: dt.datetime.now(dt.UTC)
+        )
+
+    def token(self, user: str) -> str:
+        return self.tokens.issue_token(user, dt.timedelta(hours=12))
+
+    def as_user(self, role: Role) -> httpx.AsyncClient:
+        as_user(self.layout, self.dep, role)  # issues demo-<role> if missing
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.token(f'demo-{role}')}"},
+            timeout=120.0,
+        )
+
+
+async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    resp = await client.post(path, json=body)
+    if resp.status_code >= 300:
+        raise RuntimeError(f"POST {path}: {resp.status_code} {resp.text[:300]}")
+    doc: dict[str, Any] = resp.json()
+    return doc
+
+
+async def _download_package(client: httpx.AsyncClient, path: str, out: Path) -> int:
+    async with client.stream("POST", path) as resp:
+        if resp.status_code != 200:
+            await resp.aread()
+            raise RuntimeError(f"POST {path}: {resp.status_code} {resp.text[:300]}")
+        with out.open("wb") as f:
+            async for chunk in resp.aiter_bytes(1 << 20):
+                f.write(chunk)
+        return int(resp.headers.get("x-access-records-total", "0"))
+
+
+CAMERA_CONFIG = PROJECT_ROOT / "network-config" / "cameras" / "vtest-yard.yaml"
+
+
+async def _camera_run(
+    layout: Layout, dep: Department, gw: GatewaySession, say: Say, out_dir: Path
+) -> list[dict[str, Any]]:
+    """Run ``evnet detect`` on the street footage as a device of ``dep``; return the flags
+    its events raised, from the reviewer's queue."""
+    if not STREET_FOOTAGE.exists():
+        raise FileNotFoundError(
+            f"no street footage at {STREET_FOOTAGE}: run scripts/install (Debian opencv-doc)"
+        )
+    crypto = org_crypto(layout.state_dir, layout.consortium, dep.name)
+    camera = crypto.user("demo-camera")
+    if not camera.cert.exists():
+        issue_user(
+            layout.state_dir, layout.consortium, dep.name, Role.DEVICE, "demo-camera",
+            dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+    token_file = out_dir / "camera.token"
+    token_file.write_text(gw.token("demo-camera") + "\n")
+    token_file.chmod(0o600)
+    config = yaml.safe_load(CAMERA_CONFIG.read_text(encoding="utf-8"))
+    # A live camera: its clock starts now, not when the sample clip was recorded.
+    config["source"]["start_time"] = dt.datetime.now(dt.UTC).isoformat()
+    config["device"] = {"org": dep.msp_id, "cert": str(camera.cert), "key": str(camera.key)}
+    config["delivery"] = {
+        "gateway_url": gw.base_url,
+        "token_file": str(token_file),
+        "spool_path": str(out_dir / "camera-spool.sqlite"),
+        "retry_base_seconds": 0.5,
+        "retry_max_seconds": 5,
+    }
+    config_file = out_dir / "camera.yaml"
+    config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    say(f"   evnet detect --camera {config_file}  ({STREET_FOOTAGE.name}, SSD-MobileNet-v2)")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "node.cli", "detect", "--camera", str(config_file),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    tail: list[str] = []
+    async for raw in proc.stdout:
+        line = raw.decode(errors="replace").strip()
+        if line:
+            tail = [*tail[-20:], line]
+            if line.startswith(("source ended", "all events delivered", "frames ")):
+                say(f"   {line}")
+    if await proc.wait() != 0:
+        raise RuntimeError("evnet detect failed:\n" + "\n".join(tail))
+    async with gw.as_user(Role.REVIEWER) as reviewer:
+        resp = await reviewer.get("/violations", params={"page_size": 200})
+        resp.raise_for_status()
+        flags: list[dict[str, Any]] = [
+            f for f in resp.json()["items"] if f["camera_id"] == config["camera_id"]
+        ]
+    if not flags:
+        raise RuntimeError("the camera raised no flag; see " + str(config_file))
+    flags.sort(key=lambda f: (-f["confidence"], f["flag_id"]))
+    for f in flags:
+        say(
+            f"   flag {f['flag_id']}: {f['violation_type']}, confidence {f['confidence']:.2f}, "
+            f"{len(f['evidence_ids'])} evidence item(s) sealed and registered"
+        )
+    return flags
 
 
 def street_photo() -> bytes:
@@ -132,76 +254,43 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     for name, key in keys.items():
         say(f"   {name}: X25519 key {hashlib.sha256(key).hexdigest()[:16]}… on the ledger")
 
-    say("== 3. a street camera flags a roaming vendor; UrbanManagement's node ingests it")
-    device = as_user(layout, urban, Role.DEVICE)
-    device_files = org_crypto(layout.state_dir, layout.consortium, urban.name).user("demo-device")
-    photo = street_photo()
-    event_id = f"evt-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
-    claims = CaptureClaims.model_validate_json(
-        json.dumps(
-            {
-                "event_id": event_id,
-                "org": urban.msp_id,
-                "device_id": "demo-device",
-                "camera_id": "cam-jiangbei-12",
-                "captured_at": dt.datetime.now(dt.UTC).isoformat(),
-                "zone": "pavement_east",
-                "rule": "no_vending",
-                "violation_type": "roaming_vendor",
-                "place": {"lat": 29.8886, "lon": 121.5561},
-                "detections": [
-                    {"class_name": "person", "confidence": 0.87, "bbox": [310, 120, 352, 240]}
-                ],
-                "model_sha256": str(Digest.of(b"ssd_mobilenet_v2_coco")),
-                "media": [
-                    {
-                        "name": "keyframe.jpg",
-                        "media_type": "image/jpeg",
-                        "sha256": str(Digest.of(photo)),
-                        "size": len(photo),
-                    }
-                ],
-            }
-        )
-    )
-    body = canonical_bytes(claims)
-    signature = EcdsaSigner.from_pem(device_files.key.read_bytes()).sign(body)
+    out_dir = workdir or Path(tempfile.mkdtemp(prefix="evnet-demo-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
     u = nodes[urban.name]
-    ingest = IngestService(
-        verifier=DeviceVerifier(
-            urban.msp_id,
-            org_crypto(layout.state_dir, layout.consortium, urban.name).ca_cert.read_bytes(),
-        ),
-        store=u.store,
-        vault=u.vault,
-        keyring=u.keyring,
-        ledger=device,
-        index=u.index,
-        max_item_bytes=64 << 20,
-    )
-    await ingest.reconcile()
-    (item,) = await ingest.ingest(
-        body, signature, device_files.cert.read_bytes(), {"keyframe.jpg": io.BytesIO(photo)}
-    )
-    say(
-        f"   {len(photo):,} bytes sealed (AES-256-GCM), registered as {item.evidence_id}, "
-        f"tx {item.ledger_tx[:12]}…"
-    )
 
-    say("== 4. an officer files a case; the reviewer approves it (立案审批)")
-    officer, reviewer = as_user(layout, urban, Role.OFFICER), as_user(layout, urban, Role.REVIEWER)
-    case_id = f"CASE-{uuid.uuid4().hex[:8]}"
-    subject = hashlib.sha256(f"demo-merchant-{event_id}".encode()).hexdigest()
-    await officer.file_case(
-        CaseFiling(
-            case_id=case_id,
-            violation_type=ViolationType.ROAMING_VENDOR,
-            subject_key=subject,
-            subject_kind=SubjectKind.PERSON,
-            source=CaseSource.CAMERA,
-            evidence_ids=[item.evidence_id],
+    say("== 3. a street camera (real footage, real SSD model) flags roaming vendors")
+    urban_gw = GatewaySession(layout, urban)
+    flags = await _camera_run(layout, urban, urban_gw, say, out_dir)
+
+    say("== 4. the reviewer works the queue: confirm → case, reject, remind (审核)")
+    reviewer_http = urban_gw.as_user(Role.REVIEWER)
+    first, *others = flags
+    confirmed = await _post(
+        reviewer_http,
+        f"/violations/{first['flag_id']}/review",
+        {"decision": "confirmed", "reason": "confirmed_on_footage", "action": "case",
+         "subject": f"vendor seen by {first['camera_id']} at {first['detected_at']}"},
+    )  # fmt: skip
+    case_id = confirmed["case_id"]
+    say(f"   {first['flag_id']}: confirmed; case {case_id} filed (tx {confirmed['tx_id'][:12]}…)")
+    if others:
+        rejected = await _post(
+            reviewer_http,
+            f"/violations/{others[0]['flag_id']}/review",
+            {"decision": "rejected", "reason": "false_positive"},
         )
-    )
+        say(f"   {others[0]['flag_id']}: {rejected['status']} as a false positive")
+    if len(others) > 1:
+        reminded = await _post(
+            reviewer_http,
+            f"/violations/{others[1]['flag_id']}/review",
+            {"decision": "confirmed", "reason": "confirmed_on_footage", "action": "reminder"},
+        )
+        say(f"   {others[1]['flag_id']}: {reminded['status']} (co-governance reminder, 共治)")
+    evidence_ids = list(first["evidence_ids"])
+    item = _Item(evidence_ids[0])
+
+    officer, reviewer = as_user(layout, urban, Role.OFFICER), as_user(layout, urban, Role.REVIEWER)
     await officer.change_stage(case_id, Stage.PRELIMINARY_CHECK)
     await officer.change_stage(
         case_id, Stage.FILING_APPROVAL, StageDetails(document_hash=Digest.of(b"filing form"))
@@ -226,7 +315,7 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
         f"requires); tx {accepted.tx_id[:12]}…"
     )
 
-    say("== 6. PublicSecurity asks for the photo: refused and recorded; granted; fetched")
+    say("== 6. PublicSecurity asks for the evidence: refused and recorded; granted; fetched")
     partner = as_user(layout, police, Role.PARTNER)
     await _wait_for(partner, accepted.block_number)
     ask = AccessRequest(
@@ -258,9 +347,7 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     )
     port = await server.start("127.0.0.1:0", cert, key)
     p_cert, p_key, _ = _node_tls(layout, police)
-    out_dir = workdir or Path(tempfile.mkdtemp(prefix="evnet-demo-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{item.evidence_id}.jpg"
+    target = out_dir / item.evidence_id
     record = await partner.evidence(item.evidence_id)
     channel = open_channel(
         f"127.0.0.1:{port}", cas[urban.msp_id], client_cert_pem=p_cert, client_key_pem=p_key
@@ -326,7 +413,24 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
             f"{penalty.legal_basis}); stage now {closed.value.stage}"
         )
 
-    say("== 8. the auditor's trail for the photo, and the owner node's integrity sweep")
+    say("== 8. UrbanManagement exports the case's evidence package; it verifies offline")
+    package = out_dir / f"{case_id}.tar"
+    export_records = await _download_package(
+        urban_gw.as_user(Role.OFFICER), f"/cases/{case_id}/packages", package
+    )
+    report = verify_package(package)
+    say(
+        f"   {package} ({package.stat().st_size:,} bytes; {export_records} export record(s) "
+        f"on the ledger)"
+    )
+    say(
+        f"   evnet verify: {'OK' if report.ok else 'FAILED'}: "
+        + ", ".join(f"{n} {what}" for what, n in sorted(report.checked.items()))
+    )
+    if not report.ok:
+        raise RuntimeError(f"the package did not verify:\n{report.render()}")
+
+    say("== 9. the auditor's trail for the evidence, and the owner node's integrity sweep")
     auditor = as_user(layout, urban, Role.AUDITOR)
     await _wait_for(auditor, closed.block_number)
     trail = await auditor.access_trail(TrailQuery(by=TrailBy.EVIDENCE, target_id=item.evidence_id))
@@ -345,4 +449,13 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
         ledger=ClientLedgerView(owner_view),
     )
     say(f"   evnet doctor --org UrbanManagement: {len(problems)} problem(s)")
-    return Outcome(item.evidence_id, case_id, target, lines, problems)
+    return Outcome(
+        item.evidence_id,
+        case_id,
+        target,
+        lines,
+        problems,
+        package,
+        [f["flag_id"] for f in flags],
+        urban_gw.base_url,
+    )

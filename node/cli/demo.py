@@ -1,9 +1,11 @@
-"""``evnet demo``: bring up the local consortium and show it working end to end.
+"""``evnet demo``: bring up the local department stack and show the product working end to end.
 
-It grows as the product does; today: the consortium, each department's node and its keys,
-a device-signed camera flag ingested, a case through its stages and a transfer, an access
-refused then granted and the photo fetched from the owner's node, the audit trail and the
-integrity sweep (see node/walkthrough.py).
+The consortium (three departments, three Raft orderers, TLS everywhere) with each
+department's gateway and node (``evnet up``), then the story of node/walkthrough.py: a
+street camera on real footage, the review queue, a case through its stages and a transfer,
+an access refused then granted, the evidence package exported and verified offline, the
+audit trail and the integrity sweep. Everything keeps running for exploration;
+``evnet demo --down`` stops it.
 """
 
 from __future__ import annotations
@@ -13,37 +15,47 @@ import asyncio
 from typing import Any
 
 from node import walkthrough
-from node.cli.network import network_from
+from node.cli.stack import stack_from
 from node.settings import Settings
 from schemas.glossary import DEPARTMENT_ZH
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("demo", help="run the end-to-end demo on the local consortium")
-    parser.add_argument("--down", action="store_true", help="stop the demo network")
+    parser.add_argument(
+        "--down", action="store_true", help="stop everything the demo started (= evnet down)"
+    )
     parser.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    network = network_from(settings)
+    stack = stack_from(settings)
     if args.down:
-        print(f"stopped {len(network.down())} process(es)")
+        print(f"stopped {len(stack.down())} process(es)")
         return 0
-    print("== 1. consortium: 3 Raft orderers, 3 departments, TLS everywhere")
-    network.up()
-    layout = network.layout
-    urban, police, market = layout.consortium.departments[:3]
-    for dep in (urban, police, market):
+    print("== 1. the stack: 3 Raft orderers, 3 departments (peer, chaincode, node, gateway)")
+    stack.up()
+    layout = stack.layout
+    for runtime in stack.runtimes():
+        dep = layout.consortium.department(runtime.name)
         zh = next((v for k, v in DEPARTMENT_ZH.items() if k.value == dep.name), "")
-        print(f"   {dep.name} {zh} peer {dep.peer.address}")
+        print(f"   {dep.name} {zh}: peer {dep.peer.address}, gateway {runtime.health_url[:-8]}")
 
-    outcome = asyncio.run(walkthrough.run(layout, print, settings.state_dir / "demo"))
+    workdir = settings.state_dir / "demo"
+    outcome = asyncio.run(walkthrough.run(layout, print, workdir))
+    console = f"{outcome.urban_gateway}/console/"
     print("== done.")
-    print(f"   evidence {outcome.evidence_id}, case {outcome.case_id}")
-    print(f"   the photo PublicSecurity fetched: {outcome.fetched_to}")
+    print(f"   {len(outcome.flags)} flag(s) from the camera; case {outcome.case_id} filed from")
+    print(f"   the first, transferred, closed; evidence {outcome.evidence_id} fetched by")
+    print(f"   PublicSecurity to {outcome.fetched_to}")
+    print(f"   evidence package: {outcome.package}")
+    print(f"     check it anywhere: .venv/bin/evnet verify {outcome.package}")
     print(f"   integrity sweep: {len(outcome.problems)} problem(s)")
-    print("   The network keeps running:")
-    print("   .venv/bin/evnet network status    # processes, pids, ports, health")
-    print("   .venv/bin/evnet network logs      # recent log lines of every process")
+    print(f"   API docs: {outcome.urban_gateway}/docs   console: {console}")
+    print("     a token to log in with: .venv/bin/evnet gateway token issue \\")
+    print("       --department UrbanManagement --user demo-reviewer")
+    print("   Everything keeps running:")
+    print("   .venv/bin/evnet status            # every process, pid and health")
+    print(f"   logs in {stack.supervisor.log_dir}")
     print("   .venv/bin/evnet demo --down       # stop it")
     return 0
