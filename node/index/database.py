@@ -77,6 +77,9 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+MAX_PARAMETERS = 30_000  # bound parameters per statement, below every server's limit
+
+
 class IndexDatabase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -88,18 +91,23 @@ class IndexDatabase:
             yield session
 
     def _upsert(self, table: Any, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+        """Insert or update ``rows`` in one transaction, in statements small enough for the
+        server: PostgreSQL takes at most 65,535 bound parameters per statement, and some
+        SQLite builds 32,766."""
         if not rows:
             return
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(table).values(list(rows))
-        updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-        stmt = (
-            stmt.on_conflict_do_update(index_elements=keys, set_=updates)
-            if updates
-            else stmt.on_conflict_do_nothing(index_elements=keys)
-        )
+        per_statement = max(1, MAX_PARAMETERS // len(rows[0]))
         with self.session() as session:
-            session.execute(stmt)
+            for start in range(0, len(rows), per_statement):
+                stmt = insert(table).values(list(rows[start : start + per_statement]))
+                updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+                stmt = (
+                    stmt.on_conflict_do_update(index_elements=keys, set_=updates)
+                    if updates
+                    else stmt.on_conflict_do_nothing(index_elements=keys)
+                )
+                session.execute(stmt)
 
     def upsert_rows(self, model: Any, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
         """Insert or update rows of any index table (keys: its primary key columns)."""

@@ -199,3 +199,10 @@ def test_times_with_an_offset_sort_and_filter_as_utc(index: IndexDatabase) -> No
     assert ids(index, since=T0 + dt.timedelta(seconds=10), until=T0 + dt.timedelta(minutes=1)) == [
         "E-0900"
     ]
+
+
+def test_a_large_batch_is_split_below_the_servers_parameter_limit(index: IndexDatabase) -> None:
+    # 5,000 rows of 17 columns are 85,000 bound parameters: more than PostgreSQL takes in
+    # one statement (65,535). The batch lands whole, in one transaction.
+    index.upsert_evidence([row(i) for i in range(5_000)])
+    assert index.count() == 5_000
