@@ -4,9 +4,14 @@ of docs/DETECTORS.md, end to end through both sides' own code (no hand-built req
 from __future__ import annotations
 
 import random
+import socket
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from gatewaykit import Kit, build
 from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
 
@@ -74,3 +79,41 @@ def test_an_idempotency_key_for_another_event_is_refused(kit: Kit) -> None:
     assert status == REJECTED
     assert any("IDEMPOTENCY_KEY_MISMATCH" in a for a in alarms)
     assert kit.blobs() == []
+
+
+def test_gateway_down_for_the_whole_run_then_every_event_exactly_once(kit: Kit) -> None:
+    """The real gateway app served over HTTP on 127.0.0.1, absent while the device runs."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    events = [submission(kit, event_id=f"evt-20261122-{n:04d}") for n in range(3)]
+    with (
+        Spool(kit.root / "device-spool.sqlite", 50_000_000) as spool,
+        httpx.Client(timeout=5.0, headers=kit.token("edge-07")) as client,
+    ):
+        for sub in events:
+            spool.put(sub)
+        deliverer = Deliverer(spool, client, url, policy=FAST, rng=random.Random(3))
+        # The whole run with the gateway down: everything stays pending, nothing is lost.
+        for _ in range(3):
+            report = deliverer.deliver_due()
+            assert (report.delivered, report.rejected) == (0, 0)
+            time.sleep(0.03)
+        assert kit.blobs() == []
+        server = uvicorn.Server(
+            uvicorn.Config(kit.client.app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 20
+            while spool.usage().pending and time.monotonic() < deadline:
+                deliverer.deliver_due()
+                time.sleep(0.05)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+        assert [spool.status(s.event_id) for s in events] == [DELIVERED] * 3
+    assert len(kit.blobs()) == 2 * len(events)  # keyframe and clip of each, stored once
+    assert len(kit.chain.flags) == len(events)
