@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -132,7 +132,13 @@ class IndexDatabase:
 
     def count(self) -> int:
         with self.session() as session:
-            return len(session.execute(select(EvidenceRow.evidence_id)).all())
+            return int(session.execute(select(func.count()).select_from(EvidenceRow)).scalar_one())
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics (after a bulk load, a restore or a re-index: with
+        stale statistics PostgreSQL can pick a full scan for a rare search term)."""
+        with self.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
 
     def search(self, query: EvidenceQuery) -> EvidencePage:
         """One page of evidence ids, newest first.

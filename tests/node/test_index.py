@@ -206,3 +206,10 @@ def test_a_large_batch_is_split_below_the_servers_parameter_limit(index: IndexDa
     # one statement (65,535). The batch lands whole, in one transaction.
     index.upsert_evidence([row(i) for i in range(5_000)])
     assert index.count() == 5_000
+
+
+def test_analyze_refreshes_statistics_and_changes_no_row(index: IndexDatabase) -> None:
+    before = ids(index)
+    index.analyze()
+    assert ids(index) == before
+    assert index.count() == 30
