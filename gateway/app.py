@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway import observability, problems
+from gateway import console, observability, problems
 from gateway.deps import GatewayDeps
 from gateway.routes import audit, cases, devices, evidence, packages, review
 
@@ -26,6 +26,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(packages.router)
     app.include_router(review.router)
+    app.include_router(console.router)
     observability.install(app, deps)
 
     @app.get("/healthz", tags=["health"])

@@ -1,0 +1,294 @@
+"""The console's pages. Each one calls the same route functions (or ledger calls) as the
+API, signed by the user's own identity, so the ledger and the role rules are the API's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, RedirectResponse
+
+from gateway.console import overview
+from gateway.console.render import page
+from gateway.console.session import (
+    COOKIE,
+    LOGIN,
+    ConsoleRoute,
+    Session,
+    authenticate,
+    poster,
+    viewer,
+)
+from gateway.deps import Deps, ledger_of
+from gateway.models import AccessView, StageChangeIn
+from gateway.problems import Problem, strict_request
+from gateway.routes import cases, evidence, review
+from node.index.search import EvidenceQuery
+from schemas.glossary import Role, Stage, ViolationStatus
+from schemas.ledger import MAX_PAGE_SIZE, TrailBy, TrailQuery
+from schemas.violations import REVIEW_REASONS
+
+router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+
+_STATIC = Path(__file__).parent / "static"
+_ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
+GENERAL_STAGES = [s for s in Stage if s is not Stage.CLOSED_WITHOUT_PENALTY]
+REJECT_REASONS = [r for r in REVIEW_REASONS if r != "confirmed_on_footage"]
+PEOPLE = (Role.OFFICER, Role.REVIEWER, Role.AUDITOR, Role.PARTNER)
+QUEUE_READERS = (Role.REVIEWER, Role.OFFICER, Role.AUDITOR)
+HOME = {
+    Role.REVIEWER: "/console/review",
+    Role.AUDITOR: "/console/audit",
+    Role.OFFICER: "/console/overview",
+    Role.PARTNER: "/console/cases",
+}
+SessionOf = Annotated[Session, viewer(*PEOPLE)]
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --- sign in, sign out, assets ----------------------------------------------------------------
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> FileResponse:
+    if name not in _ASSETS:
+        raise Problem(404, "NOT_FOUND", "no such file")
+    return FileResponse(_STATIC / name, media_type=_ASSETS[name])
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    return page(request, "login.html", {"failed": False})
+
+
+@router.post("/login")
+async def login(
+    request: Request, deps: Deps, token: Annotated[str, Form(max_length=256)] = ""
+) -> Response:
+    """The API's bearer token, checked like the API does, kept in an HttpOnly cookie."""
+    who = authenticate(deps, token.strip())
+    if who is None or who.role not in PEOPLE:
+        return page(request, "login.html", {"failed": True}, status=401)
+    response = _see_other("/console")
+    response.set_cookie(
+        COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/console",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(_: Annotated[Session, poster(*PEOPLE)]) -> Response:
+    """Forget the cookie here; the token itself stays valid for the API until it expires."""
+    response = _see_other(LOGIN)
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("")
+async def home(session: SessionOf) -> Response:
+    return _see_other(HOME[session.who.role])
+
+
+# --- the review queue -------------------------------------------------------------------------
+
+
+@router.get("/review")
+async def review_queue(
+    request: Request,
+    deps: Deps,
+    session: Annotated[Session, viewer(*QUEUE_READERS)],
+    status: ViolationStatus = ViolationStatus.DETECTED,
+    bookmark: Annotated[str, Query(max_length=512)] = "",
+) -> Response:
+    queue = await review.queue(deps, session.who, status, MAX_PAGE_SIZE // 2, bookmark)
+    done = {k: request.query_params.get(k, "") for k in ("done", "flag", "tx", "case")}
+    return page(
+        request,
+        "review.html",
+        {
+            "session": session,
+            "queue": queue,
+            "status": status,
+            "statuses": list(ViolationStatus),
+            "reasons": REJECT_REASONS,
+            "can_decide": session.who.role is Role.REVIEWER and status is ViolationStatus.DETECTED,
+            "done": done if done["done"] else None,
+        },
+    )
+
+
+def _after(action: str, view: review.ViolationView) -> RedirectResponse:
+    done = {"done": action, "flag": view.flag_id, "tx": view.tx_id or "", "case": view.case_id}
+    return _see_other("/console/review?" + urlencode({k: v for k, v in done.items() if v}))
+
+
+Reviewer = Annotated[Session, poster(Role.REVIEWER)]
+FlagId = review.FlagId
+
+
+@router.post("/review/{flag_id}/confirm")
+async def confirm(flag_id: FlagId, deps: Deps, session: Reviewer) -> Response:
+    """Confirmed on the footage; the flag opens its case."""
+    body = review.ReviewIn(decision="confirmed", reason="confirmed_on_footage", action="case")
+    return _after("confirm", await review.review(flag_id, body, deps, session.who))
+
+
+@router.post("/review/{flag_id}/remind")
+async def remind(flag_id: FlagId, deps: Deps, session: Reviewer) -> Response:
+    """Confirmed; the co-governance reminder is the next step."""
+    body = review.ReviewIn(decision="confirmed", reason="confirmed_on_footage", action="reminder")
+    return _after("remind", await review.review(flag_id, body, deps, session.who))
+
+
+@router.post("/review/{flag_id}/reject")
+async def reject(
+    flag_id: FlagId,
+    deps: Deps,
+    session: Reviewer,
+    reason: Annotated[str, Form(max_length=64)] = "false_positive",
+) -> Response:
+    if reason not in REJECT_REASONS:
+        raise Problem(422, "INVALID_REQUEST", "reason: not a review reason code")
+    body = review.ReviewIn(decision="rejected", reason=reason)
+    return _after("reject", await review.review(flag_id, body, deps, session.who))
+
+
+@router.get("/evidence/{evidence_id}/content")
+async def evidence_content(
+    evidence_id: Annotated[str, PathParam(max_length=128)],
+    deps: Deps,
+    session: Annotated[Session, viewer(*evidence.READERS)],
+) -> Response:
+    """A view through the API's access-record flow: recorded on the ledger first (the
+    record's tx id is in the X-Access-Record header, which the page shows)."""
+    return await evidence.content(
+        evidence_id, deps, session.who, purpose="console_view", kind=evidence.ReadKind.VIEW
+    )
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+
+@router.get("/cases")
+async def case_lookup(
+    request: Request,
+    session: SessionOf,
+    case_id: Annotated[str, Query(max_length=128)] = "",
+) -> Response:
+    if case_id.strip():
+        return _see_other("/console/cases/" + case_id.strip())
+    return page(request, "case_lookup.html", {"session": session})
+
+
+@router.get("/cases/{case_id}")
+async def case_page(
+    request: Request, case_id: cases.CaseId, deps: Deps, session: SessionOf
+) -> Response:
+    who = session.who
+    case = await cases.get_case(case_id, deps, who)
+    history = [] if who.role is Role.PARTNER else await cases.history(case_id, deps, who)
+    reached = {case.stage} | {e.to_stage for e in history} | {e.from_stage for e in history}
+    acted = {e.to_stage: e for e in history}
+    ids = await run_in_threadpool(deps.index.search, EvidenceQuery(case_id=case_id, page_size=200))
+    nxt = [s for s in GENERAL_STAGES if s not in reached] + [Stage.CLOSED_WITHOUT_PENALTY]
+    return page(
+        request,
+        "case.html",
+        {
+            "session": session,
+            "case": case,
+            "history": history,
+            "stages": GENERAL_STAGES,
+            "reached": reached,
+            "acted": acted,
+            "evidence_ids": ids.evidence_ids,
+            "can_advance": who.role in (Role.OFFICER, Role.REVIEWER),
+            "next_stages": nxt,
+            "done_tx": request.query_params.get("tx", ""),
+        },
+    )
+
+
+@router.post("/cases/{case_id}/stage")
+async def advance(
+    case_id: cases.CaseId,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.OFFICER, Role.REVIEWER)],
+    to: Annotated[Stage, Form()],
+) -> Response:
+    view = await cases.advance(case_id, StageChangeIn(to=to), deps, session.who)
+    return _see_other(f"/console/cases/{case_id}?" + urlencode({"tx": view.tx_id or ""}))
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+@router.get("/audit")
+async def audit_trail(
+    request: Request,
+    deps: Deps,
+    session: Annotated[Session, viewer(Role.AUDITOR)],
+    by: TrailBy | None = None,
+    target_id: Annotated[str, Query(max_length=128)] = "",
+    org: Annotated[str, Query(max_length=64)] = "",
+    accessor: Annotated[str, Query(max_length=512)] = "",
+    bookmark: Annotated[str, Query(max_length=1024)] = "",
+) -> Response:
+    form = {"by": by.value if by else "", "target_id": target_id, "org": org}
+    form["accessor"] = accessor
+    records: list[AccessView] = []
+    more = ""
+    if by is not None:
+        doc: dict[str, Any] = {k: v for k, v in form.items() if v and k != "by"}
+        query = strict_request(
+            TrailQuery, {"by": by.value, **doc, "page_size": 50, "bookmark": bookmark}
+        )
+        trail = await ledger_of(deps, session.who).access_trail(query)
+        records, more = [AccessView.of(r) for r in trail.records], trail.bookmark
+    next_url = "?" + urlencode({**form, "bookmark": more}) if more else ""
+    return page(
+        request,
+        "audit.html",
+        {
+            "session": session,
+            "form": form,
+            "bys": list(TrailBy),
+            "records": records,
+            "next_url": next_url,
+        },
+    )
+
+
+# --- overview ---------------------------------------------------------------------------------
+
+
+@router.get("/overview")
+async def overview_page(
+    request: Request, deps: Deps, session: Annotated[Session, viewer(*QUEUE_READERS)]
+) -> Response:
+    now = deps.clock()
+    summary = await run_in_threadpool(overview.summarise, deps.index, now)
+    return page(
+        request,
+        "overview.html",
+        {
+            "session": session,
+            "o": summary,
+            "width": overview.MAP_WIDTH,
+            "height": overview.MAP_HEIGHT,
+            "since": (now - dt.timedelta(days=30)).date().isoformat(),
+        },
+    )

@@ -1,0 +1,71 @@
+// The review queue's keys (j/k move, c confirm, r reject, m remind) and the evidence viewer:
+// an item is fetched through the console's access-record route and the ledger transaction
+// that recorded the view (X-Access-Record) is shown under it.
+"use strict";
+
+async function showEvidence(figure) {
+  if (figure.dataset.loaded) return;
+  figure.dataset.loaded = "1";
+  const note = figure.querySelector(".access") || figure.appendChild(document.createElement("small"));
+  const response = await fetch(figure.dataset.src, { credentials: "same-origin" });
+  const tx = response.headers.get("X-Access-Record") || "";
+  if (!response.ok) {
+    note.textContent = response.status + (tx ? " · tx " + tx : "");
+    note.classList.add("error");
+    return;
+  }
+  const blob = await response.blob();
+  const url = URL.createObjectURL(blob);
+  let media;
+  if (blob.type.startsWith("image/")) {
+    media = document.createElement("img");
+  } else if (blob.type.startsWith("video/")) {
+    media = document.createElement("video");
+    media.controls = true;
+  }
+  if (media) {
+    media.src = url;
+    figure.insertBefore(media, figure.firstChild);
+  }
+  note.textContent = "tx " + tx;
+  note.dataset.tx = tx;
+}
+
+function current(items) {
+  return items.find((li) => li.classList.contains("current"));
+}
+
+function select(items, item) {
+  items.forEach((li) => li.classList.remove("current"));
+  if (!item) return;
+  item.classList.add("current");
+  item.focus();
+  item.scrollIntoView({ block: "nearest" });
+  item.querySelectorAll("figure.item").forEach(showEvidence);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const items = Array.from(document.querySelectorAll("#queue > li.flag"));
+  select(items, items[0]);
+  items.forEach((li) => li.addEventListener("click", () => select(items, li)));
+  document.querySelectorAll("ul.evidence > li.item").forEach((li) => {
+    li.querySelector("a").addEventListener("click", (event) => {
+      event.preventDefault();
+      showEvidence(li);
+    });
+  });
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target && ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName)) return;
+    const here = current(items);
+    const at = items.indexOf(here);
+    if (event.key === "j") select(items, items[Math.min(at + 1, items.length - 1)]);
+    else if (event.key === "k") select(items, items[Math.max(at - 1, 0)]);
+    else if (here && ["c", "r", "m"].includes(event.key)) {
+      const button = here.querySelector('button[data-key="' + event.key + '"]');
+      if (button) button.click();
+    } else return;
+    event.preventDefault();
+  });
+});

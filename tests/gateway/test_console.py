@@ -1,0 +1,315 @@
+"""The web console over the gateway: sign-in with the API's tokens, the role rules, CSRF on
+every form, the two languages, escaping, and each page for its role (fake ledger at the seam,
+a real ingest service and index underneath)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from gatewaykit import Kit, build
+from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
+
+from schemas.glossary import AccessKind, Stage, ViolationStatus
+
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Kit:
+    return build(tmp_path)
+
+
+def browser(kit: Kit) -> TestClient:
+    """A separate cookie jar, as a second person's browser."""
+    return TestClient(kit.client.app, raise_server_exceptions=False)
+
+
+def sign_in(kit: Kit, user: str) -> tuple[TestClient, str]:
+    """A browser signed in as ``user`` and the CSRF token its pages carry."""
+    client = browser(kit)
+    token = kit.deps.tokens.issue_token(user, dt.timedelta(hours=1))
+    resp = client.post("/console/login", data={"token": token}, follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    home = client.get("/console/cases")
+    assert home.status_code == 200, home.text
+    match = CSRF.search(home.text)
+    assert match is not None
+    return client, match.group(1)
+
+
+def submit(kit: Kit, **changes: Any) -> dict[str, Any]:
+    body, sig, cert = signed(claims(**changes), device(make_ca(kit.root / "node")))
+    files = [
+        ("claims", (None, body)),
+        ("signature", (None, sig)),
+        ("certificate", (None, cert)),
+        ("files", ("keyframe.jpg", KEYFRAME, "image/jpeg")),
+        ("files", ("clip.mp4", CLIP, "video/mp4")),
+    ]
+    resp = kit.client.post("/devices/submissions", files=files, headers=kit.token("edge-07"))
+    assert resp.status_code == 201, resp.text
+    doc: dict[str, Any] = resp.json()
+    return doc
+
+
+def file_case(kit: Kit, case_id: str = "case-1") -> None:
+    doc = {
+        "case_id": case_id,
+        "violation_type": "road_occupation",
+        "subject_key": hashlib.sha256(b"subject").hexdigest(),
+        "subject_kind": "person",
+        "source": "camera",
+    }
+    resp = kit.client.post("/cases", json=doc, headers=kit.token("officer1"))
+    assert resp.status_code == 201, resp.text
+
+
+# --- signing in and out -----------------------------------------------------------------------
+
+
+def test_sign_in_sets_an_httponly_strict_cookie_and_sign_out_clears_it(kit: Kit) -> None:
+    client = browser(kit)
+    assert client.get("/console/review", follow_redirects=False).headers["location"] == (
+        "/console/login"
+    )
+    token = kit.deps.tokens.issue_token("reviewer1", dt.timedelta(hours=1))
+    resp = client.post("/console/login", data={"token": token}, follow_redirects=False)
+    assert resp.status_code == 303
+    cookie = resp.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+    assert "path=/console" in cookie
+    page = client.get("/console")
+    assert page.status_code == 200
+    assert page.url.path == "/console/review"
+    assert "reviewer1" in page.text
+    csrf = CSRF.search(page.text)
+    assert csrf is not None
+    out = client.post("/console/logout", data={"csrf": csrf.group(1)}, follow_redirects=False)
+    assert out.status_code == 303
+    assert out.headers["location"] == "/console/login"
+    assert client.get("/console/review", follow_redirects=False).status_code == 303
+
+
+def test_a_bad_or_expired_token_does_not_sign_in(kit: Kit) -> None:
+    client = browser(kit)
+    resp = client.post("/console/login", data={"token": "not-a-token"}, follow_redirects=False)
+    assert resp.status_code == 401
+    assert "令牌无效或已过期" in resp.text
+    assert "set-cookie" not in resp.headers
+    token = kit.deps.tokens.issue_token("reviewer1", dt.timedelta(minutes=5))
+    kit.clock[0] += dt.timedelta(minutes=6)
+    assert client.post("/console/login", data={"token": token}).status_code == 401
+    # A forged cookie is no session either.
+    client.cookies.set("evnet_console", "forged", path="/console")
+    assert client.get("/console/review", follow_redirects=False).status_code == 303
+
+
+def test_a_device_token_cannot_sign_in(kit: Kit) -> None:
+    token = kit.deps.tokens.issue_token("edge-07", dt.timedelta(hours=1))
+    assert browser(kit).post("/console/login", data={"token": token}).status_code == 401
+
+
+# --- role rules and CSRF ----------------------------------------------------------------------
+
+
+def test_pages_answer_403_for_roles_the_api_would_refuse(kit: Kit) -> None:
+    reviewer, _ = sign_in(kit, "reviewer1")
+    partner, _ = sign_in(kit, "partner1")
+    resp = reviewer.get("/console/audit")
+    assert resp.status_code == 403
+    assert "ACCESS_DENIED" in resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+    assert partner.get("/console/review").status_code == 403
+    assert partner.get("/console/overview").status_code == 403
+
+
+def test_a_form_without_the_csrf_token_is_refused(kit: Kit) -> None:
+    flag = submit(kit)["flag_id"]
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    resp = reviewer.post(f"/console/review/{flag}/confirm", data={})
+    assert resp.status_code == 403
+    assert "CSRF_REJECTED" in resp.text
+    resp = reviewer.post(f"/console/review/{flag}/confirm", data={"csrf": "0" * 64})
+    assert resp.status_code == 403
+    # Another user's token is no good here either.
+    _, other = sign_in(kit, "officer1")
+    assert reviewer.post(f"/console/review/{flag}/confirm", data={"csrf": other}).status_code == 403
+    assert kit.chain.flags[flag].status is ViolationStatus.DETECTED
+    assert csrf != other
+
+
+def test_an_officer_cannot_confirm_from_the_console(kit: Kit) -> None:
+    flag = submit(kit)["flag_id"]
+    officer, csrf = sign_in(kit, "officer1")
+    assert officer.post(f"/console/review/{flag}/confirm", data={"csrf": csrf}).status_code == 403
+    assert kit.chain.flags[flag].status is ViolationStatus.DETECTED
+
+
+# --- language and escaping --------------------------------------------------------------------
+
+
+def test_chinese_by_default_english_on_request_and_remembered(kit: Kit) -> None:
+    client, _ = sign_in(kit, "reviewer1")
+    assert "审核队列" in client.get("/console/review").text
+    english = client.get("/console/review?lang=en")
+    assert "Review queue" in english.text
+    assert "审核队列" not in english.text
+    assert 'lang="en"' in english.text
+    assert "Review queue" in client.get("/console/review").text  # kept in a cookie
+    assert "审核队列" in client.get("/console/review?lang=zh").text
+    assert "审核队列" in client.get("/console/review").text
+
+
+def test_user_input_is_escaped(kit: Kit) -> None:
+    auditor, _ = sign_in(kit, "auditor1")
+    script = "<script>alert(1)</script>"
+    page = auditor.get("/console/audit", params={"accessor": script, "org": '"><b>x'})
+    assert page.status_code == 200
+    assert script not in page.text
+    assert '"><b>x' not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    # An id the ledger refuses comes back as an error page, also escaped.
+    missing = auditor.get("/console/cases/<img src=x onerror=alert(1)>")
+    assert missing.status_code in (404, 422)
+    assert "<img src=x" not in missing.text
+
+
+# --- the pages --------------------------------------------------------------------------------
+
+
+def test_the_review_queue_shows_each_flag_and_confirm_opens_its_case(kit: Kit) -> None:
+    done = submit(kit)
+    flag = done["flag_id"]
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    page = reviewer.get("/console/review")
+    assert page.status_code == 200
+    for shown in (flag, "cam-jiangbei-12", "占道经营", "0.91", 'data-key="c"', "false_positive"):
+        assert shown in page.text
+    for item in done["items"]:
+        assert f"/console/evidence/{item['evidence_id']}/content" in page.text
+    assert "confirmed_on_footage" not in page.text  # not a reason to reject
+    resp = reviewer.post(f"/console/review/{flag}/confirm", data={"csrf": csrf})
+    assert resp.status_code == 200
+    assert resp.url.path == "/console/review"
+    assert kit.chain.flags[flag].status is ViolationStatus.CASE_FILED
+    assert f"CASE-{flag}" in resp.text
+    assert "队列为空" in resp.text
+
+
+def test_reject_takes_a_reason_code_and_remind_confirms_with_a_reminder(kit: Kit) -> None:
+    one = submit(kit)["flag_id"]
+    two = submit(kit, event_id="evt-20261122-0002")["flag_id"]
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    bad = reviewer.post(f"/console/review/{one}/reject", data={"csrf": csrf, "reason": "meh"})
+    assert bad.status_code == 422
+    ok = reviewer.post(f"/console/review/{one}/reject", data={"csrf": csrf, "reason": "duplicate"})
+    assert ok.status_code == 200
+    assert kit.chain.flags[one].status is ViolationStatus.REJECTED
+    assert kit.chain.flag_steps[one][-1].reason == "duplicate"
+    assert reviewer.post(f"/console/review/{two}/remind", data={"csrf": csrf}).status_code == 200
+    assert kit.chain.flags[two].status is ViolationStatus.REMINDED
+    # A second decision on the same flag is the ledger's refusal, shown as a page.
+    again = reviewer.post(f"/console/review/{one}/confirm", data={"csrf": csrf})
+    assert again.status_code == 409
+    assert "INVALID_VIOLATION_TRANSITION" in again.text
+
+
+def test_viewing_evidence_goes_through_an_access_record_the_auditor_then_finds(kit: Kit) -> None:
+    item = submit(kit)["items"][0]["evidence_id"]
+    reviewer, _ = sign_in(kit, "reviewer1")
+    resp = reviewer.get(f"/console/evidence/{item}/content")
+    assert resp.status_code == 200
+    assert resp.content in (KEYFRAME, CLIP)
+    tx = resp.headers["X-Access-Record"]
+    [record] = kit.chain.accesses
+    assert record.kind is AccessKind.VIEW
+    assert record.accessor == "CN=reviewer1"
+    auditor, _ = sign_in(kit, "auditor1")
+    page = auditor.get("/console/audit", params={"by": "evidence", "target_id": item})
+    assert page.status_code == 200
+    assert tx in page.text
+    assert "console_view" in page.text
+    # An auditor reads trails, not content: the API's rule.
+    assert auditor.get(f"/console/evidence/{item}/content").status_code == 403
+
+
+def test_the_case_page_shows_the_timeline_and_only_the_allowed_actions(kit: Kit) -> None:
+    file_case(kit)
+    officer, csrf = sign_in(kit, "officer1")
+    page = officer.get("/console/cases/case-1")
+    assert page.status_code == 200
+    for stage in (
+        "案件来源",
+        "初查核实",
+        "立案审批",
+        "调查取证",
+        "事先告知",
+        "决定",
+        "执行",
+        "结案",
+    ):
+        assert stage in page.text
+    assert 'action="/console/cases/case-1/stage"' in page.text
+    moved = officer.post(
+        "/console/cases/case-1/stage", data={"csrf": csrf, "to": "preliminary_check"}
+    )
+    assert moved.status_code == 200
+    assert kit.chain.cases["case-1"].stage is Stage.PRELIMINARY_CHECK
+    assert "CN=officer1" in moved.text  # who acted, in the timeline
+    auditor, auditor_csrf = sign_in(kit, "auditor1")
+    seen = auditor.get("/console/cases/case-1")
+    assert seen.status_code == 200
+    assert "/stage" not in seen.text
+    refused = auditor.post(
+        "/console/cases/case-1/stage", data={"csrf": auditor_csrf, "to": "filing_approval"}
+    )
+    assert refused.status_code == 403
+    assert kit.chain.cases["case-1"].stage is Stage.PRELIMINARY_CHECK
+    assert officer.get("/console/cases?case_id=case-1").url.path == "/console/cases/case-1"
+
+
+def test_the_overview_counts_and_maps_the_index(kit: Kit) -> None:
+    submit(kit)
+    submit(kit, event_id="evt-2", camera_id="cam-2", place={"lat": 29.90, "lon": 121.57})
+    officer, _ = sign_in(kit, "officer1")
+    page = officer.get("/console/overview")
+    assert page.status_code == 200
+    assert "4 证据条数" in page.text
+    assert re.search(r"占道经营</td><td>4<", page.text)
+    assert "cam-2</td><td>2<" in page.text
+    assert "2026-11-22</td><td>4<" in page.text
+    assert page.text.count("<circle") == 4
+
+
+@pytest.mark.parametrize(
+    ("user", "path"),
+    [
+        ("reviewer1", "/console/review"),
+        ("officer1", "/console/review?status=confirmed"),
+        ("auditor1", "/console/audit"),
+        ("auditor1", "/console/overview"),
+        ("partner1", "/console/cases"),
+    ],
+)
+def test_each_page_renders_for_its_role(kit: Kit, user: str, path: str) -> None:
+    client, _ = sign_in(kit, user)
+    resp = client.get(path)
+    assert resp.status_code == 200
+    assert "<script>" not in resp.text  # scripts only from the console's own file
+    assert resp.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_the_assets_are_served_locally_and_nothing_else_is(kit: Kit) -> None:
+    assert kit.client.get("/console/static/console.css").status_code == 200
+    js = kit.client.get("/console/static/console.js")
+    assert js.status_code == 200
+    assert "X-Access-Record" in js.text
+    assert kit.client.get("/console/static/..%2Fpages.py").status_code == 404
+    assert kit.client.get("/console/static/pages.py").status_code == 404
