@@ -93,7 +93,9 @@ def _pids(state: Path) -> dict[str, str]:
 
 
 def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -> None:
-    consortium_file = shifted_consortium(tmp_path / "c.yaml", PORT_SHIFT)
+    # Its own ports: the session's shared network (conftest) runs at PORT_SHIFT, the fault
+    # suite's at PORT_SHIFT + 300.
+    consortium_file = shifted_consortium(tmp_path / "c.yaml", PORT_SHIFT + 600)
     settings = network_settings(tmp_path / "state", consortium_file)
     state = settings.state_dir
     env = {
