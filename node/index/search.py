@@ -92,6 +92,10 @@ def _like(term: str) -> ColumnElement[bool]:
     return EvidenceRow.text.like(_pattern(term), escape="\\")
 
 
+def _ilike(term: str) -> ColumnElement[bool]:
+    return EvidenceRow.text.ilike(_pattern(term), escape="\\")
+
+
 def _text_filter(dialect: str, term: str) -> ColumnElement[bool] | TextClause:
     # Trigram indexes need 3 characters; shorter terms fall back to a substring scan.
     if dialect == "sqlite" and len(term) >= 3:
@@ -100,7 +104,7 @@ def _text_filter(dialect: str, term: str) -> ColumnElement[bool] | TextClause:
             "evidence.rowid IN (SELECT rowid FROM evidence_fts WHERE evidence_fts MATCH :q)"
         ).bindparams(q=phrase)
     if dialect == "postgresql":
-        return EvidenceRow.text.ilike(_pattern(term), escape="\\")
+        return _ilike(term)
     return _like(term)
 
 
@@ -147,20 +151,35 @@ def _newest(stmt: Select[str, dt.datetime], limit: int) -> Select[str, dt.dateti
 
 def plans(query: EvidenceQuery, dialect: str) -> list[Select[str, dt.datetime]]:
     """The SELECTs to try in order for one page (each asks one row more than the page, to
-    know if another follows); the first that fills the page, or the last, answers."""
+    know if another follows); the first that fills the page, or the last, answers.
+
+    Free text of 3 characters or more takes two steps. A common word fills the page from
+    the newest rows passing the other filters (the first step looks at the newest
+    TEXT_WINDOW of them only); a rare word does not, and the second step starts from the
+    trigram index instead (SQLite: FTS5 trigram; PostgreSQL: a materialised set of pg_trgm
+    matches, so the planner cannot walk the time index and test every row).
+    """
     stmt, conditions = _filtered(query)
     page = query.page_size + 1
     if not query.text:
         return [_newest(stmt.where(and_(*conditions)) if conditions else stmt, page)]
     exact = _newest(stmt.where(and_(*conditions, _text_filter(dialect, query.text))), page)
-    if dialect != "sqlite" or len(query.text) < 3:
+    if dialect not in ("sqlite", "postgresql") or len(query.text) < 3:
         return [exact]
+    substring = _like(query.text) if dialect == "sqlite" else _ilike(query.text)
     window = _newest(stmt.where(and_(*conditions)) if conditions else stmt, TEXT_WINDOW)
     ids = window.with_only_columns(EvidenceRow.evidence_id).scalar_subquery()
     recent = _newest(
         select(EvidenceRow.evidence_id, EvidenceRow.captured_at).where(
-            EvidenceRow.evidence_id.in_(ids), _like(query.text)
+            EvidenceRow.evidence_id.in_(ids), substring
         ),
         page,
     )
+    if dialect == "postgresql":
+        hits = stmt.where(and_(*conditions, substring)).cte("text_hits").prefix_with("MATERIALIZED")
+        exact = (
+            select(hits.c.evidence_id, hits.c.captured_at)
+            .order_by(hits.c.captured_at.desc(), hits.c.evidence_id.desc())
+            .limit(page)
+        )
     return [recent, exact]
