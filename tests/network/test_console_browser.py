@@ -1,0 +1,220 @@
+"""The web console in a real headless browser (Debian's chromium driven by Playwright)
+against a gateway served over HTTP by uvicorn on the real network: a reviewer signs in, sees
+the flag, its keyframe loads through an access record, and confirming with the keyboard opens
+a case on the ledger; an officer advances the case; an auditor finds the reviewer's view in
+the trail. A missing chromium or Playwright fails the test with what to install."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from gateway.app import create_app
+from gateway.wiring import department_gateway
+from node.consortium.identities import org_crypto
+from node.consortium.network import Network
+from node.crypto.signing import EcdsaSigner
+from node.department import NodePaths, open_parts
+from schemas.claims import CaptureClaims, canonical_bytes
+from schemas.hashes import Digest
+
+pytestmark = pytest.mark.network
+
+URBAN = "UrbanManagement"
+HOUR = dt.timedelta(hours=1)
+# A real JPEG (1x1 px) so the browser draws it; the rest of the bytes are a comment segment.
+KEYFRAME = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b"
+    "0b0c1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e3334"
+    "32ffc0000b080001000101011100ffc4001f0000010501010101010100000000000000000102030405060708"
+    "090a0bffc400b5100002010303020403050504040000017d01020300041105122131410613516107227114"
+    "328191a1082342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a434445464748"
+    "494a535455565758595a636465666768696a737475767778797a838485868788898a92939495969798999a"
+    "a2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8"
+    "e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00fbd3ffd9"
+)
+
+
+@dataclass
+class Served:
+    url: str
+    tokens: dict[str, str]  # user -> bearer token
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def served(people: Network, tmp_path: Path) -> AsyncIterator[Served]:
+    """The department's gateway on a real port (the browser needs one), in this loop."""
+    layout = people.layout
+    parts = open_parts(NodePaths.of(layout.state_dir, URBAN))
+    deps = department_gateway(
+        layout, URBAN, parts, registrar_user="device1", work_dir=tmp_path / URBAN
+    )
+    tokens = {
+        user: deps.tokens.issue_token(user, HOUR)
+        for user in ("device1", "officer1", "reviewer1", "auditor1")
+    }
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(deps), host="127.0.0.1", port=port, log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # the server's failure
+        await asyncio.sleep(0.05)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", tokens)
+    finally:
+        server.should_exit = True
+        await task
+
+
+def _upload(people: Network) -> list[tuple[str, tuple[str | None, bytes]]]:
+    layout = people.layout
+    msp = layout.consortium.department(URBAN).msp_id
+    files = org_crypto(layout.state_dir, layout.consortium, URBAN).user("device1")
+    claims = CaptureClaims.model_validate_json(
+        json.dumps(
+            {
+                "event_id": f"evt-ui-{uuid.uuid4().hex[:10]}",
+                "org": msp,
+                "device_id": "device1",
+                "camera_id": "cam-console-1",
+                "captured_at": dt.datetime.now(dt.UTC).isoformat(),
+                "zone": "shopfront_3",
+                "rule": "no_goods_outside",
+                "violation_type": "shopfront_operation",
+                "place": {"lat": 29.8886, "lon": 121.5561},
+                "detections": [
+                    {"class_name": "person", "confidence": 0.87, "bbox": [10, 20, 110, 220]}
+                ],
+                "model_sha256": str(Digest.of(b"ssd_mobilenet_v2_coco")),
+                "media": [
+                    {
+                        "name": "keyframe.jpg",
+                        "media_type": "image/jpeg",
+                        "sha256": str(Digest.of(KEYFRAME)),
+                        "size": len(KEYFRAME),
+                    }
+                ],
+            }
+        )
+    )
+    body = canonical_bytes(claims)
+    signature = EcdsaSigner.from_pem(files.key.read_bytes()).sign(body)
+    return [
+        ("claims", (None, body)),
+        ("signature", (None, signature)),
+        ("certificate", (None, files.cert.read_bytes())),
+        ("files", ("keyframe.jpg", KEYFRAME)),
+    ]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("Debian's chromium is missing: apt-get install chromium (scripts/install)")
+    return path
+
+
+async def _browser() -> Any:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.fail("Playwright is missing: .venv/bin/pip install -e '.[dev]' (scripts/install)")
+    runner = await async_playwright().start()
+    browser = await runner.chromium.launch(executable_path=_chromium(), headless=True)
+    return runner, browser
+
+
+async def _sign_in(browser: Any, served: Served, user: str) -> Any:
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    await page.goto(f"{served.url}/console/login")
+    await page.fill("#token", served.tokens[user])
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state()
+    return page
+
+
+async def test_review_confirm_advance_and_audit_in_a_browser(
+    people: Network, served: Served
+) -> None:
+    async with httpx.AsyncClient(base_url=served.url, timeout=60) as api:
+        device = {"Authorization": f"Bearer {served.tokens['device1']}"}
+        done = await api.post("/devices/submissions", files=_upload(people), headers=device)
+        assert done.status_code == 201, done.text
+        flag, [item] = done.json()["flag_id"], done.json()["items"]
+        evidence_id = item["evidence_id"]
+
+        runner, browser = await _browser()
+        try:
+            reviewer = await _sign_in(browser, served, "reviewer1")
+            assert reviewer.url.endswith("/console/review")
+            row = reviewer.locator(f'li.flag[data-flag="{flag}"]')
+            await row.wait_for()
+            assert "出店经营" in await row.inner_text()
+            assert "cam-console-1" in await row.inner_text()
+            await row.click()  # the current flag: its keyframe loads through an access record
+            note = row.locator(".access[data-tx]")
+            await note.wait_for(timeout=30_000)
+            view_tx = (await note.get_attribute("data-tx")) or ""
+            assert len(view_tx) == 64
+            assert await row.locator("img").count() == 1
+            await reviewer.keyboard.press("c")
+            notice = reviewer.locator(".notice")
+            await notice.wait_for(timeout=60_000)
+            case_id = f"CASE-{flag}"
+            assert case_id in await notice.inner_text()
+
+            officer_api = {"Authorization": f"Bearer {served.tokens['officer1']}"}
+            case = await api.get(f"/cases/{case_id}", headers=officer_api)
+            assert case.status_code == 200, case.text
+            assert case.json()["stage"] == "source"
+
+            officer = await _sign_in(browser, served, "officer1")
+            await officer.goto(f"{served.url}/console/cases/{case_id}")
+            await officer.select_option("#to", "preliminary_check")
+            await officer.click("form.card button[type=submit]")
+            await officer.locator(".notice").wait_for(timeout=60_000)
+            assert "初查核实" in await officer.locator(".stage-now").inner_text()
+            assert "officer1" in await officer.locator(".timeline").inner_text()
+            case = await api.get(f"/cases/{case_id}", headers=officer_api)
+            assert case.json()["stage"] == "preliminary_check"
+
+            auditor = await _sign_in(browser, served, "auditor1")
+            assert auditor.url.endswith("/console/audit")
+            await auditor.select_option("select[name=by]", "evidence")
+            await auditor.fill("input[name=target_id]", evidence_id)
+            await auditor.click(".filters button[type=submit]")
+            await auditor.locator("table.trail").wait_for()
+            trail = await auditor.locator("table.trail").inner_text()
+            assert view_tx in trail
+            assert "reviewer1" in trail
+            assert "console_view" in trail
+            # The auditor's role has no review buttons and no evidence content.
+            refused = await auditor.goto(f"{served.url}/console/evidence/{evidence_id}/content")
+            assert refused is not None
+            assert refused.status == 403
+        finally:
+            await browser.close()
+            await runner.stop()
