@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.fabric import GatewayError
+from node.index.errors import SearchError
 from node.ingest import IngestRefused
 from node.ledger import LedgerRefused
 from schemas.ledger import LedgerErrorCode
@@ -101,6 +102,9 @@ def install(app: FastAPI) -> None:
         p = from_ingest(exc)
         return problem_response(p.status, p.code, p.detail)
 
+    async def on_search(_: Request, exc: Exception) -> JSONResponse:
+        return problem_response(422, "INVALID_SEARCH", str(exc)[:300])
+
     async def on_fabric(_: Request, exc: Exception) -> JSONResponse:
         log.error("ledger unavailable: %s", exc)
         return problem_response(503, "LEDGER_UNAVAILABLE", "the ledger could not be reached")
@@ -126,6 +130,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LedgerRefused, on_ledger)
     app.add_exception_handler(IngestRefused, on_ingest)
     app.add_exception_handler(GatewayError, on_fabric)
+    app.add_exception_handler(SearchError, on_search)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

@@ -254,6 +254,9 @@ class FakeLedger:
             ),
             key=lambda f: f.flag_id,
         )
+        if query.bookmark and not query.bookmark.isdigit():
+            # The chaincode refuses a bookmark outside the query's range the same way.
+            raise LedgerRefused(LedgerErrorCode.VALIDATION_FAILED, "bookmark out of range", "")
         start = int(query.bookmark or 0)
         page = hits[start : start + query.page_size]
         more = start + query.page_size < len(hits)
