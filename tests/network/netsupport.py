@@ -7,10 +7,12 @@ import datetime as dt
 import json
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -21,13 +23,16 @@ from fabric_protos.common import ledger_pb2
 
 from node.consortium import toolchain
 from node.consortium.clients import department_contract
-from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
+from node.consortium.identities import ADMIN_USER, IdentityFiles, issue_user, org_crypto
 from node.consortium.launch import Layout
+from node.crypto.signing import EcdsaSigner
 from node.fabric import Contract, EndorseError, EvaluateError, SubmitResult
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
 from node.settings import PROJECT_ROOT, Settings
+from schemas.claims import CaptureClaims, canonical_bytes
 from schemas.glossary import Role
+from schemas.hashes import Digest
 
 
 def shifted_consortium(path: Path, shift: int) -> Path:
@@ -186,3 +191,41 @@ def namespace(tag: str, host_ip: str, inner_ip: str) -> Iterator[Namespace]:
     finally:
         subprocess.run(["ip", "link", "del", ns.host_if], capture_output=True, check=False)
         subprocess.run(["ip", "netns", "del", ns.name], capture_output=True, check=False)
+
+
+# --- device submissions -------------------------------------------------------------------
+
+Upload = list[tuple[str, tuple[str | None, bytes]]]
+
+
+def signed_upload(device: IdentityFiles, org: str, photo: bytes, **claims: Any) -> Upload:
+    """The multipart parts of a device submission of one keyframe, its claims signed with
+    ``device``'s key as the detectors sign them; ``claims`` override the defaults."""
+    doc: dict[str, Any] = {
+        "event_id": f"evt-{uuid.uuid4().hex[:12]}",
+        "org": org,
+        "device_id": "device1",
+        "camera_id": "cam-jiangbei-12",
+        "captured_at": dt.datetime.now(dt.UTC).isoformat(),
+        "zone": "shopfront_3",
+        "rule": "no_goods_outside",
+        "violation_type": "road_occupation",
+        "detections": [{"class_name": "person", "confidence": 0.9, "bbox": [10, 20, 110, 220]}],
+        "model_sha256": str(Digest.of(b"ssd_mobilenet_v2_coco")),
+        "media": [
+            {
+                "name": "keyframe.jpg",
+                "media_type": "image/jpeg",
+                "sha256": str(Digest.of(photo)),
+                "size": len(photo),
+            }
+        ],
+    }
+    doc.update(claims)
+    body = canonical_bytes(CaptureClaims.model_validate_json(json.dumps(doc)))
+    return [
+        ("claims", (None, body)),
+        ("signature", (None, EcdsaSigner.from_pem(device.key.read_bytes()).sign(body))),
+        ("certificate", (None, device.cert.read_bytes())),
+        ("files", ("keyframe.jpg", photo)),
+    ]

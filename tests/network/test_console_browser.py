@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import shutil
 import socket
 import uuid
@@ -20,15 +19,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from netsupport import Upload, signed_upload
 
 from gateway.app import create_app
 from gateway.wiring import department_gateway
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
-from node.crypto.signing import EcdsaSigner
 from node.department import NodePaths, open_parts
-from schemas.claims import CaptureClaims, canonical_bytes
-from schemas.hashes import Digest
 
 pytestmark = pytest.mark.network
 
@@ -88,45 +85,19 @@ async def served(people: Network, tmp_path: Path) -> AsyncIterator[Served]:
         await task
 
 
-def _upload(people: Network) -> list[tuple[str, tuple[str | None, bytes]]]:
+def _upload(people: Network) -> Upload:
     layout = people.layout
-    msp = layout.consortium.department(URBAN).msp_id
-    files = org_crypto(layout.state_dir, layout.consortium, URBAN).user("device1")
-    claims = CaptureClaims.model_validate_json(
-        json.dumps(
-            {
-                "event_id": f"evt-ui-{uuid.uuid4().hex[:10]}",
-                "org": msp,
-                "device_id": "device1",
-                "camera_id": "cam-console-1",
-                "captured_at": dt.datetime.now(dt.UTC).isoformat(),
-                "zone": "shopfront_3",
-                "rule": "no_goods_outside",
-                "violation_type": "shopfront_operation",
-                "place": {"lat": 29.8886, "lon": 121.5561},
-                "detections": [
-                    {"class_name": "person", "confidence": 0.87, "bbox": [10, 20, 110, 220]}
-                ],
-                "model_sha256": str(Digest.of(b"ssd_mobilenet_v2_coco")),
-                "media": [
-                    {
-                        "name": "keyframe.jpg",
-                        "media_type": "image/jpeg",
-                        "sha256": str(Digest.of(KEYFRAME)),
-                        "size": len(KEYFRAME),
-                    }
-                ],
-            }
-        )
+    device = org_crypto(layout.state_dir, layout.consortium, URBAN).user("device1")
+    return signed_upload(
+        device,
+        layout.consortium.department(URBAN).msp_id,
+        KEYFRAME,
+        event_id=f"evt-ui-{uuid.uuid4().hex[:10]}",
+        camera_id="cam-console-1",
+        violation_type="shopfront_operation",
+        place={"lat": 29.8886, "lon": 121.5561},
+        detections=[{"class_name": "person", "confidence": 0.87, "bbox": [10, 20, 110, 220]}],
     )
-    body = canonical_bytes(claims)
-    signature = EcdsaSigner.from_pem(files.key.read_bytes()).sign(body)
-    return [
-        ("claims", (None, body)),
-        ("signature", (None, signature)),
-        ("certificate", (None, files.cert.read_bytes())),
-        ("files", ("keyframe.jpg", KEYFRAME)),
-    ]
 
 
 def _chromium() -> str:

@@ -8,7 +8,6 @@ import asyncio
 import base64
 import datetime as dt
 import hashlib
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,21 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
-from netsupport import caught_up, ledger_as
+from netsupport import Upload, caught_up, ledger_as, signed_upload
 
 from gateway.app import create_app
 from gateway.remote import ExchangeRemote, OwnerNode
 from gateway.wiring import department_gateway
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
-from node.crypto.signing import EcdsaSigner
 from node.department import NodePaths, open_parts
 from node.exchange import ExchangeServer
 from node.exchange.ledger_items import LedgerOwnerItems
 from node.ledger import LedgerClient, LedgerRefused
-from schemas.claims import CaptureClaims, canonical_bytes
 from schemas.glossary import Outcome
-from schemas.hashes import Digest
 from schemas.ledger import LedgerErrorCode, TargetKind
 
 pytestmark = pytest.mark.network
@@ -111,44 +107,11 @@ async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
         await server.stop()
 
 
-def device_upload(people: Network) -> list[tuple[str, tuple[str | None, bytes]]]:
+def device_upload(people: Network) -> Upload:
     layout = people.layout
+    device = org_crypto(layout.state_dir, layout.consortium, URBAN).user("device1")
     msp = layout.consortium.department(URBAN).msp_id
-    files = org_crypto(layout.state_dir, layout.consortium, URBAN).user("device1")
-    claims = CaptureClaims.model_validate_json(
-        json.dumps(
-            {
-                "event_id": f"evt-gw-{uuid.uuid4().hex[:10]}",
-                "org": msp,
-                "device_id": "device1",
-                "camera_id": "cam-jiangbei-12",
-                "captured_at": dt.datetime.now(dt.UTC).isoformat(),
-                "zone": "shopfront_3",
-                "rule": "no_goods_outside",
-                "violation_type": "road_occupation",
-                "detections": [
-                    {"class_name": "person", "confidence": 0.9, "bbox": [10, 20, 110, 220]}
-                ],
-                "model_sha256": str(Digest.of(b"ssd_mobilenet_v2_coco")),
-                "media": [
-                    {
-                        "name": "keyframe.jpg",
-                        "media_type": "image/jpeg",
-                        "sha256": str(Digest.of(PHOTO)),
-                        "size": len(PHOTO),
-                    }
-                ],
-            }
-        )
-    )
-    body = canonical_bytes(claims)
-    signature = EcdsaSigner.from_pem(files.key.read_bytes()).sign(body)
-    return [
-        ("claims", (None, body)),
-        ("signature", (None, signature)),
-        ("certificate", (None, files.cert.read_bytes())),
-        ("files", ("keyframe.jpg", PHOTO)),
-    ]
+    return signed_upload(device, msp, PHOTO, event_id=f"evt-gw-{uuid.uuid4().hex[:10]}")
 
 
 async def test_device_to_download_through_the_gateway(people: Network, gateways: Gateways) -> None:

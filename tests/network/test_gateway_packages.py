@@ -25,20 +25,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from netsupport import ledger_as
+from netsupport import Upload, ledger_as, signed_upload
 from test_gateway_api import POLICE, URBAN, _eventually, _visible
 
 from gateway.app import create_app
 from gateway.wiring import department_gateway
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
-from node.crypto.signing import EcdsaSigner
 from node.department import NodePaths, open_parts
 from node.package import Manifest, verify_package
 from node.package import manifest as layout
-from schemas.claims import CaptureClaims, canonical_bytes
 from schemas.glossary import AccessKind, Outcome
-from schemas.hashes import Digest
 
 pytestmark = pytest.mark.network
 HOUR = dt.timedelta(hours=1)
@@ -79,39 +76,18 @@ async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
             await client.aclose()
 
 
-def _upload(people: Network, photo: bytes) -> list[tuple[str, tuple[str | None, bytes]]]:
+def _upload(people: Network, photo: bytes) -> Upload:
     lay = people.layout
-    msp = lay.consortium.department(URBAN).msp_id
-    files = org_crypto(lay.state_dir, lay.consortium, URBAN).user("device1")
-    claims = CaptureClaims.model_validate(
-        {
-            "event_id": f"evt-pkg-gw-{uuid.uuid4().hex[:10]}",
-            "org": msp,
-            "device_id": "device1",
-            "camera_id": "cam-jiangbei-7",
-            "captured_at": dt.datetime.now(dt.UTC).isoformat(),
-            "zone": "shopfront_1",
-            "rule": "no_goods_outside",
-            "violation_type": "road_occupation",
-            "model_sha256": str(Digest.of(b"ssd_mobilenet_v2_coco")),
-            "media": [
-                {
-                    "name": "keyframe.jpg",
-                    "media_type": "image/jpeg",
-                    "sha256": str(Digest.of(photo)),
-                    "size": len(photo),
-                }
-            ],
-        }
+    device = org_crypto(lay.state_dir, lay.consortium, URBAN).user("device1")
+    return signed_upload(
+        device,
+        lay.consortium.department(URBAN).msp_id,
+        photo,
+        event_id=f"evt-pkg-gw-{uuid.uuid4().hex[:10]}",
+        camera_id="cam-jiangbei-7",
+        zone="shopfront_1",
+        detections=[],
     )
-    body = canonical_bytes(claims)
-    signature = EcdsaSigner.from_pem(files.key.read_bytes()).sign(body)
-    return [
-        ("claims", (None, body)),
-        ("signature", (None, signature)),
-        ("certificate", (None, files.cert.read_bytes())),
-        ("files", ("keyframe.jpg", photo)),
-    ]
 
 
 async def _submit(people: Network, g: Gateways, photo: bytes) -> str:

@@ -9,8 +9,6 @@ the ``evnet`` command line exactly as an operator would.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import sqlite3
 import subprocess
@@ -22,13 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import PORT_SHIFT
-from netsupport import network_settings, shifted_consortium
+from netsupport import Upload, network_settings, shifted_consortium, signed_upload
 
 from node.consortium import load_consortium
 from node.consortium.identities import org_crypto
-from node.crypto.signing import EcdsaSigner
 from node.ops.config import GATEWAY_PORT_OFFSET
-from schemas.claims import CaptureClaims, canonical_bytes
 from schemas.hashes import Digest
 
 pytestmark = pytest.mark.network
@@ -48,44 +44,18 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
 PHOTO = b"\xff\xd8 goods outside the shop door " * 5_000
 
 
-def _device_upload(
-    state: Path, consortium_file: Path
-) -> list[tuple[str, tuple[str | None, bytes]]]:
+def _device_upload(state: Path, consortium_file: Path) -> Upload:
     """A submission signed by ``device1``, the registrar identity ``evnet up`` issued."""
     consortium = load_consortium(consortium_file)
-    files = org_crypto(state, consortium, "UrbanManagement").user("device1")
-    claims = CaptureClaims.model_validate_json(
-        json.dumps(
-            {
-                "event_id": "evt-stack-1",
-                "org": "UrbanManagementMSP",
-                "device_id": "device1",
-                "camera_id": "cam-jiangbei-12",
-                "captured_at": dt.datetime.now(dt.UTC).isoformat(),
-                "zone": "shopfront_3",
-                "rule": "no_goods_outside",
-                "violation_type": "road_occupation",
-                "detections": [],
-                "model_sha256": str(Digest.of(b"model")),
-                "media": [
-                    {
-                        "name": "keyframe.jpg",
-                        "media_type": "image/jpeg",
-                        "sha256": str(Digest.of(PHOTO)),
-                        "size": len(PHOTO),
-                    }
-                ],
-            }
-        )
+    device = org_crypto(state, consortium, "UrbanManagement").user("device1")
+    return signed_upload(
+        device,
+        "UrbanManagementMSP",
+        PHOTO,
+        event_id="evt-stack-1",
+        detections=[],
+        model_sha256=str(Digest.of(b"model")),
     )
-    body = canonical_bytes(claims)
-    signature = EcdsaSigner.from_pem(files.key.read_bytes()).sign(body)
-    return [
-        ("claims", (None, body)),
-        ("signature", (None, signature)),
-        ("certificate", (None, files.cert.read_bytes())),
-        ("files", ("keyframe.jpg", PHOTO)),
-    ]
 
 
 def _pids(state: Path) -> dict[str, str]:
