@@ -4,11 +4,12 @@ API, signed by the user's own identity, so the ledger and the role rules are the
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
@@ -30,7 +31,7 @@ from gateway.problems import Problem, strict_request
 from gateway.routes import cases, evidence, review
 from node.index.search import EvidenceQuery
 from schemas.glossary import Role, Stage, ViolationStatus
-from schemas.ledger import MAX_PAGE_SIZE, TrailBy, TrailQuery
+from schemas.ledger import MAX_PAGE_SIZE, ExecutionResult, StatementRight, TrailBy, TrailQuery
 from schemas.violations import REVIEW_REASONS
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -217,9 +218,29 @@ async def case_page(
             "evidence_ids": ids.evidence_ids,
             "can_advance": who.role in (Role.OFFICER, Role.REVIEWER),
             "next_stages": nxt,
+            "statement_rights": [r.value for r in StatementRight],
+            "execution_results": [r.value for r in ExecutionResult],
             "done_tx": request.query_params.get("tx", ""),
         },
     )
+
+
+MAX_STAGE_DOCUMENT = 20 << 20
+# A statement deadline given as a date runs to the end of that day, Beijing time.
+DEADLINE_ZONE = dt.timezone(dt.timedelta(hours=8))
+
+
+async def _document_hash(document: UploadFile | None) -> str | None:
+    """SHA-256 of the step's document, read in chunks; only the hash goes on the ledger."""
+    if document is None or not document.filename:
+        return None
+    digest, size = hashlib.sha256(), 0
+    while chunk := await document.read(1 << 20):
+        size += len(chunk)
+        if size > MAX_STAGE_DOCUMENT:
+            raise Problem(413, "TOO_LARGE", f"the document exceeds {MAX_STAGE_DOCUMENT} bytes")
+        digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
 
 
 @router.post("/cases/{case_id}/stage")
@@ -228,8 +249,29 @@ async def advance(
     deps: Deps,
     session: Annotated[Session, poster(Role.OFFICER, Role.REVIEWER)],
     to: Annotated[Stage, Form()],
+    document: Annotated[UploadFile | None, File()] = None,
+    statement_right: Annotated[StatementRight | Literal[""], Form()] = "",
+    statement_deadline: Annotated[dt.date | Literal[""], Form()] = "",
+    party_waived: Annotated[bool, Form()] = False,
+    rectified: Annotated[bool, Form()] = False,
+    execution_result: Annotated[ExecutionResult | Literal[""], Form()] = "",
 ) -> Response:
-    view = await cases.advance(case_id, StageChangeIn(to=to), deps, session.who)
+    """One legal step, with what the law asks of it; the chaincode says what is missing."""
+    deadline = (
+        dt.datetime.combine(statement_deadline, dt.time(23, 59), DEADLINE_ZONE)
+        if statement_deadline
+        else None
+    )
+    change = StageChangeIn(
+        to=to,
+        document_hash=await _document_hash(document),
+        statement_right=statement_right or None,
+        statement_deadline=deadline,
+        party_waived=party_waived,
+        rectified=rectified,
+        execution_result=execution_result or None,
+    )
+    view = await cases.advance(case_id, change, deps, session.who)
     return _see_other(f"/console/cases/{case_id}?" + urlencode({"tx": view.tx_id or ""}))
 
 

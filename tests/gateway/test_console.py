@@ -16,6 +16,7 @@ from gatewaykit import Kit, build
 from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
 
 from schemas.glossary import AccessKind, Stage, ViolationStatus
+from schemas.hashes import Digest
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
@@ -273,6 +274,32 @@ def test_the_case_page_shows_the_timeline_and_only_the_allowed_actions(kit: Kit)
     assert refused.status_code == 403
     assert kit.chain.cases["case-1"].stage is Stage.PRELIMINARY_CHECK
     assert officer.get("/console/cases?case_id=case-1").url.path == "/console/cases/case-1"
+
+
+def test_a_step_carries_its_document_hash_and_details(kit: Kit) -> None:
+    file_case(kit)
+    officer, csrf = sign_in(kit, "officer1")
+    officer.post("/console/cases/case-1/stage", data={"csrf": csrf, "to": "preliminary_check"})
+    form = {"csrf": csrf, "to": "filing_approval", "statement_right": "hearing",
+            "statement_deadline": "2026-12-01", "party_waived": "1"}  # fmt: skip
+    moved = officer.post(
+        "/console/cases/case-1/stage",
+        data=form,
+        files={"document": ("filing-form.pdf", b"%PDF-1.7 filing form", "application/pdf")},
+    )
+    assert moved.status_code == 200, moved.text
+    details = kit.chain.history["case-1"][-1].details
+    assert details["document_hash"] == str(Digest.of(b"%PDF-1.7 filing form"))
+    assert details["statement_right"] == "hearing"
+    deadline = dt.datetime.fromisoformat(details["statement_deadline"])
+    assert deadline == dt.datetime(2026, 12, 1, 15, 59, tzinfo=dt.UTC)  # 23:59 in Beijing
+    assert details["party_waived"] is True
+    bad = officer.post(
+        "/console/cases/case-1/stage",
+        data={"csrf": csrf, "to": "investigation", "statement_deadline": "not a date"},
+    )
+    assert bad.status_code == 422
+    assert kit.chain.cases["case-1"].stage is Stage.FILING_APPROVAL
 
 
 def test_the_overview_counts_and_maps_the_index(kit: Kit) -> None:
