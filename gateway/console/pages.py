@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -25,11 +26,12 @@ from gateway.console.session import (
     poster,
     viewer,
 )
-from gateway.deps import Deps, ledger_of
+from gateway.deps import Deps, GatewayDeps, ledger_of
 from gateway.models import AccessView, StageChangeIn
 from gateway.problems import Problem, strict_request
-from gateway.routes import cases, evidence, review
+from gateway.routes import cases, evidence, packages, review
 from node.index.search import EvidenceQuery
+from node.package import verify_package
 from schemas.glossary import Role, Stage, ViolationStatus
 from schemas.ledger import MAX_PAGE_SIZE, ExecutionResult, StatementRight, TrailBy, TrailQuery
 from schemas.violations import REVIEW_REASONS
@@ -217,6 +219,7 @@ async def case_page(
             "acted": acted,
             "evidence_ids": ids.evidence_ids,
             "can_advance": who.role in (Role.OFFICER, Role.REVIEWER),
+            "can_package": who.role in EXPORTERS,
             "next_stages": nxt,
             "statement_rights": [r.value for r in StatementRight],
             "execution_results": [r.value for r in ExecutionResult],
@@ -273,6 +276,66 @@ async def advance(
     )
     view = await cases.advance(case_id, change, deps, session.who)
     return _see_other(f"/console/cases/{case_id}?" + urlencode({"tx": view.tx_id or ""}))
+
+
+# --- the evidence package ----------------------------------------------------------------------
+
+EXPORTERS = (Role.OFFICER, Role.REVIEWER, Role.PARTNER)
+PACKAGE_TTL = dt.timedelta(hours=1)
+
+
+def _package_dir(deps: GatewayDeps) -> Path:
+    return deps.spool_dir / "console-packages"
+
+
+def _forget_old_packages(folder: Path) -> None:
+    cutoff = (dt.datetime.now(dt.UTC) - PACKAGE_TTL).timestamp()
+    for old in folder.glob("*"):
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+
+
+@router.post("/cases/{case_id}/package")
+async def build_case_package(
+    request: Request,
+    case_id: cases.CaseId,
+    deps: Deps,
+    session: Annotated[Session, poster(*EXPORTERS)],
+) -> Response:
+    """The API's one-click package (export recorded first), kept for this user for an hour,
+    with the offline verifier's report on the page that offers it for download."""
+    built = await packages.package(case_id, deps, session.who)
+    folder = _package_dir(deps)
+    folder.mkdir(parents=True, exist_ok=True)
+    await run_in_threadpool(_forget_old_packages, folder)
+    name = f"{session.who.user}.{secrets.token_urlsafe(16)}.tar"
+    kept = folder / name
+    Path(built.path).replace(kept)  # the API's response (and its clean-up) is not sent
+    report = await run_in_threadpool(verify_package, kept)
+    return page(
+        request,
+        "package.html",
+        {
+            "session": session,
+            "case_id": case_id,
+            "name": name,
+            "size": kept.stat().st_size,
+            "report": report,
+        },
+    )
+
+
+@router.get("/packages/{name}")
+async def download_package(
+    name: Annotated[str, PathParam(max_length=200, pattern=r"^[\w.@-]+\.tar$")],
+    deps: Deps,
+    session: Annotated[Session, viewer(*EXPORTERS)],
+) -> FileResponse:
+    """A package this user built from the console (others' names are not found)."""
+    path = _package_dir(deps) / name
+    if not name.startswith(f"{session.who.user}.") or not path.is_file():
+        raise Problem(404, "NOT_FOUND", "no such package")
+    return FileResponse(path, media_type="application/x-tar", filename=name)
 
 
 # --- audit ------------------------------------------------------------------------------------

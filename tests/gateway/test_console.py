@@ -340,3 +340,24 @@ def test_the_assets_are_served_locally_and_nothing_else_is(kit: Kit) -> None:
     assert "X-Access-Record" in js.text
     assert kit.client.get("/console/static/..%2Fpages.py").status_code == 404
     assert kit.client.get("/console/static/pages.py").status_code == 404
+
+
+def test_the_package_button_is_refused_where_it_must_be(kit: Kit) -> None:
+    file_case(kit)
+    officer, csrf = sign_in(kit, "officer1")
+    assert 'action="/console/cases/case-1/package"' in officer.get("/console/cases/case-1").text
+    # Without its CSRF token the form does nothing; this kit's gateway builds no packages.
+    assert officer.post("/console/cases/case-1/package", data={}).status_code == 403
+    unconfigured = officer.post("/console/cases/case-1/package", data={"csrf": csrf})
+    assert unconfigured.status_code == 501
+    assert "PACKAGES_NOT_CONFIGURED" in unconfigured.text
+    # An auditor has no button and no route; nobody downloads another user's package.
+    auditor, auditor_csrf = sign_in(kit, "auditor1")
+    assert "/package" not in auditor.get("/console/cases/case-1").text
+    refused = auditor.post("/console/cases/case-1/package", data={"csrf": auditor_csrf})
+    assert refused.status_code == 403
+    folder = kit.deps.spool_dir / "console-packages"
+    folder.mkdir(parents=True)
+    (folder / "reviewer1.abc.tar").write_bytes(b"not yours")
+    assert officer.get("/console/packages/reviewer1.abc.tar").status_code == 404
+    assert officer.get("/console/packages/..%2Fsecret.tar").status_code in (404, 422)

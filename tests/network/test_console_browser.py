@@ -1,8 +1,10 @@
 """The web console in a real headless browser (Debian's chromium driven by Playwright)
 against a gateway served over HTTP by uvicorn on the real network: a reviewer signs in, sees
 the flag, its keyframe loads through an access record, and confirming with the keyboard opens
-a case on the ledger; an officer advances the case; an auditor finds the reviewer's view in
-the trail. A missing chromium or Playwright fails the test with what to install."""
+a case on the ledger; an officer advances the case and builds its evidence package with one
+click (the page shows the offline verifier's report; the download verifies here too); an
+auditor finds the reviewer's view in the trail. A missing chromium or Playwright fails the
+test with what to install."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from gateway.wiring import department_gateway
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
 from node.department import NodePaths, open_parts
+from node.package import verify_package
 
 pytestmark = pytest.mark.network
 
@@ -128,7 +131,7 @@ async def _sign_in(browser: Any, served: Served, user: str) -> Any:
 
 
 async def test_review_confirm_advance_and_audit_in_a_browser(
-    people: Network, served: Served
+    people: Network, served: Served, tmp_path: Path
 ) -> None:
     async with httpx.AsyncClient(base_url=served.url, timeout=60) as api:
         device = {"Authorization": f"Bearer {served.tokens['device1']}"}
@@ -165,12 +168,26 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             officer = await _sign_in(browser, served, "officer1")
             await officer.goto(f"{served.url}/console/cases/{case_id}")
             await officer.select_option("#to", "preliminary_check")
-            await officer.click("form.card button[type=submit]")
+            await officer.click("form.stage button[type=submit]")
             await officer.locator(".notice").wait_for(timeout=60_000)
             assert "初查核实" in await officer.locator(".stage-now").inner_text()
             assert "officer1" in await officer.locator(".timeline").inner_text()
             case = await api.get(f"/cases/{case_id}", headers=officer_api)
             assert case.json()["stage"] == "preliminary_check"
+
+            # One click builds the package (the export recorded first); the page shows the
+            # offline verifier's report, and the file downloads and verifies here too.
+            await officer.click("form.package button[type=submit]")
+            verdict = officer.locator("p.ok")
+            await verdict.wait_for(timeout=120_000)
+            assert "校验通过" in await verdict.inner_text()
+            href = await officer.locator("a[download]").get_attribute("href")
+            assert href is not None
+            got = await officer.request.get(f"{served.url}{href}")
+            assert got.status == 200
+            saved = tmp_path / "from-console.tar"
+            saved.write_bytes(await got.body())
+            assert verify_package(saved).ok
 
             auditor = await _sign_in(browser, served, "auditor1")
             assert auditor.url.endswith("/console/audit")
