@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from netsupport import Upload, signed_upload
+from netsupport import Upload, ledger_as, signed_upload
 
 from gateway.app import create_app
 from gateway.wiring import department_gateway
@@ -29,10 +31,15 @@ from node.consortium.identities import org_crypto
 from node.consortium.network import Network
 from node.department import NodePaths, open_parts
 from node.package import verify_package
+from node.settings import PROJECT_ROOT
+from schemas.glossary import Outcome
 
 pytestmark = pytest.mark.network
 
-URBAN = "UrbanManagement"
+URBAN, POLICE = "UrbanManagement", "PublicSecurity"
+# Screenshots of the main pages at laptop and tablet sizes (linked from the README).
+SHOTS = Path(os.environ.get("EVNET_SCREENSHOTS", str(PROJECT_ROOT / "docs" / "screenshots")))
+SIZES = {"laptop": (1280, 800), "tablet": (820, 1180)}
 HOUR = dt.timedelta(hours=1)
 # A real JPEG (1x1 px) so the browser draws it; the rest of the bytes are a comment segment.
 KEYFRAME = bytes.fromhex(
@@ -60,18 +67,14 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-async def served(people: Network, tmp_path: Path) -> AsyncIterator[Served]:
-    """The department's gateway on a real port (the browser needs one), in this loop."""
-    layout = people.layout
-    parts = open_parts(NodePaths.of(layout.state_dir, URBAN))
-    deps = department_gateway(
-        layout, URBAN, parts, registrar_user="device1", work_dir=tmp_path / URBAN
-    )
-    tokens = {
-        user: deps.tokens.issue_token(user, HOUR)
-        for user in ("device1", "officer1", "reviewer1", "auditor1")
-    }
+@asynccontextmanager
+async def _serving(
+    layout: Any, dep: str, work: Path, users: tuple[str, ...]
+) -> AsyncIterator[Served]:
+    """``dep``'s gateway on a real port (the browser needs one), in this loop."""
+    parts = open_parts(NodePaths.of(layout.state_dir, dep))
+    deps = department_gateway(layout, dep, parts, registrar_user="device1", work_dir=work / dep)
+    tokens = {user: deps.tokens.issue_token(user, HOUR) for user in users}
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(deps), host="127.0.0.1", port=port, log_config=None)
@@ -86,6 +89,19 @@ async def served(people: Network, tmp_path: Path) -> AsyncIterator[Served]:
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+async def served(people: Network, tmp_path: Path) -> AsyncIterator[Served]:
+    users = ("device1", "officer1", "reviewer1", "auditor1")
+    async with _serving(people.layout, URBAN, tmp_path, users) as urban:
+        yield urban
+
+
+@pytest.fixture
+async def partner_gateway(people: Network, tmp_path: Path) -> AsyncIterator[Served]:
+    async with _serving(people.layout, POLICE, tmp_path, ("partner1",)) as police:
+        yield police
 
 
 def _upload(people: Network) -> Upload:
@@ -120,6 +136,15 @@ async def _browser() -> Any:
     return runner, browser
 
 
+async def _shoot(page: Any, name: str) -> None:
+    """The page at each size, as docs/screenshots/<name>-<size>.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for size, (width, height) in SIZES.items():
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
+    await page.set_viewport_size({"width": 1280, "height": 800})
+
+
 async def _sign_in(browser: Any, served: Served, user: str) -> Any:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
@@ -131,7 +156,7 @@ async def _sign_in(browser: Any, served: Served, user: str) -> Any:
 
 
 async def test_review_confirm_advance_and_audit_in_a_browser(
-    people: Network, served: Served, tmp_path: Path
+    people: Network, served: Served, partner_gateway: Served, tmp_path: Path
 ) -> None:
     async with httpx.AsyncClient(base_url=served.url, timeout=60) as api:
         device = {"Authorization": f"Bearer {served.tokens['device1']}"}
@@ -148,6 +173,7 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             await row.wait_for()
             assert "出店经营" in await row.inner_text()
             assert "cam-console-1" in await row.inner_text()
+            await _shoot(reviewer, "review")
             await row.click()  # the current flag: its keyframe loads through an access record
             note = row.locator(".access[data-tx]")
             await note.wait_for(timeout=30_000)
@@ -189,6 +215,25 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             saved.write_bytes(await got.body())
             assert verify_package(saved).ok
 
+            await _shoot(officer, "package")
+            await officer.goto(f"{served.url}/console/cases/{case_id}")
+            await _shoot(officer, "case")
+            await officer.goto(f"{served.url}/console/overview")
+            await _shoot(officer, "overview")
+
+            # PublicSecurity's partner, with no grant, opens the item on its own gateway: the
+            # denial is committed on the ledger first, and the page shows nothing of the item.
+            partner_ledger = ledger_as(people.layout, POLICE, "partner")
+            partner = await _sign_in(browser, partner_gateway, "partner1")
+            denied = await partner.goto(
+                f"{partner_gateway.url}/console/evidence/{evidence_id}/content"
+            )
+            assert denied is not None
+            assert denied.status == 403
+            assert "ACCESS_DENIED" in await partner.content()
+            record = await partner_ledger.access_record(denied.headers["x-access-record"])
+            assert record.outcome is Outcome.DENIED
+
             auditor = await _sign_in(browser, served, "auditor1")
             assert auditor.url.endswith("/console/audit")
             await auditor.select_option("select[name=by]", "evidence")
@@ -199,6 +244,7 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             assert view_tx in trail
             assert "reviewer1" in trail
             assert "console_view" in trail
+            await _shoot(auditor, "audit")
             # The auditor's role has no review buttons and no evidence content.
             refused = await auditor.goto(f"{served.url}/console/evidence/{evidence_id}/content")
             assert refused is not None
