@@ -35,6 +35,7 @@ from node.department import NodeParts, NodePaths, open_parts
 from node.doctor import ClientLedgerView, Problem, sweep
 from node.exchange import ExchangeServer, ReleaseRefused, fetch
 from node.exchange.ledger_items import LedgerOwnerItems
+from node.exchange.tls import exchange_tls
 from node.fabric import open_channel
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
@@ -216,18 +217,6 @@ def as_user(layout: Layout, dep: Department, role: Role) -> LedgerClient:
     return LedgerClient(department_contract(layout, dep, user=name))
 
 
-def _node_tls(layout: Layout, dep: Department) -> tuple[bytes, bytes, bytes]:
-    crypto = org_crypto(layout.state_dir, layout.consortium, dep.name)
-    files = crypto.ensure_identity(
-        crypto.node("exchange"),
-        f"exchange.{crypto.domain}",
-        "peer",
-        dt.datetime.now(dt.UTC),
-        hosts=("127.0.0.1",),
-    )
-    return files.tls_cert.read_bytes(), files.tls_key.read_bytes(), crypto.tlsca_cert.read_bytes()
-
-
 async def _wait_for(client: LedgerClient, block: int) -> None:
     """Let this client's peer catch up with a block another department's peer committed."""
     qscc = client.contract.gateway.contract(client.contract.channel, "qscc")
@@ -338,15 +327,15 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     await _wait_for(partner, grant.block_number)
     granted = await partner.request_access(ask)
     say(f"   MarketSupervision (holder) granted the case; request 2: {granted.value.outcome}")
-    cert, key, _ = _node_tls(layout, urban)
-    cas = {d.msp_id: _node_tls(layout, d)[2] for d in (urban, police, market)}
+    cert, key, _ = exchange_tls(layout, urban.name)
+    cas = {d.msp_id: exchange_tls(layout, d.name)[2] for d in (urban, police, market)}
     owner_view = as_user(layout, urban, Role.OFFICER)
     await _wait_for(owner_view, granted.block_number)
     server = ExchangeServer(
         LedgerOwnerItems(owner_view, u.vault, urban.msp_id), u.store, u.keyring, cas
     )
     port = await server.start("127.0.0.1:0", cert, key)
-    p_cert, p_key, _ = _node_tls(layout, police)
+    p_cert, p_key, _ = exchange_tls(layout, police.name)
     target = out_dir / item.evidence_id
     record = await partner.evidence(item.evidence_id)
     channel = open_channel(

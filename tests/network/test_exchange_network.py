@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from netsupport import caught_up, ledger_as
 
-from node.consortium.identities import org_crypto
 from node.consortium.network import Network
 from node.crypto.key_wrap import EncryptionPrivateKey, KeyRing
 from node.evidence_sealing import seal_to_store
 from node.exchange import ExchangeServer, ReleaseRefused, fetch
 from node.exchange.ledger_items import LedgerOwnerItems
+from node.exchange.tls import exchange_tls
 from node.fabric import CommitError, open_channel
 from node.ledger import LedgerClient
 from node.store import FilesystemBlobStore
@@ -45,19 +45,6 @@ class Nodes:
     server_ca: bytes
     client_tls: dict[str, tuple[bytes, bytes]]  # org name -> (cert, key)
     server: ExchangeServer
-
-
-def _node_tls(network: Network, org: str) -> tuple[bytes, bytes, bytes]:
-    layout = network.layout
-    crypto = org_crypto(layout.state_dir, layout.consortium, org)
-    files = crypto.ensure_identity(
-        crypto.node("exchange"),
-        f"exchange.{crypto.domain}",
-        "peer",
-        dt.datetime.now(dt.UTC),
-        hosts=("127.0.0.1",),
-    )
-    return files.tls_cert.read_bytes(), files.tls_key.read_bytes(), crypto.tlsca_cert.read_bytes()
 
 
 @pytest.fixture
@@ -101,7 +88,7 @@ async def nodes(people: Network, tmp_path: Path) -> AsyncIterator[Nodes]:
     await caught_up(owner_ledger, max(registered.block_number, rotated.block_number))
     cas, tls = {}, {}
     for dep in layout.consortium.departments:
-        cert, key, ca = _node_tls(people, dep.name)
+        cert, key, ca = exchange_tls(people.layout, dep.name)
         cas[dep.msp_id], tls[dep.name] = ca, (cert, key)
     server = ExchangeServer(
         LedgerOwnerItems(owner_ledger, vault, "UrbanManagementMSP"), store, KeyRing(owner_key), cas

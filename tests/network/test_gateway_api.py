@@ -26,6 +26,7 @@ from node.consortium.network import Network
 from node.department import NodePaths, open_parts
 from node.exchange import ExchangeServer
 from node.exchange.ledger_items import LedgerOwnerItems
+from node.exchange.tls import exchange_tls
 from node.ledger import LedgerClient, LedgerRefused
 from schemas.glossary import Outcome
 from schemas.ledger import LedgerErrorCode, TargetKind
@@ -44,19 +45,6 @@ class Gateways:
     tokens: dict[str, dict[str, str]]  # "<dep>/<user>" -> Authorization header
 
 
-def _node_tls(people: Network, dep: str) -> tuple[bytes, bytes, bytes]:
-    layout = people.layout
-    crypto = org_crypto(layout.state_dir, layout.consortium, dep)
-    files = crypto.ensure_identity(
-        crypto.node("exchange"),
-        f"exchange.{crypto.domain}",
-        "peer",
-        dt.datetime.now(dt.UTC),
-        hosts=("127.0.0.1",),
-    )
-    return files.tls_cert.read_bytes(), files.tls_key.read_bytes(), crypto.tlsca_cert.read_bytes()
-
-
 @pytest.fixture
 async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
     layout = people.layout
@@ -68,7 +56,7 @@ async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
     )
     owner_view = ledger_as(layout, URBAN, "officer")
     await caught_up(owner_view, published.block_number)
-    tls = {dep: _node_tls(people, dep) for dep in (URBAN, POLICE)}
+    tls = {dep: exchange_tls(people.layout, dep) for dep in (URBAN, POLICE)}
     cas = {msp[dep]: tls[dep][2] for dep in (URBAN, POLICE)}
     server = ExchangeServer(
         LedgerOwnerItems(owner_view, parts[URBAN].vault, msp[URBAN]),
