@@ -221,11 +221,25 @@ class DeliveryConfig(_Model):
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     retry_base_seconds: Annotated[float, Field(gt=0)] = 1.0
     retry_max_seconds: Annotated[float, Field(gt=0)] = 300.0
+    # HTTPS: the CA the gateway's certificate chains to (the department's TLS CA).
+    ca_file: Path | None = None
+    # Mutual TLS: present the device's own certificate (the device section) as its identity,
+    # so no bearer token has to sit on the box.
+    client_certificate: bool = False
 
-    @field_validator("spool_path", "token_file")
+    @field_validator("spool_path", "token_file", "ca_file")
     @classmethod
     def _resolve_paths(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return _resolve(value, info)
+
+    @model_validator(mode="after")
+    def _tls_fields(self) -> DeliveryConfig:
+        https = self.gateway_url.startswith("https://")
+        if (self.ca_file is not None or self.client_certificate) and not https:
+            raise ValueError("ca_file and client_certificate need an https:// gateway_url")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file {self.ca_file} does not exist")
+        return self
 
     def bearer_headers(self) -> dict[str, str]:
         """The ``Authorization`` header for the gateway, read from ``token_file`` now.
@@ -266,6 +280,12 @@ class CameraConfig(_Model):
     evidence: EvidenceConfig = EvidenceConfig()
     device: DeviceConfig | None = None
     delivery: DeliveryConfig | None = None
+
+    @model_validator(mode="after")
+    def _client_certificate_needs_device(self) -> CameraConfig:
+        if self.delivery is not None and self.delivery.client_certificate and self.device is None:
+            raise ValueError("delivery.client_certificate needs the device section (cert, key)")
+        return self
 
     @field_validator("camera_id")
     @classmethod

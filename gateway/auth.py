@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +18,15 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from node.crypto.pki import certificate_attributes
 from schemas.glossary import Role
 
 Clock = Callable[[], dt.datetime]
+
+# A user name as the consortium issues them: also what keeps it safe inside a path.
+_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class IdentityDirectory(Protocol):
         """The role in ``user``'s certificate, or None if the identity is unknown."""
         ...
 
+    def user_of_certificate(self, cert: x509.Certificate) -> str | None:
+        """The user whose current certificate ``cert`` is, or None."""
+        ...
+
 
 class CertificateDirectory:
     """Roles read from ``<msp_dir_of(user)>/signcerts/cert.pem``."""
@@ -44,11 +53,29 @@ class CertificateDirectory:
     def __init__(self, msp_dir_of: Callable[[str], Path]) -> None:
         self._msp_dir_of = msp_dir_of
 
-    def role_of(self, user: str) -> Role | None:
+    def _certificate(self, user: str) -> x509.Certificate | None:
         path = self._msp_dir_of(user) / "signcerts" / "cert.pem"
         try:
-            cert = x509.load_pem_x509_certificate(path.read_bytes())
+            return x509.load_pem_x509_certificate(path.read_bytes())
         except (OSError, ValueError):
+            return None
+
+    def user_of_certificate(self, cert: x509.Certificate) -> str | None:
+        # The enrollment id names the user (as for devices); the certificate must be the one
+        # on file, so a reissued or removed identity's old certificate is refused.
+        user = certificate_attributes(cert).get("hf.EnrollmentID", "")
+        if not _USER.match(user):
+            return None
+        held = self._certificate(user)
+        if held is None or held.fingerprint(hashes.SHA256()) != cert.fingerprint(hashes.SHA256()):
+            return None
+        return user
+
+    def role_of(self, user: str) -> Role | None:
+        if not _USER.match(user):
+            return None
+        cert = self._certificate(user)
+        if cert is None:
             return None
         try:
             return Role(certificate_attributes(cert).get("role", ""))

@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gateway.auth import IdentityDirectory, Principal, TokenStore
 from gateway.problems import Problem
 from gateway.remote import RemoteEvidence
+from gateway.tls import client_certificate
 from node.crypto.key_wrap import KeyRing
 from node.index import IndexDatabase
 from node.ingest import IngestService
@@ -121,13 +122,39 @@ def principal(
     deps: Annotated[GatewayDeps, Depends(gateway_deps)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller: from its bearer token, or from the certificate it presented over mutual TLS."""
     challenge = {"WWW-Authenticate": "Bearer"}
+    cert = client_certificate(request.scope)
+    by_cert = deps.identities.user_of_certificate(cert) if cert is not None else None
+    if cert is not None and by_cert is None:
+        # Chained to the department's CA, but not a current identity: reissued or removed.
+        raise Problem(
+            401,
+            "UNKNOWN_CERTIFICATE",
+            "the client certificate is not a current identity of this department",
+        )
     if creds is None:
-        raise Problem(401, "UNAUTHENTICATED", "a bearer token is required", challenge)
-    user = deps.tokens.user_of(creds.credentials)
+        if by_cert is None:
+            raise Problem(
+                401,
+                "UNAUTHENTICATED",
+                "a bearer token or client certificate is required",
+                challenge,
+            )
+        user: str | None = by_cert
+    else:
+        user = deps.tokens.user_of(creds.credentials)
+        if user is None:
+            raise Problem(401, "UNAUTHENTICATED", "the token is unknown or expired", challenge)
+        if by_cert is not None and by_cert != user:
+            raise Problem(
+                401,
+                "CREDENTIALS_CONFLICT",
+                f"the token acts as {user!r} but the client certificate is {by_cert!r}",
+            )
     role = deps.identities.role_of(user) if user is not None else None
     if user is None or role is None:
-        raise Problem(401, "UNAUTHENTICATED", "the token is unknown or expired", challenge)
+        raise Problem(401, "UNAUTHENTICATED", "the identity is unknown", challenge)
     who = Principal(user, role)
     request.state.principal = who  # for the request log
     return who

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import ssl
 import sys
 import tempfile
 from collections.abc import Callable
@@ -85,7 +86,12 @@ class GatewaySession:
     def __init__(self, layout: Layout, dep: Department) -> None:
         self.layout, self.dep = layout, dep
         self.runtime = department_runtime(layout.state_dir, dep)
-        self.base_url = f"http://{self.runtime.host}:{self.runtime.port}"
+        self.base_url = self.runtime.base_url
+        # HTTPS: trust the department's TLS CA, which signed the gateway's certificate.
+        ca = self.runtime.tls_ca
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(ca)) if ca is not None else True
+        )
         # The gateway's own token store (a file it reads on every request).
         from gateway.auth import TokenStore
 
@@ -100,9 +106,18 @@ class GatewaySession:
         as_user(self.layout, self.dep, role)  # issues demo-<role> if missing
         return httpx.AsyncClient(
             base_url=self.base_url,
+            verify=self.verify,
             headers={"Authorization": f"Bearer {self.token(f'demo-{role}')}"},
             timeout=120.0,
         )
+
+
+def _camera_token(gw: GatewaySession, out_dir: Path) -> str:
+    """A bearer token file for the camera when the gateway serves plain HTTP."""
+    token_file = out_dir / "camera.token"
+    token_file.write_text(gw.token("demo-camera") + "\n")
+    token_file.chmod(0o600)
+    return str(token_file)
 
 
 async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -143,16 +158,18 @@ async def _camera_run(
             layout.state_dir, layout.consortium, dep.name, Role.DEVICE, "demo-camera",
             dt.datetime.now(dt.UTC),
         )  # fmt: skip
-    token_file = out_dir / "camera.token"
-    token_file.write_text(gw.token("demo-camera") + "\n")
-    token_file.chmod(0o600)
     config = yaml.safe_load(CAMERA_CONFIG.read_text(encoding="utf-8"))
     # A live camera: its clock starts now, not when the sample clip was recorded.
     config["source"]["start_time"] = dt.datetime.now(dt.UTC).isoformat()
     config["device"] = {"org": dep.msp_id, "cert": str(camera.cert), "key": str(camera.key)}
     config["delivery"] = {
         "gateway_url": gw.base_url,
-        "token_file": str(token_file),
+        # Mutual TLS: the camera's own certificate is its identity; no token on the box.
+        **(
+            {"ca_file": str(gw.runtime.tls_ca), "client_certificate": True}
+            if gw.runtime.tls_ca is not None
+            else {"token_file": _camera_token(gw, out_dir)}
+        ),
         "spool_path": str(out_dir / "camera-spool.sqlite"),
         "retry_base_seconds": 0.5,
         "retry_max_seconds": 5,

@@ -39,7 +39,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     for runtime in stack.runtimes():
         dep = layout.consortium.department(runtime.name)
         zh = next((v for k, v in DEPARTMENT_ZH.items() if k.value == dep.name), "")
-        print(f"   {dep.name} {zh}: peer {dep.peer.address}, gateway {runtime.health_url[:-8]}")
+        print(f"   {dep.name} {zh}: peer {dep.peer.address}, gateway {runtime.base_url}")
 
     workdir = settings.state_dir / "demo"
     outcome = asyncio.run(walkthrough.run(layout, print, workdir))

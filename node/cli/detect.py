@@ -8,6 +8,7 @@ frames) to a local folder and sends nothing. Progress (frames, fps, events) goes
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 import threading
 import time
@@ -145,7 +146,34 @@ def _dry_run(
     return 0
 
 
-def _deliver(stop: threading.Event, delivery: DeliveryConfig, headers: dict[str, str]) -> None:
+def _tls(config: CameraConfig) -> ssl.SSLContext | bool:
+    """How the delivery client checks the gateway (and presents the device's certificate)."""
+    delivery = config.delivery
+    assert delivery is not None
+    if not delivery.gateway_url.startswith("https://"):
+        return True
+    from detectors.errors import ConfigError
+
+    try:
+        context = ssl.create_default_context(
+            cafile=str(delivery.ca_file) if delivery.ca_file is not None else None
+        )
+        if delivery.client_certificate and config.device is not None:
+            context.load_cert_chain(str(config.device.cert), str(config.device.key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"delivery TLS: cannot load the CA or the device certificate ({exc})",
+            field="delivery",
+        ) from None
+    return context
+
+
+def _deliver(
+    stop: threading.Event,
+    delivery: DeliveryConfig,
+    headers: dict[str, str],
+    verify: ssl.SSLContext | bool,
+) -> None:
     """The delivery thread: its own spool connection and HTTP client, until ``stop``."""
     import httpx
 
@@ -156,7 +184,9 @@ def _deliver(stop: threading.Event, delivery: DeliveryConfig, headers: dict[str,
     try:
         with (
             Spool(delivery.spool_path, delivery.spool_max_bytes, on_alarm=_alarm) as own,
-            httpx.Client(timeout=delivery.timeout_seconds, headers=headers) as client,
+            httpx.Client(
+                timeout=delivery.timeout_seconds, headers=headers, verify=verify
+            ) as client,
         ):
             policy = RetryPolicy(
                 base=delivery.retry_base_seconds, max_delay=delivery.retry_max_seconds
@@ -176,11 +206,12 @@ def _live(args: argparse.Namespace, config: CameraConfig, identity: DeviceIdenti
     delivery = config.delivery
     assert delivery is not None
     headers = delivery.bearer_headers()  # before any work: a missing token fails now
+    verify = _tls(config)  # and an unreadable certificate or CA
     spool = Spool(delivery.spool_path, delivery.spool_max_bytes, on_alarm=_alarm)
     stop = threading.Event()
 
     worker = threading.Thread(
-        target=_deliver, args=(stop, delivery, headers), name="evnet-delivery", daemon=True
+        target=_deliver, args=(stop, delivery, headers, verify), name="evnet-delivery", daemon=True
     )
     worker.start()
     detector = load_detector(config.model)

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from node.cli.network import network_from
-from node.consortium.identities import org_crypto
+from node.consortium.identities import ensure_gateway_tls, org_crypto
 from node.ops.config import department_runtime
 from node.settings import Settings
 
@@ -36,6 +36,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from gateway.app import create_app
     from gateway.observability import json_log_handler
+    from gateway.tls import ClientCertificates, ServerTls
     from gateway.wiring import department_gateway
     from node.department import open_parts
 
@@ -55,12 +56,28 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     root.handlers[:] = [json_log_handler()]
     root.setLevel(logging.INFO)
 
+    tls_options: dict[str, Any] = {}
+    if runtime.tls:
+        crypto = org_crypto(settings.state_dir, layout.consortium, dep.name)
+        server = ensure_gateway_tls(crypto, runtime.host, dt.datetime.now(dt.UTC))
+        tls = ServerTls(
+            cert=server.tls_cert,
+            key=server.tls_key,
+            client_ca=crypto.ca_cert,  # callers present their enrollment certificate
+            client_certificates=ClientCertificates(runtime.client_certificates),
+        )
+        tls_options = tls.uvicorn_options()
+
     async def serve() -> None:
         # Finish or clean up what an earlier, killed instance left half done.
         outcome = await deps.ingest.reconcile()
         logging.getLogger("gateway.service").info("reconciled: %s", outcome)
         config = uvicorn.Config(
-            create_app(deps), host=runtime.host, port=runtime.port, log_config=None
+            create_app(deps),
+            host=runtime.host,
+            port=runtime.port,
+            log_config=None,
+            **tls_options,
         )
         await uvicorn.Server(config).serve()
 

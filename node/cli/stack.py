@@ -37,7 +37,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     started = stack.up()
     print(f"stack up ({time.monotonic() - began:.1f} s), {len(started)} service(s) started")
     for runtime in stack.runtimes():
-        print(f"  {runtime.name:20} gateway http://{runtime.host}:{runtime.port}")
+        print(f"  {runtime.name:20} gateway {runtime.base_url}")
     print(f"  logs in {stack.supervisor.log_dir}")
     return 0
 

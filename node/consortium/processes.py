@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -34,6 +35,7 @@ class ProcessSpec:
     env: Mapping[str, str]
     health_url: str | None = None
     cwd: Path | None = None
+    health_ca: Path | None = None  # the CA an https health URL's certificate chains to
 
 
 def _start_time(pid: int) -> str | None:
@@ -102,7 +104,7 @@ class Supervisor:
                 raise ProcessStartError(
                     f"{spec.name} exited while starting: see {self.log_file(spec.name)}"
                 )
-            if spec.health_url is None or healthy(spec.health_url):
+            if spec.health_url is None or healthy(spec.health_url, spec.health_ca):
                 return
             time.sleep(0.2)
         raise ProcessStartError(
@@ -134,9 +136,10 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def healthy(url: str) -> bool:
+def healthy(url: str, cafile: Path | None = None) -> bool:
     """True when ``url`` answers 200 (Fabric's operations ``/healthz``), or for a
-    ``tcp://host:port`` URL, when the port accepts connections."""
+    ``tcp://host:port`` URL, when the port accepts connections. An https URL's certificate
+    must chain to ``cafile``."""
     if url.startswith("tcp://"):
         host, _, port = url.removeprefix("tcp://").rpartition(":")
         try:
@@ -145,7 +148,8 @@ def healthy(url: str) -> bool:
         except OSError:
             return False
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback http only)
+        context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+        with urllib.request.urlopen(url, timeout=2, context=context) as resp:  # noqa: S310 (loopback)
             return int(resp.status) == 200
     except (urllib.error.URLError, OSError):
         return False

@@ -10,6 +10,8 @@ the key and what is wrong.
     port = 7156                 # default: the department's peer port + 5
     registrar_user = "device1"  # the identity (role device) that registers ingested evidence
     max_upload_mb = 1024
+    tls = true                  # HTTPS, certificate from the department's TLS CA
+    client_certificates = "optional"  # off | optional | required: mutual TLS identities
 
     [node]
     dir = "/srv/evnet/urban"    # default: <state>/nodes/<Department>; must exist if given
@@ -26,12 +28,13 @@ import ipaddress
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from node.consortium.config import Department
 from node.consortium.errors import ConsortiumConfigError
+from node.consortium.identities import OrgCrypto
 from node.department import NodePaths
 from node.index.database import sqlite_url
 
@@ -56,6 +59,10 @@ class GatewaySection(_Strict):
     port: Port | None = None
     registrar_user: Name = "device1"
     max_upload_mb: Annotated[int, Field(ge=1, le=1 << 20)] = 1024
+    # HTTPS with a certificate from the department's TLS CA; plain HTTP only if turned off.
+    tls: bool = True
+    # Callers may present their enrollment certificate instead of a token (mutual TLS).
+    client_certificates: Literal["off", "optional", "required"] = "optional"
 
     @field_validator("host")
     @classmethod
@@ -164,6 +171,19 @@ class DepartmentRuntime:
     paths: NodePaths
     index_url: str
     detectors: tuple[DetectorSection, ...]
+    tls: bool = True
+    client_certificates: str = "optional"
+    # The department's crypto: its TLS CA signs the gateway's HTTPS certificate.
+    crypto: OrgCrypto | None = None
+
+    @property
+    def tls_ca(self) -> Path | None:
+        """The CA a client trusts for this gateway's HTTPS certificate (None: plain HTTP)."""
+        return self.crypto.tlsca_cert if self.tls and self.crypto is not None else None
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def work_dir(self) -> Path:
@@ -172,7 +192,7 @@ class DepartmentRuntime:
 
     @property
     def health_url(self) -> str:
-        return f"http://{self.host}:{self.port}/healthz"
+        return f"{self.base_url}/healthz"
 
     @classmethod
     def of(cls, config: DepartmentConfig, state_dir: Path, dep: Department) -> DepartmentRuntime:
@@ -186,6 +206,9 @@ class DepartmentRuntime:
             paths=paths,
             index_url=config.node.index_url or sqlite_url(paths.root / "node.sqlite"),
             detectors=tuple(config.detectors),
+            tls=config.gateway.tls,
+            client_certificates=config.gateway.client_certificates,
+            crypto=OrgCrypto(state_dir / "crypto" / dep.name, dep.name, dep.domain),
         )
 
 

@@ -69,6 +69,7 @@ class Stack:
                   runtime.name],
             env=self._cli_env,
             health_url=runtime.health_url,
+            health_ca=runtime.tls_ca,
         )  # fmt: skip
 
     def detector_specs(self, runtime: DepartmentRuntime) -> list[ProcessSpec]:
@@ -153,7 +154,7 @@ class Stack:
         for runtime in runtimes:
             name = gateway_name(runtime.name)
             pid = self.supervisor.pid(name)
-            ok = None if pid is None else healthy(runtime.health_url)
+            ok = None if pid is None else healthy(runtime.health_url, runtime.tls_ca)
             rows.append(ServiceStatus(name, pid, ok, runtime.health_url))
             for spec in self.detector_specs(runtime):
                 pid = self.supervisor.pid(spec.name)

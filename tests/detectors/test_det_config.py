@@ -167,3 +167,38 @@ def test_a_missing_or_malformed_token_file_is_a_config_error(
         config.delivery.bearer_headers()
     assert "delivery.token_file" in str(err.value)
     assert "two tokens" not in str(err.value)  # the secret is never echoed
+
+
+def test_mutual_tls_delivery_takes_the_gateway_ca_and_the_device_certificate(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    config = load_camera_config(
+        write(tmp_path, edited(delivery__ca_file="keys/ca.pem", delivery__client_certificate=True))
+    )
+    assert config.delivery is not None
+    assert config.delivery.ca_file == tmp_path / "keys" / "ca.pem"
+    assert config.delivery.client_certificate
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            {"delivery__gateway_url": "http://gw:8080", "delivery__client_certificate": True},
+            "need an https:// gateway_url",
+        ),
+        ({"delivery__ca_file": "absent-ca.pem"}, "does not exist"),
+        ({"device": None, "delivery__client_certificate": True}, "needs the device section"),
+    ],
+)
+def test_inconsistent_tls_delivery_is_a_config_error(
+    tmp_path: Path, change: dict[str, Any], says: str
+) -> None:
+    data = yaml.safe_load(edited(**{k: v for k, v in change.items() if k != "device"}))
+    if "device" in change:
+        del data["device"]
+    with pytest.raises(ConfigError, match=says) as caught:
+        load_camera_config(write(tmp_path, yaml.safe_dump(data)))
+    assert caught.value.code == "CONFIG_INVALID"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from fastapi.testclient import TestClient
 from ingestkit import NOW, ORG, FileLedger, service
 
@@ -70,6 +71,11 @@ ORDER = [
 class Directory:
     def role_of(self, user: str) -> Role | None:
         return USERS.get(user)
+
+    def user_of_certificate(self, cert: x509.Certificate) -> str | None:
+        # The fake's users have no certificates; tests/gateway/test_mutual_tls.py serves the
+        # real CertificateDirectory over real TLS.
+        return None
 
 
 @dataclass

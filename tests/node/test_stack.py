@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import signal
 import socket
+import ssl
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -56,8 +57,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         s.down(with_network=False)
 
 
-def _health(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (loopback)
+def _health(url: str, ca: Path | None) -> int:
+    context = ssl.create_default_context(cafile=ca) if ca else None
+    with urllib.request.urlopen(url, timeout=5, context=context) as resp:  # noqa: S310 (loopback)
         return int(resp.status)
 
 
@@ -71,7 +73,8 @@ def test_up_twice_starts_once_and_down_stops_what_it_recorded(stack: Stack) -> N
     ]
     pids = {n: stack.supervisor.pid(n) for n in started}
     for runtime in stack.runtimes():
-        assert _health(runtime.health_url) == 200
+        assert runtime.health_url.startswith("https://")  # HTTPS by default
+        assert _health(runtime.health_url, runtime.tls_ca) == 200
         assert stack.supervisor.log_file(f"gateway.{runtime.name}").exists()
     # The registrar identity each gateway signs device registrations with was issued.
     assert (
@@ -115,7 +118,7 @@ def test_a_dead_gateway_is_restarted_and_a_stranger_on_its_port_refused(stack: S
     os.waitpid(pid, 0)  # the test is its parent; `evnet up` exits and leaves it to init
     assert stack.supervisor.pid("gateway.UrbanManagement") is None
     assert stack.up(with_network=False) == ["gateway.UrbanManagement"]
-    assert _health(urban.health_url) == 200
+    assert _health(urban.health_url, urban.tls_ca) == 200
     stack.down(with_network=False)
 
     with socket.socket() as squatter:
