@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from node.crypto.user_keys import UserKeyError
 from node.fabric import GatewayError
 from node.index.errors import SearchError
 from node.ingest import IngestRefused
@@ -109,6 +110,14 @@ def install(app: FastAPI) -> None:
         log.error("ledger unavailable: %s", exc)
         return problem_response(503, "LEDGER_UNAVAILABLE", "the ledger could not be reached")
 
+    async def on_user_key(_: Request, exc: Exception) -> JSONResponse:
+        # The node cannot sign as this person: an operator problem, not the caller's.
+        assert isinstance(exc, UserKeyError)
+        log.error("user key unavailable: %s", exc)
+        return problem_response(
+            503, exc.code, "the node cannot open this identity's signing key; tell the operator"
+        )
+
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         where = "; ".join(
@@ -131,6 +140,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IngestRefused, on_ingest)
     app.add_exception_handler(GatewayError, on_fabric)
     app.add_exception_handler(SearchError, on_search)
+    app.add_exception_handler(UserKeyError, on_user_key)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

@@ -13,11 +13,10 @@ from typing import Any
 from gateway.auth import CertificateDirectory, TokenStore
 from gateway.deps import GatewayDeps
 from gateway.remote import RemoteEvidence
-from node.consortium.clients import department_contract
+from node.consortium.clients import department_contract, user_identity
 from node.consortium.identities import org_crypto
 from node.consortium.launch import Layout
 from node.department import NodeParts, NodePaths
-from node.fabric.identity import load_msp_identity
 from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
@@ -87,7 +86,7 @@ def department_gateway(
 
     def exporter_for(user: str) -> Exporter:
         ledger = clients(user)
-        identity, signer = load_msp_identity(dep.msp_id, crypto.user(user).msp_dir)
+        identity, signer = user_identity(layout, dep, user)
         return Exporter(
             ledger=ledger,
             queries=LedgerQueries(ledger.contract.gateway, ledger.contract.channel),

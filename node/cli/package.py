@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from node.cli.network import network_from
-from node.consortium.clients import department_contract
-from node.consortium.identities import org_crypto
+from node.consortium.clients import department_contract, user_identity
 from node.department import NodePaths, open_parts
-from node.fabric.identity import load_msp_identity
 from node.fabric.ledger import LedgerQueries
 from node.ledger import LedgerClient
 from node.package import ClaimsArchive, Exporter, PackageRefused, build_package, verify_package
@@ -39,8 +37,7 @@ def _package(args: argparse.Namespace, settings: Settings) -> int:
     layout = network_from(settings, verbose=False).layout
     department = layout.consortium.department(args.org)
     paths = NodePaths.of(settings.state_dir, department.name)
-    crypto = org_crypto(settings.state_dir, layout.consortium, department.name)
-    identity, signer = load_msp_identity(department.msp_id, crypto.user(args.user).msp_dir)
+    identity, signer = user_identity(layout, department, args.user)
 
     async def run() -> int:
         contract = department_contract(layout, department, user=args.user)

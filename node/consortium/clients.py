@@ -10,11 +10,14 @@ import grpc
 from node.consortium.config import Department
 from node.consortium.identities import ADMIN_USER, org_crypto
 from node.consortium.launch import Layout
+from node.crypto.signing import EcdsaSigner
+from node.crypto.user_keys import is_sealed, passphrase_path, read_passphrase
 from node.fabric import (
     Contract,
     Deadlines,
     EndorseError,
     Gateway,
+    Identity,
     load_msp_identity,
     open_channel,
 )
@@ -38,9 +41,7 @@ def department_contract(
     Raises:
         FileNotFoundError: the department's crypto material has not been generated.
     """
-    signer_dep = identity_of or peer_of
-    signer_crypto = org_crypto(layout.state_dir, layout.consortium, signer_dep.name)
-    identity, signer = load_msp_identity(signer_dep.msp_id, signer_crypto.user(user).msp_dir)
+    identity, signer = user_identity(layout, identity_of or peer_of, user)
     peer_crypto = org_crypto(layout.state_dir, layout.consortium, peer_of.name)
     channel = open_channel(
         peer_of.peer.address,
@@ -49,6 +50,23 @@ def department_contract(
     )
     gateway = Gateway(channel, identity, signer, deadlines or Deadlines())
     return gateway.contract(layout.consortium.channel, layout.consortium.chaincode.name)
+
+
+def user_identity(layout: Layout, dep: Department, user: str) -> tuple[Identity, EcdsaSigner]:
+    """``user`` of ``dep`` as a signer; a sealed key is opened with the department's key
+    passphrase (``<state>/secrets/<Department>.key-passphrase``).
+
+    Raises:
+        FileNotFoundError: no such identity.
+        KeyLocked / PassphraseFileError: the key is sealed and cannot be opened.
+    """
+    crypto = org_crypto(layout.state_dir, layout.consortium, dep.name)
+    msp_dir = crypto.user(user).msp_dir
+    keys = sorted((msp_dir / "keystore").glob("*")) if (msp_dir / "keystore").is_dir() else []
+    passphrase = None
+    if keys and is_sealed(keys[0].read_bytes()):
+        passphrase = read_passphrase(passphrase_path(layout.state_dir, dep.name))
+    return load_msp_identity(dep.msp_id, msp_dir, passphrase)
 
 
 async def wait_for_discovery(layout: Layout, deps: Sequence[Department], timeout: float) -> None:

@@ -19,9 +19,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from node.consortium.config import Consortium
 from node.consortium.errors import IdentityError
-from node.crypto.pki import KeyPair, create_ca, issue, write_private
+from node.crypto.pki import KeyPair, certificate_attributes, create_ca, issue, write_private
+from node.crypto.user_keys import seal_key_file
 from schemas.glossary import Role
 
 _NODE_OUS = """NodeOUs:
@@ -224,3 +227,50 @@ def _ensure_admin(crypto: OrgCrypto, now: dt.datetime) -> None:
     crypto.ensure_identity(
         crypto.user(ADMIN_USER), f"{ADMIN_USER}@{crypto.domain}", "admin", now, attributes=attrs
     )
+
+
+def ensure_gateway_tls(crypto: OrgCrypto, host: str, now: dt.datetime) -> IdentityFiles:
+    """The department gateway's HTTPS certificate (from the org's TLS CA), issued once."""
+    name = f"gateway.{crypto.domain}"
+    return crypto.ensure_identity(
+        crypto.node("gateway"), name, "client", now, hosts=(host, "localhost", name)
+    )
+
+
+# People's keys are sealed at rest (node.crypto.user_keys); the admin's stays readable by
+# Fabric's peer CLI, and a device's key lives on its edge box, which guards it its own way.
+SEALED_ROLES = frozenset({Role.OFFICER, Role.REVIEWER, Role.AUDITOR, Role.PARTNER})
+
+
+@dataclass(frozen=True)
+class SealOutcome:
+    sealed: tuple[str, ...]
+    already: tuple[str, ...]
+    left: tuple[str, ...]
+
+
+def seal_people(crypto: OrgCrypto, passphrase: bytes) -> SealOutcome:
+    """Seal the private key of every person of the org under ``passphrase`` (idempotent).
+
+    Raises:
+        KeyLocked: a key is already sealed under another passphrase.
+        UserKeyError: a key file is not a P-256 private key.
+    """
+    sealed: list[str] = []
+    already: list[str] = []
+    left: list[str] = []
+    users = crypto.root / "users"
+    for root in sorted(users.iterdir()) if users.is_dir() else []:
+        files = IdentityFiles(root)
+        if not files.cert.exists() or not files.key.exists():
+            continue
+        role = certificate_attributes(x509.load_pem_x509_certificate(files.cert.read_bytes())).get(
+            "role"
+        )
+        if role not in {r.value for r in SEALED_ROLES}:
+            left.append(root.name)
+        elif seal_key_file(files.key, passphrase):
+            sealed.append(root.name)
+        else:
+            already.append(root.name)
+    return SealOutcome(tuple(sealed), tuple(already), tuple(left))

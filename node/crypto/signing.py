@@ -7,12 +7,14 @@ signatures malleable), so every signature is normalised to ``min(s, n - s)``.
 from __future__ import annotations
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+
+from node.crypto.user_keys import open_private_key
 
 # Order of the P-256 group (SEC 2, secp256r1 "n").
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -35,16 +37,14 @@ class EcdsaSigner:
         self._key = key
 
     @classmethod
-    def from_pem(cls, pem: bytes) -> EcdsaSigner:
-        """Load a PKCS#8 or SEC1 PEM private key.
+    def from_pem(cls, pem: bytes, passphrase: bytes | None = None) -> EcdsaSigner:
+        """Load a PKCS#8 or SEC1 PEM private key, sealed (encrypted PKCS#8) or not.
 
         Raises:
-            ValueError: not an unencrypted P-256 private key.
+            KeyLocked: the key is sealed and ``passphrase`` is missing or wrong.
+            UserKeyError: not a P-256 private key (both are ``ValueError``).
         """
-        key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError("expected an EC private key")
-        return cls(key)
+        return cls(open_private_key(pem, passphrase))
 
     def sign(self, message: bytes) -> bytes:
         """DER, low-S ECDSA signature over SHA-256(message)."""

@@ -31,15 +31,21 @@ class Identity:
         return bytes(ident.SerializeToString())
 
 
-def load_msp_identity(msp_id: str, msp_dir: Path) -> tuple[Identity, EcdsaSigner]:
-    """Load an identity from a Fabric MSP directory (signcerts/ and keystore/).
+def load_msp_identity(
+    msp_id: str, msp_dir: Path, passphrase: bytes | None = None
+) -> tuple[Identity, EcdsaSigner]:
+    """Load an identity from a Fabric MSP directory (signcerts/ and keystore/); a sealed key
+    (see :mod:`node.crypto.user_keys`) is opened with ``passphrase``.
 
     Raises:
         FileNotFoundError: the directory lacks a certificate or key.
-        ValueError: the key is not an unencrypted P-256 key.
+        KeyLocked: the key is sealed and the passphrase is missing or wrong.
+        UserKeyError: the key is not a P-256 key.
     """
     certs = sorted((msp_dir / "signcerts").glob("*.pem"))
     keys = sorted((msp_dir / "keystore").iterdir()) if (msp_dir / "keystore").is_dir() else []
     if not certs or not keys:
         raise FileNotFoundError(f"no certificate or key in {msp_dir}")
-    return Identity(msp_id, certs[0].read_bytes()), EcdsaSigner.from_pem(keys[0].read_bytes())
+    return Identity(msp_id, certs[0].read_bytes()), EcdsaSigner.from_pem(
+        keys[0].read_bytes(), passphrase
+    )

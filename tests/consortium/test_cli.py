@@ -76,3 +76,42 @@ def test_identity_issue_rejects_unknown_org_and_bad_names(tmp_path: Path) -> Non
     )
     assert bad.returncode == 1
     assert "invalid identity name" in bad.stderr
+
+
+def test_identity_seal_encrypts_people_s_keys_and_later_issues_too(tmp_path: Path) -> None:
+    issued = [("officer", "o-li"), ("device", "cam-7")]
+    for role, name in issued:
+        proc = _evnet(
+            tmp_path, "identity", "issue", "--org", "UrbanManagement", "--role", role, name
+        )
+        assert proc.returncode == 0, proc.stderr
+    users = tmp_path / "s/crypto/UrbanManagement/users"
+    assert b"BEGIN PRIVATE KEY" in (users / "o-li/msp/keystore/priv_sk").read_bytes()
+
+    seal = _evnet(tmp_path, "identity", "seal", "--org", "UrbanManagement")
+    assert seal.returncode == 0, seal.stderr
+    assert "1 key(s) sealed, 0 already sealed, 1 left as they are" in seal.stdout
+    passphrase = tmp_path / "s/secrets/UrbanManagement.key-passphrase"
+    assert passphrase.stat().st_mode & 0o077 == 0
+    assert b"ENCRYPTED PRIVATE KEY" in (users / "o-li/msp/keystore/priv_sk").read_bytes()
+    # The device's key goes to its edge box as is.
+    assert b"BEGIN PRIVATE KEY" in (users / "cam-7/msp/keystore/priv_sk").read_bytes()
+
+    again = _evnet(tmp_path, "identity", "seal", "--org", "UrbanManagement")
+    assert "0 key(s) sealed, 1 already sealed" in again.stdout
+    later = _evnet(
+        tmp_path, "identity", "issue", "--org", "UrbanManagement", "--role", "auditor", "a-wu"
+    )
+    assert later.returncode == 0, later.stderr
+    assert b"ENCRYPTED PRIVATE KEY" in (users / "a-wu/msp/keystore/priv_sk").read_bytes()
+
+
+def test_identity_seal_refuses_a_passphrase_file_others_can_read(tmp_path: Path) -> None:
+    secrets = tmp_path / "s/secrets"
+    secrets.mkdir(parents=True)
+    (secrets / "UrbanManagement.key-passphrase").write_text("open to all\n")
+    (secrets / "UrbanManagement.key-passphrase").chmod(0o644)
+    proc = _evnet(tmp_path, "identity", "seal", "--org", "UrbanManagement")
+    assert proc.returncode == 2
+    assert "KEY_PASSPHRASE_FILE_INVALID" in proc.stderr
+    assert "chmod 600" in proc.stderr

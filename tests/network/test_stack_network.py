@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -30,12 +31,12 @@ from schemas.hashes import Digest
 pytestmark = pytest.mark.network
 
 
-def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url)  # noqa: S310 (loopback http)
+def _get(url: str, context: ssl.SSLContext, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)  # noqa: S310 (loopback https)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10, context=context) as resp:  # noqa: S310
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -56,6 +57,11 @@ def _device_upload(state: Path, consortium_file: Path) -> Upload:
         detections=[],
         model_sha256=str(Digest.of(b"model")),
     )
+
+
+def _with_client_cert(context: ssl.SSLContext, cert: Path, key: Path) -> ssl.SSLContext:
+    context.load_cert_chain(cert, key)
+    return context
 
 
 def _pids(state: Path) -> dict[str, str]:
@@ -81,16 +87,23 @@ def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -
             env={**env, **extra}, capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
 
-    departments = load_consortium(consortium_file).departments
+    consortium = load_consortium(consortium_file)
+    departments = consortium.departments
     health = {
-        d.name: f"http://127.0.0.1:{d.peer.port + GATEWAY_PORT_OFFSET}/healthz" for d in departments
+        d.name: f"https://127.0.0.1:{d.peer.port + GATEWAY_PORT_OFFSET}/healthz"
+        for d in departments
     }
+
+    def trust(dep: str) -> ssl.SSLContext:
+        """Trust the department's TLS CA: the gateway serves HTTPS by default."""
+        return ssl.create_default_context(cafile=org_crypto(state, consortium, dep).tlsca_cert)
+
     try:
         up = evnet("up", timeout=600)
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"{len(departments)} service(s) started" in up.stdout
         for dep in departments:
-            status, body = _get(health[dep.name])
+            status, body = _get(health[dep.name], trust(dep.name))
             assert status == 200
             assert f'"org":"{dep.msp_id}"' in body.decode()
             assert (state / "logs" / f"gateway.{dep.name}.log").stat().st_size > 0
@@ -119,8 +132,40 @@ def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -
         assert token_run.returncode == 0, token_run.stderr
         token = token_run.stdout.strip()
         search = health["UrbanManagement"].removesuffix("/healthz") + "/evidence"
-        assert _get(search)[0] == 401
-        assert _get(search, token)[0] == 200
+        urban_tls = trust("UrbanManagement")
+        assert _get(search, urban_tls)[0] == 401
+        assert _get(search, urban_tls, token)[0] == 200
+        # Mutual TLS: o1's enrollment certificate is its identity, no token needed.
+        o1 = org_crypto(state, consortium, "UrbanManagement").user("o1")
+        with httpx.Client(
+            verify=_with_client_cert(trust("UrbanManagement"), o1.cert, o1.key)
+        ) as mtls:
+            assert mtls.get(search).status_code == 200
+        # People's keys sealed at rest: o1 still signs its ledger calls (the gateway opens the
+        # key with the department's passphrase); without the passphrase the node says so.
+        sealed = evnet("identity", "seal", "--org", "UrbanManagement")
+        assert sealed.returncode == 0, sealed.stdout + sealed.stderr
+        assert b"ENCRYPTED PRIVATE KEY" in o1.key.read_bytes()
+        case_url = search.removesuffix("/evidence") + "/cases/CASE-NONE"
+        status, body = _get(case_url, trust("UrbanManagement"), token)
+        assert status == 404, body  # the chaincode answered a query signed by o1
+        assert b"NOT_FOUND" in body
+        assert b"CASE-NONE" in body  # the chaincode's message names the case
+        evnet("identity", "issue", "--org", "UrbanManagement", "--role", "auditor", "a2")
+        a2_token = evnet("gateway", "token", "issue", "--department", "UrbanManagement",
+                         "--user", "a2", "--hours", "1").stdout.strip()  # fmt: skip
+        passphrase = state / "secrets" / "UrbanManagement.key-passphrase"
+        hidden = passphrase.with_name("moved-away")
+        passphrase.rename(hidden)
+        try:
+            status, body = _get(case_url, trust("UrbanManagement"), a2_token)
+        finally:
+            hidden.rename(passphrase)
+        assert status == 503, body
+        assert b"KEY_PASSPHRASE_FILE_INVALID" in body
+        # Plain HTTP is not served.
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(search.replace("https://", "http://"), timeout=5)
         unknown = evnet("gateway", "token", "issue", "--department", "UrbanManagement",
                         "--user", "nobody")  # fmt: skip
         assert unknown.returncode == 2
@@ -128,12 +173,12 @@ def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -
 
         # One item ingested through the running gateway, so the restored node has something
         # the doctor must find (its blob, key and index row, against the ledger).
-        device_token = evnet("gateway", "token", "issue", "--department", "UrbanManagement",
-                             "--user", "device1").stdout.strip()  # fmt: skip
+        # The device presents its certificate (mutual TLS) instead of a token.
+        device = org_crypto(state, consortium, "UrbanManagement").user("device1")
         submitted = httpx.post(
             health["UrbanManagement"].removesuffix("/healthz") + "/devices/submissions",
             files=_device_upload(state, consortium_file),
-            headers={"Authorization": f"Bearer {device_token}"},
+            verify=_with_client_cert(trust("UrbanManagement"), device.cert, device.key),
             timeout=60,
         )
         assert submitted.status_code == 201, submitted.text
@@ -160,6 +205,6 @@ def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -
     assert _pids(state) == {}
     for url in health.values():
         with pytest.raises(urllib.error.URLError):
-            urllib.request.urlopen(url, timeout=5)  # noqa: S310
+            urllib.request.urlopen(url, timeout=5, context=trust("UrbanManagement"))  # noqa: S310
     status_after = evnet("status")
     assert status_after.returncode == 3
