@@ -9,12 +9,13 @@ import io
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pypdf
 import pytest
 from gatewaykit import PARTNER_ORG, FakeLedger, Kit, build
 from ingestkit import NOW, ORG, FileLedger
 from test_gateway_devices import assert_problem, parts, submit
 
-from gateway import audit_flags
+from gateway import audit_flags, audit_pdf
 from gateway.routes import audit
 from schemas.glossary import AccessKind, Outcome
 from schemas.hashes import Digest
@@ -63,7 +64,7 @@ def test_trail_csv_lists_every_record(kit: Kit, photo: str) -> None:
 
 @pytest.mark.parametrize("user", ["officer1", "reviewer1", "partner1", "edge-07", "admin"])
 def test_only_auditors_read_the_audit_endpoints(kit: Kit, user: str) -> None:
-    for url in ("/audit/trail.csv", "/audit/flags"):
+    for url in ("/audit/trail.csv", "/audit/trail.pdf", "/audit/flags"):
         resp = kit.client.get(url, params={"by": "org", "org": ORG}, headers=kit.token(user))
         assert_problem(resp, 403, "ACCESS_DENIED")
     assert_problem(
@@ -73,10 +74,11 @@ def test_only_auditors_read_the_audit_endpoints(kit: Kit, user: str) -> None:
 
 def test_audit_refusals(kit: Kit) -> None:
     auditor = kit.token("auditor1")
-    for url in ("/audit/trail.csv", "/audit/flags", "/audit/integrity", "/audit/trail"):
+    urls = ("/audit/trail.csv", "/audit/trail.pdf", "/audit/flags", "/audit/trail")
+    for url in (*urls, "/audit/integrity"):
         assert_problem(kit.client.get(url, params={"by": "org"}), 401, "UNAUTHENTICATED")
     for params in ({"by": "nope"}, {"by": "time", "since": "yesterday"}, {}):
-        for url in ("/audit/trail.csv", "/audit/flags", "/audit/trail"):
+        for url in urls:
             assert_problem(
                 kit.client.get(url, params=params, headers=auditor), 422, "INVALID_REQUEST"
             )
@@ -130,6 +132,63 @@ def test_csv_follows_pages_and_marks_truncation(kit: Kit, monkeypatch: pytest.Mo
     rows = list(csv.DictReader(io.StringIO(cut.text)))
     assert [r["record_id"] for r in rows][-1] == "TRUNCATED"
     assert len(rows) == 4
+
+
+# --- PDF report ----------------------------------------------------------------------------
+
+
+def _pdf_text(data: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_trail_pdf_reports_every_record_with_counts_flags_and_digest(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denied = [
+        _record(100 + i, outcome=Outcome.DENIED, reason="no_grant", target_id=f"D-{i}")
+        for i in range(audit_flags.DENIALS_PER_WINDOW)
+    ]
+    PagedLedger.records = [_record(i) for i in range(5)] + denied
+    monkeypatch.setattr(kit.deps, "ledger_for", lambda user: PagedLedger(kit.chain, user))
+    resp = kit.client.get(
+        "/audit/trail.pdf", params={"by": "org", "org": PARTNER_ORG}, headers=kit.token("auditor1")
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "application/pdf"
+    assert "attachment" in resp.headers["content-disposition"]
+    assert resp.content.startswith(b"%PDF-")
+    text = _pdf_text(resp.content)
+    assert "访问记录审计报告" in text  # the Chinese title survives (embedded font)
+    assert f"Records: {5 + len(denied)}" in text
+    assert f"denied {len(denied)}" in text
+    for i in range(5):
+        assert f"E-{i}" in text
+    assert "REPEATED_DENIALS" in text  # the flagged pattern is in the report
+    assert audit_pdf.records_digest(PagedLedger.records) in text.replace("\n", "")
+    assert "TRUNCATED" not in text
+
+
+def test_trail_pdf_says_when_it_was_cut(kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
+    PagedLedger.records = [_record(i) for i in range(5)]
+    monkeypatch.setattr(kit.deps, "ledger_for", lambda user: PagedLedger(kit.chain, user))
+    monkeypatch.setattr(audit, "MAX_PDF_RECORDS", 3)
+    resp = kit.client.get(
+        "/audit/trail.pdf", params={"by": "org", "org": PARTNER_ORG}, headers=kit.token("auditor1")
+    )
+    text = _pdf_text(resp.content)
+    assert "TRUNCATED" in text
+    assert "Records: 3" in text
+    assert "E-3" not in text
+
+
+def test_the_pdf_embeds_its_chinese_font() -> None:
+    assert audit_pdf.EMBEDDED_FONT.is_file(), (
+        f"{audit_pdf.EMBEDDED_FONT} missing: apt-get install fonts-wqy-zenhei (scripts/install)"
+    )
+    report = audit_pdf.TrailReport(ORG, "auditor1", NOW, {"by": "org"}, [_record(1)], [], False)
+    pdf = audit_pdf.render(report)
+    assert b"/FontFile2" in pdf  # a TrueType program inside the file, not a reader's guess
 
 
 # --- flags: the rules ----------------------------------------------------------------------
