@@ -12,14 +12,19 @@ from typing import Any
 
 from gateway.auth import CertificateDirectory, TokenStore
 from gateway.deps import GatewayDeps
-from gateway.remote import RemoteEvidence
+from gateway.remote import ExchangeRemote, OwnerNode, RemoteEvidence
 from node.consortium.clients import department_contract, user_identity
-from node.consortium.identities import org_crypto
+from node.consortium.identities import ADMIN_USER, org_crypto
 from node.consortium.launch import Layout
+from node.crypto.key_wrap import KeyRing
 from node.department import NodeParts, NodePaths
+from node.exchange import ExchangeServer
+from node.exchange.ledger_items import LedgerOwnerItems
+from node.exchange.tls import exchange_tls
 from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
+from node.ops.config import department_runtime
 from node.package import ClaimsArchive, Exporter
 from schemas.ledger import EvidenceRegistration
 
@@ -34,6 +39,43 @@ class _Clients:
             contract = department_contract(self.layout, self.department, user=user)
             self._made[user] = LedgerClient(contract)
         return self._made[user]
+
+
+def exchange_remote(layout: Layout, department: str, keyring: KeyRing) -> ExchangeRemote:
+    """How ``department``'s gateway fetches other departments' items: their nodes' exchange
+    servers (addresses from their configuration), its own exchange identity, its key ring."""
+    me = layout.consortium.department(department)
+    tls = exchange_tls(layout, me.name)
+    owners = {}
+    for other in layout.consortium.departments:
+        if other.name == me.name:
+            continue
+        runtime = department_runtime(layout.state_dir, other)
+        ca = org_crypto(layout.state_dir, layout.consortium, other.name).tlsca_cert
+        owners[other.msp_id] = OwnerNode(f"{runtime.host}:{runtime.exchange_port}", ca.read_bytes())
+    return ExchangeRemote(owners, tls.cert_pem, tls.key_pem, keyring)
+
+
+async def start_exchange_server(
+    layout: Layout, department: str, parts: NodeParts, port: int
+) -> ExchangeServer:
+    """``department``'s exchange server on 127.0.0.1:``port``: it releases an item (sealed to
+    the requester's org key) only against a granted access record its own peer holds.
+
+    Its ledger view is the org admin's (queries only: records, items, org keys).
+    """
+    dep = layout.consortium.department(department)
+    view = LedgerClient(department_contract(layout, dep, user=ADMIN_USER))
+    cas = {
+        d.msp_id: org_crypto(layout.state_dir, layout.consortium, d.name).tlsca_cert.read_bytes()
+        for d in layout.consortium.departments
+    }
+    server = ExchangeServer(
+        LedgerOwnerItems(view, parts.vault, dep.msp_id), parts.store, parts.keyring, cas
+    )
+    tls = exchange_tls(layout, dep.name)
+    await server.start(f"127.0.0.1:{port}", tls.cert_pem, tls.key_pem)
+    return server
 
 
 class _DeviceRegistrar:

@@ -34,19 +34,14 @@ from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
 from node.consortium.launch import Layout
 from node.department import NodeParts, NodePaths, open_parts
 from node.doctor import ClientLedgerView, Problem, sweep
-from node.exchange import ExchangeServer, ReleaseRefused, fetch
-from node.exchange.ledger_items import LedgerOwnerItems
-from node.exchange.tls import exchange_tls
-from node.fabric import open_channel
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
 from node.ops.config import department_runtime
 from node.package import verify_package
 from node.settings import PROJECT_ROOT
-from schemas.glossary import AccessKind, Role, Stage
+from schemas.glossary import Role, Stage
 from schemas.hashes import Digest
 from schemas.ledger import (
-    AccessRequest,
     ExecutionResult,
     GrantRequest,
     StageDetails,
@@ -321,72 +316,46 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
         f"requires); tx {accepted.tx_id[:12]}…"
     )
 
-    say("== 6. PublicSecurity asks for the evidence: refused and recorded; granted; fetched")
+    say("== 6. PublicSecurity's partner asks its own gateway: refused and recorded; granted;")
+    say("      fetched from UrbanManagement's node over the exchange")
     partner = as_user(layout, police, Role.PARTNER)
     await _wait_for(partner, accepted.block_number)
-    ask = AccessRequest(
-        target=TargetKind.EVIDENCE,
-        target_id=item.evidence_id,
-        purpose="joint_enforcement",
-        kind=AccessKind.DOWNLOAD,
-    )
-    denied = await partner.request_access(ask)
-    say(f"   request 1: {denied.value.outcome} ({denied.value.reason}), tx {denied.tx_id[:12]}…")
-    grant = await m_officer.grant_access(
-        GrantRequest(
-            target=TargetKind.CASE,
-            target_id=case_id,
-            grantee_org=police.msp_id,
-            purpose="joint_enforcement",
-            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=7),
+    police_gw = GatewaySession(layout, police)
+    content_url = f"/evidence/{item.evidence_id}/content"
+    ask = {"purpose": "joint_enforcement", "kind": "download"}
+    async with police_gw.as_user(Role.PARTNER) as partner_http:
+        refusal = await partner_http.get(content_url, params=ask)
+        if refusal.status_code != 403:
+            raise RuntimeError(f"expected a refusal, got {refusal.status_code}: {refusal.text}")
+        say(
+            f"   request 1: {refusal.status_code} {refusal.json()['code']}, the denial recorded"
+            f" in tx {refusal.headers['X-Access-Record'][:12]}…"
         )
-    )
-    await _wait_for(partner, grant.block_number)
-    granted = await partner.request_access(ask)
-    say(f"   MarketSupervision (holder) granted the case; request 2: {granted.value.outcome}")
-    cert, key, _ = exchange_tls(layout, urban.name)
-    cas = {d.msp_id: exchange_tls(layout, d.name)[2] for d in (urban, police, market)}
-    owner_view = as_user(layout, urban, Role.OFFICER)
-    await _wait_for(owner_view, granted.block_number)
-    server = ExchangeServer(
-        LedgerOwnerItems(owner_view, u.vault, urban.msp_id), u.store, u.keyring, cas
-    )
-    port = await server.start("127.0.0.1:0", cert, key)
-    p_cert, p_key, _ = exchange_tls(layout, police.name)
-    target = out_dir / item.evidence_id
-    record = await partner.evidence(item.evidence_id)
-    channel = open_channel(
-        f"127.0.0.1:{port}", cas[urban.msp_id], client_cert_pem=p_cert, client_key_pem=p_key
-    )
-    try:
-        try:
-            await fetch(
-                channel,
-                evidence_id=item.evidence_id,
-                access_tx=denied.tx_id,
-                keyring=nodes[police.name].keyring,
-                ledger_plaintext=Digest.parse(record.plaintext_hash),
-                ledger_ciphertext=Digest.parse(record.ciphertext_hash),
-                destination=target,
+        grant = await m_officer.grant_access(
+            GrantRequest(
+                target=TargetKind.CASE,
+                target_id=case_id,
+                grantee_org=police.msp_id,
+                purpose="joint_enforcement",
+                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=7),
             )
-        except ReleaseRefused as refused:
-            say(f"   owner node, shown the denied record: refused ({refused.code})")
-        await fetch(
-            channel,
-            evidence_id=item.evidence_id,
-            access_tx=granted.tx_id,
-            keyring=nodes[police.name].keyring,
-            ledger_plaintext=Digest.parse(record.plaintext_hash),
-            ledger_ciphertext=Digest.parse(record.ciphertext_hash),
-            destination=target,
         )
-    finally:
-        await channel.close(None)
-        await server.stop()
+        await _wait_for(partner, grant.block_number)
+        say("   MarketSupervision (holder) granted the case to PublicSecurity")
+        target = out_dir / item.evidence_id
+        fetched = await partner_http.get(content_url, params=ask)
+        if fetched.status_code != 200:
+            raise RuntimeError(f"the granted fetch failed: {fetched.status_code} {fetched.text}")
+        target.write_bytes(fetched.content)
+    record = await partner.evidence(item.evidence_id)
+    if str(Digest.of(fetched.content)) != record.plaintext_hash:
+        raise RuntimeError("the fetched bytes do not match the ledger hash")
     say(
-        f"   owner node, shown the granted record: released; plaintext matches the ledger"
-        f" → {target}"
+        f"   request 2: 200, recorded in tx {fetched.headers['X-Access-Record'][:12]}…;"
+        f" UrbanManagement's node released it against that record; plaintext matches the"
+        f" ledger → {target}"
     )
+    owner_view = as_user(layout, urban, Role.OFFICER)
 
     say("== 7. MarketSupervision takes the case to closure (penalty from the on-chain schedule)")
     deadline = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)

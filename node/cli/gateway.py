@@ -37,7 +37,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import create_app
     from gateway.observability import json_log_handler
     from gateway.tls import ClientCertificates, ServerTls
-    from gateway.wiring import department_gateway
+    from gateway.wiring import department_gateway, exchange_remote, start_exchange_server
     from node.department import open_parts
 
     layout = network_from(settings, verbose=False).layout
@@ -51,6 +51,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         registrar_user=runtime.registrar_user,
         work_dir=runtime.work_dir,
         max_upload_bytes=runtime.max_upload_bytes,
+        # Other departments' items: fetched from their nodes against the caller's record.
+        remote=exchange_remote(layout, dep.name, parts.keyring),
     )
     root = logging.getLogger()
     root.handlers[:] = [json_log_handler()]
@@ -72,6 +74,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # Finish or clean up what an earlier, killed instance left half done.
         outcome = await deps.ingest.reconcile()
         logging.getLogger("gateway.service").info("reconciled: %s", outcome)
+        exchange = await start_exchange_server(layout, dep.name, parts, runtime.exchange_port)
+        logging.getLogger("gateway.service").info(
+            "exchange serving on 127.0.0.1:%d", runtime.exchange_port
+        )
         config = uvicorn.Config(
             create_app(deps),
             host=runtime.host,
@@ -79,7 +85,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             log_config=None,
             **tls_options,
         )
-        await uvicorn.Server(config).serve()
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            await exchange.stop()
 
     asyncio.run(serve())
     return 0

@@ -12,6 +12,7 @@ the key and what is wrong.
     max_upload_mb = 1024
     tls = true                  # HTTPS, certificate from the department's TLS CA
     client_certificates = "optional"  # off | optional | required: mutual TLS identities
+    exchange_port = 7157        # default: the peer port + 6; other nodes fetch granted items
 
     [node]
     dir = "/srv/evnet/urban"    # default: <state>/nodes/<Department>; must exist if given
@@ -40,8 +41,10 @@ from node.index.database import sqlite_url
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
-# The gateway's port unless the file names one: free in the default consortium's plan.
+# The gateway's and the exchange's ports unless the file names them: free in the default
+# consortium's plan (peer 7151, gateway 7156, exchange 7157, chaincode server 7159).
 GATEWAY_PORT_OFFSET = 5
+EXCHANGE_PORT_OFFSET = 6
 
 
 class DepartmentConfigError(ConsortiumConfigError):
@@ -63,6 +66,8 @@ class GatewaySection(_Strict):
     tls: bool = True
     # Callers may present their enrollment certificate instead of a token (mutual TLS).
     client_certificates: Literal["off", "optional", "required"] = "optional"
+    # The node's exchange server: other departments' nodes fetch granted items here.
+    exchange_port: Port | None = None
 
     @field_validator("host")
     @classmethod
@@ -173,6 +178,7 @@ class DepartmentRuntime:
     detectors: tuple[DetectorSection, ...]
     tls: bool = True
     client_certificates: str = "optional"
+    exchange_port: int = 0
     # The department's crypto: its TLS CA signs the gateway's HTTPS certificate.
     crypto: OrgCrypto | None = None
 
@@ -208,6 +214,7 @@ class DepartmentRuntime:
             detectors=tuple(config.detectors),
             tls=config.gateway.tls,
             client_certificates=config.gateway.client_certificates,
+            exchange_port=config.gateway.exchange_port or dep.peer.port + EXCHANGE_PORT_OFFSET,
             crypto=OrgCrypto(state_dir / "crypto" / dep.name, dep.name, dep.domain),
         )
 

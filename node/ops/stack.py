@@ -100,7 +100,12 @@ class Stack:
                 self._ensure_registrar(runtime)
                 spec = self.gateway_spec(runtime)
                 if self.supervisor.pid(spec.name) is None:
-                    ensure_ports_free([(spec.name, runtime.host, runtime.port)])
+                    ensure_ports_free(
+                        [
+                            (spec.name, runtime.host, runtime.port),
+                            (f"{spec.name} exchange", "127.0.0.1", runtime.exchange_port),
+                        ]
+                    )
                     self.network.progress(f"starting {spec.name} on {runtime.health_url}")
                     self.supervisor.start(spec)
                     started.append(spec.name)

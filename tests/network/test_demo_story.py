@@ -53,5 +53,8 @@ async def test_the_demo_story_runs_end_to_end(
         "denied (no_grant)",
         "granted (grant)",
     ]
-    assert any("refused (RECORD_DENIED)" in line for line in lines)
+    # Through PublicSecurity's own gateway service: refused first, then fetched from
+    # UrbanManagement's node over the exchange that `evnet gateway serve` runs.
+    assert any("request 1: 403 ACCESS_DENIED" in line for line in lines)
+    assert any("node released it against that record" in line for line in lines)
     assert any(line.startswith("== 9.") for line in lines)
