@@ -54,6 +54,10 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"   API docs: {outcome.urban_gateway}/docs   console: {console}")
     print("     a token to log in with: .venv/bin/evnet gateway token issue \\")
     print("       --department UrbanManagement --user demo-reviewer")
+    urban = next(r for r in stack.runtimes() if r.name == "UrbanManagement")
+    if urban.tls_ca is not None:
+        print(f"     HTTPS: the department's CA is {urban.tls_ca}; import it into the")
+        print("       browser (or accept the warning once) and curl with --cacert")
     print("   Everything keeps running:")
     print("   .venv/bin/evnet status            # every process, pid and health")
     print(f"   logs in {stack.supervisor.log_dir}")
