@@ -2,6 +2,7 @@
 
 from chaincode.contracts.access import AccessContract
 from chaincode.contracts.cases import CasesContract
+from chaincode.contracts.derivations import DerivationsContract
 from chaincode.contracts.evidence import EvidenceContract
 from chaincode.contracts.org_keys import OrgKeysContract
 from chaincode.contracts.penalties import PenaltiesContract
@@ -23,4 +24,5 @@ def default_contracts() -> list[Contract]:
         PenaltiesContract(),
         PrivateNotesContract(),
         ViolationsContract(),
+        DerivationsContract(),
     ]
