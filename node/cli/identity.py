@@ -8,13 +8,12 @@ import sys
 from typing import Any
 
 from node.consortium import load_consortium
-from node.consortium.identities import SEALED_ROLES, issue_user, org_crypto, seal_people
+from node.consortium.identities import issue_user, org_crypto, seal_people
 from node.crypto.user_keys import (
     UserKeyError,
     ensure_passphrase_file,
+    is_sealed,
     passphrase_path,
-    read_passphrase,
-    seal_key_file,
 )
 from node.settings import Settings
 from schemas.glossary import Role
@@ -48,10 +47,8 @@ def _issue(args: argparse.Namespace, settings: Settings) -> int:
         dt.datetime.now(dt.UTC),
     )
     print(f"issued {args.role} {args.name} of {args.org}: {files.root}")
-    passphrase = passphrase_path(settings.state_dir, args.org)
-    if Role(args.role) in SEALED_ROLES and passphrase.exists():
-        seal_key_file(files.key, read_passphrase(passphrase))
-        print(f"  its private key is sealed under {passphrase}")
+    if is_sealed(files.key.read_bytes()):
+        print(f"  its private key is sealed under {passphrase_path(settings.state_dir, args.org)}")
     return 0
 
 

@@ -24,7 +24,7 @@ from cryptography import x509
 from node.consortium.config import Consortium
 from node.consortium.errors import IdentityError
 from node.crypto.pki import KeyPair, certificate_attributes, create_ca, issue, write_private
-from node.crypto.user_keys import seal_key_file
+from node.crypto.user_keys import passphrase_path, read_passphrase, seal_key_file
 from schemas.glossary import Role
 
 _NODE_OUS = """NodeOUs:
@@ -184,9 +184,14 @@ def issue_user(
         raise IdentityError(f"identity {name!r} already exists in {org}")
     crypto.ensure_cas(now)
     attrs = {"hf.EnrollmentID": name, "hf.Type": role_ou(role), "role": role.value}
-    return crypto.ensure_identity(
+    issued = crypto.ensure_identity(
         files, f"{name}@{crypto.domain}", role_ou(role), now, attributes=attrs
     )
+    passphrase = passphrase_path(state_dir, org)
+    if role in SEALED_ROLES and passphrase.exists():
+        # The department holds its people's keys sealed: this one too, from the start.
+        seal_key_file(issued.key, read_passphrase(passphrase))
+    return issued
 
 
 def ensure_consortium_crypto(state_dir: Path, consortium: Consortium, now: dt.datetime) -> None:

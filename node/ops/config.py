@@ -13,6 +13,7 @@ the key and what is wrong.
     tls = true                  # HTTPS, certificate from the department's TLS CA
     client_certificates = "optional"  # off | optional | required: mutual TLS identities
     exchange_port = 7157        # default: the peer port + 6; other nodes fetch granted items
+    seal_user_keys = true       # `evnet up` keeps people's private keys encrypted at rest
 
     [node]
     dir = "/srv/evnet/urban"    # default: <state>/nodes/<Department>; must exist if given
@@ -68,6 +69,9 @@ class GatewaySection(_Strict):
     client_certificates: Literal["off", "optional", "required"] = "optional"
     # The node's exchange server: other departments' nodes fetch granted items here.
     exchange_port: Port | None = None
+    # People's private keys encrypted at rest under <state>/secrets/<Dept>.key-passphrase
+    # (`evnet up` seals them; see node.crypto.user_keys). Off: keys held some other way.
+    seal_user_keys: bool = True
 
     @field_validator("host")
     @classmethod
@@ -179,6 +183,7 @@ class DepartmentRuntime:
     tls: bool = True
     client_certificates: str = "optional"
     exchange_port: int = 0
+    seal_user_keys: bool = True
     # The department's crypto: its TLS CA signs the gateway's HTTPS certificate.
     crypto: OrgCrypto | None = None
 
@@ -215,6 +220,7 @@ class DepartmentRuntime:
             tls=config.gateway.tls,
             client_certificates=config.gateway.client_certificates,
             exchange_port=config.gateway.exchange_port or dep.peer.port + EXCHANGE_PORT_OFFSET,
+            seal_user_keys=config.gateway.seal_user_keys,
             crypto=OrgCrypto(state_dir / "crypto" / dep.name, dep.name, dep.domain),
         )
 

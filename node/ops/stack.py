@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from node.consortium.config import Department
-from node.consortium.identities import issue_user, org_crypto
+from node.consortium.identities import issue_user, org_crypto, seal_people
 from node.consortium.network import Network
 from node.consortium.processes import ProcessSpec, ensure_ports_free, healthy
+from node.crypto.user_keys import ensure_passphrase_file, passphrase_path
 from node.ops.config import DepartmentRuntime, department_runtime
 from schemas.glossary import Role
 
@@ -98,6 +99,7 @@ class Stack:
         try:
             for runtime in runtimes:
                 self._ensure_registrar(runtime)
+                self._seal_people(runtime)
                 spec = self.gateway_spec(runtime)
                 if self.supervisor.pid(spec.name) is None:
                     ensure_ports_free(
@@ -121,6 +123,14 @@ class Stack:
                 self.supervisor.stop(name)
             raise
         return started
+
+    def _seal_people(self, runtime: DepartmentRuntime) -> None:
+        """People's keys encrypted at rest (idempotent; later identities are sealed at issue)."""
+        if not runtime.seal_user_keys:
+            return
+        crypto = org_crypto(self.layout.state_dir, self.layout.consortium, runtime.name)
+        passphrase = ensure_passphrase_file(passphrase_path(self.layout.state_dir, runtime.name))
+        seal_people(crypto, passphrase)
 
     def _ensure_registrar(self, runtime: DepartmentRuntime) -> None:
         crypto = org_crypto(self.layout.state_dir, self.layout.consortium, runtime.name)

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import datetime as dt
 import hashlib
+import io
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pypdf
 import pytest
 from netsupport import Upload, caught_up, ledger_as, signed_upload
 
 from gateway.app import create_app
+from gateway.audit_pdf import records_digest
 from gateway.remote import ExchangeRemote, OwnerNode
 from gateway.wiring import department_gateway
 from node.consortium.identities import org_crypto
@@ -29,7 +32,7 @@ from node.exchange.ledger_items import LedgerOwnerItems
 from node.exchange.tls import exchange_tls
 from node.ledger import LedgerClient, LedgerRefused
 from schemas.glossary import Outcome
-from schemas.ledger import LedgerErrorCode, TargetKind
+from schemas.ledger import LedgerErrorCode, TargetKind, TrailBy, TrailQuery
 
 pytestmark = pytest.mark.network
 
@@ -189,6 +192,27 @@ async def test_device_to_download_through_the_gateway(people: Network, gateways:
     assert (police_msp, "denied") in outcomes
     assert (police_msp, "granted") in outcomes
     assert len(outcomes) == 3
+
+    # The same trail as the auditors' PDF report, read back: every record of the ledger's
+    # answer, and the digest of exactly those records.
+    pdf = await g.urban.get(
+        "/audit/trail.pdf",
+        params={"by": "evidence", "target_id": evidence_id},
+        headers=t[f"{URBAN}/auditor1"],
+    )
+    assert pdf.status_code == 200, pdf.text
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Records: 3 (准许 granted 2, 拒绝 denied 1)" in text
+    on_ledger = await ledger_as(people.layout, URBAN, "auditor").access_trail(
+        TrailQuery(by=TrailBy.EVIDENCE, target_id=evidence_id, page_size=200)
+    )
+    assert records_digest(on_ledger.records) in text.replace("\n", "")
+    refused = await g.urban.get(
+        "/audit/trail.pdf",
+        params={"by": "evidence", "target_id": evidence_id},
+        headers=t[f"{URBAN}/officer1"],
+    )
+    assert refused.status_code == 403
 
 
 async def _visible(ledger: LedgerClient, evidence_id: str) -> bool:

@@ -22,10 +22,17 @@ import pytest
 
 from node.cli.stack import stack_from
 from node.consortium import load_consortium
-from node.consortium.identities import ensure_consortium_crypto
+from node.consortium.identities import (
+    ADMIN_USER,
+    ensure_consortium_crypto,
+    issue_user,
+    org_crypto,
+)
 from node.consortium.processes import PortInUseError
+from node.crypto.user_keys import is_sealed, passphrase_path
 from node.ops.stack import Stack
 from node.settings import PROJECT_ROOT, Settings
+from schemas.glossary import Role
 
 CONSORTIUM = PROJECT_ROOT / "network-config" / "consortium.yaml"
 
@@ -129,3 +136,18 @@ def test_a_dead_gateway_is_restarted_and_a_stranger_on_its_port_refused(stack: S
             stack.up(with_network=False)
     # The failed up left nothing running.
     assert stack.service_names() == []
+
+
+def test_up_keeps_people_s_keys_sealed_and_leaves_devices_and_the_admin(stack: Stack) -> None:
+    state, consortium = stack.layout.state_dir, stack.layout.consortium
+    now = dt.datetime.now(dt.UTC)
+    before = issue_user(state, consortium, "UrbanManagement", Role.REVIEWER, "rev-early", now)
+    assert not is_sealed(before.key.read_bytes())
+    stack.up(with_network=False)
+    assert is_sealed(before.key.read_bytes())
+    later = issue_user(state, consortium, "UrbanManagement", Role.OFFICER, "off-late", now)
+    assert is_sealed(later.key.read_bytes())  # sealed at issue once the department seals
+    crypto = org_crypto(state, consortium, "UrbanManagement")
+    assert not is_sealed(crypto.user("device1").key.read_bytes())
+    assert not is_sealed(crypto.user(ADMIN_USER).key.read_bytes())
+    assert passphrase_path(state, "UrbanManagement").stat().st_mode & 0o077 == 0
