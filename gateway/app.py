@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from gateway import console, observability, problems
 from gateway.deps import GatewayDeps
-from gateway.routes import audit, cases, devices, evidence, packages, review
+from gateway.routes import audit, cases, devices, evidence, packages, redactions, review
 
 
 def create_app(deps: GatewayDeps) -> FastAPI:
@@ -26,6 +26,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(packages.router)
     app.include_router(review.router)
+    app.include_router(redactions.router)
     app.include_router(console.router)
     observability.install(app, deps)
 
