@@ -59,8 +59,10 @@ def _device_upload(state: Path, consortium_file: Path) -> Upload:
     )
 
 
-def _with_client_cert(context: ssl.SSLContext, cert: Path, key: Path) -> ssl.SSLContext:
-    context.load_cert_chain(cert, key)
+def _with_client_cert(
+    context: ssl.SSLContext, cert: Path, key: Path, password: bytes | None = None
+) -> ssl.SSLContext:
+    context.load_cert_chain(cert, key, password)
     return context
 
 
@@ -135,26 +137,30 @@ def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -
         urban_tls = trust("UrbanManagement")
         assert _get(search, urban_tls)[0] == 401
         assert _get(search, urban_tls, token)[0] == 200
-        # Mutual TLS: o1's enrollment certificate is its identity, no token needed.
+        # `evnet up` keeps people's keys sealed: o1's was sealed when it was issued.
         o1 = org_crypto(state, consortium, "UrbanManagement").user("o1")
-        with httpx.Client(
-            verify=_with_client_cert(trust("UrbanManagement"), o1.cert, o1.key)
-        ) as mtls:
-            assert mtls.get(search).status_code == 200
-        # People's keys sealed at rest: o1 still signs its ledger calls (the gateway opens the
-        # key with the department's passphrase); without the passphrase the node says so.
+        assert b"ENCRYPTED PRIVATE KEY" in o1.key.read_bytes()
         sealed = evnet("identity", "seal", "--org", "UrbanManagement")
         assert sealed.returncode == 0, sealed.stdout + sealed.stderr
-        assert b"ENCRYPTED PRIVATE KEY" in o1.key.read_bytes()
+        assert "0 key(s) sealed" in sealed.stdout
+        passphrase = state / "secrets" / "UrbanManagement.key-passphrase"
+        # Mutual TLS: o1's enrollment certificate is its identity, no token needed (o1's own
+        # copy of the key opened with the passphrase, as a person's client would).
+        client = _with_client_cert(
+            trust("UrbanManagement"), o1.cert, o1.key, passphrase.read_bytes().strip()
+        )
+        with httpx.Client(verify=client) as mtls:
+            assert mtls.get(search).status_code == 200
+        # o1 signs its ledger calls with its sealed key, which the gateway opens.
         case_url = search.removesuffix("/evidence") + "/cases/CASE-NONE"
         status, body = _get(case_url, trust("UrbanManagement"), token)
         assert status == 404, body  # the chaincode answered a query signed by o1
         assert b"NOT_FOUND" in body
         assert b"CASE-NONE" in body  # the chaincode's message names the case
+        # Without the passphrase the node says so plainly (a2 is sealed at issue too).
         evnet("identity", "issue", "--org", "UrbanManagement", "--role", "auditor", "a2")
         a2_token = evnet("gateway", "token", "issue", "--department", "UrbanManagement",
                          "--user", "a2", "--hours", "1").stdout.strip()  # fmt: skip
-        passphrase = state / "secrets" / "UrbanManagement.key-passphrase"
         hidden = passphrase.with_name("moved-away")
         passphrase.rename(hidden)
         try:
