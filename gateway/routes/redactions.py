@@ -10,7 +10,7 @@ the original's id and the method, so a retry after any failure resumes where it 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, ledger_of, require
 from gateway.problems import Problem
-from node.ledger import LedgerClient
+from node.fabric import Contract
 from node.redaction import (
     CopyArchive,
     DerivationConflict,
@@ -28,6 +28,7 @@ from node.redaction import (
     RedactionService,
 )
 from node.redaction import errors as codes
+from node.redaction.ledger import EvidenceClient
 from schemas.derivations import DerivationRecord
 from schemas.glossary import Role
 
@@ -116,13 +117,14 @@ def _service(request: Request, deps: GatewayDeps) -> RedactionService:
 
 
 async def _ledger(deps: GatewayDeps, who: Principal, evidence_id: str) -> DerivationLedger:
-    """The caller's ledger with the Derivations calls; a ledger client without them (a
-    test double) answers 404 for an unknown item first, then 501."""
+    """The caller's ledger with the Derivations calls: over its Fabric contract (the real
+    client, possibly behind the metrics proxy), or as it is if it has them (a test double).
+    One with neither answers 404 for an unknown item first, then 501."""
     ledger = ledger_of(deps, who)
-    if isinstance(ledger, LedgerClient):
-        return DerivationsClient(ledger)
     if isinstance(ledger, DerivationLedger):
         return ledger
+    if isinstance(getattr(ledger, "contract", None), Contract):
+        return DerivationsClient(cast(EvidenceClient, ledger))
     await ledger.evidence(evidence_id)
     raise Problem(501, "REDACTION_NOT_CONFIGURED", "this gateway's ledger cannot link copies")
 

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import TypeAdapter
 
-from node.fabric import GatewayError, submit_with_retry
+from node.fabric import Contract, GatewayError, submit_with_retry
 from node.ledger import Committed, LedgerClient, LedgerRefused
 from schemas.derivations import DerivationErrorCode, DerivationRecord, DerivationRequest
 from schemas.ledger import (
@@ -47,10 +47,20 @@ def _translated(err: GatewayError) -> Exception:
     return err
 
 
+class EvidenceClient(Protocol):
+    """What :class:`DerivationsClient` needs of a :class:`LedgerClient` (or a proxy of one)."""
+
+    contract: Contract
+
+    async def evidence(self, evidence_id: str) -> EvidenceRecord: ...
+    async def request_access(self, req: AccessRequest) -> Committed[AccessRecord]: ...
+    async def register_evidence(self, reg: EvidenceRegistration) -> Committed[EvidenceRecord]: ...
+
+
 class DerivationsClient:
     """:class:`DerivationLedger` over one identity's :class:`LedgerClient`."""
 
-    def __init__(self, client: LedgerClient) -> None:
+    def __init__(self, client: LedgerClient | EvidenceClient) -> None:
         self._client = client
 
     async def evidence(self, evidence_id: str) -> EvidenceRecord:

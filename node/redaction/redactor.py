@@ -17,7 +17,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from node.redaction.detectors import DEFAULT_CASCADES, Box, Cascade, CascadeSpec
+from node.redaction.detectors import (
+    DEFAULT_CASCADES,
+    Box,
+    Cascade,
+    CascadeSpec,
+    opencv_cascade_dir,
+)
 from node.redaction.errors import TOO_LARGE, UNDECODABLE, UNSUPPORTED_MEDIA, RedactionError
 from schemas.derivations import DetectorModel, Region
 
@@ -63,8 +69,7 @@ class Redactor:
 
     @classmethod
     def with_opencv_models(cls) -> Redactor:
-        from node.redaction.detectors import opencv_cascade_dir
-
+        """The cascades shipped in the OpenCV wheel (REDACTION_MODEL_MISSING without them)."""
         return cls(opencv_cascade_dir())
 
     @property
