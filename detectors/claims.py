@@ -3,18 +3,17 @@
 A violation's claims are :class:`schemas.claims.CaptureClaims`, the model the department
 node's ingest verifies (``node.ingest.DeviceVerifier``): the device signs
 ``schemas.claims.canonical_bytes(claims)`` and names every evidence file by SHA-256 and size,
-so one signature binds the whole submission. :class:`RectificationClaims` is this package's
-proposal for the rectification report; no schema or gateway endpoint accepts it yet.
+so one signature binds the whole submission. A rectification report
+(:class:`schemas.claims.RectificationClaims`, after a reminder) is signed and delivered the
+same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
 
 from cryptography import x509
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from detectors.errors import DeviceIdentityError
 from detectors.events import Submission, ViolationEvent
@@ -22,11 +21,15 @@ from detectors.evidence import EvidenceFile
 from detectors.models.base import ModelInfo
 from node.crypto.pki import certificate_attributes
 from node.crypto.signing import EcdsaSigner
-from schemas.canonical import canonical_json
-from schemas.claims import CaptureClaims, Detection, MediaRef, Place, canonical_bytes
+from schemas.claims import (
+    CaptureClaims,
+    Detection,
+    DeviceClaims,
+    MediaRef,
+    Place,
+    canonical_bytes,
+)
 from schemas.glossary import Role
-from schemas.hashes import Digest
-from schemas.ledger import Code, Ident, MspId
 
 
 class DeviceIdentity:
@@ -123,40 +126,14 @@ def violation_claims(
     )
 
 
-class RectificationClaims(BaseModel):
-    """Proposed: the device's report on a zone it watched after a reminder."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    schema_version: Literal[1] = 1
-    kind: Literal["rectification"] = "rectification"
-    event_id: Ident
-    reference_event_id: Ident | None
-    org: MspId
-    device_id: Ident
-    camera_id: Ident
-    zone: Code
-    classes: list[str]
-    status: Literal["rectified", "not_rectified"]
-    watch_started_at: AwareDatetime
-    clear_since: AwareDatetime | None
-    decided_at: AwareDatetime
-    clear_seconds: Annotated[float, Field(gt=0)]
-    model_sha256: Digest
-    media: Annotated[list[MediaRef], Field(min_length=1, max_length=10)]
-
-    def canonical(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
-
-
 def seal(
     event_id: str,
-    claims: CaptureClaims | RectificationClaims,
+    claims: DeviceClaims,
     files: Sequence[EvidenceFile],
     identity: DeviceIdentity | None,
 ) -> Submission:
     """Canonicalise and sign ``claims`` into a :class:`Submission` (unsigned if no identity)."""
-    body = canonical_bytes(claims) if isinstance(claims, CaptureClaims) else claims.canonical()
+    body = canonical_bytes(claims)
     if identity is None:
         return Submission(event_id, body, b"", b"", tuple(files))
     return Submission(event_id, body, identity.sign(body), identity.certificate_pem, tuple(files))

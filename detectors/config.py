@@ -226,6 +226,8 @@ class DeliveryConfig(_Model):
     # Mutual TLS: present the device's own certificate (the device section) as its identity,
     # so no bearer token has to sit on the box.
     client_certificate: bool = False
+    # How often to ask the gateway which reminded zones to watch (rectification requests).
+    rectification_poll_seconds: Annotated[float, Field(gt=0)] = 30.0
 
     @field_validator("spool_path", "token_file", "ca_file")
     @classmethod

@@ -26,14 +26,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 from detectors.errors import DeliveryError, DeliveryRejected
 from detectors.events import Submission
 from detectors.spool import Spool
+from schemas.rectification import RectificationRequest
 
 log = logging.getLogger(__name__)
 
 SUBMIT_PATH = "/devices/submissions"
+REQUESTS_PATH = "/devices/rectification-requests"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 
 
@@ -195,3 +198,32 @@ def _problem(response: httpx.Response) -> str:
         if parts:
             return " - ".join(parts)
     return response.text[:200]
+
+
+def fetch_rectification_requests(
+    client: httpx.Client, gateway_url: str
+) -> list[RectificationRequest]:
+    """The rectification requests the gateway holds for this device (after reminders).
+
+    Raises:
+        DeliveryError: the gateway could not be reached or answered something else than a
+            list of requests (``event_id`` is ``"rectification-requests"``).
+    """
+    what = "rectification-requests"
+    try:
+        response = client.get(gateway_url.rstrip("/") + REQUESTS_PATH)
+    except httpx.TransportError as exc:
+        raise DeliveryError(f"gateway unreachable: {type(exc).__name__}", event_id=what) from None
+    if response.status_code != 200:
+        raise DeliveryError(
+            f"gateway answered {response.status_code}: {_problem(response)}",
+            event_id=what,
+            status=response.status_code,
+        )
+    try:
+        return _REQUESTS.validate_json(response.content)
+    except ValidationError:
+        raise DeliveryError("the gateway's requests are malformed", event_id=what) from None
+
+
+_REQUESTS = TypeAdapter(list[RectificationRequest])

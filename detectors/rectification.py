@@ -9,20 +9,24 @@ frames and detections and produces a signed submission with evidence when it dec
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
 
-from detectors.claims import DeviceIdentity, RectificationClaims, media_refs, seal
+from detectors.claims import DeviceIdentity, media_refs, seal
 from detectors.config import ZoneConfig
 from detectors.events import Submission
 from detectors.evidence import JPEG, Box, EvidenceFile, annotate, encode_jpeg
 from detectors.geometry import Polygon, bottom_centres
 from detectors.models.base import Detections, ModelInfo
+from detectors.rules import violation_type_for
 from detectors.sources import Frame
+from schemas.claims import Place, RectificationClaims
+from schemas.rectification import RectificationRequest
 
 
 class RectificationStatus(StrEnum):
@@ -81,8 +85,9 @@ class RectificationCheck:
         zone: ZoneConfig,
         model: ModelInfo,
         clear_seconds: float,
+        flag_id: str,
         deadline_seconds: float | None = None,
-        reference_event_id: str | None = None,
+        place: Place | None = None,
         identity: DeviceIdentity | None = None,
         jpeg_quality: int = 85,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
@@ -94,7 +99,8 @@ class RectificationCheck:
         self._class_ids = model.class_ids(frozenset(zone.classes))
         self._clear_seconds = clear_seconds
         self._deadline = deadline_seconds
-        self._reference = reference_event_id
+        self._flag_id = flag_id
+        self._place = place
         self._identity = identity
         self._quality = jpeg_quality
         self._new_id = new_id
@@ -167,16 +173,19 @@ class RectificationCheck:
         event_id = self._new_id()
         claims = RectificationClaims(
             event_id=event_id,
-            reference_event_id=self._reference,
+            flag_id=self._flag_id,
             org=self._identity.org if self._identity else "unsigned",
             device_id=self._identity.device_id if self._identity else "unsigned",
             camera_id=self._camera_id,
+            captured_at=frame.captured_at,
             zone=self._zone.id,
+            rule=self._zone.rule.value,
+            violation_type=violation_type_for(self._zone.rule, self._zone.violation_type),
+            place=self._place,
             classes=list(self._zone.classes),
             status="rectified" if status is RectificationStatus.RECTIFIED else "not_rectified",
             watch_started_at=self._started.captured_at,
             clear_since=clear_since,
-            decided_at=frame.captured_at,
             clear_seconds=self._clear_seconds,
             model_sha256=self._model.digest,
             media=media_refs(files),
@@ -192,3 +201,91 @@ class RectificationCheck:
             frame.index,
             frame.captured_at,
         )
+
+
+class RectificationWatcher:
+    """The camera's side of the gateway's rectification requests.
+
+    The delivery side hands it the gateway's open requests (:meth:`offer`, any thread); the
+    pipeline feeds it every sampled frame with its detections (:meth:`observe`, the pipeline
+    thread). A request for this camera and one of its zones starts a
+    :class:`RectificationCheck` at the next frame, with the time left to the request's
+    deadline; when the check decides, its signed report goes to ``sink`` (the spool), and the
+    request is not watched again.
+    """
+
+    def __init__(
+        self,
+        *,
+        camera_id: str,
+        zones: Sequence[ZoneConfig],
+        model: ModelInfo,
+        sink: Callable[[Submission], object],
+        place: Place | None = None,
+        identity: DeviceIdentity | None = None,
+        jpeg_quality: int = 85,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._camera_id = camera_id
+        self._zones = {z.id: z for z in zones}
+        self._model = model
+        self._sink = sink
+        self._place = place
+        self._identity = identity
+        self._quality = jpeg_quality
+        self._new_id = new_id
+        self._lock = threading.Lock()
+        self._offered: dict[str, RectificationRequest] = {}
+        self._active: dict[str, RectificationCheck] = {}
+        self._done: set[str] = set()
+
+    def offer(self, requests: Iterable[RectificationRequest]) -> list[str]:
+        """Take the gateway's pending requests; returns the flag ids newly accepted (requests
+        for another camera or an unknown zone are left alone)."""
+        accepted = []
+        with self._lock:
+            for r in requests:
+                known = r.flag_id in self._offered or r.flag_id in self._active
+                if known or r.flag_id in self._done:
+                    continue
+                if r.camera_id != self._camera_id or r.zone not in self._zones:
+                    continue
+                self._offered[r.flag_id] = r
+                accepted.append(r.flag_id)
+        return accepted
+
+    @property
+    def watching(self) -> list[str]:
+        with self._lock:
+            return sorted([*self._offered, *self._active])
+
+    def observe(self, frame: Frame, detections: Detections) -> list[RectificationReport]:
+        """Fold one frame into every active check; the reports decided on this frame."""
+        with self._lock:
+            for flag_id, request in self._offered.items():
+                left = (request.deadline - frame.captured_at).total_seconds()
+                self._active[flag_id] = RectificationCheck(
+                    camera_id=self._camera_id,
+                    zone=self._zones[request.zone],
+                    model=self._model,
+                    clear_seconds=request.clear_seconds,
+                    flag_id=flag_id,
+                    deadline_seconds=max(left, 0.0),
+                    place=self._place,
+                    identity=self._identity,
+                    jpeg_quality=self._quality,
+                    new_id=self._new_id,
+                )
+            self._offered.clear()
+            active = list(self._active.items())
+        reports = []
+        for flag_id, check in active:
+            report = check.observe(frame, detections)
+            if report is None:
+                continue
+            self._sink(report.submission)
+            reports.append(report)
+            with self._lock:
+                del self._active[flag_id]
+                self._done.add(flag_id)
+        return reports

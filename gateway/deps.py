@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.auth import IdentityDirectory, Principal, TokenStore
 from gateway.problems import Problem
+from gateway.rectification import RectificationPolicy, RectificationRequests
 from gateway.remote import RemoteEvidence
 from gateway.tls import client_certificate
 from node.crypto.key_wrap import KeyRing
@@ -104,6 +105,9 @@ class GatewayDeps:
     # Packages: the exporter acting as a user (None: 501); the device claims kept for them.
     exporter_for: Callable[[str], Exporter] | None = None
     claims: ClaimsArchive | None = None
+    # Rectification requests to devices after a reminder (None: reminders ask nothing).
+    rectifications: RectificationRequests | None = None
+    rectification_policy: RectificationPolicy = field(default_factory=RectificationPolicy)
     max_upload_bytes: int = 1 << 30
     max_claims_bytes: int = 256 * 1024
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))

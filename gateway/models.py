@@ -33,9 +33,12 @@ class IngestedItem(_Out):
 
 class SubmissionResult(_Out):
     event_id: str
-    flag_id: str  # the event in the review queue (GET /violations/{flag_id})
-    flag_tx: str
+    # A capture: the flag it raised in the review queue (GET /violations/{flag_id}) and the
+    # FlagViolation tx. A rectification report: the reminded flag it answers (no new flag).
+    flag_id: str
+    flag_tx: str | None
     items: list[IngestedItem]
+    rectification: str | None = None  # a report's outcome: rectified | not_rectified
 
 
 class CaseView(_Out):

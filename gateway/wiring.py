@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.auth import CertificateDirectory, TokenStore
 from gateway.deps import GatewayDeps
+from gateway.rectification import RectificationRequests
 from gateway.remote import ExchangeRemote, OwnerNode, RemoteEvidence
 from node.consortium.clients import department_contract, user_identity
 from node.consortium.identities import ADMIN_USER, org_crypto
@@ -152,6 +153,7 @@ def department_gateway(
         remote=remote,
         exporter_for=exporter_for,
         claims=claims,
+        rectifications=RectificationRequests(work_dir / "rectifications.sqlite"),
         max_upload_bytes=max_upload_bytes,
         clock=clock,
     )

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from schemas.canonical import canonical_json
+from schemas.canonical import canonical_json, parse_json
 from schemas.glossary import ViolationType
 from schemas.hashes import Digest
 from schemas.ledger import Code, Ident, MediaType, MspId
@@ -69,16 +69,62 @@ class CaptureClaims(_Model):
     media: Annotated[list[MediaRef], Field(min_length=1, max_length=MAX_MEDIA)]
 
 
-def canonical_bytes(claims: CaptureClaims) -> bytes:
+class RectificationClaims(_Model):
+    """The device's report on a zone it watched after a co-governance reminder: clear for
+    ``clear_seconds`` (``rectified``) or not by the deadline (``not_rectified``).
+
+    Its files are evidence like a capture's (``captured_at`` is the deciding frame's time);
+    ``flag_id`` names the reminded flag, whose rectification request the gateway holds.
+    Distinguished from capture claims by ``kind``, which capture claims do not carry (their
+    signed bytes stay as they always were).
+    """
+
+    schema_version: Literal[1] = 1
+    kind: Literal["rectification"] = "rectification"
+    event_id: Ident
+    flag_id: Ident
+    org: MspId
+    device_id: Ident
+    camera_id: Ident
+    captured_at: AwareDatetime
+    zone: Code
+    rule: Code
+    violation_type: ViolationType
+    place: Place | None = None
+    classes: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=20)]
+    status: Literal["rectified", "not_rectified"]
+    watch_started_at: AwareDatetime
+    clear_since: AwareDatetime | None
+    clear_seconds: Annotated[float, Field(gt=0)]
+    model_sha256: Digest
+    media: Annotated[list[MediaRef], Field(min_length=1, max_length=MAX_MEDIA)]
+
+
+DeviceClaims = CaptureClaims | RectificationClaims
+
+
+def parse_device_claims(claims_json: bytes | str) -> DeviceClaims:
+    """Capture or rectification claims, told apart by ``kind``.
+
+    Raises:
+        pydantic.ValidationError: not valid claims of that kind.
+    """
+    doc = parse_json(claims_json)
+    if isinstance(doc, dict) and doc.get("kind") == "rectification":
+        return RectificationClaims.model_validate(doc)
+    return CaptureClaims.model_validate(doc)
+
+
+def canonical_bytes(claims: DeviceClaims) -> bytes:
     """The exact bytes a device signs and the ledger's ``claims_hash`` covers."""
     return canonical_json(claims.model_dump(mode="json"))
 
 
-def claims_digest(claims: CaptureClaims) -> Digest:
+def claims_digest(claims: DeviceClaims) -> Digest:
     return Digest("sha256", hashlib.sha256(canonical_bytes(claims)).digest())
 
 
-def evidence_id_for(claims: CaptureClaims, media: MediaRef) -> str:
+def evidence_id_for(claims: DeviceClaims, media: MediaRef) -> str:
     """The evidence id of one captured file: derived, so a retried upload reuses it."""
     digest = hashlib.sha256(f"{claims.org}\n{claims.event_id}\n{media.name}".encode()).hexdigest()
     return f"EV-{digest[:24]}"

@@ -7,15 +7,19 @@ from contextlib import ExitStack
 from typing import Annotated
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Principal
-from gateway.deps import Deps, ledger_of, require
+from gateway.deps import Deps, GatewayDeps, ledger_of, require
 from gateway.models import IngestedItem, SubmissionResult
 from gateway.problems import Problem
+from gateway.rectification import RequestConflict
 from gateway.uploads import read_multipart
+from node.ingest import Ingested
 from node.streams import Readable
-from schemas.claims import CaptureClaims, claims_digest
+from schemas.claims import RectificationClaims, claims_digest, parse_device_claims
 from schemas.glossary import Role
+from schemas.rectification import RectificationRequest
 from schemas.violations import ViolationFlag
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -69,6 +73,8 @@ async def submit(
         if missing:
             raise Problem(422, "MISSING_PART", f"missing parts: {', '.join(missing)}")
         _check_idempotency_key(request.headers.get("idempotency-key"), upload.fields["claims"])
+        # A rectification report must answer a request: checked before any file is stored.
+        _check_report_requested(deps, who, upload.fields["claims"])
         with ExitStack() as stack:
             files: dict[str, Readable] = {
                 name: stack.enter_context(path.open("rb")) for name, path in upload.files.items()
@@ -89,10 +95,21 @@ async def submit(
                 upload.fields["signature"],
                 upload.fields["certificate"],
             )
+    items = [
+        IngestedItem(
+            evidence_id=i.evidence_id,
+            file_name=i.media_name,
+            ledger_tx=i.ledger_tx,
+            duplicate=i.duplicate,
+        )
+        for i in done
+    ]
+    claims = parse_device_claims(upload.fields["claims"])  # verified by the ingest above
+    if isinstance(claims, RectificationClaims):
+        return _attach_report(deps, claims, done, items)
     # The event becomes a flag in the review queue, signed by the device itself. A replay
     # flags again harmlessly (FlagViolation is idempotent), so a failure here is retried by
     # the device with nothing lost: its evidence is already stored.
-    claims = CaptureClaims.model_validate_json(upload.fields["claims"])
     flagged = await ledger_of(deps, who).flag_violation(
         ViolationFlag(
             flag_id=claims.event_id,
@@ -108,15 +125,67 @@ async def submit(
         event_id=claims.event_id,
         flag_id=flagged.value.flag_id,
         flag_tx=flagged.tx_id,
-        items=[
-            IngestedItem(
-                evidence_id=i.evidence_id,
-                file_name=i.media_name,
-                ledger_tx=i.ledger_tx,
-                duplicate=i.duplicate,
-            )
-            for i in done
-        ],
+        items=items,
+    )
+
+
+@router.get("/rectification-requests", response_model=list[RectificationRequest])
+async def rectification_requests(
+    deps: Deps, who: Annotated[Principal, require(Role.DEVICE)]
+) -> list[RectificationRequest]:
+    """What this device is asked to watch: zones of its flags that were reminded and that it
+    has not reported on yet (at most 50, oldest flag ids first)."""
+    if deps.rectifications is None:
+        return []
+    return await run_in_threadpool(deps.rectifications.pending_for, who.user)
+
+
+def _check_report_requested(deps: GatewayDeps, who: Principal, claims_json: bytes) -> None:
+    try:
+        doc = json.loads(claims_json)
+    except ValueError:
+        return  # malformed claims: ingest answers with the precise reason
+    if not isinstance(doc, dict) or doc.get("kind") != "rectification":
+        return
+    flag_id, event_id = str(doc.get("flag_id", ""))[:128], str(doc.get("event_id", ""))[:128]
+    if doc.get("device_id") != who.user:
+        # The request was made of one device: only that device's own report answers it.
+        raise Problem(
+            409,
+            "RECTIFICATION_NOT_REQUESTED",
+            f"a report signed as {str(doc.get('device_id'))[:64]!r} sent by {who.user!r}",
+        )
+    if deps.rectifications is None:
+        raise Problem(409, "RECTIFICATION_NOT_REQUESTED", "this gateway requests no rectification")
+    try:
+        deps.rectifications.check_reportable(flag_id, who.user, event_id)
+    except RequestConflict as err:
+        raise Problem(409, "RECTIFICATION_NOT_REQUESTED", str(err)) from None
+
+
+def _attach_report(
+    deps: GatewayDeps, claims: RectificationClaims, done: list[Ingested], items: list[IngestedItem]
+) -> SubmissionResult:
+    assert deps.rectifications is not None  # checked before ingest
+    try:
+        deps.rectifications.report(
+            claims.flag_id,
+            claims.device_id,
+            outcome=claims.status,
+            event_id=claims.event_id,
+            evidence_ids=[i.evidence_id for i in done],
+            at=deps.clock(),
+        )
+    except RequestConflict as err:
+        # Only a report racing another one for the same flag gets here; its files are stored
+        # and registered (evidence like any other) but answer nothing.
+        raise Problem(409, "RECTIFICATION_NOT_REQUESTED", str(err)) from None
+    return SubmissionResult(
+        event_id=claims.event_id,
+        flag_id=claims.flag_id,
+        flag_tx=None,
+        items=items,
+        rectification=claims.status,
     )
 
 

@@ -4,16 +4,21 @@ each step signed by the acting reviewer's or officer's own identity."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Principal
-from gateway.deps import Deps, ledger_of, require
-from gateway.problems import strict_request
+from gateway.deps import Deps, GatewayDeps, ledger_of, require
+from gateway.problems import Problem, strict_request
+from node.package import ClaimsNotArchived
+from schemas.claims import CaptureClaims, parse_device_claims
 from schemas.glossary import Role, ViolationStatus
 from schemas.ledger import MAX_CASE_EVIDENCE, MAX_PAGE_SIZE, SubjectKind
+from schemas.rectification import RectificationRequest
 from schemas.violations import (
     ViolationEntry,
     ViolationQuery,
@@ -23,6 +28,7 @@ from schemas.violations import (
 )
 
 router = APIRouter(prefix="/violations", tags=["review"])
+log = logging.getLogger("gateway")
 
 FlagId = Annotated[str, Path(max_length=128)]
 _READERS = (Role.REVIEWER, Role.OFFICER, Role.AUDITOR)
@@ -154,6 +160,7 @@ async def review(
     if body.action == "case":
         doc["case"] = _opening(flag_id, body)
     committed = await ledger_of(deps, who).review_violation(strict_request(ViolationReview, doc))
+    await _ask_rectification(deps, committed.value)
     return ViolationView.of(committed.value, committed.tx_id)
 
 
@@ -162,7 +169,54 @@ async def _advance(
 ) -> ViolationView:
     step = strict_request(ViolationStep, {"flag_id": flag_id, "to_status": to.value, **more})
     committed = await ledger_of(deps, who).advance_violation(step)
+    await _ask_rectification(deps, committed.value)
     return ViolationView.of(committed.value, committed.tx_id)
+
+
+async def _ask_rectification(deps: GatewayDeps, flag: ViolationRecord) -> None:
+    """After a reminder, ask the camera that raised the flag to watch its zone.
+
+    The zone and the device come from the device's own signed claims, kept with the flag's
+    evidence; a flag whose claims this node does not hold asks nothing (said in the log).
+    The reminder is already on the ledger, so nothing here can undo it.
+    """
+    if flag.status is not ViolationStatus.REMINDED or deps.rectifications is None:
+        return
+    if deps.claims is None or not flag.evidence_ids:
+        log.info("no claims for flag %s: no rectification request", flag.flag_id)
+        return
+    try:
+        signed = deps.claims.get(flag.evidence_ids[0])
+        capture = parse_device_claims(signed.claims_json)
+    except (ClaimsNotArchived, ValueError) as err:
+        log.info("no claims for flag %s (%s): no rectification request", flag.flag_id, err)
+        return
+    if not isinstance(capture, CaptureClaims):
+        return
+    now = deps.clock()
+    policy = deps.rectification_policy
+    request = RectificationRequest(
+        flag_id=flag.flag_id,
+        device_id=capture.device_id,
+        camera_id=capture.camera_id,
+        zone=capture.zone,
+        requested_at=now,
+        deadline=now + policy.within,
+        clear_seconds=policy.clear_seconds,
+    )
+    await run_in_threadpool(deps.rectifications.open, request)
+
+
+@router.get("/{flag_id}/rectification", response_model=RectificationRequest)
+async def rectification(
+    flag_id: FlagId, deps: Deps, who: Annotated[Principal, require(*_READERS)]
+) -> RectificationRequest:
+    """What the camera was asked after the reminder, and its report once it came: outcome
+    and the evidence ids an officer cites to move the flag to ``rectified``."""
+    request = None if deps.rectifications is None else deps.rectifications.get(flag_id)
+    if request is None:
+        raise Problem(404, "NOT_FOUND", f"no rectification was requested for {flag_id}")
+    return request
 
 
 @router.post("/{flag_id}/remind", response_model=ViolationView)

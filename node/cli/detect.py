@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from detectors.claims import DeviceIdentity
     from detectors.config import CameraConfig, DeliveryConfig
     from detectors.pipeline import FrameResult, Stats
+    from detectors.rectification import RectificationWatcher
 
 # The detector stack (OpenCV, ONNX Runtime) is imported when `evnet detect` runs, not for
 # every evnet command.
@@ -196,12 +197,42 @@ def _deliver(
         _alarm(f"{exc.code}: delivery stopped: {exc}")
 
 
+def _poll_rectifications(
+    stop: threading.Event,
+    delivery: DeliveryConfig,
+    headers: dict[str, str],
+    verify: ssl.SSLContext | bool,
+    watcher: RectificationWatcher,
+) -> None:
+    """Ask the gateway, now and then, which reminded zones to watch; hand them to the watcher."""
+    import httpx
+
+    from detectors.delivery import fetch_rectification_requests
+    from detectors.errors import DeliveryError
+
+    failing = False
+    with httpx.Client(timeout=delivery.timeout_seconds, headers=headers, verify=verify) as client:
+        while not stop.is_set():
+            try:
+                accepted = watcher.offer(fetch_rectification_requests(client, delivery.gateway_url))
+                failing = False
+                for flag_id in accepted:
+                    print(f"\nrectification requested: watching for {flag_id}", file=sys.stderr)
+            except DeliveryError as exc:
+                if not failing:  # one alarm per outage, not one per poll
+                    _alarm(f"{exc.code}: cannot read rectification requests: {exc}")
+                failing = True
+            stop.wait(delivery.rectification_poll_seconds)
+
+
 def _live(args: argparse.Namespace, config: CameraConfig, identity: DeviceIdentity) -> int:
     from detectors.models import load_detector
     from detectors.pipeline import Pipeline
+    from detectors.rectification import RectificationWatcher
     from detectors.sinks import SpoolSink
     from detectors.sources import open_source
     from detectors.spool import Spool
+    from schemas.claims import Place
 
     delivery = config.delivery
     assert delivery is not None
@@ -215,6 +246,23 @@ def _live(args: argparse.Namespace, config: CameraConfig, identity: DeviceIdenti
     )
     worker.start()
     detector = load_detector(config.model)
+    place = Place(lat=config.place.lat, lon=config.place.lon) if config.place else None
+    watcher = RectificationWatcher(
+        camera_id=config.camera_id,
+        zones=config.zones,
+        model=detector.info,
+        sink=spool.put,
+        place=place,
+        identity=identity,
+        jpeg_quality=config.evidence.jpeg_quality,
+    )
+    poller = threading.Thread(
+        target=_poll_rectifications,
+        args=(stop, delivery, headers, verify, watcher),
+        name="evnet-rectification-requests",
+        daemon=True,
+    )
+    poller.start()
     try:
         with open_source(config.source, config.sample_fps) as source:
             pipeline = Pipeline(
@@ -225,7 +273,13 @@ def _live(args: argparse.Namespace, config: CameraConfig, identity: DeviceIdenti
                 on_alarm=_alarm,
             )
             progress = _Progress(pipeline.stats, lambda: spool.usage().pending)
-            stats = pipeline.run(source, on_result=progress, max_frames=args.max_frames)
+
+            def on_result(result: FrameResult) -> None:
+                progress(result)
+                for report in watcher.observe(result.frame, result.tracks):
+                    print(f"\nrectification report: {report.status.value}", file=sys.stderr)
+
+            stats = pipeline.run(source, on_result=on_result, max_frames=args.max_frames)
         print(f"\nsource ended: {stats.frames} frames, {stats.events} event(s)", file=sys.stderr)
         while (pending := spool.usage().pending) > 0:
             print(
@@ -238,5 +292,6 @@ def _live(args: argparse.Namespace, config: CameraConfig, identity: DeviceIdenti
     finally:
         stop.set()
         worker.join(timeout=10)
+        poller.join(timeout=10)
         spool.close()
     return 0

@@ -1,4 +1,5 @@
-"""Checking that capture claims come from one of this department's devices."""
+"""Checking that device claims (captures and rectification reports) come from one of this
+department's devices."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from node.ingest.errors import (
     WRONG_ORG,
     IngestRefused,
 )
-from schemas.claims import CaptureClaims, canonical_bytes
+from schemas.canonical import CanonicalJSONError
+from schemas.claims import DeviceClaims, canonical_bytes, parse_device_claims
 
 MAX_CLAIMS_BYTES = 64 * 1024
 
@@ -37,7 +39,7 @@ class DeviceVerifier:
         self._ca = x509.load_pem_x509_certificate(ca_pem)
         self._clock = clock
 
-    def verify(self, claims_json: bytes, signature: bytes, certificate_pem: bytes) -> CaptureClaims:
+    def verify(self, claims_json: bytes, signature: bytes, certificate_pem: bytes) -> DeviceClaims:
         """The claims, if a device of this department signed exactly them.
 
         Raises:
@@ -46,7 +48,9 @@ class DeviceVerifier:
         if len(claims_json) > MAX_CLAIMS_BYTES:
             raise IngestRefused(BAD_CLAIMS, f"claims exceed {MAX_CLAIMS_BYTES} bytes")
         try:
-            claims = CaptureClaims.model_validate_json(claims_json)
+            claims = parse_device_claims(claims_json)
+        except CanonicalJSONError as exc:
+            raise IngestRefused(BAD_CLAIMS, f"claims: {exc}") from None
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "claims"

@@ -38,7 +38,14 @@ from node.ingest.errors import MEDIA_MISMATCH, TOO_LARGE, UNKNOWN_MEDIA, IngestR
 from node.store import BlobStore, BlobTooLarge
 from node.streams import Readable
 from node.vault import KeyVault
-from schemas.claims import CaptureClaims, MediaRef, canonical_bytes, claims_digest, evidence_id_for
+from schemas.claims import (
+    DeviceClaims,
+    MediaRef,
+    canonical_bytes,
+    claims_digest,
+    evidence_id_for,
+    parse_device_claims,
+)
 from schemas.hashes import Digest
 from schemas.ledger import EvidenceRecord, EvidenceRegistration
 
@@ -114,14 +121,14 @@ class IngestService:
                 )
         return [await self._one(claims, media, files[media.name]) for media in claims.media]
 
-    async def _one(self, claims: CaptureClaims, media: MediaRef, stream: Readable) -> Ingested:
+    async def _one(self, claims: DeviceClaims, media: MediaRef, stream: Readable) -> Ingested:
         evidence_id = evidence_id_for(claims, media)
         lock = self._locks.setdefault(evidence_id, asyncio.Lock())
         async with lock:
             return await self._one_locked(claims, media, stream, evidence_id)
 
     async def _one_locked(
-        self, claims: CaptureClaims, media: MediaRef, stream: Readable, evidence_id: str
+        self, claims: DeviceClaims, media: MediaRef, stream: Readable, evidence_id: str
     ) -> Ingested:
         existing = self.index.evidence(evidence_id)
         if existing is not None:
@@ -176,7 +183,7 @@ class IngestService:
         return await self._register_and_index(evidence_id, claims, media, sealed.ciphertext)
 
     async def _register_and_index(
-        self, evidence_id: str, claims: CaptureClaims, media: MediaRef, ciphertext: Digest
+        self, evidence_id: str, claims: DeviceClaims, media: MediaRef, ciphertext: Digest
     ) -> Ingested:
         registration = EvidenceRegistration(
             evidence_id=evidence_id,
@@ -220,7 +227,7 @@ class IngestService:
         self._crash_point("index")
         return Ingested(evidence_id, media.name, record.registered_tx, duplicate=False)
 
-    def _journal(self, evidence_id: str, claims: CaptureClaims, media: MediaRef) -> None:
+    def _journal(self, evidence_id: str, claims: DeviceClaims, media: MediaRef) -> None:
         with self.index.session() as session:
             session.merge(
                 JournalRow(
@@ -255,7 +262,7 @@ class IngestService:
         with self.index.session() as session:
             rows = list(session.execute(select(JournalRow)).scalars())
         for row in rows:
-            claims = CaptureClaims.model_validate_json(row.claims_json)
+            claims = parse_device_claims(row.claims_json)
             media = next(m for m in claims.media if m.name == row.media_name)
             if row.state == SEALED and row.ciphertext_hash:
                 await self._register_and_index(

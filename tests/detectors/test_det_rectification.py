@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from detkit import NOW, ORG, ScriptedDetector, camera, dets, frames, person
 
-from detectors.claims import DeviceIdentity, RectificationClaims
+from detectors.claims import DeviceIdentity
+from detectors.events import Submission
 from detectors.geometry import Polygon
 from detectors.models.base import Detections
 from detectors.rectification import (
     RectificationCheck,
     RectificationStatus,
+    RectificationWatcher,
     WatchState,
     advance_watch,
     zone_occupied,
 )
 from node.crypto.pki import KeyPair
 from node.crypto.signing import verify_signature
+from schemas.claims import RectificationClaims, parse_device_claims
 from schemas.hashes import Digest
+from schemas.rectification import RectificationRequest
 
 W, R, N = (
     RectificationStatus.WATCHING,
@@ -69,7 +75,7 @@ def test_the_check_reports_once_with_signed_evidence(device: KeyPair) -> None:
         zone=zone,
         model=ScriptedDetector({}).info,
         clear_seconds=3.0,
-        reference_event_id="evt-0001",
+        flag_id="evt-0001",
         identity=identity,
         new_id=lambda: "rect-0001",
     )
@@ -91,11 +97,13 @@ def test_the_check_reports_once_with_signed_evidence(device: KeyPair) -> None:
         submission.claims,
         submission.signature,
     )
-    claims = RectificationClaims.model_validate_json(submission.claims)
-    assert claims.reference_event_id == "evt-0001"
+    claims = parse_device_claims(submission.claims)
+    assert isinstance(claims, RectificationClaims)  # told apart from captures by its kind
+    assert claims.flag_id == "evt-0001"
     assert claims.status == "rectified"
     assert claims.clear_since == NOW.replace(second=2)
-    assert claims.decided_at == NOW.replace(second=5)
+    assert claims.captured_at == NOW.replace(second=5)
+    assert (claims.zone, claims.rule) == (zone.id, zone.rule.value)
     assert [m.name for m in claims.media] == [
         "keyframe-clear-start.jpg",
         "keyframe-confirm.jpg",
@@ -103,3 +111,67 @@ def test_the_check_reports_once_with_signed_evidence(device: KeyPair) -> None:
     ]
     for media, f in zip(claims.media, submission.files, strict=True):
         assert Digest.of(f.data) == media.sha256
+
+
+def _request(flag_id: str, **changes: object) -> RectificationRequest:
+    doc: dict[str, object] = {
+        "flag_id": flag_id,
+        "device_id": "edge-07",
+        "camera_id": "cam-test-01",
+        "zone": camera().zones[0].id,
+        "requested_at": NOW,
+        "deadline": NOW + dt.timedelta(hours=2),
+        "clear_seconds": 3.0,
+    }
+    return RectificationRequest.model_validate({**doc, **changes})
+
+
+def test_the_watcher_takes_requests_for_its_camera_and_zones_and_reports_once(
+    device: KeyPair,
+) -> None:
+    sent: list[Submission] = []
+    config = camera()
+    watcher = RectificationWatcher(
+        camera_id=config.camera_id,
+        zones=config.zones,
+        model=ScriptedDetector({}).info,
+        sink=sent.append,
+        identity=DeviceIdentity.from_pem(ORG, device.cert_pem, device.key_pem),
+    )
+    accepted = watcher.offer(
+        [
+            _request("evt-0001"),
+            _request("evt-other-camera", camera_id="cam-elsewhere"),
+            _request("evt-other-zone", zone="no_such_zone"),
+        ]
+    )
+    assert accepted == ["evt-0001"]
+    assert watcher.offer([_request("evt-0001")]) == []  # already watching
+    decided = []
+    for frame in frames(40):
+        seen = dets(person(150, 180)) if frame.index < 10 else Detections.empty()
+        decided += [(frame.index, r.status) for r in watcher.observe(frame, seen)]
+    assert decided == [(25, R)]
+    [report] = sent
+    claims = parse_device_claims(report.claims)
+    assert isinstance(claims, RectificationClaims)
+    assert (claims.flag_id, claims.status, claims.device_id) == ("evt-0001", "rectified", "edge-07")
+    assert watcher.watching == []
+    assert watcher.offer([_request("evt-0001")]) == []  # reported: never watched again
+
+
+def test_a_request_past_its_deadline_reports_not_rectified_at_once(device: KeyPair) -> None:
+    sent: list[Submission] = []
+    config = camera()
+    watcher = RectificationWatcher(
+        camera_id=config.camera_id,
+        zones=config.zones,
+        model=ScriptedDetector({}).info,
+        sink=sent.append,
+        identity=DeviceIdentity.from_pem(ORG, device.cert_pem, device.key_pem),
+    )
+    watcher.offer([_request("evt-late", deadline=NOW - dt.timedelta(minutes=1))])
+    [frame] = frames(1)
+    [report] = watcher.observe(frame, dets(person(150, 180)))
+    assert report.status is N
+    assert parse_device_claims(sent[0].claims).status == "not_rectified"  # type: ignore[union-attr]

@@ -3,6 +3,7 @@ of docs/DETECTORS.md, end to end through both sides' own code (no hand-built req
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import socket
 import threading
@@ -10,15 +11,24 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 from gatewaykit import Kit, build
-from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
+from ingestkit import CLIP, KEYFRAME, ORG, claims, device, make_ca, signed
 
-from detectors.delivery import Deliverer, RetryPolicy
+from detectors.claims import DeviceIdentity
+from detectors.config import ZoneConfig
+from detectors.delivery import Deliverer, RetryPolicy, fetch_rectification_requests
 from detectors.events import Submission
 from detectors.evidence import EvidenceFile
+from detectors.models.base import Detections, ModelInfo
+from detectors.rectification import RectificationWatcher
+from detectors.sources import Frame
 from detectors.spool import DELIVERED, PENDING, REJECTED, Spool
+from gateway.rectification import RectificationPolicy, RectificationRequests
+from node.package import ClaimsArchive
+from schemas.hashes import Digest
 
 FAST = RetryPolicy(base=0.01, factor=2.0, max_delay=0.02)
 
@@ -117,3 +127,64 @@ def test_gateway_down_for_the_whole_run_then_every_event_exactly_once(kit: Kit) 
         assert [spool.status(s.event_id) for s in events] == [DELIVERED] * 3
     assert len(kit.blobs()) == 2 * len(events)  # keyframe and clip of each, stored once
     assert len(kit.chain.flags) == len(events)
+
+
+def test_a_reminder_reaches_the_camera_and_its_report_comes_back(tmp_path: Path) -> None:
+    """The co-governance loop through both sides' code: reminder → request → the camera's
+    watcher decides on its frames → the spooled report is delivered → attached as evidence."""
+    kit = build(
+        tmp_path,
+        claims=ClaimsArchive(tmp_path / "claims"),
+        rectifications=RectificationRequests(tmp_path / "rectifications.sqlite"),
+        rectification_policy=RectificationPolicy(clear_seconds=1.0),
+    )
+    sub = submission(kit)
+    assert deliver(kit, sub)[0] == DELIVERED
+    kit.client.post(
+        f"/violations/{sub.event_id}/review",
+        json={"decision": "confirmed", "reason": "confirmed_on_footage", "action": "reminder"},
+        headers=kit.token("reviewer1"),
+    )
+    kit.client.headers.update(kit.token("edge-07"))
+    requests = fetch_rectification_requests(kit.client, "http://testserver")
+    assert [(r.flag_id, r.zone) for r in requests] == [(sub.event_id, "pavement_east")]
+    key = device(make_ca(kit.root / "node"))
+    zone = ZoneConfig(
+        id="pavement_east",
+        polygon=((100, 100), (220, 100), (220, 200), (100, 200)),
+        rule="no_vending",
+        classes=("person",),
+        min_dwell_seconds=2,
+    )
+    alarms: list[str] = []
+    with Spool(kit.root / "device-spool.sqlite", 50_000_000) as spool:
+        watcher = RectificationWatcher(
+            camera_id="cam-jiangbei-12",
+            zones=[zone],
+            model=ModelInfo("ssd", "ssd", Digest.of(b"model"), {1: "person"}),
+            sink=spool.put,
+            identity=DeviceIdentity.from_pem(ORG, key.cert_pem, key.key_pem),
+            new_id=lambda: "rect-0001",
+        )
+        watcher.offer(requests)
+        start = dt.datetime.now(dt.UTC)
+        decided = []
+        for i in range(30):  # a vendor in the zone for 2 s, then gone for good
+            frame = Frame(
+                i, i / 5, start + dt.timedelta(seconds=i / 5), np.full((240, 320, 3), 90, np.uint8)
+            )
+            people = [[140, 130, 160, 180]] if i < 10 else []
+            seen = Detections.of(people, [0.9] * len(people), [1] * len(people))
+            decided += [r.status.value for r in watcher.observe(frame, seen)]
+        assert decided == ["rectified"]
+        Deliverer(
+            spool, kit.client, "http://testserver", policy=FAST, rng=random.Random(1),
+            on_alarm=alarms.append,
+        ).deliver_due()  # fmt: skip
+        assert spool.status("rect-0001") == DELIVERED, alarms
+    answered = kit.client.get(
+        f"/violations/{sub.event_id}/rectification", headers=kit.token("officer1")
+    ).json()
+    assert (answered["status"], answered["outcome"]) == ("reported", "rectified")
+    assert len(answered["evidence_ids"]) == 3  # two keyframes and the annotated frame
+    assert fetch_rectification_requests(kit.client, "http://testserver") == []
