@@ -19,7 +19,7 @@ from schemas.canonical import canonical_json
 from schemas.hashes import Digest
 from schemas.ledger import Code, Ident, LedgerTime, MediaType
 
-MAX_REGIONS = 1000
+MAX_REGIONS = 20_000
 ModelFile = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
 
@@ -39,9 +39,11 @@ class _Model(BaseModel):
 
 
 class Region(_Model):
-    """One redacted box, in pixels of the image (after the safety margin)."""
+    """One redacted box, in pixels of the image (after the safety margin); in a clip, of the
+    frame numbered ``frame`` (from 0)."""
 
     region_class: RegionClass
+    frame: Annotated[int, Field(ge=0)] | None = None
     x: Annotated[int, Field(ge=0)]
     y: Annotated[int, Field(ge=0)]
     width: Annotated[int, Field(gt=0)]

@@ -1,8 +1,10 @@
-"""Faces and licence plates pixelated in a copy of a still image; the input is never changed.
+"""Faces and licence plates pixelated in a copy of a still image or a clip; the input is
+never changed.
 
 Deterministic: the same bytes give the same regions and the same output bytes (fixed detector
-parameters, regions sorted, lossless PNG at a fixed compression level). The copy is always a
-PNG, so every pixel outside the redacted boxes equals the decoded original's.
+parameters, regions sorted, lossless encodings at fixed settings). A still's copy is a PNG, a
+clip's (Motion-JPEG AVI, as the detectors write them) an FFV1 AVI, both lossless, so every
+pixel outside the redacted boxes equals the decoded original's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from node.redaction.detectors import (
     opencv_cascade_dir,
 )
 from node.redaction.errors import TOO_LARGE, UNDECODABLE, UNSUPPORTED_MEDIA, RedactionError
+from node.redaction.video import CLIP_MEDIA_TYPE, redact_clip
 from schemas.derivations import DetectorModel, Region
 
 METHOD = "haar_pixelate_v1"
@@ -62,10 +65,11 @@ class Redactor:
         *,
         max_bytes: int = 64 << 20,
         max_pixels: int = 50_000_000,
+        max_frames: int = 600,
     ) -> None:
         """Raises: RedactionError REDACTION_MODEL_MISSING if a cascade cannot be loaded."""
         self._cascades = [Cascade(spec, cascade_dir) for spec in specs]
-        self.max_bytes, self.max_pixels = max_bytes, max_pixels
+        self.max_bytes, self.max_pixels, self.max_frames = max_bytes, max_pixels, max_frames
 
     @classmethod
     def with_opencv_models(cls) -> Redactor:
@@ -78,41 +82,55 @@ class Redactor:
 
     @staticmethod
     def supports(media_type: str) -> bool:
-        return media_type in _MAGIC
+        return media_type in _MAGIC or media_type == CLIP_MEDIA_TYPE
 
     def redact(self, data: bytes, media_type: str) -> Redacted:
-        """A PNG copy of the image ``data`` with every detected face and plate pixelated.
+        """A copy of the image or clip ``data`` with every detected face and plate pixelated:
+        a PNG for a JPEG or PNG image, an FFV1 AVI for a Motion-JPEG AVI clip.
 
         Raises:
-            RedactionError: REDACTION_UNSUPPORTED_MEDIA (not JPEG or PNG),
-                REDACTION_UNDECODABLE (bytes that are not such an image),
-                REDACTION_TOO_LARGE (over ``max_bytes`` or ``max_pixels``).
+            RedactionError: REDACTION_UNSUPPORTED_MEDIA (another media type),
+                REDACTION_UNDECODABLE (bytes that are not what their media type says),
+                REDACTION_TOO_LARGE (over ``max_bytes``, ``max_pixels`` or ``max_frames``).
         """
+        if media_type == CLIP_MEDIA_TYPE:
+            if len(data) > self.max_bytes:
+                raise RedactionError(TOO_LARGE, f"the clip is over {self.max_bytes} bytes")
+            encoded_clip, regions = redact_clip(self, data)
+            return Redacted(encoded_clip, CLIP_MEDIA_TYPE, METHOD, self.models, regions)
         image = self._decode(data, media_type)
-        regions = self.find(image)
-        copy = image.copy()
-        for region in regions:
-            _pixelate(copy, region)
+        copy, regions = self.redact_frame(image)
         ok, encoded = cv2.imencode(".png", copy, [cv2.IMWRITE_PNG_COMPRESSION, _PNG_LEVEL])
         if not ok:  # pragma: no cover - OpenCV encodes any 8-bit image it decoded
             raise RedactionError(UNDECODABLE, "the copy could not be encoded")
         return Redacted(encoded.tobytes(), OUTPUT_MEDIA_TYPE, METHOD, self.models, regions)
 
-    def find(self, image: Image) -> list[Region]:
+    def redact_frame(self, image: Image, frame: int | None = None) -> tuple[Image, list[Region]]:
+        """A pixelated copy of one decoded image (``image`` is not changed) and its regions."""
+        regions = self.find(image, frame)
+        copy = image.copy()
+        for region in regions:
+            _pixelate(copy, region)
+        return copy, regions
+
+    def find(self, image: Image, frame: int | None = None) -> list[Region]:
         """The regions to redact, with their margins, clipped to the image, sorted."""
+        if image.shape[0] * image.shape[1] > self.max_pixels:
+            raise RedactionError(TOO_LARGE, f"the image has over {self.max_pixels} pixels")
         gray = _gray(image)
         height, width = gray.shape
         found: set[Region] = set()
         for cascade in self._cascades:
             for box in cascade.detect(gray):
-                found.add(_region(cascade, box, width, height))
+                found.add(_region(cascade, box, width, height, frame))
         return sorted(found, key=lambda r: (r.region_class.value, r.y, r.x, r.height, r.width))
 
     def _decode(self, data: bytes, media_type: str) -> Image:
         magic = _MAGIC.get(media_type)
         if magic is None:
             raise RedactionError(
-                UNSUPPORTED_MEDIA, f"{media_type} cannot be redacted (JPEG and PNG images only)"
+                UNSUPPORTED_MEDIA,
+                f"{media_type} cannot be redacted (JPEG and PNG images, Motion-JPEG AVI clips)",
             )
         if len(data) > self.max_bytes:
             raise RedactionError(TOO_LARGE, f"the image is over {self.max_bytes} bytes")
@@ -124,8 +142,6 @@ class Redactor:
             raise RedactionError(UNDECODABLE, f"the {media_type} image cannot be decoded")
         if image.dtype != np.uint8:
             raise RedactionError(UNSUPPORTED_MEDIA, "only 8-bit images can be redacted")
-        if image.shape[0] * image.shape[1] > self.max_pixels:
-            raise RedactionError(TOO_LARGE, f"the image has over {self.max_pixels} pixels")
         result: Image = image
         return result
 
@@ -141,12 +157,19 @@ def _gray(image: Image) -> Image:
     return equalised
 
 
-def _region(cascade: Cascade, box: Box, width: int, height: int) -> Region:
+def _region(cascade: Cascade, box: Box, width: int, height: int, frame: int | None) -> Region:
     x, y, w, h = box
     dx, dy = math.ceil(w * _MARGIN), math.ceil(h * _MARGIN)
     x0, y0 = max(0, x - dx), max(0, y - dy)
     x1, y1 = min(width, x + w + dx), min(height, y + h + dy)
-    return Region(region_class=cascade.spec.region_class, x=x0, y=y0, width=x1 - x0, height=y1 - y0)
+    return Region(
+        region_class=cascade.spec.region_class,
+        frame=frame,
+        x=x0,
+        y=y0,
+        width=x1 - x0,
+        height=y1 - y0,
+    )
 
 
 def _pixelate(image: Image, region: Region) -> None:

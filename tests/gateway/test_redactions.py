@@ -14,6 +14,7 @@ from gatewaykit import ORG, FakeChain, FakeLedger, Kit, build
 from ingestkit import CLIP, NOW, FileLedger, claims, device, make_ca, signed
 from test_gateway_devices import assert_problem, parts, submit
 
+from detectors.evidence import write_clip
 from node.fabric import SubmitError
 from node.ledger import Committed, LedgerRefused
 from schemas.derivations import DerivationRecord, DerivationRequest
@@ -126,29 +127,26 @@ def photo_bytes() -> bytes:
 
 @pytest.fixture
 def items(kit: Kit, photo_bytes: bytes) -> dict[str, str]:
-    """A device's submission of a real photo and a clip: evidence ids by file name."""
+    """A device's submission of a real photo, a Motion-JPEG clip of it (as the detectors
+    write clips) and an MP4 clip: evidence ids by file name."""
+    photo = cv2.imdecode(np.frombuffer(photo_bytes, np.uint8), cv2.IMREAD_COLOR)
+    pan = write_clip([np.roll(photo, shift, axis=1) for shift in (0, 6)], fps=5.0)
+    sent = {
+        "keyframe.jpg": ("image/jpeg", photo_bytes),
+        "pan.avi": ("video/x-msvideo", pan),
+        "clip.mp4": ("video/mp4", CLIP),
+    }
     media = [
-        {
-            "name": "keyframe.jpg",
-            "media_type": "image/jpeg",
-            "sha256": str(Digest.of(photo_bytes)),
-            "size": len(photo_bytes),
-        },
-        {
-            "name": "clip.mp4",
-            "media_type": "video/mp4",
-            "sha256": str(Digest.of(CLIP)),
-            "size": len(CLIP),
-        },
+        {"name": name, "media_type": kind, "sha256": str(Digest.of(data)), "size": len(data)}
+        for name, (kind, data) in sent.items()
     ]
     body, sig, cert = signed(claims(media=media), device(make_ca(kit.root / "node")))
-    files = [
+    files: list[tuple[str, Any]] = [
         ("claims", (None, body)),
         ("signature", (None, sig)),
         ("certificate", (None, cert)),
-        ("files", ("keyframe.jpg", photo_bytes, "application/octet-stream")),
-        ("files", ("clip.mp4", CLIP, "application/octet-stream")),
     ]
+    files += [("files", (n, d, "application/octet-stream")) for n, (_, d) in sent.items()]
     resp = submit(kit, files)
     assert resp.status_code == 201, resp.text
     return {i["file_name"]: i["evidence_id"] for i in resp.json()["items"]}
@@ -214,6 +212,23 @@ def test_an_officer_gets_a_linked_redacted_copy_and_the_original_is_untouched(
         listed = kit.client.get(f"/evidence/{original_id}/derivations", headers=kit.token(user))
         assert listed.status_code == 200, listed.text
         assert [d["derived_id"] for d in listed.json()["derivations"]] == [derived_id]
+
+
+def test_a_clip_gets_a_lossless_copy_redacted_frame_by_frame(
+    kit: Kit, links: Links, items: dict[str, str]
+) -> None:
+    resp = _redact(kit, items["pan.avi"])
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["media_type"] == "video/x-msvideo"
+    assert body["regions"]["face"] >= 2  # the face in each of the two frames
+    assert body["derived_id"] != _redact(kit, items["keyframe.jpg"]).json()["derived_id"]
+    got = kit.client.get(
+        f"/evidence/{body['derived_id']}/content?purpose=review", headers=kit.token("officer1")
+    )
+    assert got.status_code == 200, got.text
+    assert got.content[:4] == b"RIFF"
+    assert links.records[body["derived_id"]].original_id == items["pan.avi"]
 
 
 def test_a_repeated_request_returns_the_same_copy_and_records_nothing(

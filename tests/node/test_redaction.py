@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from detectors.evidence import write_clip
 from node.redaction import RedactionError, Redactor
 from node.redaction.detectors import opencv_cascade_dir
 from schemas.derivations import Region, RegionClass
@@ -143,7 +144,7 @@ def test_alpha_and_grey_images_keep_their_channels(redactor: Redactor, street_fr
 @pytest.mark.parametrize(
     ("data", "media_type", "code"),
     [
-        (b"RIFF....AVI LIST", "video/x-msvideo", "REDACTION_UNSUPPORTED_MEDIA"),
+        (b"RIFF....WAVEfmt ", "audio/wav", "REDACTION_UNSUPPORTED_MEDIA"),
         (b"\x00\x00\x00\x18ftypmp42", "video/mp4", "REDACTION_UNSUPPORTED_MEDIA"),
         (b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg", "REDACTION_UNDECODABLE"),
         (b"\x89PNG\r\n\x1a\n", "image/png", "REDACTION_UNDECODABLE"),
@@ -174,3 +175,60 @@ def test_a_missing_detector_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "haarcascade_frontalface_default.xml").write_text("<not a cascade/>")
     with pytest.raises(RedactionError, match="REDACTION_MODEL_MISSING"):
         Redactor(tmp_path)
+
+
+# --- clips ---------------------------------------------------------------------------------
+
+
+def _frames(data: bytes, tmp_path: Path) -> list[Any]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "clip.avi"
+    path.write_bytes(data)
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def player_clip() -> bytes:
+    """A Motion-JPEG AVI as the detectors write it: the photo, panning a few pixels."""
+    photo = cv2.imread(str(_sample("messi5.jpg")))
+    frames = [np.roll(photo, shift, axis=1) for shift in (0, 4, 8)]
+    return write_clip(frames, fps=5.0)
+
+
+def test_a_clip_is_redacted_frame_by_frame_losslessly(
+    redactor: Redactor, player_clip: bytes, tmp_path: Path
+) -> None:
+    result = redactor.redact(player_clip, "video/x-msvideo")
+    assert result.media_type == "video/x-msvideo"
+    before, after = _frames(player_clip, tmp_path / "in"), _frames(result.data, tmp_path / "out")
+    assert len(after) == len(before) == 3
+    for index, (original, copy) in enumerate(zip(before, after, strict=True)):
+        regions = [r for r in result.regions if r.frame == index]
+        x, y, w, h = MESSI_FACE
+        face = (x + 4 * index, y, w, h)
+        assert any(_overlaps(r, face) for r in regions if r.region_class is RegionClass.FACE)
+        fx = face[0]
+        changed = np.abs(
+            original[y : y + h, fx : fx + w].astype(int) - copy[y : y + h, fx : fx + w]
+        )
+        assert changed.mean() > 5
+        outside = ~_mask(original.shape, regions)
+        assert np.array_equal(original[outside], copy[outside])
+    assert redactor.redact(player_clip, "video/x-msvideo").data == result.data
+
+
+def test_real_footage_past_the_frame_limit_is_refused(redactor: Redactor) -> None:
+    footage = _sample("vtest.avi").read_bytes()
+    short = Redactor(opencv_cascade_dir(), max_frames=5)
+    with pytest.raises(RedactionError, match="REDACTION_TOO_LARGE"):
+        short.redact(footage, "video/x-msvideo")
+    with pytest.raises(RedactionError, match="REDACTION_UNDECODABLE"):
+        redactor.redact(b"RIFF\x00\x00\x00\x00AVI LIST" + b"\x00" * 64, "video/x-msvideo")
