@@ -105,6 +105,8 @@ class GatewayDeps:
     # Packages: the exporter acting as a user (None: 501); the device claims kept for them.
     exporter_for: Callable[[str], Exporter] | None = None
     claims: ClaimsArchive | None = None
+    # Redacted copies' archive (node.redaction); None: beside the claims or spool directory.
+    redactions_dir: Path | None = None
     # Rectification requests to devices after a reminder (None: reminders ask nothing).
     rectifications: RectificationRequests | None = None
     rectification_policy: RectificationPolicy = field(default_factory=RectificationPolicy)

@@ -27,6 +27,7 @@ from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
 from node.ops.config import department_runtime
 from node.package import ClaimsArchive, Exporter
+from node.redaction.archive import CopyArchive
 from schemas.ledger import EvidenceRegistration
 
 
@@ -99,12 +100,15 @@ def department_gateway(
     remote: RemoteEvidence | None = None,
     max_upload_bytes: int = 1 << 30,
     claims_dir: Path | None = None,
+    node_root: Path | None = None,
 ) -> GatewayDeps:
     """``department``'s gateway over its node ``parts``; tokens live in ``work_dir``.
 
     ``registrar_user`` is the identity (role ``device``) that registers ingested evidence;
     ``remote`` fetches other departments' items (without it they answer 501). Device claims
-    are kept in ``claims_dir`` (default: the node's ``claims/``, where ``evnet package`` looks).
+    are kept in ``claims_dir`` (default: the node's ``claims/``, where ``evnet package`` looks),
+    redacted copies' entries in the node's ``redactions/``; the node's directory is
+    ``node_root`` (default: ``<state>/nodes/<Department>``).
 
     Raises:
         FileNotFoundError: the department's crypto material has not been generated.
@@ -116,6 +120,8 @@ def department_gateway(
     def clock() -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
+    root = node_root or NodePaths.of(layout.state_dir, department).root
+    redactions_dir = root / "redactions"
     ingest = IngestService(
         verifier=DeviceVerifier(dep.msp_id, crypto.ca_cert.read_bytes()),
         store=parts.store,
@@ -124,8 +130,9 @@ def department_gateway(
         ledger=_DeviceRegistrar(clients, registrar_user),
         index=parts.index,
         max_item_bytes=max_upload_bytes,
+        also_referenced=CopyArchive(redactions_dir).ciphertexts,
     )
-    claims = ClaimsArchive(claims_dir or NodePaths.of(layout.state_dir, department).root / "claims")
+    claims = ClaimsArchive(claims_dir or root / "claims")
 
     def exporter_for(user: str) -> Exporter:
         ledger = clients(user)
@@ -154,6 +161,7 @@ def department_gateway(
         exporter_for=exporter_for,
         claims=claims,
         rectifications=RectificationRequests(work_dir / "rectifications.sqlite"),
+        redactions_dir=redactions_dir,
         max_upload_bytes=max_upload_bytes,
         clock=clock,
     )

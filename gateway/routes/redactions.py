@@ -97,19 +97,20 @@ def _evidence_id(raw: str) -> str:
 def _service(request: Request, deps: GatewayDeps) -> RedactionService:
     """One service per app (its per-copy locks must be shared by concurrent requests).
 
-    Its archive of copies sits beside the node's claims archive (``<node>/redactions``), or
-    beside the spool directory when the gateway keeps no claims.
+    Its archive of copies is ``deps.redactions_dir`` (a department's ``<node>/redactions``,
+    which the ingest's crash clean-up reads too), else beside the claims or spool directory.
     """
     service: RedactionService | None = getattr(request.app.state, "redactions", None)
     if service is None:
         base = deps.claims.root.parent if deps.claims is not None else deps.spool_dir.parent
+        archive = deps.redactions_dir or base / "redactions"
         service = RedactionService(
             org=deps.org,
             store=deps.store,
             vault=deps.vault,
             keyring=deps.keyring,
             index=deps.index,
-            archive=CopyArchive(base / "redactions"),
+            archive=CopyArchive(archive),
             spool_dir=deps.spool_dir,
         )
         request.app.state.redactions = service

@@ -51,6 +51,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         registrar_user=runtime.registrar_user,
         work_dir=runtime.work_dir,
         max_upload_bytes=runtime.max_upload_bytes,
+        node_root=runtime.paths.root,
         # Other departments' items: fetched from their nodes against the caller's record.
         remote=exchange_remote(layout, dep.name, parts.keyring),
     )

@@ -65,3 +65,15 @@ class CopyArchive:
         except FileNotFoundError:
             return None
         return CopyEntry.model_validate_json(raw)
+
+    def ciphertexts(self) -> set[str]:
+        """Every archived copy's ciphertext digest: blobs the ingest's crash clean-up must
+        keep even before their copy is indexed. Unreadable entries are skipped (the doctor
+        reports the blobs)."""
+        found: set[str] = set()
+        for path in sorted(self.root.glob("*.json")) if self.root.is_dir() else []:
+            try:
+                found.add(str(CopyEntry.model_validate_json(path.read_bytes()).ciphertext_hash))
+            except (OSError, ValueError):
+                continue
+        return found

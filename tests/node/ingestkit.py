@@ -135,10 +135,12 @@ def signed(c: CaptureClaims, key: KeyPair) -> tuple[bytes, bytes, bytes]:
     return body, EcdsaSigner.from_pem(key.key_pem).sign(body), key.cert_pem
 
 
-def service(root: Path, crash_point: Any = None, max_item_bytes: int = 1 << 30) -> IngestService:
+def service(
+    root: Path, crash_point: Any = None, max_item_bytes: int = 1 << 30, **more: Any
+) -> IngestService:
     ca = make_ca(root)
     org_key = load_or_create_org_key(root / "org.key")
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(more)
     if crash_point is not None:
         kwargs["crash_point"] = crash_point
     return IngestService(

@@ -14,6 +14,7 @@ import pytest
 from ingestkit import (
     CLIP,
     KEYFRAME,
+    NOW,
     ORG,
     FileLedger,
     claims,
@@ -30,6 +31,7 @@ from node.evidence_sealing import open_from_store
 from node.index.schema import EvidenceRow, JournalRow
 from node.ingest import IngestRefused, IngestService
 from node.streams import Readable
+from schemas.claims import canonical_bytes
 from schemas.hashes import Digest
 
 HERE = Path(__file__).parent
@@ -247,3 +249,30 @@ async def test_reconcile_never_empties_a_store_whose_database_was_lost(tmp_path:
     restarted = service(tmp_path)
     assert await restarted.reconcile() == {"finished": 0, "dropped": 0, "blobs_removed": 0}
     assert len(list(restarted.store.iter_digests())) == 2
+
+
+@pytest.mark.parametrize("held_elsewhere", [True, False])
+async def test_reconcile_keeps_blobs_another_writer_holds(
+    tmp_path: Path, held_elsewhere: bool
+) -> None:
+    """A redacted copy sealed but not yet indexed is nobody's crash leftover: the clean-up
+    after an interrupted ingest must not take it (and without the reference, it would)."""
+    first = service(tmp_path)
+    copy = first.store.put(io.BytesIO(b"a redacted copy, sealed, not indexed yet"))
+    with first.index.session() as session:  # an ingest that died before sealing
+        session.add(
+            JournalRow(
+                evidence_id="EV-interrupted",
+                event_id="evt-x",
+                state="sealing",
+                claims_json=canonical_bytes(claims()).decode(),
+                media_name="keyframe.jpg",
+                updated_at=NOW,
+            )
+        )
+    refs = (lambda: {str(copy)}) if held_elsewhere else (lambda: set())
+    restarted = service(tmp_path, also_referenced=refs)
+    outcome = await restarted.reconcile()
+    assert outcome["dropped"] == 1
+    assert (copy in set(restarted.store.iter_digests())) is held_elsewhere
+    assert outcome["blobs_removed"] == (0 if held_elsewhere else 1)
