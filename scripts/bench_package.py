@@ -30,11 +30,11 @@ from pathlib import Path
 from benchreport import record
 
 from node.cli.network import network_from
+from node.consortium.clients import user_identity
 from node.consortium.identities import org_crypto
 from node.consortium.launch import Layout
 from node.crypto.signing import EcdsaSigner
 from node.department import NodePaths, open_parts
-from node.fabric.identity import load_msp_identity
 from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.package import ClaimsArchive, Exporter, build_package, verify_package
@@ -76,7 +76,7 @@ async def _scenario(
     crypto = org_crypto(layout.state_dir, layout.consortium, URBAN)
     device = crypto.user("device1")
     signer = EcdsaSigner.from_pem(device.key.read_bytes())
-    identity, officer_signer = load_msp_identity(dep.msp_id, crypto.user("officer1").msp_dir)
+    identity, officer_signer = user_identity(layout, dep, "officer1")
     paths = NodePaths(root / "node")
     parts = open_parts(paths)
     officer = ledger_as(layout, URBAN, "officer")

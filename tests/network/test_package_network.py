@@ -20,13 +20,13 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import transaction_pb2
 from netsupport import ledger_as
 
+from node.consortium.clients import user_identity
 from node.consortium.identities import org_crypto
 from node.consortium.launch import Layout
 from node.consortium.network import Network
 from node.crypto.sealing import IntegrityError
 from node.crypto.signing import EcdsaSigner
 from node.department import NodePaths, open_parts
-from node.fabric.identity import load_msp_identity
 from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.package import ClaimsArchive, Exporter, Manifest, build_package, verify_package
@@ -47,8 +47,8 @@ def _photo() -> bytes:
 async def _exporter(layout_: Layout, root: Path) -> Exporter:
     dep = layout_.consortium.department(URBAN)
     paths = NodePaths(root)
-    crypto = org_crypto(layout_.state_dir, layout_.consortium, URBAN)
-    identity, signer = load_msp_identity(dep.msp_id, crypto.user("officer1").msp_dir)
+    # Through the node's own loader: `evnet up` (the demo test) seals people's keys.
+    identity, signer = user_identity(layout_, dep, "officer1")
     ledger = ledger_as(layout_, URBAN, "officer")
     return Exporter(
         ledger=ledger,
@@ -168,8 +168,8 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
         assert report.ok, report.render()
         assert report.checked["items"] == 1
 
-    crypto = org_crypto(people.layout.state_dir, people.layout.consortium, URBAN)
-    signer = EcdsaSigner.from_pem(crypto.user("officer1").key.read_bytes())
+    lay = people.layout
+    _, signer = user_identity(lay, lay.consortium.department(URBAN), "officer1")
     pristine = _members(second)
     manifest = Manifest.from_json(pristine[layout.MANIFEST])
     item = manifest.items[0]
@@ -240,11 +240,10 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     _resign(m, signer, lambda doc: None)
     check(m, "ORDERER_SIGNATURE_INVALID")
     # A certificate: the manifest signed by another department's officer.
-    lay = people.layout
-    police = org_crypto(lay.state_dir, lay.consortium, "PublicSecurity").user("officer1")
+    police_id, police = user_identity(lay, lay.consortium.department("PublicSecurity"), "officer1")
     m = dict(pristine)
-    m[layout.SIGNER] = police.cert.read_bytes()
-    m[layout.SIGNATURE] = EcdsaSigner.from_pem(police.key.read_bytes()).sign(m[layout.MANIFEST])
+    m[layout.SIGNER] = police_id.cert_pem
+    m[layout.SIGNATURE] = police.sign(m[layout.MANIFEST])
     check(m, "MANIFEST_SIGNER_UNTRUSTED")
     # Drop an item: its file, or its manifest entry (re-signed).
     m = dict(pristine)
