@@ -30,8 +30,14 @@ from node.fabric import Contract, EndorseError, EvaluateError, SubmitResult
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
 from node.settings import PROJECT_ROOT, Settings
-from schemas.claims import CaptureClaims, canonical_bytes
-from schemas.glossary import Role
+from schemas.claims import (
+    CaptureClaims,
+    DeviceClaims,
+    MediaRef,
+    RectificationClaims,
+    canonical_bytes,
+)
+from schemas.glossary import Role, ViolationType
 from schemas.hashes import Digest
 
 
@@ -222,10 +228,46 @@ def signed_upload(device: IdentityFiles, org: str, photo: bytes, **claims: Any) 
         ],
     }
     doc.update(claims)
-    body = canonical_bytes(CaptureClaims.model_validate_json(json.dumps(doc)))
+    return signed_parts(device, CaptureClaims.model_validate_json(json.dumps(doc)), photo)
+
+
+def signed_parts(device: IdentityFiles, claims: DeviceClaims, photo: bytes) -> Upload:
+    """``claims`` (naming ``photo`` as ``keyframe.jpg``) signed with ``device``'s key."""
+    body = canonical_bytes(claims)
     return [
         ("claims", (None, body)),
         ("signature", (None, EcdsaSigner.from_pem(device.key.read_bytes()).sign(body))),
         ("certificate", (None, device.cert.read_bytes())),
         ("files", ("keyframe.jpg", photo)),
     ]
+
+
+def rectification_upload(device: IdentityFiles, org: str, flag_id: str, photo: bytes) -> Upload:
+    """The device's signed report that the zone of ``flag_id`` stayed clear."""
+    now = dt.datetime.now(dt.UTC)
+    report = RectificationClaims(
+        event_id=f"rect-{uuid.uuid4().hex[:12]}",
+        flag_id=flag_id,
+        org=org,
+        device_id="device1",
+        camera_id="cam-jiangbei-12",
+        captured_at=now,
+        zone="shopfront_3",
+        rule="no_goods_outside",
+        violation_type=ViolationType.ROAD_OCCUPATION,
+        classes=["person"],
+        status="rectified",
+        watch_started_at=now - dt.timedelta(minutes=3),
+        clear_since=now - dt.timedelta(minutes=2),
+        clear_seconds=120,
+        model_sha256=Digest.of(b"ssd_mobilenet_v2_coco"),
+        media=[
+            MediaRef(
+                name="keyframe.jpg",
+                media_type="image/jpeg",
+                sha256=Digest.of(photo),
+                size=len(photo),
+            )
+        ],
+    )
+    return signed_parts(device, report, photo)

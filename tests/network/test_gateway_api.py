@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pypdf
 import pytest
-from netsupport import Upload, caught_up, ledger_as, signed_upload
+from netsupport import Upload, caught_up, ledger_as, rectification_upload, signed_upload
 
 from gateway.app import create_app
 from gateway.audit_pdf import records_digest
@@ -32,6 +32,7 @@ from node.exchange.ledger_items import LedgerOwnerItems
 from node.exchange.tls import exchange_tls
 from node.ledger import LedgerClient, LedgerRefused
 from schemas.glossary import Outcome
+from schemas.hashes import Digest
 from schemas.ledger import LedgerErrorCode, TargetKind, TrailBy, TrailQuery
 
 pytestmark = pytest.mark.network
@@ -278,14 +279,42 @@ async def test_the_review_loop_through_the_gateway(people: Network, gateways: Ga
     )
     assert rejected["status"] == "rejected"
 
+    # The reminder asks the camera to watch; its signed report comes back as evidence on the
+    # ledger, and the officer cites it to close the loop.
     flag_c = c["flag_id"]
     await post(f"/violations/{flag_c}/review", "reviewer1", {**confirm, "action": "reminder"})
+    asked = await g.urban.get("/devices/rectification-requests", headers=t[f"{URBAN}/device1"])
+    assert flag_c in [r["flag_id"] for r in asked.json()], asked.text
+    layout = people.layout
+    device = org_crypto(layout.state_dir, layout.consortium, URBAN).user("device1")
+    msp = layout.consortium.department(URBAN).msp_id
+    clear = b"\xff\xd8 the shop door, nothing outside " * 10_000
+    reported = await g.urban.post(
+        "/devices/submissions",
+        files=rectification_upload(device, msp, flag_c, clear),
+        headers=t[f"{URBAN}/device1"],
+    )
+    assert reported.status_code == 201, reported.text
+    assert reported.json()["rectification"] == "rectified"
+    [proof] = reported.json()["items"]
+    record = await ledger_as(layout, URBAN, "officer").evidence(proof["evidence_id"])
+    assert record.plaintext_hash == str(Digest.of(clear))  # registered on the ledger
+    answer = await g.urban.get(
+        f"/violations/{flag_c}/rectification", headers=t[f"{URBAN}/officer1"]
+    )
+    assert answer.json()["evidence_ids"] == [proof["evidence_id"]]
     fixed = await post(
-        f"/violations/{flag_c}/rectified",
-        "officer1",
-        {"evidence_ids": [c["items"][0]["evidence_id"]]},
+        f"/violations/{flag_c}/rectified", "officer1", {"evidence_ids": [proof["evidence_id"]]}
     )
     assert fixed["status"] == "rectified"
+    # A report nobody asked for (flag a went to a case) stores nothing.
+    stray = await g.urban.post(
+        "/devices/submissions",
+        files=rectification_upload(device, msp, a["flag_id"], clear + b"!"),
+        headers=t[f"{URBAN}/device1"],
+    )
+    assert stray.status_code == 409
+    assert stray.json()["code"] == "RECTIFICATION_NOT_REQUESTED"
 
     flag_d = d["flag_id"]
     await post(f"/violations/{flag_d}/review", "reviewer1", {**confirm, "action": "reminder"})
