@@ -1,18 +1,22 @@
-"""The overview's numbers, straight from this node's search index: evidence items counted
-by violation type, camera and day, and the coordinates for the scatter map (drawn as inline
-SVG, no tile server)."""
+"""The overview's numbers: from this node's search index, evidence items counted by
+violation type, camera and day, the coordinates for the scatter map (drawn as inline SVG, no
+tile server) and the open cases' waiting time per stage against the legal limits; from the
+ledger, the self-rectification rate of reminded flags."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from node.index import IndexDatabase
+from node.index.cases import StageAge, stage_ages
 from node.index.schema import EvidenceRow
+from schemas.glossary import Stage, ViolationStatus
 
 MAX_CAMERAS = 20
 MAX_POINTS = 5000
@@ -105,3 +109,49 @@ def scatter(points: list[tuple[float, float, str]]) -> list[Dot]:
         )
         for lat, lon, kind in points
     ]
+
+
+# How long a case may wait in each stage before the overview counts it as over the limit, in
+# days. Indicative limits from the Administrative Penalty Law (行政处罚法, 2021) and common
+# enforcement rules: a decision within 90 days of filing (Art. 60), a hearing requested
+# within 5 days of the notice (Art. 64), a penalty paid within 15 days (Art. 67), and the
+# filing decision within 15 days of discovery (e.g. 市场监督管理行政处罚程序规定 Art. 18).
+STAGE_LIMIT_DAYS: dict[Stage, int] = {
+    Stage.SOURCE: 15,
+    Stage.PRELIMINARY_CHECK: 15,
+    Stage.FILING_APPROVAL: 15,
+    Stage.INVESTIGATION: 90,
+    Stage.ADVANCE_NOTICE: 15,
+    Stage.DECISION: 15,
+    Stage.EXECUTION: 15,
+}
+RATE_SAMPLE = 500  # the newest flags per state the rate is computed over
+
+
+@dataclass(frozen=True)
+class RectificationRate:
+    """Of the reminded flags that came to an end, the share that the party put right itself:
+    rectified / (rectified + escalated + community reminded), over the newest flags."""
+
+    rectified: int
+    not_rectified: int
+    examined: int
+
+    @property
+    def percent(self) -> float | None:
+        done = self.rectified + self.not_rectified
+        return None if done == 0 else round(100 * self.rectified / done, 1)
+
+
+async def rectification_rate(
+    count: Callable[[ViolationStatus, int], Awaitable[int]],
+) -> RectificationRate:
+    """``count(status, at_most)``: how many of this department's flags are in ``status``."""
+    rectified = await count(ViolationStatus.RECTIFIED, RATE_SAMPLE)
+    escalated = await count(ViolationStatus.ESCALATED, RATE_SAMPLE)
+    community = await count(ViolationStatus.COMMUNITY_REMINDED, RATE_SAMPLE)
+    return RectificationRate(rectified, escalated + community, rectified + escalated + community)
+
+
+def stage_table(index: IndexDatabase, now: dt.datetime) -> list[StageAge]:
+    return stage_ages(index, now, STAGE_LIMIT_DAYS)

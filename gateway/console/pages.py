@@ -29,10 +29,11 @@ from gateway.console.session import (
 from gateway.deps import Deps, GatewayDeps, ledger_of
 from gateway.models import AccessView, StageChangeIn
 from gateway.problems import Problem, strict_request
-from gateway.routes import cases, evidence, packages, review
+from gateway.routes import audit, cases, evidence, packages, review
+from node.index.cases import CaseQuery, search_cases
 from node.index.search import EvidenceQuery
 from node.package import verify_package
-from schemas.glossary import Role, Stage, ViolationStatus
+from schemas.glossary import Role, Stage, ViolationStatus, ViolationType
 from schemas.ledger import MAX_PAGE_SIZE, ExecutionResult, StatementRight, TrailBy, TrailQuery
 from schemas.violations import REVIEW_REASONS
 
@@ -186,14 +187,54 @@ async def evidence_content(
 
 
 @router.get("/cases")
-async def case_lookup(
+async def case_list(
     request: Request,
+    deps: Deps,
     session: SessionOf,
     case_id: Annotated[str, Query(max_length=128)] = "",
+    text: Annotated[str, Query(max_length=64)] = "",
+    violation_type: ViolationType | Literal[""] = "",
+    stage: Stage | Literal[""] = "",
+    holder_org: Annotated[str, Query(max_length=64)] = "",
+    cursor: Annotated[str, Query(max_length=512)] = "",
 ) -> Response:
+    """The cases this node's index knows, newest change first, with filters; an exact case id
+    opens that case (partners, who may not list, open cases by id)."""
     if case_id.strip():
         return _see_other("/console/cases/" + case_id.strip())
-    return page(request, "case_lookup.html", {"session": session})
+    form = {
+        "text": text,
+        "violation_type": violation_type,
+        "stage": stage,
+        "holder_org": holder_org,
+    }
+    found = None
+    if session.who.role is not Role.PARTNER:  # a partner sees only what it is granted
+        query = CaseQuery(
+            text=text,
+            violation_type=violation_type or None,
+            stage=stage or None,
+            holder_org=holder_org,
+            cursor=cursor,
+        )
+        found = await run_in_threadpool(search_cases, deps.index, query)
+    next_url = (
+        "?" + urlencode({**form, "cursor": found.next_cursor})
+        if found is not None and found.next_cursor
+        else ""
+    )
+    return page(
+        request,
+        "case_lookup.html",
+        {
+            "session": session,
+            "form": form,
+            "found": found,
+            "types": [v.value for v in ViolationType],
+            "stages": [s.value for s in Stage],
+            "next_url": next_url,
+        },
+    )
 
 
 @router.get("/cases/{case_id}")
@@ -355,6 +396,7 @@ async def audit_trail(
     form = {"by": by.value if by else "", "target_id": target_id, "org": org}
     form["accessor"] = accessor
     records: list[AccessView] = []
+    flags: audit.FlagsView | None = None
     more = ""
     if by is not None:
         doc: dict[str, Any] = {k: v for k, v in form.items() if v and k != "by"}
@@ -363,7 +405,21 @@ async def audit_trail(
         )
         trail = await ledger_of(deps, session.who).access_trail(query)
         records, more = [AccessView.of(r) for r in trail.records], trail.bookmark
+        # The API's flag rules over the same query (its own pages of the trail).
+        flags = await audit.flags(deps, session.who, {"by": by, **doc})
     next_url = "?" + urlencode({**form, "bookmark": more}) if more else ""
+    return _audit_page(request, session, form, records, next_url, flags, None)
+
+
+def _audit_page(
+    request: Request,
+    session: Session,
+    form: dict[str, str],
+    records: list[AccessView],
+    next_url: str,
+    flags: audit.FlagsView | None,
+    integrity: audit.IntegrityReport | None,
+) -> Response:
     return page(
         request,
         "audit.html",
@@ -373,8 +429,20 @@ async def audit_trail(
             "bys": list(TrailBy),
             "records": records,
             "next_url": next_url,
+            "flags": flags,
+            "integrity": integrity,
         },
     )
+
+
+@router.get("/audit/integrity")
+async def audit_integrity(
+    request: Request, deps: Deps, session: Annotated[Session, viewer(Role.AUDITOR)]
+) -> Response:
+    """The API's integrity sweep of this node (``evnet doctor``), shown on the audit page."""
+    report = await audit.integrity(deps, session.who)
+    form = {"by": "", "target_id": "", "org": "", "accessor": ""}
+    return _audit_page(request, session, form, [], "", None, report)
 
 
 # --- overview ---------------------------------------------------------------------------------
@@ -386,12 +454,27 @@ async def overview_page(
 ) -> Response:
     now = deps.clock()
     summary = await run_in_threadpool(overview.summarise, deps.index, now)
+    ages = await run_in_threadpool(overview.stage_table, deps.index, now)
+
+    async def count(status: ViolationStatus, at_most: int) -> int:
+        n, bookmark = 0, ""
+        while n < at_most:
+            got = await review.queue(deps, session.who, status, MAX_PAGE_SIZE, bookmark)
+            n += len(got.items)
+            bookmark = got.bookmark
+            if not bookmark or not got.items:
+                break
+        return min(n, at_most)
+
+    rate = await overview.rectification_rate(count)
     return page(
         request,
         "overview.html",
         {
             "session": session,
             "o": summary,
+            "ages": ages,
+            "rate": rate,
             "width": overview.MAP_WIDTH,
             "height": overview.MAP_HEIGHT,
             "since": (now - dt.timedelta(days=30)).date().isoformat(),

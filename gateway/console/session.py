@@ -19,6 +19,7 @@ from gateway.auth import Principal
 from gateway.console.render import language, page
 from gateway.deps import GatewayDeps, gateway_deps
 from gateway.problems import Problem, from_ledger
+from node.index.errors import SearchError
 from node.ledger import LedgerRefused
 from schemas.glossary import Role
 
@@ -102,6 +103,8 @@ class ConsoleRoute(APIRoute):
                 if problem.status == 401 and request.method == "GET":
                     return RedirectResponse(LOGIN, status_code=303)
                 return _error(request, problem)
+            except SearchError as err:  # e.g. a cursor this index did not issue
+                return _error(request, Problem(422, "INVALID_SEARCH", str(err)[:300]))
             except RequestValidationError as err:
                 fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in err.errors())
                 return _error(request, Problem(422, "INVALID_REQUEST", fields[:300]))

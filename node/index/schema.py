@@ -78,6 +78,12 @@ class CaseRow(Base):
     subject_key: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
+    __table_args__ = (
+        Index("ix_cases_time", "updated_at", "case_id"),
+        Index("ix_cases_stage_time", "stage", "updated_at"),
+        Index("ix_cases_type_time", "violation_type", "updated_at"),
+    )
+
 
 class CaseItemRow(Base):
     __tablename__ = "case_items"

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from indexkit import row
 from pgcluster import PostgresMissing, throwaway_cluster
+from sqlalchemy import text
+
+from node.index import IndexDatabase, open_index
+from node.index.database import sqlite_url
 
 
 class RecordingRandom:
@@ -40,3 +46,21 @@ def postgres_url() -> Iterator[str]:
             yield url
     except PostgresMissing as missing:
         pytest.fail(str(missing))
+
+
+# --- the search index, on SQLite and on that server ----------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexDatabase]:
+    if request.param == "sqlite":
+        db = open_index(sqlite_url(tmp_path / "index.sqlite"))
+    else:
+        url = request.getfixturevalue("postgres_url")
+        db = open_index(url)
+        with db.engine.begin() as conn:  # each test starts from an empty index
+            tables = "evidence, cases, case_items, ingest_journal, access_records, grants"
+            conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    db.upsert_evidence([row(i) for i in range(30)])
+    yield db
+    db.engine.dispose()

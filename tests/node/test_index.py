@@ -4,11 +4,11 @@ free text (Chinese included), keyset pagination and bad requests."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from indexkit import T0, row
 from pydantic import ValidationError
 from sqlalchemy import text
 
@@ -21,48 +21,6 @@ from node.index import (
     open_index,
 )
 from node.index.database import sqlite_url
-
-T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
-STREETS = ["江北区人民路12号 水果店", "Renmin Rd 12, fruit shop", "庆丰街 50% off sign_board"]
-
-
-def row(i: int, **changes: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "evidence_id": f"E-{i:04d}",
-        "owner_org": "UrbanManagementMSP",
-        "violation_type": ("road_occupation", "shopfront_operation")[i % 2],
-        "camera_id": f"cam-{i % 3}",
-        "device_id": "edge-07",
-        "captured_at": T0 + dt.timedelta(minutes=i),
-        "lat": 29.88 + i * 0.001,
-        "lon": 121.55 + i * 0.001,
-        "zone": "pavement-east",
-        "subject_key": ("a" * 64) if i % 5 == 0 else None,
-        "media_type": "image/jpeg",
-        "size": 1000 + i,
-        "plaintext_hash": f"sha256:{i:064x}",
-        "ciphertext_hash": f"sha256:{i + 1:064x}",
-        "text": STREETS[i % 3],
-        "status": "registered",
-        "ledger_tx": f"{i:064x}",
-    }
-    doc.update(changes)
-    return doc
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexDatabase]:
-    if request.param == "sqlite":
-        db = open_index(sqlite_url(tmp_path / "index.sqlite"))
-    else:
-        url = request.getfixturevalue("postgres_url")
-        db = open_index(url)
-        with db.engine.begin() as conn:  # each test starts from an empty index
-            tables = "evidence, cases, case_items, ingest_journal, access_records, grants"
-            conn.execute(text(f"TRUNCATE {tables} CASCADE"))
-    db.upsert_evidence([row(i) for i in range(30)])
-    yield db
-    db.engine.dispose()
 
 
 def ids(db: IndexDatabase, **filters: Any) -> list[str]:
@@ -164,7 +122,10 @@ def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path: Path) -> None:
     assert again.count() == 1
     with again.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+    # The case list's indexes come from the migration, not only from the models.
+    assert {"ix_cases_time", "ix_cases_stage_time", "ix_cases_type_time"} <= names
 
 
 @pytest.mark.parametrize("url", ["not a url", "mysql://root@127.0.0.1/evidence", "oracle://x@y/z"])
