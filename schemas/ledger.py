@@ -43,6 +43,9 @@ Citation = Annotated[
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_CASE_EVIDENCE = 100
 MAX_PAGE_SIZE = 200
+# Items per RequestPackageAccess transaction: 100 ids of the longest form still fit in one
+# request of MAX_REQUEST_BYTES; a larger export is a few such transactions.
+MAX_PACKAGE_BATCH = 100
 
 
 def ledger_time(moment: dt.datetime) -> str:
@@ -200,10 +203,29 @@ class AccessRequest(_Request):
     kind: AccessKind
 
 
+class PackageAccessRequest(_Request):
+    """The ``package`` access of several items, recorded by one transaction (an export)."""
+
+    evidence_ids: Annotated[list[Ident], Field(min_length=1, max_length=MAX_PACKAGE_BATCH)]
+    purpose: Code
+
+
+def package_record_id(tx_id: str, index: int) -> str:
+    """The id of the ``index``-th access record written by a RequestPackageAccess
+    transaction: ``<tx id>.<nn>`` (two digits: a batch holds at most 100)."""
+    return f"{tx_id}.{index:02d}"
+
+
+def record_tx_id(record_id: str) -> str:
+    """The transaction that wrote an access record (Fabric transaction ids are hex)."""
+    return record_id.partition(".")[0]
+
+
 class AccessRecord(_Record):
     """One attempt to read evidence, granted or denied; written by the attempt itself."""
 
-    record_id: str  # the transaction id
+    # The transaction id; ``<tx id>.<nn>`` for the records of a package batch.
+    record_id: str
     accessor_org: str
     accessor: str  # certificate subject
     role: str

@@ -9,7 +9,7 @@ from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, pars
 from chaincode.rules.access import decide
 from chaincode.runtime import Contract, ContractError, Stub, transaction
 from chaincode.runtime.keys import composite_key, partial_key_range
-from schemas.glossary import Outcome, Role
+from schemas.glossary import AccessKind, Outcome, Role
 from schemas.ledger import (
     AccessRecord,
     AccessRequest,
@@ -18,11 +18,13 @@ from schemas.ledger import (
     GrantRecord,
     GrantRequest,
     LedgerErrorCode,
+    PackageAccessRequest,
     TargetKind,
     TrailBy,
     TrailPage,
     TrailQuery,
     ledger_time,
+    package_record_id,
 )
 
 _GRANTORS = {Role.OFFICER, Role.REVIEWER, Role.ADMIN}
@@ -168,60 +170,8 @@ class AccessContract(Contract):
         auditors see refused attempts; the caller reads the outcome from the result."""
         actor = actor_of(ctx)
         req = parse(AccessRequest, request)
-        at = now(ctx)
-        evidence: EvidenceRecord | None = None
-        cases: list[CaseRecord] = []
-        found = True
-        if req.target is TargetKind.EVIDENCE:
-            evidence = await state.load(ctx, state.evidence(req.target_id), EvidenceRecord)
-            found = evidence is not None
-            if found:
-                cases = await _cases_of(ctx, req.target_id)
-        else:
-            case = await state.load(ctx, state.case(req.target_id), CaseRecord)
-            found = case is not None
-            cases = [case] if case is not None else []
-        if found:
-            evidence_id = req.target_id if req.target is TargetKind.EVIDENCE else None
-            grants = await _grants_to(ctx, actor.org, evidence_id, cases)
-            decision = decide(
-                org=actor.org,
-                role=actor.role,
-                kind=req.kind,
-                now=at,
-                evidence=evidence,
-                cases=cases,
-                grants=grants,
-            )
-            outcome, reason, grant_tx = decision.outcome, decision.reason, decision.grant_tx
-        else:
-            # Probing for ids that do not exist is worth an auditor's attention too.
-            outcome, reason, grant_tx = Outcome.DENIED, "not_found", None
-        case_ids = [c.case_id for c in cases]
-        record = AccessRecord(
-            record_id=ctx.tx_id,
-            accessor_org=actor.org,
-            accessor=actor.subject,
-            role=actor.role or "",
-            target=req.target,
-            target_id=req.target_id,
-            case_ids=case_ids,
-            purpose=req.purpose,
-            kind=req.kind,
-            at=at,
-            outcome=outcome,
-            reason=reason,
-            grant_tx=grant_tx,
-        )
-        await state.save(ctx, state.access(ctx.tx_id), record)
-        evidence_id = req.target_id if req.target is TargetKind.EVIDENCE else None
-        index_cases = case_ids if req.target is TargetKind.EVIDENCE else [req.target_id]
-        for object_type, prefix in state.trail_indexes(
-            evidence_id=evidence_id, case_ids=index_cases, org=actor.org, accessor=actor.subject
-        ):
-            await ctx.put_state(
-                composite_key(object_type, [*prefix, at, ctx.tx_id]), state.INDEX_MARK
-            )
+        record = await _decide(ctx, actor, req, ctx.tx_id, now(ctx))
+        await _record(ctx, record)
         emit(
             ctx,
             "AccessRecorded",
@@ -229,10 +179,50 @@ class AccessContract(Contract):
                 "record_id": ctx.tx_id,
                 "target": req.target,
                 "target_id": req.target_id,
-                "outcome": outcome,
+                "outcome": record.outcome,
             },
         )
         return record.model_dump(mode="json")
+
+    @transaction()
+    async def RequestPackageAccess(self, ctx: Stub, request: str) -> list[dict[str, Any]]:
+        """Record the ``package`` access of each listed item in one transaction (an export).
+
+        Every item is decided alone, exactly as RequestAccess decides it, and gets its own
+        record in its own trail (ids ``<tx id>.<nn>`` in request order). All or nothing:
+        if any item is denied the transaction is refused and records nothing, so an export
+        is never half on the ledger; RequestAccess on that item records the denial.
+
+        Raises:
+            ContractError: VALIDATION_FAILED (malformed, empty, more than MAX_PACKAGE_BATCH
+                items, or an item twice); ACCESS_DENIED naming the first item denied (an
+                unknown item is denied as not_found).
+        """
+        actor = actor_of(ctx)
+        req = parse(PackageAccessRequest, request)
+        if len(set(req.evidence_ids)) != len(req.evidence_ids):
+            raise ContractError(LedgerErrorCode.VALIDATION_FAILED, "an item is listed twice")
+        at = now(ctx)
+        records = []
+        for index, evidence_id in enumerate(req.evidence_ids):
+            single = AccessRequest(
+                target=TargetKind.EVIDENCE,
+                target_id=evidence_id,
+                purpose=req.purpose,
+                kind=AccessKind.PACKAGE,
+            )
+            record = await _decide(ctx, actor, single, package_record_id(ctx.tx_id, index), at)
+            if record.outcome is not Outcome.GRANTED:
+                raise ContractError(
+                    LedgerErrorCode.ACCESS_DENIED,
+                    f"package access to {evidence_id} denied ({record.reason})",
+                )
+            records.append(record)
+        for record in records:
+            await _record(ctx, record)
+        # One event per transaction (Fabric keeps only the last): every record id in it.
+        emit(ctx, "PackageAccessRecorded", {"record_ids": [r.record_id for r in records]})
+        return [r.model_dump(mode="json") for r in records]
 
     @transaction(read_only=True)
     async def GetAccessRecord(self, ctx: Stub, record_id: str) -> dict[str, Any]:
@@ -256,6 +246,70 @@ class AccessContract(Contract):
             if record is not None:
                 records.append(record)
         return TrailPage(records=records, bookmark=page.bookmark).model_dump(mode="json")
+
+
+async def _decide(
+    ctx: Stub, actor: Actor, req: AccessRequest, record_id: str, at: str
+) -> AccessRecord:
+    """The access record of one attempt (not yet written): the rules' decision."""
+    evidence: EvidenceRecord | None = None
+    cases: list[CaseRecord] = []
+    found = True
+    if req.target is TargetKind.EVIDENCE:
+        evidence = await state.load(ctx, state.evidence(req.target_id), EvidenceRecord)
+        found = evidence is not None
+        if found:
+            cases = await _cases_of(ctx, req.target_id)
+    else:
+        case = await state.load(ctx, state.case(req.target_id), CaseRecord)
+        found = case is not None
+        cases = [case] if case is not None else []
+    if found:
+        evidence_id = req.target_id if req.target is TargetKind.EVIDENCE else None
+        grants = await _grants_to(ctx, actor.org, evidence_id, cases)
+        decision = decide(
+            org=actor.org,
+            role=actor.role,
+            kind=req.kind,
+            now=at,
+            evidence=evidence,
+            cases=cases,
+            grants=grants,
+        )
+        outcome, reason, grant_tx = decision.outcome, decision.reason, decision.grant_tx
+    else:
+        # Probing for ids that do not exist is worth an auditor's attention too.
+        outcome, reason, grant_tx = Outcome.DENIED, "not_found", None
+    return AccessRecord(
+        record_id=record_id,
+        accessor_org=actor.org,
+        accessor=actor.subject,
+        role=actor.role or "",
+        target=req.target,
+        target_id=req.target_id,
+        case_ids=[c.case_id for c in cases],
+        purpose=req.purpose,
+        kind=req.kind,
+        at=at,
+        outcome=outcome,
+        reason=reason,
+        grant_tx=grant_tx,
+    )
+
+
+async def _record(ctx: Stub, record: AccessRecord) -> None:
+    """Write the record and its trail index entries (each its own key: no conflicts)."""
+    await state.save(ctx, state.access(record.record_id), record)
+    is_item = record.target is TargetKind.EVIDENCE
+    for object_type, prefix in state.trail_indexes(
+        evidence_id=record.target_id if is_item else None,
+        case_ids=record.case_ids if is_item else [record.target_id],
+        org=record.accessor_org,
+        accessor=record.accessor,
+    ):
+        await ctx.put_state(
+            composite_key(object_type, [*prefix, record.at, record.record_id]), state.INDEX_MARK
+        )
 
 
 def _target_kind(text: str) -> TargetKind:

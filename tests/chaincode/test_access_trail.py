@@ -207,3 +207,100 @@ async def test_trail_readers_and_queries_are_checked(item: Harness) -> None:
     )
     foreign = {**q, "bookmark": "\x00evidence\x00E-1\x00"}
     refused(await item.evaluate(auditor, "AccessTrail", json.dumps(foreign)), "VALIDATION_FAILED")
+
+
+# --- RequestPackageAccess: an export's records in one transaction ---------------------------
+
+
+def export(*ids: str, purpose: str = "evidence_package") -> dict[str, object]:
+    return {"evidence_ids": list(ids), "purpose": purpose}
+
+
+@pytest.fixture
+async def items(ledger: Harness) -> Harness:
+    await bootstrap(ledger)
+    for evidence_id in ("E-1", "E-2", "E-3"):
+        ok(
+            await submit(
+                ledger, creator(URBAN, "device"), "RegisterEvidence", evidence(evidence_id)
+            )
+        )
+    ok(await submit(ledger, OFFICER, "FileCase", filing(evidence_ids=["E-1", "E-2", "E-3"])))
+    return ledger
+
+
+async def test_a_package_batch_records_one_access_per_item_in_its_trail(items: Harness) -> None:
+    result = await submit(items, OFFICER, "RequestPackageAccess", export("E-2", "E-1", "E-3"))
+    records = ok(result)
+    assert [r["record_id"] for r in records] == [f"{result.tx_id}.{n:02d}" for n in range(3)]
+    assert [r["target_id"] for r in records] == ["E-2", "E-1", "E-3"]
+    assert {(r["kind"], r["outcome"], r["reason"]) for r in records} == {
+        ("package", "granted", "owner")
+    }
+    assert all(r["case_ids"] == ["C-1"] and r["target"] == "evidence" for r in records)
+    assert result.event is not None
+    assert result.event[0] == "PackageAccessRecorded"
+    assert json.loads(result.event[1]) == {"record_ids": [r["record_id"] for r in records]}
+    auditor = creator(URBAN, "auditor")
+    for record in records:
+        trail = await query(
+            items, auditor, "AccessTrail", {"by": "evidence", "target_id": record["target_id"]}
+        )
+        assert trail["records"] == [record]
+        assert await query(items, auditor, "GetAccessRecord", record["record_id"]) == record
+    by_case = await query(items, auditor, "AccessTrail", {"by": "case", "target_id": "C-1"})
+    assert len(by_case["records"]) == 3
+
+
+async def test_a_package_batch_decides_each_item_as_a_single_request_would(
+    items: Harness,
+) -> None:
+    ok(await submit(items, OFFICER, "GrantAccess", grant("evidence", "E-1", kinds=["package"])))
+    ok(await submit(items, OFFICER, "GrantAccess", grant("evidence", "E-2", kinds=["package"])))
+    records = ok(await submit(items, PARTNER, "RequestPackageAccess", export("E-1", "E-2")))
+    assert [(r["reason"], r["accessor_org"]) for r in records] == [
+        ("grant", POLICE),
+        ("grant", POLICE),
+    ]
+    assert all(r["grant_tx"] for r in records)
+
+
+@pytest.mark.parametrize(
+    ("who", "ids", "reason"),
+    [
+        (PARTNER, ("E-1", "E-2"), "no_grant"),  # E-2 has no grant; E-1 has one
+        (OFFICER, ("E-1", "E-404"), "not_found"),
+        (creator(URBAN, "auditor"), ("E-1",), "role_not_permitted"),
+    ],
+)
+async def test_one_denied_item_refuses_the_whole_batch_and_records_nothing(
+    items: Harness, who: bytes, ids: tuple[str, ...], reason: str
+) -> None:
+    ok(await submit(items, OFFICER, "GrantAccess", grant("evidence", "E-1", kinds=["package"])))
+    before = dict(items.ledger.state)
+    message = refused(
+        await submit(items, who, "RequestPackageAccess", export(*ids)), "ACCESS_DENIED"
+    )
+    assert reason in message
+    assert items.ledger.state == before
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        export(*(f"E-{n}" for n in range(101))),  # one more than MAX_PACKAGE_BATCH
+        export(),
+        export("E-1", "E-1"),
+        export("E-1", purpose="Because"),
+        export("../E-1"),
+        {"evidence_ids": ["E-1"]},
+        {**export("E-1"), "kind": "view"},
+    ],
+    ids=["oversized", "empty", "twice", "free-text-purpose", "bad-id", "no-purpose", "extra"],
+)
+async def test_malformed_package_batches_write_nothing(
+    items: Harness, doc: dict[str, object]
+) -> None:
+    before = dict(items.ledger.state)
+    refused(await submit(items, OFFICER, "RequestPackageAccess", doc), "VALIDATION_FAILED")
+    assert items.ledger.state == before
