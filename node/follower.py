@@ -95,6 +95,9 @@ class IndexFollower:
                 await self._grants(TargetKind(payload["target"]), payload["target_id"])
             elif event.name == "AccessRecorded":
                 await self._access(payload["record_id"])
+            elif event.name == "PackageAccessRecorded":
+                for record_id in payload["record_ids"]:
+                    await self._access(record_id)
         except LedgerRefused as exc:  # e.g. a record this identity may not read
             log.warning("follower: %s for %s: %s", event.name, event.tx_id[:12], exc)
 

@@ -116,7 +116,7 @@ class JournalRow(Base):
 class AccessRow(Base):
     __tablename__ = "access_records"
 
-    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(80), primary_key=True)  # <tx id>[.<nn>]
     accessor_org: Mapped[str] = mapped_column(String(64))
     accessor: Mapped[str] = mapped_column(String(512))
     role: Mapped[str] = mapped_column(String(32))

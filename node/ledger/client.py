@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
-from node.fabric import Contract, GatewayError, submit_with_retry
+from node.fabric import Contract, GatewayError, SubmitResult, submit_with_retry
 from schemas.glossary import Stage
 from schemas.ledger import (
     AccessRecord,
@@ -31,6 +31,7 @@ from schemas.ledger import (
     LedgerErrorCode,
     OrgKeyPublication,
     OrgKeyRecord,
+    PackageAccessRequest,
     Penalty,
     PenaltySchedule,
     StageChange,
@@ -56,6 +57,7 @@ from schemas.violations import (
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+_RECORDS = TypeAdapter(list[AccessRecord])
 
 
 class LedgerRefused(Exception):
@@ -99,13 +101,18 @@ class LedgerClient:
     async def _submit(
         self, kind: type[M], fn: str, *args: BaseModel | str, endorsing_orgs: Sequence[str] = ()
     ) -> Committed[M]:
+        result = await self._submit_raw(fn, *args, endorsing_orgs=endorsing_orgs)
+        return Committed(kind.model_validate_json(result.result), result.tx_id, result.block_number)
+
+    async def _submit_raw(
+        self, fn: str, *args: BaseModel | str, endorsing_orgs: Sequence[str] = ()
+    ) -> SubmitResult:
         try:
-            result = await submit_with_retry(
+            return await submit_with_retry(
                 self.contract, fn, *(_arg(a) for a in args), endorsing_orgs=endorsing_orgs
             )
         except GatewayError as err:
             raise (_refusal(err) or err) from err
-        return Committed(kind.model_validate_json(result.result), result.tx_id, result.block_number)
 
     async def _evaluate(self, fn: str, *args: BaseModel | str) -> bytes:
         try:
@@ -203,6 +210,24 @@ class LedgerClient:
     async def request_access(self, req: AccessRequest) -> Committed[AccessRecord]:
         """Record an access attempt; check ``value.outcome`` (a denial commits too)."""
         return await self._submit(AccessRecord, "RequestAccess", req)
+
+    async def request_package_access(
+        self, req: PackageAccessRequest
+    ) -> Committed[list[AccessRecord]]:
+        """Record an export's ``package`` access of every listed item in one transaction:
+        all granted, one record per item (in request order), or nothing recorded.
+
+        Raises:
+            LedgerRefused: ACCESS_DENIED (an item is denied: ask it alone with
+                :meth:`request_access` to record the denial), VALIDATION_FAILED.
+        """
+        result = await self._submit_raw("RequestPackageAccess", req)
+        records = _RECORDS.validate_json(result.result)
+        return Committed(records, result.tx_id, result.block_number)
+
+    async def preview_access(self, req: AccessRequest) -> AccessRecord:
+        """The record :meth:`request_access` would write now, evaluated: nothing is recorded."""
+        return await self._one(AccessRecord, "RequestAccess", req)
 
     async def access_record(self, record_id: str) -> AccessRecord:
         return await self._one(AccessRecord, "GetAccessRecord", record_id)

@@ -28,10 +28,12 @@ from schemas.ledger import (
     CaseSource,
     EvidenceRegistration,
     GrantRequest,
+    PackageAccessRequest,
     SubjectKind,
     TargetKind,
     TransferAnswer,
     TransferProposal,
+    package_record_id,
 )
 
 pytestmark = pytest.mark.network
@@ -133,3 +135,14 @@ async def test_a_case_transferred_in_appears_in_the_receivers_index(
     with index.session() as session:
         assert session.get(AccessRow, again.tx_id) is not None
         assert session.scalar(select(func.count()).select_from(AccessRow)) == 2
+
+    # An export's batch is one event naming every record: each lands in the index.
+    exported = await market.request_package_access(
+        PackageAccessRequest(evidence_ids=[evidence_id], purpose="evidence_package")
+    )
+    await caught_up(reader, exported.block_number)
+    assert await asyncio.wait_for(restarted.run(stop_after=1), 60) == 1
+    with index.session() as session:
+        row = session.get(AccessRow, package_record_id(exported.tx_id, 0))
+        assert row is not None
+        assert (row.kind, row.outcome, row.target_id) == ("package", "granted", evidence_id)
