@@ -148,10 +148,15 @@ def opening_from_store(
     ciphertext: Digest,
     wrapped_key: WrappedKey,
     keyring: KeyRing,
-    expected_plaintext: Digest,
+    expected_plaintext: Digest | None = None,
 ) -> Iterator[OpeningReader]:
     """A stored item's plaintext as a stream decrypted while read; call ``verified()`` on it
     after the last read and publish nothing of it unless that returns.
+
+    The blob is found by its digest and not hashed again: every chunk authenticates under
+    the item's own key and id, so other bytes (a store serving the wrong blob, a flipped
+    bit, a cut) fail there. The plaintext is hashed only if ``expected_plaintext`` is given
+    (see :class:`~node.crypto.sealing.OpeningReader` for what that adds).
 
     Raises:
         BlobNotFound, NoMatchingKey: as :func:`open_from_store` (on entry).
@@ -163,5 +168,4 @@ def opening_from_store(
             data_key=data_key,
             evidence_id=evidence_id,
             expected_plaintext=expected_plaintext,
-            expected_ciphertext=ciphertext,
         )

@@ -53,6 +53,7 @@ __all__ = [
     "DataKey",
     "IntegrityError",
     "OpenResult",
+    "OpenedSizes",
     "OpeningReader",
     "PlaintextFacts",
     "RandomSource",
@@ -311,9 +312,14 @@ def seal_reader(
 
 
 def _open_chunks(
-    reader: Readable, data_key: DataKey, evidence_id: str
-) -> Generator[bytes, None, SealResult]:
-    """Yield each chunk's plaintext once its tag verifies; return the stream's four facts."""
+    reader: Readable,
+    data_key: DataKey,
+    evidence_id: str,
+    plain: Hasher | None,
+    sealed: Hasher | None,
+) -> Generator[bytes, None, tuple[int, int]]:
+    """Yield each chunk's plaintext once its tag verifies; return (plaintext size, sealed
+    size). ``plain`` and ``sealed``, when given, are fed every byte of each side."""
     header = read_exact(reader, HEADER_SIZE)
     if len(header) != HEADER_SIZE:
         raise _fail("stream shorter than the header")
@@ -323,25 +329,30 @@ def _open_chunks(
     if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
         raise _fail("chunk size %d out of range", chunk_size)
     cipher = _ChunkCipher(data_key, header, salt, evidence_id)
-    plain, sealed = Hasher(), Hasher()
-    sealed.update(header)
+    if sealed is not None:
+        sealed.update(header)
+    plain_size, sealed_size = 0, HEADER_SIZE
     record_size = chunk_size + _TAG_SIZE
     index = 0
     while True:
         record = read_exact(reader, record_size)
-        sealed.update(record)
+        if sealed is not None:
+            sealed.update(record)
+        sealed_size += len(record)
         final = len(record) < record_size
         if final and len(record) < _TAG_SIZE:
             raise _fail("stream ends without a final chunk after chunk %d", index)
         if index >= _MAX_CHUNKS:
             raise _fail("too many chunks")
         chunk = cipher.open(index, final, record)
-        plain.update(chunk)
+        if plain is not None:
+            plain.update(chunk)
+        plain_size += len(chunk)
         yield chunk
         if final:
             if reader.read(1):
                 raise _fail("data after the final chunk")
-            return SealResult(plain.digest(), sealed.digest(), plain.size, sealed.size)
+            return plain_size, sealed_size
         index += 1
 
 
@@ -357,13 +368,22 @@ def open_stream(
         IntegrityError: any tampering, truncation, extension, wrong key or wrong evidence id.
         Whatever ``reader`` or ``writer`` raise, unchanged.
     """
-    chunks = _open_chunks(reader, data_key, evidence_id)
+    plain, sealed = Hasher(), Hasher()
+    chunks = _open_chunks(reader, data_key, evidence_id, plain, sealed)
     while True:
         try:
             writer.write(next(chunks))
         except StopIteration as done:
-            result: OpenResult = done.value
-            return result
+            plain_size, sealed_size = done.value
+            return OpenResult(plain.digest(), sealed.digest(), plain_size, sealed_size)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSizes:
+    """What an :class:`OpeningReader` read, once every chunk authenticated."""
+
+    plaintext_size: int
+    ciphertext_size: int
 
 
 class OpeningReader:
@@ -373,9 +393,17 @@ class OpeningReader:
     package's tar): no temporary plaintext file, no second copy. Like :func:`open_stream`,
     bytes read are untrusted until :meth:`verified` returns: the consumer must call it after
     the last read and discard everything on failure.
+
+    It hashes only what it is asked to check. Every chunk is authenticated anyway (the tag
+    under the item's own key, with the item's id, the chunk's index and the final flag in
+    its associated data), so a stream that verifies is exactly, completely and in order what
+    was sealed for this item under this key: a digest adds only a check against someone who
+    holds the item's data key and sealed other content for it. Where that matters and no one
+    downstream hashes the bytes anyway, pass the expected digest.
     """
 
-    __slots__ = ("_expected_ciphertext", "_expected_plaintext", "_out", "_result")
+    __slots__ = ("_expected_ciphertext", "_expected_plaintext", "_out", "_plain", "_sealed",
+                 "_sizes")  # fmt: skip
 
     def __init__(
         self,
@@ -385,34 +413,39 @@ class OpeningReader:
         expected_plaintext: Digest | None,
         expected_ciphertext: Digest | None,
     ) -> None:
-        self._result: OpenResult | None = None
+        self._sizes: tuple[int, int] | None = None
         self._expected_plaintext = expected_plaintext
         self._expected_ciphertext = expected_ciphertext
-        self._out = IterReader(self._run(_open_chunks(reader, data_key, evidence_id)))
+        self._plain = Hasher() if expected_plaintext is not None else None
+        self._sealed = Hasher() if expected_ciphertext is not None else None
+        chunks = _open_chunks(reader, data_key, evidence_id, self._plain, self._sealed)
+        self._out = IterReader(self._run(chunks))
 
-    def _run(self, chunks: Generator[bytes, None, SealResult]) -> Generator[bytes, None, None]:
-        self._result = yield from chunks
+    def _run(self, chunks: Generator[bytes, None, tuple[int, int]]) -> Generator[bytes, None, None]:
+        self._sizes = yield from chunks
 
     def read(self, size: int = -1, /) -> bytes:
         # Full reads (short only at the end): tarfile's copy treats a short read as the end.
         return self._out.read(size) if size < 0 else read_exact(self._out, size)
 
-    def verified(self) -> OpenResult:
-        """The stream's facts, once it was read to its end and matched what was expected.
+    def verified(self) -> OpenedSizes:
+        """The sizes read, once the stream was read to its end, every chunk authenticated,
+        and each expected digest matched.
 
         Raises:
             IntegrityError: not read to the end (a short copy), or a digest differs.
         """
-        if self._result is None and self._out.read(1):
+        if self._sizes is None and self._out.read(1):
             raise _fail("plaintext not read to its end")
-        result = self._result
-        if result is None:
+        if self._sizes is None:
             raise _fail("stream not read to its end")
-        if self._expected_plaintext is not None and result.plaintext != self._expected_plaintext:
-            raise _fail("plaintext %s, expected %s", result.plaintext, self._expected_plaintext)
-        if self._expected_ciphertext is not None and result.ciphertext != self._expected_ciphertext:
-            raise _fail("ciphertext %s, expected %s", result.ciphertext, self._expected_ciphertext)
-        return result
+        for hasher, expected, side in (
+            (self._plain, self._expected_plaintext, "plaintext"),
+            (self._sealed, self._expected_ciphertext, "ciphertext"),
+        ):
+            if hasher is not None and hasher.digest() != expected:
+                raise _fail("%s %s, expected %s", side, hasher.digest(), expected)
+        return OpenedSizes(*self._sizes)
 
 
 def open_reader(
@@ -423,7 +456,8 @@ def open_reader(
     expected_plaintext: Digest | None = None,
     expected_ciphertext: Digest | None = None,
 ) -> OpeningReader:
-    """Pull-based twin of :func:`open_stream` (see :class:`OpeningReader`)."""
+    """Pull-based twin of :func:`open_stream` (see :class:`OpeningReader`); a digest is
+    computed and checked only when its expected value is given."""
     return OpeningReader(reader, data_key, evidence_id, expected_plaintext, expected_ciphertext)
 
 

@@ -17,6 +17,7 @@ from node.crypto.sealing import (
     MIN_CHUNK_SIZE,
     DataKey,
     IntegrityError,
+    OpenedSizes,
     SealResult,
     open_reader,
     open_stream,
@@ -267,7 +268,49 @@ def test_the_opening_reader_streams_and_verifies_at_the_end() -> None:
     got = [reader.read(1000) for _ in range(len(PLAIN) // 1000 + 2)]
     assert all(len(p) == 1000 for p in got[: len(PLAIN) // 1000])  # full reads until the end
     assert b"".join(got) == PLAIN
-    assert reader.verified().plaintext == Digest.of(PLAIN)
+    assert reader.verified() == OpenedSizes(len(PLAIN), len(SEALED))
+
+
+def test_the_opening_reader_hashes_only_what_it_is_asked_to_check() -> None:
+    reader = open_reader(io.BytesIO(SEALED), data_key=KEY, evidence_id=EID)
+    assert reader.read(len(PLAIN) + 1) == PLAIN
+    assert reader.verified() == OpenedSizes(len(PLAIN), len(SEALED))
+    wrong = open_reader(
+        io.BytesIO(SEALED), data_key=KEY, evidence_id=EID, expected_ciphertext=Digest.of(b"x")
+    )
+    wrong.read(len(PLAIN) + 1)
+    with pytest.raises(IntegrityError):
+        wrong.verified()
+
+
+@pytest.mark.parametrize(
+    "what",
+    ["other item's id", "other key", "swapped chunks", "appended chunk"],
+)
+def test_the_opening_reader_without_digests_still_refuses_other_bytes(what: str) -> None:
+    """Why the package builder need not re-hash: every way to serve other bytes for this
+    item, short of sealing them with its own key, fails authentication."""
+    sealed, eid, key = SEALED, EID, KEY
+    if what == "other item's id":
+        eid = "EV-other"
+    elif what == "other key":
+        key = DataKey(bytes(32))
+    elif what == "swapped chunks":
+        one, two = (
+            slice(HEADER_SIZE, HEADER_SIZE + RECORD),
+            slice(HEADER_SIZE + RECORD, HEADER_SIZE + 2 * RECORD),
+        )
+        sealed = SEALED[: one.start] + SEALED[two] + SEALED[one] + SEALED[two.stop :]
+    else:
+        sealed = SEALED + SEALED[HEADER_SIZE : HEADER_SIZE + RECORD]
+    reader = open_reader(io.BytesIO(sealed), data_key=key, evidence_id=eid)
+
+    def consume() -> None:
+        reader.read(len(sealed) + 1)
+        reader.verified()
+
+    with pytest.raises(IntegrityError):
+        consume()
 
 
 @pytest.mark.parametrize(
