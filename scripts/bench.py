@@ -86,6 +86,20 @@ BENCHES: tuple[Bench, ...] = (
         ("--rows", "100000", "--queries", "50"),
         scale="search",
     ),
+    Bench(
+        "console-1x",
+        "bench_console.py",
+        ("--cases", "1000", "--items", "10000"),
+        ("--cases", "100", "--items", "1000", "--rounds", "1", "--requests", "10"),
+        scale="console",
+    ),
+    Bench(
+        "console-10x",
+        "bench_console.py",
+        ("--cases", "10000", "--items", "100000"),
+        ("--cases", "1000", "--items", "10000", "--rounds", "1", "--requests", "10"),
+        scale="console",
+    ),
     Bench("chaincode", "bench_chaincode.py", ("--reps", "200"), ("--reps", "30")),
     Bench(
         "ledger",

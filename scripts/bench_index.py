@@ -50,7 +50,8 @@ SHOPS = ["水果店", "小吃店", "五金店", "fruit shop", "noodle bar", "便
 TYPES = [v.value for v in ViolationType]
 
 
-def _row(i: int, rnd: random.Random) -> dict[str, Any]:
+def evidence_row(i: int, rnd: random.Random, t0: dt.datetime = T0) -> dict[str, Any]:
+    """Evidence row ``i``, captured within the year after ``t0``."""
     street = rnd.choice(STREETS)
     return {
         "evidence_id": f"E-{i:08d}",
@@ -58,7 +59,7 @@ def _row(i: int, rnd: random.Random) -> dict[str, Any]:
         "violation_type": rnd.choice(TYPES),
         "camera_id": f"cam-{rnd.randrange(500):03d}",
         "device_id": f"edge-{rnd.randrange(100):02d}",
-        "captured_at": T0 + dt.timedelta(minutes=rnd.randrange(SPAN_MIN)),
+        "captured_at": t0 + dt.timedelta(minutes=rnd.randrange(SPAN_MIN)),
         "lat": 29.80 + rnd.random() * 0.2,
         "lon": 121.45 + rnd.random() * 0.2,
         "zone": f"zone-{rnd.randrange(50)}",
@@ -78,7 +79,7 @@ def load(db: IndexDatabase, rows: int, seed: int = 7) -> float:
     start = time.perf_counter()
     batch: list[dict[str, Any]] = []
     for i in range(rows):
-        batch.append(_row(i, rnd))
+        batch.append(evidence_row(i, rnd))
         if len(batch) == 10_000:
             db.upsert_evidence(batch)
             batch = []

@@ -97,18 +97,34 @@ def scatter(points: list[tuple[float, float, str]]) -> list[Dot]:
 
     lats = [p[0] for p in points]
     lons = [p[1] for p in points]
-    mid = math.cos(math.radians((min(lats) + max(lats)) / 2))
-    span_x = max((max(lons) - min(lons)) * mid, 1e-9)
-    span_y = max(max(lats) - min(lats), 1e-9)
+    south, north, west, east = min(lats), max(lats), min(lons), max(lons)  # once, not per dot
+    mid = math.cos(math.radians((south + north) / 2))
+    span_x = max((east - west) * mid, 1e-9)
+    span_y = max(north - south, 1e-9)
     scale = min((MAP_WIDTH - 2 * MAP_MARGIN) / span_x, (MAP_HEIGHT - 2 * MAP_MARGIN) / span_y)
     return [
         Dot(
-            x=round(MAP_MARGIN + (lon - min(lons)) * mid * scale, 1),
-            y=round(MAP_HEIGHT - MAP_MARGIN - (lat - min(lats)) * scale, 1),
+            x=round(MAP_MARGIN + (lon - west) * mid * scale, 1),
+            y=round(MAP_HEIGHT - MAP_MARGIN - (lat - south) * scale, 1),
             violation_type=kind,
         )
         for lat, lon, kind in points
     ]
+
+
+def layers(dots: list[Dot]) -> list[tuple[str, str]]:
+    """The dots grouped by violation type, each group's circles as one SVG string.
+
+    One ``<g>`` per type carries the colour class and the tooltip for all its circles: 5,000
+    circles each with its own class and title made the overview twice as heavy to render and
+    to send. The markup holds only numbers formatted here, so it is safe to insert as is.
+    """
+    grouped: dict[str, list[str]] = {}
+    for d in dots:
+        grouped.setdefault(d.violation_type, []).append(
+            f'<circle cx="{float(d.x)}" cy="{float(d.y)}" r="3"/>'
+        )
+    return sorted((kind, "".join(circles)) for kind, circles in grouped.items())
 
 
 # How long a case may wait in each stage before the overview counts it as over the limit, in

@@ -473,6 +473,7 @@ async def overview_page(
         {
             "session": session,
             "o": summary,
+            "layers": overview.layers(summary.dots),
             "ages": ages,
             "rate": rate,
             "width": overview.MAP_WIDTH,

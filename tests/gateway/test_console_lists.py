@@ -15,7 +15,9 @@ from consolekit import sign_in, submit
 from gatewaykit import Kit, build
 from ingestkit import NOW
 
+from gateway.console import overview
 from gateway.console.catalogue import en, zh
+from gateway.console.overview import Dot
 from schemas.glossary import Stage, ViolationStatus
 
 CASE_ROW = re.compile(r'<a href="/console/cases/([^"]+)">')
@@ -185,6 +187,32 @@ def test_with_no_reminders_ended_the_rate_is_a_dash_not_zero(kit: Kit) -> None:
     auditor, _ = sign_in(kit, "auditor1")
     page = auditor.get("/console/overview")
     assert re.search(r'id="rectification-rate"><strong>—</strong>', page.text)
+
+
+def test_the_map_groups_its_dots_by_type_with_one_tooltip_each(kit: Kit) -> None:
+    submit(kit)
+    submit(kit, event_id="evt-2", violation_type="motor_parking", place={"lat": 29.9, "lon": 121.6})
+    auditor, _ = sign_in(kit, "auditor1")
+    page = auditor.get("/console/overview").text
+    svg = page[page.index('id="map"') : page.index("</svg>")]
+    groups = re.findall(
+        r'<g class="v-([a-z_]+)"><title>([^<]+)</title>((?:<circle [^>]+/>)+)</g>', svg
+    )
+    assert [(kind, title) for kind, title, _ in groups] == [
+        ("motor_parking", "机动车乱停放"),
+        ("road_occupation", "占道经营"),
+    ]
+    assert [circles.count("<circle") for _, _, circles in groups] == [2, 2]
+    assert svg.count("<circle") == 4
+
+
+def test_map_markup_holds_only_numbers() -> None:
+    dots = [Dot(1.5, 2.0, "road_occupation"), Dot(3.0, 4.25, "<script>")]
+    layers = overview.layers(dots)
+    assert layers == [
+        ("<script>", '<circle cx="3.0" cy="4.25" r="3"/>'),
+        ("road_occupation", '<circle cx="1.5" cy="2.0" r="3"/>'),
+    ]
 
 
 # --- the audit page ---------------------------------------------------------------------------
