@@ -77,6 +77,8 @@ class StageView(_Out):
     role: str
     at: str
     tx: str
+    # What the step recorded: its document's hash, a statement deadline, a waiver, ...
+    details: dict[str, object] = {}
 
     @classmethod
     def of(cls, e: StageEntry) -> StageView:
@@ -89,48 +91,77 @@ class StageView(_Out):
             role=e.role,
             at=e.at,
             tx=e.tx,
+            details={k: v for k, v in e.details.items() if v is not None},
         )
 
 
 class TransferView(_Out):
+    """A transfer; ``tx_id`` is the call's transaction (in a history: the latest of its
+    proposal and its answer)."""
+
     case_id: str
     seq: int
     from_org: str
     to_org: str
     status: str
+    reason: str
+    proposed_by: str
+    proposed_at: str
+    answered_by: str | None
+    answered_at: str | None
+    answer_reason: str | None
     tx_id: str
 
     @classmethod
-    def of(cls, t: TransferRecord, tx_id: str) -> TransferView:
+    def of(cls, t: TransferRecord, tx_id: str | None = None) -> TransferView:
         return cls(
             case_id=t.case_id,
             seq=t.seq,
             from_org=t.from_org,
             to_org=t.to_org,
             status=t.status.value,
-            tx_id=tx_id,
+            reason=t.reason,
+            proposed_by=t.proposed_by,
+            proposed_at=t.proposed_at,
+            answered_by=t.answered_by,
+            answered_at=t.answered_at,
+            answer_reason=t.answer_reason,
+            tx_id=tx_id or t.answered_tx or t.proposed_tx,
         )
 
 
 class GrantView(_Out):
+    """A grant; ``tx_id`` is the call's transaction (in a list: the latest of its grant and
+    its revocation)."""
+
     target: str
     target_id: str
     grantee_org: str
     purpose: str
+    kinds: list[str]
     expires_at: str
+    granted_by: str
+    granted_by_org: str
+    granted_at: str
     revoked: bool
+    revoked_at: str | None
     tx_id: str
 
     @classmethod
-    def of(cls, g: GrantRecord, tx_id: str) -> GrantView:
+    def of(cls, g: GrantRecord, tx_id: str | None = None) -> GrantView:
         return cls(
             target=g.target.value,
             target_id=g.target_id,
             grantee_org=g.grantee_org,
             purpose=g.purpose,
+            kinds=[k.value for k in g.kinds],
             expires_at=g.expires_at,
+            granted_by=g.granted_by,
+            granted_by_org=g.granted_by_org,
+            granted_at=g.granted_at,
             revoked=g.revoked_at is not None,
-            tx_id=tx_id,
+            revoked_at=g.revoked_at,
+            tx_id=tx_id or g.revoked_tx or g.granted_tx,
         )
 
 

@@ -120,6 +120,14 @@ class AccessKind(StrEnum):
     SHARE = "share"
 
 
+ACCESS_KIND_ZH: dict[AccessKind, str] = {
+    AccessKind.VIEW: "查看",
+    AccessKind.DOWNLOAD: "下载",
+    AccessKind.PACKAGE: "打包导出",
+    AccessKind.SHARE: "共享",
+}
+
+
 class Outcome(StrEnum):
     GRANTED = "granted"
     DENIED = "denied"

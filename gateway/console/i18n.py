@@ -1,16 +1,18 @@
 """The console's words: one catalogue module per language (gateway/console/catalogue/,
 Chinese is the default), and the glossary's terms (violation types, stages, roles,
-statuses) in each language."""
+statuses, access kinds) in each language."""
 
 from __future__ import annotations
 
 from gateway.console.catalogue import en, zh
 from schemas.glossary import (
+    ACCESS_KIND_ZH,
     ROLE_ZH,
     STAGE_ZH,
     VIOLATION_STATUS_ZH,
     VIOLATION_ZH,
 )
+from schemas.ledger import TransferStatus
 
 DEFAULT = "zh"
 
@@ -19,9 +21,23 @@ EN = en.WORDS
 
 STRINGS: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}
 
+# A transfer's status is the ledger's word (schemas.ledger.TransferStatus).
+TRANSFER_STATUS_ZH = {
+    TransferStatus.PROPOSED: "待接收",
+    TransferStatus.ACCEPTED: "已接收",
+    TransferStatus.REJECTED: "已拒绝",
+}
+
 _ZH_TERMS: dict[str, str] = {
     str(k): v
-    for names in (VIOLATION_ZH, STAGE_ZH, ROLE_ZH, VIOLATION_STATUS_ZH)
+    for names in (
+        VIOLATION_ZH,
+        STAGE_ZH,
+        ROLE_ZH,
+        VIOLATION_STATUS_ZH,
+        ACCESS_KIND_ZH,
+        TRANSFER_STATUS_ZH,
+    )
     for k, v in names.items()
 }
 

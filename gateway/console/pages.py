@@ -7,13 +7,14 @@ import datetime as dt
 import hashlib
 import secrets
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import BaseModel, ValidationError
 
 from gateway.console import overview
 from gateway.console.render import page
@@ -27,14 +28,28 @@ from gateway.console.session import (
     viewer,
 )
 from gateway.deps import Deps, GatewayDeps, ledger_of
-from gateway.models import AccessView, StageChangeIn
+from gateway.models import (
+    AccessView,
+    GrantIn,
+    StageChangeIn,
+    StageView,
+    TransferAnswerIn,
+    TransferIn,
+)
 from gateway.problems import Problem, strict_request
 from gateway.routes import audit, cases, evidence, packages, review
 from node.index.cases import CaseQuery, search_cases
 from node.index.search import EvidenceQuery
 from node.package import verify_package
-from schemas.glossary import Role, Stage, ViolationStatus, ViolationType
-from schemas.ledger import MAX_PAGE_SIZE, ExecutionResult, StatementRight, TrailBy, TrailQuery
+from schemas.glossary import AccessKind, Department, Role, Stage, ViolationStatus, ViolationType
+from schemas.ledger import (
+    MAX_PAGE_SIZE,
+    ExecutionResult,
+    StatementRight,
+    TrailBy,
+    TrailQuery,
+    parse_ledger_time,
+)
 from schemas.violations import REVIEW_REASONS
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -52,6 +67,7 @@ HOME = {
     Role.PARTNER: "/console/cases",
 }
 SessionOf = Annotated[Session, viewer(*PEOPLE)]
+M = TypeVar("M", bound=BaseModel)
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -243,11 +259,17 @@ async def case_page(
 ) -> Response:
     who = session.who
     case = await cases.get_case(case_id, deps, who)
-    history = [] if who.role is Role.PARTNER else await cases.history(case_id, deps, who)
+    insider = who.role is not Role.PARTNER  # partners see the case, not its workings (as the API)
+    history = await cases.history(case_id, deps, who) if insider else []
+    transfers = await cases.transfers(case_id, deps, who) if insider else []
+    grants = await cases.grants(case_id, deps, who) if insider else []
     reached = {case.stage} | {e.to_stage for e in history} | {e.from_stage for e in history}
     acted = {e.to_stage: e for e in history}
     ids = await run_in_threadpool(deps.index.search, EvidenceQuery(case_id=case_id, page_size=200))
     nxt = [s for s in GENERAL_STAGES if s not in reached] + [Stage.CLOSED_WITHOUT_PENALTY]
+    officer = who.role is Role.OFFICER  # the API lets officers transfer and grant
+    holds = case.holder_org == deps.org
+    open_case = case.stage not in (Stage.CLOSURE, Stage.CLOSED_WITHOUT_PENALTY)
     return page(
         request,
         "case.html",
@@ -258,15 +280,37 @@ async def case_page(
             "stages": GENERAL_STAGES,
             "reached": reached,
             "acted": acted,
+            "due": _due(case.stage, history, case.filed_at, deps.clock()),
             "evidence_ids": ids.evidence_ids,
+            "transfers": transfers,
+            "grants": grants,
             "can_advance": who.role in (Role.OFFICER, Role.REVIEWER),
             "can_package": who.role in EXPORTERS,
+            "can_transfer": officer and holds and open_case and not case.pending_transfer_to,
+            "can_answer": officer and case.pending_transfer_to == deps.org,
+            "can_grant": officer and holds and open_case,
+            "can_revoke": officer and holds,
+            "departments": [d.msp_id for d in Department if d.msp_id != deps.org],
+            "grant_kinds": [k.value for k in GRANTABLE],
             "next_stages": nxt,
             "statement_rights": [r.value for r in StatementRight],
             "execution_results": [r.value for r in ExecutionResult],
             "done_tx": request.query_params.get("tx", ""),
         },
     )
+
+
+def _due(
+    stage: Stage, history: list[StageView], filed_at: str, now: dt.datetime
+) -> tuple[str, bool] | None:
+    """The current stage's indicative due date (its start plus the overview's limit) and
+    whether it has passed; None for stages without a limit."""
+    limit = overview.STAGE_LIMIT_DAYS.get(stage)
+    if limit is None:
+        return None
+    since = history[-1].at if history else filed_at
+    due = parse_ledger_time(since) + dt.timedelta(days=limit)
+    return due.astimezone(DEADLINE_ZONE).date().isoformat(), due < now
 
 
 MAX_STAGE_DOCUMENT = 20 << 20
@@ -317,6 +361,81 @@ async def advance(
     )
     view = await cases.advance(case_id, change, deps, session.who)
     return _see_other(f"/console/cases/{case_id}?" + urlencode({"tx": view.tx_id or ""}))
+
+
+# --- transfers and grants ---------------------------------------------------------------------
+
+GRANTABLE = (AccessKind.VIEW, AccessKind.DOWNLOAD, AccessKind.PACKAGE)
+
+
+def _done(case_id: str, tx_id: str | None) -> RedirectResponse:
+    return _see_other(f"/console/cases/{case_id}?" + urlencode({"tx": tx_id or ""}))
+
+
+@router.post("/cases/{case_id}/transfers")
+async def propose_transfer(
+    case_id: cases.CaseId,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.OFFICER)],
+    to_org: Annotated[str, Form(max_length=64)],
+    reason: Annotated[str, Form(max_length=64)],
+) -> Response:
+    """The holder proposes to hand the case to another department (the API's call)."""
+    body = _form(TransferIn, to_org=to_org, reason=reason)
+    view = await cases.propose_transfer(case_id, body, deps, session.who)
+    return _done(case_id, view.tx_id)
+
+
+@router.post("/cases/{case_id}/transfers/answer")
+async def answer_transfer(
+    case_id: cases.CaseId,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.OFFICER)],
+    accept: Annotated[bool, Form()],
+    reason: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """The receiving department accepts or rejects a pending transfer."""
+    body = _form(TransferAnswerIn, accept=accept, reason=reason or None)
+    view = await cases.answer_transfer(case_id, body, deps, session.who)
+    return _done(case_id, view.tx_id)
+
+
+@router.post("/cases/{case_id}/grants")
+async def grant_access(
+    case_id: cases.CaseId,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.OFFICER)],
+    grantee_org: Annotated[str, Form(max_length=64)],
+    purpose: Annotated[str, Form(max_length=64)],
+    expires: Annotated[dt.date, Form()],
+    kinds: Annotated[list[AccessKind], Form(max_length=4)],
+) -> Response:
+    """A partner department may read the case's evidence until the end of ``expires``
+    (Beijing time), for ``purpose``, in the ways ticked."""
+    until = dt.datetime.combine(expires, dt.time(23, 59), DEADLINE_ZONE)
+    body = _form(GrantIn, grantee_org=grantee_org, purpose=purpose, expires_at=until, kinds=kinds)
+    view = await cases.grant(case_id, body, deps, session.who)
+    return _done(case_id, view.tx_id)
+
+
+@router.post("/cases/{case_id}/grants/{grantee_org}/revoke")
+async def revoke_access(
+    case_id: cases.CaseId,
+    grantee_org: cases.OrgId,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.OFFICER)],
+) -> Response:
+    view = await cases.revoke(case_id, grantee_org, deps, session.who)
+    return _done(case_id, view.tx_id)
+
+
+def _form(model: type[M], **fields: Any) -> M:
+    """A form's fields as the API's request model: the same checks, a 422 page if wrong."""
+    try:
+        return model(**fields)
+    except ValidationError as err:
+        names = ", ".join(".".join(str(p) for p in e["loc"]) for e in err.errors())
+        raise Problem(422, "INVALID_REQUEST", names[:300]) from None
 
 
 # --- the evidence package ----------------------------------------------------------------------

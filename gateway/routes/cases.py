@@ -69,6 +69,27 @@ async def history(
     return [StageView.of(e) for e in await ledger_of(deps, who).case_history(case_id)]
 
 
+@router.get("/{case_id}/transfers", response_model=list[TransferView])
+async def transfers(
+    case_id: CaseId,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER, Role.AUDITOR)],
+) -> list[TransferView]:
+    """Every transfer of the case, oldest first: proposed, then accepted or rejected."""
+    return [TransferView.of(t) for t in await ledger_of(deps, who).transfer_history(case_id)]
+
+
+@router.get("/{case_id}/grants", response_model=list[GrantView])
+async def grants(
+    case_id: CaseId,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER, Role.AUDITOR)],
+) -> list[GrantView]:
+    """The case's grants to other departments, revoked ones included (``revoked``)."""
+    found = await ledger_of(deps, who).grants(TargetKind.CASE, case_id)
+    return [GrantView.of(g) for g in found]
+
+
 @router.post("/{case_id}/stage", response_model=CaseView)
 async def advance(
     case_id: CaseId,

@@ -31,6 +31,7 @@ from schemas.ledger import (
     GrantRecord,
     GrantRequest,
     LedgerErrorCode,
+    PendingTransfer,
     StageDetails,
     StageEntry,
     TargetKind,
@@ -39,6 +40,7 @@ from schemas.ledger import (
     TransferAnswer,
     TransferProposal,
     TransferRecord,
+    TransferStatus,
     ledger_time,
 )
 from schemas.violations import (
@@ -91,6 +93,7 @@ class FakeChain:
     attached: dict[str, list[str]] = field(default_factory=dict)  # case id -> evidence ids
     flags: dict[str, ViolationRecord] = field(default_factory=dict)
     flag_steps: dict[str, list[ViolationEntry]] = field(default_factory=dict)
+    transfers: dict[str, list[TransferRecord]] = field(default_factory=dict)  # by case id
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def tx(self) -> str:
@@ -356,11 +359,19 @@ class FakeLedger:
         return Committed(case, tx, 2)
 
     async def propose_transfer(self, req: TransferProposal) -> Committed[TransferRecord]:
+        """As the chaincode: the holder's officer or reviewer, one pending at a time."""
         case = await self.case(req.case_id)
+        if self.role not in (Role.OFFICER, Role.REVIEWER) or self.org != case.holder_org:
+            raise self._deny()
+        if case.closed or case.pending_transfer is not None:
+            raise LedgerRefused(LedgerErrorCode.TRANSFER_CONFLICT, "closed or pending", "")
+        if req.to_org == case.holder_org:
+            raise LedgerRefused(LedgerErrorCode.VALIDATION_FAILED, "to its holder", "")
         tx = self.chain.tx()
+        history = self.chain.transfers.setdefault(req.case_id, [])
         record = TransferRecord(
             case_id=req.case_id,
-            seq=1,
+            seq=len(history) + 1,
             from_org=case.holder_org,
             to_org=req.to_org,
             reason=req.reason,
@@ -368,12 +379,46 @@ class FakeLedger:
             proposed_at=ledger_time(NOW),
             proposed_tx=tx,
         )
+        history.append(record)
+        pending = PendingTransfer(seq=record.seq, to_org=req.to_org)
+        self.chain.cases[req.case_id] = case.model_copy(
+            update={"pending_transfer": pending, "transfers": record.seq}
+        )
         return Committed(record, tx, 3)
 
     async def answer_transfer(
         self, req: TransferAnswer, *, endorsing_orgs: Sequence[str] = ()
     ) -> Committed[TransferRecord]:
-        raise LedgerRefused(LedgerErrorCode.TRANSFER_CONFLICT, "no pending transfer", "tx-x")
+        case = await self.case(req.case_id)
+        pending = case.pending_transfer
+        if pending is None:
+            raise LedgerRefused(LedgerErrorCode.TRANSFER_CONFLICT, "no pending transfer", "tx-x")
+        if self.role not in (Role.OFFICER, Role.REVIEWER) or self.org != pending.to_org:
+            raise self._deny()
+        tx = self.chain.tx()
+        history = self.chain.transfers[req.case_id]
+        answered = history[pending.seq - 1].model_copy(
+            update={
+                "status": TransferStatus.ACCEPTED if req.accept else TransferStatus.REJECTED,
+                "answered_by": f"CN={self.user}",
+                "answered_at": ledger_time(NOW),
+                "answered_tx": tx,
+                "answer_reason": req.reason,
+            }
+        )
+        history[pending.seq - 1] = answered
+        holder = pending.to_org if req.accept else case.holder_org
+        self.chain.cases[req.case_id] = case.model_copy(
+            update={"holder_org": holder, "pending_transfer": None}
+        )
+        return Committed(answered, tx, 3)
+
+    async def transfer_history(self, case_id: str) -> list[TransferRecord]:
+        await self.case(case_id)
+        return list(self.chain.transfers.get(case_id, []))
+
+    async def grants(self, target: TargetKind, target_id: str) -> list[GrantRecord]:
+        return [g for (tid, _), g in self.chain.grants.items() if tid == target_id]
 
     async def grant_access(self, req: GrantRequest) -> Committed[GrantRecord]:
         if self.role is not Role.OFFICER:

@@ -135,6 +135,48 @@ def test_grant_and_revoke(kit: Kit) -> None:
     assert revoked.json()["revoked"] is True
     by_partner = kit.client.post("/cases/case-1/grants", json=body, headers=kit.token("partner1"))
     assert_problem(by_partner, 403, "ACCESS_DENIED")
+    listed = kit.client.get("/cases/case-1/grants", headers=kit.token("auditor1"))
+    assert listed.status_code == 200, listed.text
+    [grant] = listed.json()
+    assert (grant["grantee_org"], grant["purpose"], grant["revoked"]) == (
+        PARTNER_ORG,
+        "joint_enforcement",
+        True,
+    )
+    assert grant["kinds"] == ["view", "download"]
+    assert grant["granted_by"] == "CN=officer1"
+    assert grant["tx_id"] == revoked.json()["tx_id"]  # the latest act on it
+    assert_problem(
+        kit.client.get("/cases/case-1/grants", headers=kit.token("partner1")), 403, "ACCESS_DENIED"
+    )
+
+
+def test_a_case_transfer_history_lists_proposals_and_answers(kit: Kit) -> None:
+    officer = kit.token("officer1")
+    kit.client.post("/cases", json=filing(), headers=officer)
+    assert kit.client.get("/cases/case-1/transfers", headers=officer).json() == []
+    body = {"to_org": "MarketSupervisionMSP", "reason": "business_licence_matter"}
+    proposed = kit.client.post("/cases/case-1/transfers", json=body, headers=officer)
+    assert proposed.status_code == 201, proposed.text
+    again = kit.client.post("/cases/case-1/transfers", json=body, headers=officer)
+    assert_problem(again, 409, "TRANSFER_CONFLICT")  # one pending at a time
+    [row] = kit.client.get("/cases/case-1/transfers", headers=kit.token("reviewer1")).json()
+    assert row["seq"] == 1
+    assert (row["from_org"], row["to_org"], row["status"]) == (
+        "UrbanManagementMSP",
+        "MarketSupervisionMSP",
+        "proposed",
+    )
+    assert (row["reason"], row["proposed_by"], row["answered_by"]) == (
+        "business_licence_matter",
+        "CN=officer1",
+        None,
+    )
+    assert row["tx_id"] == proposed.json()["tx_id"]
+    missing = kit.client.get("/cases/nope/transfers", headers=officer)
+    assert_problem(missing, 404, "NOT_FOUND")
+    partner = kit.client.get("/cases/case-1/transfers", headers=kit.token("partner1"))
+    assert_problem(partner, 403, "ACCESS_DENIED")
 
 
 # --- evidence ---------------------------------------------------------------------------
