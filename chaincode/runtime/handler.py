@@ -34,6 +34,7 @@ class StreamHandler:
         self._outbox: asyncio.Queue[Message | None] = asyncio.Queue()
         self._pending: dict[tuple[str, str], asyncio.Future[Message]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._write_batch = 0  # records per WRITE_BATCH_STATE, once the peer offers it
 
     async def run(self, incoming: AsyncIterator[Message]) -> AsyncIterator[Message]:
         """Yield the messages to send while consuming ``incoming`` from the peer."""
@@ -64,8 +65,11 @@ class StreamHandler:
             await self._outbox.put(None)
 
     def _dispatch(self, msg: Message) -> None:
-        if msg.type in (Msg.REGISTERED, Msg.READY):
-            log.info("peer %s", Msg.Type.Name(msg.type).lower())
+        if msg.type == Msg.READY:
+            self._write_batch = write_batch_size(bytes(msg.payload))
+            log.info("peer ready (write batches of %d)", self._write_batch)
+        elif msg.type == Msg.REGISTERED:
+            log.info("peer registered")
         elif msg.type == Msg.KEEPALIVE:
             self._outbox.put_nowait(msg)
         elif msg.type in (Msg.TRANSACTION, Msg.INIT):
@@ -100,11 +104,13 @@ class StreamHandler:
         async def call(kind: int, payload: bytes) -> bytes:
             return await self._call(channel_id, tx_id, kind, payload)
 
-        stub = Stub(call, channel_id, tx_id, bytes(msg.proposal.SerializeToString()))
+        proposal = bytes(msg.proposal.SerializeToString())
+        stub = Stub(call, channel_id, tx_id, proposal, write_batch=self._write_batch)
         args = list(chaincode_pb2.ChaincodeInput.FromString(msg.payload).args)
         event = None
         try:
             payload = await self._registry.invoke(stub, args)
+            await stub.flush_writes()
             response = proposal_response_pb2.Response(status=200, payload=payload)
             event = stub.event
         except ContractError as exc:
@@ -126,3 +132,44 @@ class StreamHandler:
         if event is not None:
             done.chaincode_event.CopyFrom(event)
         await self._outbox.put(done)
+
+
+# Fabric's Go shim never batches fewer records than this, whatever the peer says.
+MIN_WRITE_BATCH = 100
+
+
+def write_batch_size(ready_payload: bytes) -> int:
+    """Records per WRITE_BATCH_STATE from READY's ``ChaincodeAdditionalParams`` (peer core.yaml
+    ``chaincode.runtimeParams``): 0 if the peer does not take batches. The message is not in
+    the fabric-protos release we pin, so its four scalar fields are read off the wire
+    (1: use_write_batch, 2: max_size_write_batch, both varints); other fields are skipped."""
+    fields: dict[int, int] = {}
+    pos = 0
+    try:
+        while pos < len(ready_payload):
+            tag, pos = _varint(ready_payload, pos)
+            number, wire = tag >> 3, tag & 7
+            if wire == 0:
+                fields[number], pos = _varint(ready_payload, pos)
+            elif wire == 2:
+                size, pos = _varint(ready_payload, pos)
+                pos += size
+            else:
+                break
+    except IndexError:
+        log.warning("READY carries malformed additional params: no write batches")
+        return 0
+    if not fields.get(1):
+        return 0
+    return max(fields.get(2, 0), MIN_WRITE_BATCH)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7

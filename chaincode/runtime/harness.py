@@ -175,6 +175,24 @@ class _Simulation:
                 for tx, value, deleted in ledger.history.get(key, [])
             ]
             return self._open([r.SerializeToString() for r in results], b"")
+        if kind == Msg.WRITE_BATCH_STATE:
+            # As the peer's HandleWriteBatch: each record as its single call would be.
+            self.calls -= len(shim.WriteBatchState.FromString(payload).rec) - 1
+            for rec in shim.WriteBatchState.FromString(payload).rec:
+                if rec.type == shim.WriteRecord.PUT_STATE:
+                    one = shim.PutState(key=rec.key, value=rec.value, collection=rec.collection)
+                    self.answer(Msg.PUT_STATE, one.SerializeToString())
+                elif rec.type == shim.WriteRecord.DEL_STATE:
+                    gone = shim.DelState(key=rec.key, collection=rec.collection)
+                    self.answer(Msg.DEL_STATE, gone.SerializeToString())
+                elif rec.type == shim.WriteRecord.PUT_STATE_METADATA:
+                    meta = shim.PutStateMetadata(
+                        key=rec.key, collection=rec.collection, metadata=rec.metadata
+                    )
+                    self.answer(Msg.PUT_STATE_METADATA, meta.SerializeToString())
+                else:
+                    raise ValueError(f"unsupported write record type {rec.type}")
+            return b""
         raise ValueError(f"the harness does not support {Msg.Type.Name(kind)}")
 
     def _range(self, req: Any) -> bytes:
@@ -288,8 +306,13 @@ class Harness:
     (one second apart by default) unless ``at`` is passed.
     """
 
-    def __init__(self, registry: Registry, start: dt.datetime | None = None) -> None:
+    def __init__(
+        self, registry: Registry, start: dt.datetime | None = None, write_batch: int = 1000
+    ) -> None:
+        """``write_batch``: what the peer offers at READY, as network-config's core.yaml
+        does (``chaincode.runtimeParams``); 0 for a peer that takes no write batches."""
         self.ledger = MemoryLedger()
+        self._write_batch = write_batch
         self.clock = start or dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
         self._handler = StreamHandler(registry, "evidence_harness:0")
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
@@ -308,7 +331,11 @@ class Harness:
 
     async def _incoming(self) -> AsyncIterator[Any]:
         yield Msg(type=Msg.REGISTERED)
-        yield Msg(type=Msg.READY)
+        # ChaincodeAdditionalParams: 1 use_write_batch, 2 max_size_write_batch (varints).
+        params = b""
+        if self._write_batch:
+            params = b"\x08\x01\x10" + _varint_bytes(self._write_batch)
+        yield Msg(type=Msg.READY, payload=params)
         while (msg := await self._inbox.get()) is not None:
             yield msg
 
@@ -419,3 +446,12 @@ def _result(tx_id: str, msg: Any, status: str, calls: int = 0) -> TxResult:
     if msg.HasField("chaincode_event"):
         event = (msg.chaincode_event.event_name, bytes(msg.chaincode_event.payload))
     return TxResult(tx_id, status, payload=bytes(response.payload), event=event, state_calls=calls)
+
+
+def _varint_bytes(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)

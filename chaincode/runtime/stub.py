@@ -35,9 +35,21 @@ class Stub:
     """State access and facts about the running transaction."""
 
     def __init__(
-        self, call: Call, channel_id: str, tx_id: str, signed_proposal: bytes | None
+        self,
+        call: Call,
+        channel_id: str,
+        tx_id: str,
+        signed_proposal: bytes | None,
+        write_batch: int = 0,
     ) -> None:
         self._call = call
+        # Writes are only collected by the peer and take effect at commit; the transaction
+        # never reads its own writes back (get_state answers committed state). So when the
+        # peer accepts batches they wait here and go in a few WRITE_BATCH_STATE calls
+        # (at most ``write_batch`` records each) when the function returns: one round trip
+        # instead of one per key. Later writes of a key replace earlier ones, as at the peer.
+        self._write_batch = write_batch
+        self._writes: dict[tuple[str, str, bool], Any] = {}
         self.channel_id = channel_id
         self.tx_id = tx_id
         self.event: chaincode_event_pb2.ChaincodeEvent | None = None
@@ -94,6 +106,9 @@ class Stub:
         self._writable()
         if not key:
             raise ValueError("empty key")
+        if self._write_batch:
+            self._batched(shim.WriteRecord.PUT_STATE, key, collection, value=value)
+            return
         await self._call(
             shim.ChaincodeMessage.PUT_STATE,
             shim.PutState(key=key, value=value, collection=collection).SerializeToString(),
@@ -101,10 +116,29 @@ class Stub:
 
     async def delete_state(self, key: str, collection: str = "") -> None:
         self._writable()
+        if self._write_batch:
+            self._batched(shim.WriteRecord.DEL_STATE, key, collection)
+            return
         await self._call(
             shim.ChaincodeMessage.DEL_STATE,
             shim.DelState(key=key, collection=collection).SerializeToString(),
         )
+
+    def _batched(self, kind: int, key: str, collection: str, **fields: Any) -> None:
+        metadata = kind == shim.WriteRecord.PUT_STATE_METADATA
+        self._writes.pop((collection, key, metadata), None)  # the latest goes last
+        self._writes[(collection, key, metadata)] = shim.WriteRecord(
+            key=key, collection=collection, type=kind, **fields
+        )
+
+    async def flush_writes(self) -> None:
+        """Send the batched writes to the peer (the runtime calls this once the function
+        returned, before COMPLETED). Raises PeerError if the peer refuses them."""
+        records = list(self._writes.values())
+        self._writes.clear()
+        for start in range(0, len(records), self._write_batch or 1):
+            batch = shim.WriteBatchState(rec=records[start : start + self._write_batch])
+            await self._call(shim.ChaincodeMessage.WRITE_BATCH_STATE, batch.SerializeToString())
 
     async def get_private_data_hash(self, collection: str, key: str) -> bytes | None:
         """The hash of a private value as this peer's ledger holds it (any org may ask)."""
@@ -129,6 +163,10 @@ class Stub:
     async def set_key_policy(self, key: str, policy: bytes, collection: str = "") -> None:
         """Require ``policy`` (see :func:`chaincode.runtime.policy.peers_of`) for updates."""
         self._writable()
+        if self._write_batch:
+            meta = shim.StateMetadata(metakey=VALIDATION_PARAMETER, value=policy)
+            self._batched(shim.WriteRecord.PUT_STATE_METADATA, key, collection, metadata=meta)
+            return
         await self._call(
             shim.ChaincodeMessage.PUT_STATE_METADATA,
             shim.PutStateMetadata(
@@ -190,7 +228,9 @@ class Stub:
 
     async def _drain(self, raw: bytes, kind: Any, convert: Callable[[Any], Any]) -> Page:
         # Pages of results arrive in batches; follow QUERY_STATE_NEXT until has_more is
-        # false, then close the iterator so the peer can free it.
+        # false. The peer frees the iterator itself with the answer that says so
+        # (core/chaincode/query_response_generator.go), and any left at the end of the
+        # transaction: a QUERY_STATE_CLOSE would be one more round trip for nothing.
         items: list[Any] = []
         response = shim.QueryResponse.FromString(raw)
         while True:
@@ -202,11 +242,6 @@ class Stub:
                 shim.QueryStateNext(id=response.id).SerializeToString(),
             )
             response = shim.QueryResponse.FromString(raw)
-        if response.id:
-            await self._call(
-                shim.ChaincodeMessage.QUERY_STATE_CLOSE,
-                shim.QueryStateClose(id=response.id).SerializeToString(),
-            )
         bookmark = ""
         if response.metadata:
             bookmark = shim.QueryResponseMetadata.FromString(response.metadata).bookmark

@@ -6,8 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from ledgerkit import MARKET, URBAN, creator
+from ledgerkit import MARKET, NOW, URBAN, bootstrap, creator, evidence, filing, ok, submit
 
+from chaincode.contracts import default_contracts
 from chaincode.runtime import Contract, ContractError, Registry, Stub, transaction
 from chaincode.runtime.harness import Harness
 from chaincode.runtime.policy import peers_of
@@ -81,3 +82,24 @@ async def test_read_only_functions_cannot_write(probe: Harness) -> None:
     result = await probe.submit(WHO, "SneakyWrite", "k")
     assert result.code == "INTERNAL"
     assert probe.ledger.get("k") is None
+
+
+async def test_write_batches_leave_the_same_state_in_fewer_calls() -> None:
+    """The harness's peer with and without WRITE_BATCH_STATE: same writes, same events."""
+    results = []
+    for write_batch in (0, 1000):
+        async with Harness(Registry(default_contracts()), start=NOW, write_batch=write_batch) as h:
+            await bootstrap(h)
+            ok(await submit(h, creator(URBAN, "device"), "RegisterEvidence", evidence()))
+            ok(await submit(h, creator(URBAN, "officer"), "FileCase", filing(evidence_ids=["E-1"])))
+            batch = {"evidence_ids": ["E-1"], "purpose": "evidence_package"}
+            done = await submit(h, creator(URBAN, "officer"), "RequestPackageAccess", batch)
+            ok(done)
+            results.append((h.ledger.state, done.state_calls, done.event))
+    (plain, plain_calls, plain_event), (batched, batched_calls, batched_event) = results
+    assert plain.keys() == batched.keys()
+    # Org keys are fresh random keys in each run; everything else is the same bytes.
+    same = [k for k in plain if not k.startswith("\x00org_key")]
+    assert [plain[k].value for k in same] == [batched[k].value for k in same]
+    assert plain_event == batched_event
+    assert batched_calls < plain_calls

@@ -19,7 +19,7 @@ from fabric_protos.peer import chaincode_shim_pb2 as shim
 
 from chaincode.contracts import default_contracts
 from chaincode.runtime import Registry
-from chaincode.runtime.handler import StreamHandler
+from chaincode.runtime.handler import StreamHandler, write_batch_size
 from node.crypto.pki import create_ca, issue
 from node.fabric import Identity
 from node.fabric.proposal import build_proposal
@@ -163,3 +163,44 @@ async def test_many_concurrent_transactions_on_one_stream(peer: ScriptedPeer) ->
 async def test_keepalive_is_echoed(peer: ScriptedPeer) -> None:
     peer.to_chaincode.put_nowait(Msg(type=Msg.KEEPALIVE))
     assert (await peer.recv()).type == Msg.KEEPALIVE
+
+
+# --- write batches (Fabric 3: WRITE_BATCH_STATE, offered in READY) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "size"),
+    [
+        (b"", 0),  # an older peer, or useWriteBatch false: one call per write
+        (b"\x08\x00\x10\xe8\x07", 0),  # offered off
+        (b"\x08\x01\x10\xe8\x07\x18\x01\x20\xe8\x07", 1000),
+        (b"\x08\x01\x10\x05", 100),  # never below the Go shim's floor
+        (b"\x08\x01\x10\xe8", 0),  # cut inside a varint: malformed, so no batches
+        (b"\x08\x01\x10\xe8\x07\x2a\x02hi", 1000),  # an unknown length-delimited field
+    ],
+)
+def test_ready_tells_the_write_batch_size(payload: bytes, size: int) -> None:
+    assert write_batch_size(payload) == size
+
+
+async def test_a_batching_peer_gets_every_write_in_one_call_after_the_function() -> None:
+    p = ScriptedPeer()
+    assert (await p.recv()).type == Msg.REGISTER
+    p.to_chaincode.put_nowait(Msg(type=Msg.REGISTERED))
+    p.to_chaincode.put_nowait(Msg(type=Msg.READY, payload=b"\x08\x01\x10\xe8\x07"))
+    try:
+        p.transaction("tx9", "Put", "k", "v")
+        batch = await p.recv()
+        assert batch.type == Msg.WRITE_BATCH_STATE
+        (record,) = shim.WriteBatchState.FromString(batch.payload).rec
+        assert (record.key, record.value, record.type) == (
+            "ping~k",
+            b"v",
+            shim.WriteRecord.PUT_STATE,
+        )
+        p.answer(batch, b"refused", error=True)  # the peer refuses the batch: no success
+        response = _response(await p.recv())
+        assert response.status == 500
+        assert json.loads(response.message)["code"] == "INTERNAL"
+    finally:
+        await p.close()
