@@ -286,6 +286,30 @@ class BlockView:
         """Each transaction in order (raises MalformedLedgerData at one that does not parse)."""
         return (self.transaction_at(i) for i in range(len(self.envelopes)))
 
+    def tx_ids(self) -> tuple[str | None, ...]:
+        """The transaction id of each envelope, in order (None where one does not parse)."""
+        return tuple(_header_of(e)[0] for e in self.envelopes)
+
+    def processed_transaction(self, index: int) -> bytes:
+        """The serialized ``ProcessedTransaction`` of the envelope at ``index``: the envelope
+        and this block's validation flag for it. qscc's ``GetTransactionByID`` builds its
+        answer the same way from the same stored block, so this is the same proof without
+        a round trip per transaction.
+
+        Raises:
+            IndexError: no such position. MalformedLedgerData: the envelope does not parse,
+                or the block carries no validation flags.
+        """
+        envelope = _parse(common_pb2.Envelope, self.envelopes[index], "envelope")
+        code = self.validation_codes[index]
+        if code == _NOT_VALIDATED or code.startswith("UNKNOWN_"):
+            raise MalformedLedgerData(f"no known validation flag for transaction {index}")
+        processed = transaction_pb2.ProcessedTransaction(
+            transactionEnvelope=envelope,
+            validationCode=transaction_pb2.TxValidationCode.Value(code),
+        )
+        return bytes(processed.SerializeToString())
+
 
 @dataclass(frozen=True)
 class ChainProblem:

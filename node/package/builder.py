@@ -16,8 +16,8 @@ from node.department import NodeParts
 from node.evidence_sealing import opening_from_store
 from node.fabric.blocks import BlockView
 from node.fabric.identity import Identity, Signer
-from node.fabric.ledger import LedgerQueries
-from node.ledger import LedgerClient
+from node.fabric.ledger import LedgerQueries, LedgerQueryError
+from node.ledger import LedgerClient, LedgerRefused
 from node.package import manifest as layout
 from node.package.claims_archive import ClaimsArchive, ClaimsNotArchived
 from node.package.manifest import DeviceClaims, Item, Manifest, Member
@@ -25,16 +25,22 @@ from schemas.canonical import canonical_json
 from schemas.glossary import AccessKind, Outcome
 from schemas.hashes import Digest
 from schemas.ledger import (
+    MAX_PACKAGE_BATCH,
+    MAX_PAGE_SIZE,
     AccessRecord,
     AccessRequest,
     EvidenceRecord,
+    LedgerErrorCode,
+    PackageAccessRequest,
     TargetKind,
     TrailBy,
     TrailQuery,
+    record_tx_id,
 )
 
 DEFAULT_PURPOSE = "evidence_package"
 IN_FLIGHT = 32
+BLOCKS_IN_FLIGHT = 8  # qscc block reads at a time: each block parses on the peer and here
 COPY_SIZE = 1 << 20  # the sealing chunk size: each read is one authenticated chunk
 T = TypeVar("T")
 
@@ -47,6 +53,17 @@ class PackageRefused(Exception):
         self.evidence_id = evidence_id
         self.reason = reason
         self.tx_id = tx_id
+
+
+class _Limit:
+    """At most ``n`` ledger calls in flight: ``await limited(call)``."""
+
+    def __init__(self, n: int) -> None:
+        self._gate = asyncio.Semaphore(n)
+
+    async def __call__(self, call: Awaitable[T]) -> T:
+        async with self._gate:
+            return await call
 
 
 @dataclass(frozen=True)
@@ -75,37 +92,23 @@ async def build_package(
     ledger = exporter.ledger
     case = await ledger.case(case_id)
     ids = await ledger.case_evidence(case_id)
-    gate = asyncio.Semaphore(IN_FLIGHT)
-
-    async def limited(call: Awaitable[T]) -> T:
-        async with gate:
-            return await call
-
-    # Each request writes its own keys: they commit side by side, without MVCC conflicts.
-    requests = [
-        AccessRequest(
-            target=TargetKind.EVIDENCE, target_id=i, purpose=purpose, kind=AccessKind.PACKAGE
-        )
-        for i in ids
-    ]
-    done = await asyncio.gather(*(limited(ledger.request_access(r)) for r in requests))
-    for evidence_id, access in zip(ids, done, strict=True):
-        if access.value.outcome is not Outcome.GRANTED:
-            raise PackageRefused(evidence_id, access.value.reason, access.tx_id)
-    exports = [access.tx_id for access in done]
-    evidence = await asyncio.gather(*(limited(ledger.evidence(i)) for i in ids))
-    records = dict(zip(ids, evidence, strict=True))
+    limited = _Limit(IN_FLIGHT)
+    # The items' records are public ledger data: read them while the export commits.
+    reading = asyncio.ensure_future(asyncio.gather(*(limited(ledger.evidence(i)) for i in ids)))
+    try:
+        exports = await _record_export(ledger, ids, purpose, limited)
+    except BaseException:
+        reading.cancel()
+        await asyncio.wait([reading])
+        raise
+    records = dict(zip(ids, await reading, strict=True))
     trail: dict[str, AccessRecord] = {}
     for page in await asyncio.gather(*(limited(_trail(ledger, i)) for i in ids)):
         for access_record in page:
             trail[access_record.record_id] = access_record
-    tx_ids = sorted({r.registered_tx for r in records.values()} | set(trail))
-    queries = exporter.queries
-    raw_txs = await asyncio.gather(*(limited(queries.transaction_by_id(t)) for t in tx_ids))
-    proofs = dict(zip(tx_ids, raw_txs, strict=True))
-    blocks: dict[int, bytes] = {}
-    for raw_block in await asyncio.gather(*(limited(queries.block_by_tx_id(t)) for t in tx_ids)):
-        blocks[BlockView.from_bytes(raw_block).number] = raw_block
+    tx_ids = {r.registered_tx for r in records.values()} | {record_tx_id(r) for r in trail}
+    blocks = await _blocks_of(exporter.queries, tx_ids)
+    proofs = _transactions_of(blocks, tx_ids)
     config = await exporter.queries.config_block()
     trail_json = canonical_json([r.model_dump(mode="json") for r in trail.values()])
 
@@ -113,6 +116,9 @@ async def build_package(
         Item(
             evidence_id=evidence_id,
             path=layout.evidence_path(evidence_id),
+            # The ledger's registered digest, not one computed here: the bytes written are
+            # authenticated chunk by chunk under the item's own key (see _add_evidence), and
+            # every verifier hashes the file against this value anyway.
             sha256=record.plaintext_hash,
             size=record.size,
             media_type=record.media_type,
@@ -127,12 +133,12 @@ async def build_package(
         channel=exporter.queries.channel,
         case=case.model_dump(mode="json"),
         exporter_org=exporter.identity.msp_id,
-        export_records=exports,
+        export_records=[r.record_id for r in exports],
         items=items,
         trail=_member(layout.TRAIL, trail_json),
         config_block=_member(layout.CONFIG_BLOCK, config),
-        blocks=[_member(layout.block_path(n), b) for n, b in sorted(blocks.items())],
-        transactions=[_member(layout.transaction_path(t), p) for t, p in proofs.items()],
+        blocks=[_member(layout.block_path(n), b.raw) for n, b in sorted(blocks.items())],
+        transactions=[_member(layout.transaction_path(t), p) for t, p in sorted(proofs.items())],
     )
     body = manifest.canonical_bytes()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -148,9 +154,9 @@ async def build_package(
                 _add_evidence(archive, item, records[item.evidence_id], exporter.parts)
             _add(archive, layout.TRAIL, trail_json)
             _add(archive, layout.CONFIG_BLOCK, config)
-            for number, raw in sorted(blocks.items()):
-                _add(archive, layout.block_path(number), raw)
-            for tx_id, raw in proofs.items():
+            for number, block in sorted(blocks.items()):
+                _add(archive, layout.block_path(number), block.raw)
+            for tx_id, raw in sorted(proofs.items()):
                 _add(archive, layout.transaction_path(tx_id), raw)
         partial.replace(out)
     except BaseException:
@@ -161,12 +167,114 @@ async def build_package(
     return out
 
 
+async def _record_export(
+    ledger: LedgerClient,
+    ids: list[str],
+    purpose: str,
+    limited: _Limit,
+) -> list[AccessRecord]:
+    """Commit the export's ``package`` records: one RequestPackageAccess transaction per
+    MAX_PACKAGE_BATCH items (each writes its own keys, so they commit side by side).
+
+    Raises:
+        PackageRefused: an item is denied; its denial is recorded on its own first.
+    """
+    batches = [
+        PackageAccessRequest(evidence_ids=ids[i : i + MAX_PACKAGE_BATCH], purpose=purpose)
+        for i in range(0, len(ids), MAX_PACKAGE_BATCH)
+    ]
+    # Every batch runs to its end, so none is still in flight when this returns or raises.
+    done = await asyncio.gather(
+        *(limited(ledger.request_package_access(b)) for b in batches), return_exceptions=True
+    )
+    records: list[AccessRecord] = []
+    for batch, result in zip(batches, done, strict=True):
+        if isinstance(result, LedgerRefused) and result.code is LedgerErrorCode.ACCESS_DENIED:
+            await _record_denial(ledger, batch, limited)
+        if isinstance(result, BaseException):
+            raise result
+        records.extend(result.value)
+    return records
+
+
+async def _record_denial(
+    ledger: LedgerClient,
+    batch: PackageAccessRequest,
+    limited: _Limit,
+) -> None:
+    """A refused batch records nothing; find the denied item (evaluated, nothing recorded)
+    and record its denial alone, so the trail shows the refused export like any refused
+    access. Returns if every item is granted by now (the caller re-raises the refusal).
+
+    Raises:
+        PackageRefused: with the committed denial.
+    """
+    asks = [
+        AccessRequest(
+            target=TargetKind.EVIDENCE,
+            target_id=i,
+            purpose=batch.purpose,
+            kind=AccessKind.PACKAGE,
+        )
+        for i in batch.evidence_ids
+    ]
+    previews: list[AccessRecord] = await asyncio.gather(
+        *(limited(ledger.preview_access(a)) for a in asks)
+    )
+    for ask, preview in zip(asks, previews, strict=True):
+        if preview.outcome is not Outcome.GRANTED:
+            denial = await ledger.request_access(ask)
+            if denial.value.outcome is not Outcome.GRANTED:
+                raise PackageRefused(ask.target_id, denial.value.reason, denial.tx_id)
+
+
+async def _blocks_of(queries: LedgerQueries, tx_ids: set[str]) -> dict[int, BlockView]:
+    """The blocks holding ``tx_ids``, each fetched once: many transactions share a block
+    (an export's batch, registrations ordered together), so a worker takes the next
+    transaction no fetched block holds yet. At most BLOCKS_IN_FLIGHT queries at a time."""
+    blocks: dict[int, BlockView] = {}
+    covered: set[str] = set()
+    pending = sorted(tx_ids)
+
+    async def worker() -> None:
+        while pending:
+            tx_id = pending.pop()
+            if tx_id in covered:
+                continue
+            block = BlockView.from_bytes(await queries.block_by_tx_id(tx_id))
+            blocks[block.number] = block
+            covered.update(t for t in block.tx_ids() if t is not None)
+
+    await asyncio.gather(*(worker() for _ in range(min(BLOCKS_IN_FLIGHT, len(pending)))))
+    return blocks
+
+
+def _transactions_of(blocks: dict[int, BlockView], tx_ids: set[str]) -> dict[str, bytes]:
+    """Each transaction's proof (``ProcessedTransaction``), taken from its fetched block."""
+    proofs: dict[str, bytes] = {}
+    for block in blocks.values():
+        for index, tx_id in enumerate(block.tx_ids()):
+            if tx_id in tx_ids and tx_id not in proofs:
+                proofs[tx_id] = block.processed_transaction(index)
+    missing = tx_ids - set(proofs)
+    if missing:  # block_by_tx_id checked each answer holds its transaction
+        raise LedgerQueryError(
+            f"no fetched block holds {sorted(missing)[0]}", function="GetBlockByTxID"
+        )
+    return proofs
+
+
 async def _trail(ledger: LedgerClient, evidence_id: str) -> list[AccessRecord]:
     out: list[AccessRecord] = []
     bookmark = ""
     while True:
         page = await ledger.access_trail(
-            TrailQuery(by=TrailBy.EVIDENCE, target_id=evidence_id, page_size=100, bookmark=bookmark)
+            TrailQuery(
+                by=TrailBy.EVIDENCE,
+                target_id=evidence_id,
+                page_size=MAX_PAGE_SIZE,
+                bookmark=bookmark,
+            )
         )
         out.extend(page.records)
         if not page.bookmark or not page.records:
@@ -189,8 +297,16 @@ def _member(path: str, raw: bytes) -> Member:
 def _add_evidence(
     archive: tarfile.TarFile, item: Item, record: EvidenceRecord, parts: NodeParts
 ) -> None:
-    """Decrypt the item straight into the archive (no plaintext file, no second copy) and
-    check it against the ledger's digests once the last byte is in."""
+    """Decrypt the item straight into the archive (no plaintext file, no second copy).
+
+    Nothing is hashed here: each chunk's tag authenticates it under the item's own data key
+    with the item's id, its index and the final flag, so what verifies is exactly the
+    complete plaintext sealed for this item at ingest, whose digest the ledger registered.
+    Other bytes fail (the wrong blob, a flipped bit, a cut, chunks swapped). Only someone
+    holding this item's unwrapped key could seal other content that passes, and then the
+    file does not hash to the manifest's (the ledger's) digest, which every verifier checks
+    (FILE_HASH_MISMATCH): the package cannot pass for the evidence. Hashing here as well
+    would cost two SHA-256 passes (ciphertext and plaintext) over every byte."""
     info = tarfile.TarInfo(item.path)
     info.size = item.size
     info.mode = 0o644
@@ -200,7 +316,6 @@ def _add_evidence(
         ciphertext=Digest.parse(record.ciphertext_hash),
         wrapped_key=parts.vault.get(item.evidence_id),
         keyring=parts.keyring,
-        expected_plaintext=Digest.parse(record.plaintext_hash),
     ) as plain:
         try:
             archive.addfile(info, plain)

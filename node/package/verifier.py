@@ -25,10 +25,10 @@ from node.package.manifest import Item, Manifest
 from node.package.trust import ChannelTrust, load_certs, signed_by
 from schemas.canonical import canonical_json
 from schemas.glossary import AccessKind, Outcome
-from schemas.ledger import AccessRecord, EvidenceRecord
+from schemas.ledger import AccessRecord, EvidenceRecord, record_tx_id
 
 CHAINCODE = "evidence"
-_CHUNK = 1 << 20
+_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -101,23 +101,43 @@ def verify_package(path: Path, trust_roots: bytes | None = None) -> Report:
 
 def _hash_members(path: Path, names: list[str]) -> dict[str, tuple[str, int]]:
     """SHA-256 and size of each named regular member, read through a handle of its own (a
-    tarfile is not safe to read from two threads)."""
+    tarfile is not safe to read from two threads). The data of a plain tar member is one
+    contiguous run of the file, so it is read straight into one reused buffer: no copies."""
     out: dict[str, tuple[str, int]] = {}
     with tarfile.open(path, "r:") as archive:
         members = {m.name: m for m in archive.getmembers() if m.isfile()}
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as raw:
         for name in names:
             member = members.get(name)
             if member is None:
                 continue
-            stream = archive.extractfile(member)
+            if member.sparse is not None:  # never written by the builder; hashed as tar reads it
+                out[name] = _hash_sparse(path, name)
+                continue
+            raw.seek(member.offset_data)
             h = hashlib.sha256()
-            size = 0
-            if stream is not None:
-                while chunk := stream.read(_CHUNK):
-                    h.update(chunk)
-                    size += len(chunk)
-            out[name] = (f"sha256:{h.hexdigest()}", size)
+            left = member.size
+            while left:
+                n = raw.readinto(view[: min(left, _CHUNK)])
+                if not n:  # the archive ends inside the member
+                    break
+                h.update(view[:n])
+                left -= n
+            out[name] = (f"sha256:{h.hexdigest()}", member.size - left)
     return out
+
+
+def _hash_sparse(path: Path, name: str) -> tuple[str, int]:
+    with tarfile.open(path, "r:") as archive:
+        stream = archive.extractfile(name)
+        h = hashlib.sha256()
+        size = 0
+        while stream is not None and (chunk := stream.read(_CHUNK)):
+            h.update(chunk)
+            size += len(chunk)
+    return f"sha256:{h.hexdigest()}", size
 
 
 class _Verification:
@@ -416,10 +436,10 @@ class _Verification:
             trail = []
         proven: dict[str, AccessRecord] = {}
         for record in trail:
-            tx = self._valid_tx(record.record_id, f"access {record.record_id}")
+            tx = self._valid_tx(record_tx_id(record.record_id), f"access {record.record_id}")
             if tx is None:
                 continue
-            on_ledger = _access_record(tx)
+            on_ledger = _access_record(tx, record.record_id)
             if on_ledger != record:
                 self.report.fail(
                     "TRAIL_RECORD_UNPROVEN", f"access {record.record_id}", "not what the tx wrote"
@@ -429,15 +449,15 @@ class _Verification:
             self.report.count("trail records")
         items = {i.evidence_id for i in manifest.items}
         exported: set[str] = set()
-        for tx_id in manifest.export_records:
-            export = proven.get(tx_id)
-            subject = f"export {tx_id}"
+        for record_id in manifest.export_records:
+            export = proven.get(record_id)
+            subject = f"export {record_id}"
             if export is None:
                 self.report.fail("EXPORT_NOT_RECORDED", subject, "no proven access record")
                 continue
             if export.target_id not in items:
                 # The export covered an item the manifest no longer lists.
-                self.report.fail("ITEM_DROPPED", export.target_id, f"exported by {tx_id}")
+                self.report.fail("ITEM_DROPPED", export.target_id, f"exported by {record_id}")
                 continue
             if (
                 export.kind is not AccessKind.PACKAGE
@@ -455,16 +475,21 @@ class _Verification:
             exported.add(export.target_id)
         for missing in sorted(items - exported):
             self.report.fail("EXPORT_NOT_RECORDED", missing, "no package access for this item")
-        exports = [self.position[t] for t in manifest.export_records if t in self.position]
+        exports = [
+            self.position[record_tx_id(r)]
+            for r in manifest.export_records
+            if record_tx_id(r) in self.position
+        ]
         if exports:
             # The export is recorded first, then the trail is read: nothing the package
             # proves can be newer than its own export records.
             latest = max(exports)
-            for tx_id in sorted(proven):
-                if tx_id not in manifest.export_records and self.position[tx_id] > latest:
+            for record_id in sorted(proven):
+                later = self.position[record_tx_id(record_id)] > latest
+                if record_id not in manifest.export_records and later:
                     self.report.fail(
                         "EXPORT_REPLAYED",
-                        f"access {tx_id}",
+                        f"access {record_id}",
                         "recorded after the package's export records: an older export reused",
                     )
 
@@ -480,13 +505,17 @@ def _evidence_record(tx: TransactionView, evidence_id: str) -> EvidenceRecord | 
     return None
 
 
-def _access_record(tx: TransactionView) -> AccessRecord | None:
+def _access_record(tx: TransactionView, record_id: str) -> AccessRecord | None:
+    """The access record ``record_id`` as ``tx`` wrote it (a record names its transaction:
+    its id, or ``<tx id>.<nn>`` in a package batch)."""
+    if record_tx_id(record_id) != tx.tx_id:
+        return None
     for value in _json_writes(tx):
         try:
             record = AccessRecord.model_validate_json(value)
         except ValueError:
             continue
-        if record.record_id == tx.tx_id:
+        if record.record_id == record_id:
             return record
     return None
 

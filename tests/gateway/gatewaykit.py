@@ -21,7 +21,7 @@ from gateway.app import create_app
 from gateway.auth import TokenStore
 from gateway.deps import GatewayDeps
 from node.ledger import Committed, LedgerRefused
-from schemas.glossary import Outcome, Role, Stage, ViolationStatus
+from schemas.glossary import AccessKind, Outcome, Role, Stage, ViolationStatus
 from schemas.ledger import (
     AccessRecord,
     AccessRequest,
@@ -31,6 +31,7 @@ from schemas.ledger import (
     GrantRecord,
     GrantRequest,
     LedgerErrorCode,
+    PackageAccessRequest,
     PendingTransfer,
     StageDetails,
     StageEntry,
@@ -42,6 +43,7 @@ from schemas.ledger import (
     TransferRecord,
     TransferStatus,
     ledger_time,
+    package_record_id,
 )
 from schemas.violations import (
     ViolationEntry,
@@ -126,14 +128,12 @@ class FakeLedger:
             registered_tx=entry["tx"],
         )
 
-    async def request_access(self, req: AccessRequest) -> Committed[AccessRecord]:
-        await self.evidence(req.target_id)
-        tx = self.chain.tx()
+    def _decide(self, req: AccessRequest, record_id: str) -> AccessRecord:
         granted = self.org == ORG or any(
             org == self.org and g.revoked_at is None for (_, org), g in self.chain.grants.items()
         )
-        record = AccessRecord(
-            record_id=tx,
+        return AccessRecord(
+            record_id=record_id,
             accessor_org=self.org,
             accessor=f"CN={self.user}",
             role=self.role.value,
@@ -146,8 +146,38 @@ class FakeLedger:
             outcome=Outcome.GRANTED if granted else Outcome.DENIED,
             reason="own_org" if self.org == ORG else ("grant" if granted else "no_grant"),
         )
+
+    async def request_access(self, req: AccessRequest) -> Committed[AccessRecord]:
+        await self.evidence(req.target_id)
+        tx = self.chain.tx()
+        record = self._decide(req, tx)
         self.chain.accesses.append(record)
         return Committed(record, tx, len(self.chain.accesses))
+
+    async def preview_access(self, req: AccessRequest) -> AccessRecord:
+        await self.evidence(req.target_id)
+        return self._decide(req, "preview")
+
+    async def request_package_access(
+        self, req: PackageAccessRequest
+    ) -> Committed[list[AccessRecord]]:
+        """As the chaincode: every item decided alone; one denial refuses all, records none."""
+        tx = self.chain.tx()
+        records = []
+        for n, evidence_id in enumerate(req.evidence_ids):
+            await self.evidence(evidence_id)
+            ask = AccessRequest(
+                target=TargetKind.EVIDENCE,
+                target_id=evidence_id,
+                purpose=req.purpose,
+                kind=AccessKind.PACKAGE,
+            )
+            record = self._decide(ask, package_record_id(tx, n))
+            if record.outcome is not Outcome.GRANTED:
+                raise LedgerRefused(LedgerErrorCode.ACCESS_DENIED, f"{evidence_id} denied", tx)
+            records.append(record)
+        self.chain.accesses.extend(records)
+        return Committed(records, tx, len(self.chain.accesses))
 
     # --- the violation loop, with the chaincode's own transition rules ----------------------
 

@@ -6,6 +6,7 @@ exports the case twice; every tampered copy of the package fails with its own co
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from fabric_protos.common import common_pb2
 from fabric_protos.peer import transaction_pb2
-from netsupport import ledger_as
+from netsupport import caught_up, ledger_as
 
 from node.consortium.clients import user_identity
 from node.consortium.identities import org_crypto
@@ -29,12 +30,33 @@ from node.crypto.signing import EcdsaSigner
 from node.department import NodePaths, open_parts
 from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
-from node.package import ClaimsArchive, Exporter, Manifest, build_package, verify_package
+from node.ledger import LedgerRefused
+from node.package import (
+    ClaimsArchive,
+    Exporter,
+    Manifest,
+    PackageRefused,
+    build_package,
+    verify_package,
+)
 from node.package import manifest as layout
 from schemas.claims import CaptureClaims, canonical_bytes
-from schemas.glossary import ViolationType
+from schemas.glossary import AccessKind, Outcome, ViolationType
 from schemas.hashes import Digest
-from schemas.ledger import CaseFiling, CaseSource, SubjectKind
+from schemas.ledger import (
+    MAX_PACKAGE_BATCH,
+    AccessRecord,
+    CaseFiling,
+    CaseSource,
+    EvidenceRegistration,
+    GrantRequest,
+    LedgerErrorCode,
+    PackageAccessRequest,
+    SubjectKind,
+    TargetKind,
+    TrailBy,
+    TrailQuery,
+)
 
 pytestmark = pytest.mark.network
 URBAN = "UrbanManagement"
@@ -172,6 +194,13 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     _, signer = user_identity(lay, lay.consortium.department(URBAN), "officer1")
     pristine = _members(second)
     manifest = Manifest.from_json(pristine[layout.MANIFEST])
+    # The export is one RequestPackageAccess transaction; each proof taken from its block
+    # is byte for byte what qscc answers for the transaction.
+    (export,) = manifest.export_records
+    assert export.endswith(".00")
+    for t in manifest.transactions:
+        tx_id = t.path.removeprefix("proofs/transactions/").removesuffix(".ptx")
+        assert pristine[t.path] == await exporter.queries.transaction_by_id(tx_id)
     item = manifest.items[0]
     reg_tx = layout.transaction_path(item.registered_tx)
     n = 0
@@ -295,3 +324,98 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
         assert not list(tmp_path.glob("from-altered-store.tar*"))
     finally:
         blob.write_bytes(original)
+
+
+async def test_an_export_is_recorded_all_or_nothing(people: Network, tmp_path: Path) -> None:
+    """RequestPackageAccess on the real network: one record per item in one transaction;
+    one denied item refuses the batch and records nothing; an oversized batch is refused;
+    the builder then records the denial alone and publishes nothing."""
+    exporter, case_id = await _scenario(people, tmp_path / "urban")
+    lay = people.layout
+    (granted_item,) = await exporter.ledger.case_evidence(case_id)
+    device = ledger_as(lay, URBAN, "device")
+    other = f"EV-{uuid.uuid4().hex[:10]}"
+    await device.register_evidence(
+        EvidenceRegistration(
+            evidence_id=other,
+            plaintext_hash=Digest.of(b"p" + other.encode()),
+            ciphertext_hash=Digest.of(b"c" + other.encode()),
+            size=1234,
+            media_type="image/jpeg",
+            captured_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
+            device_id="device1",
+            camera_id="cam-pkg-1",
+            violation_type=ViolationType.ROAMING_VENDOR,
+            owner_org="UrbanManagementMSP",
+            locator="blob:x",
+            claims_hash=Digest.of(b"claims"),
+        )
+    )
+    await exporter.ledger.attach_evidence(case_id, other)
+    grant = await exporter.ledger.grant_access(
+        GrantRequest(
+            target=TargetKind.EVIDENCE,
+            target_id=granted_item,
+            grantee_org="PublicSecurityMSP",
+            purpose="joint_enforcement",
+            kinds=[AccessKind.PACKAGE],
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        )
+    )
+    partner = ledger_as(lay, "PublicSecurity", "partner")
+    auditor = ledger_as(lay, URBAN, "auditor")
+    await caught_up(partner, grant.block_number)
+
+    async def trail(evidence_id: str) -> list[AccessRecord]:
+        page = await auditor.access_trail(
+            TrailQuery(by=TrailBy.EVIDENCE, target_id=evidence_id, page_size=200)
+        )
+        return page.records
+
+    before = {i: await trail(i) for i in (granted_item, other)}
+    with pytest.raises(LedgerRefused) as denied:
+        await partner.request_package_access(
+            PackageAccessRequest(evidence_ids=[granted_item, other], purpose="evidence_package")
+        )
+    assert denied.value.code is LedgerErrorCode.ACCESS_DENIED
+    assert other in denied.value.message
+    with pytest.raises(LedgerRefused) as oversized:
+        await exporter.ledger.request_package_access(
+            PackageAccessRequest.model_construct(
+                evidence_ids=[granted_item] * (MAX_PACKAGE_BATCH + 1), purpose="evidence_package"
+            )
+        )
+    assert oversized.value.code is LedgerErrorCode.VALIDATION_FAILED
+    await caught_up(
+        auditor,
+        (
+            await partner.request_package_access(
+                PackageAccessRequest(evidence_ids=[granted_item], purpose="joint_enforcement")
+            )
+        ).block_number,
+    )
+    after = {i: await trail(i) for i in (granted_item, other)}
+    assert after[other] == before[other]  # the refused batch left nothing
+    (new,) = [r for r in after[granted_item] if r not in before[granted_item]]
+    assert (new.kind, new.outcome, new.reason, new.accessor_org) == (
+        AccessKind.PACKAGE,
+        Outcome.GRANTED,
+        "grant",
+        "PublicSecurityMSP",
+    )
+    assert new.record_id.endswith(".00")
+
+    # The builder as the partner: the batch is refused, the denial of the one item is
+    # recorded alone (as any refused access), and no archive appears.
+    as_partner = dataclasses.replace(exporter, ledger=partner)
+    with pytest.raises(PackageRefused) as refused:
+        await build_package(case_id, as_partner, tmp_path / "partner.tar")
+    assert (refused.value.evidence_id, refused.value.reason) == (other, "no_grant")
+    denial = await partner.access_record(refused.value.tx_id)  # committed on its peer
+    assert (denial.kind, denial.outcome, denial.target_id) == (
+        AccessKind.PACKAGE,
+        Outcome.DENIED,
+        other,
+    )
+    assert not list(tmp_path.glob("partner.tar*"))
+    assert await trail(granted_item) == after[granted_item]
