@@ -6,6 +6,7 @@ signature counts only if its certificate chains to a root of the MSP it claims.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -34,6 +35,10 @@ class ChannelTrust:
 
     msps: dict[str, MspRoots]
     orderer_msps: frozenset[str] = field(default_factory=frozenset)
+    # A package names the same few people, endorsers and orderers hundreds of times.
+    _chained: dict[tuple[str, bytes], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_config_block(cls, block: BlockView) -> ChannelTrust:
@@ -64,6 +69,14 @@ class ChannelTrust:
 
     def chains(self, identity: Identity) -> bool:
         """Whether the identity's certificate chains to a root of the MSP it names."""
+        key = (identity.msp_id, identity.cert_pem)
+        known = self._chained.get(key)
+        if known is None:
+            known = self._chains(identity)
+            self._chained[key] = known
+        return known
+
+    def _chains(self, identity: Identity) -> bool:
         msp = self.msps.get(identity.msp_id)
         cert = load_cert(identity.cert_pem)
         if msp is None or cert is None:
@@ -85,7 +98,9 @@ class ChannelTrust:
         return [(m.msp_id, r) for m in self.msps.values() for r in m.roots]
 
 
+@functools.lru_cache(maxsize=1024)
 def load_cert(pem: bytes) -> x509.Certificate | None:
+    """The certificate in ``pem`` (parsed once per distinct PEM), or None."""
     try:
         return x509.load_pem_x509_certificate(pem)
     except ValueError:
