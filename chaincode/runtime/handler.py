@@ -34,7 +34,8 @@ class StreamHandler:
         self._outbox: asyncio.Queue[Message | None] = asyncio.Queue()
         self._pending: dict[tuple[str, str], asyncio.Future[Message]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._write_batch = 0  # records per WRITE_BATCH_STATE, once the peer offers it
+        # Records per WRITE_BATCH_STATE and keys per GET_STATE_MULTIPLE, once READY offers them.
+        self._write_batch = self._get_multiple = 0
 
     async def run(self, incoming: AsyncIterator[Message]) -> AsyncIterator[Message]:
         """Yield the messages to send while consuming ``incoming`` from the peer."""
@@ -66,8 +67,12 @@ class StreamHandler:
 
     def _dispatch(self, msg: Message) -> None:
         if msg.type == Msg.READY:
-            self._write_batch = write_batch_size(bytes(msg.payload))
-            log.info("peer ready (write batches of %d)", self._write_batch)
+            self._write_batch, self._get_multiple = batch_sizes(bytes(msg.payload))
+            log.info(
+                "peer ready (write batches of %d, reads of %d keys)",
+                self._write_batch,
+                self._get_multiple,
+            )
         elif msg.type == Msg.REGISTERED:
             log.info("peer registered")
         elif msg.type == Msg.KEEPALIVE:
@@ -105,7 +110,14 @@ class StreamHandler:
             return await self._call(channel_id, tx_id, kind, payload)
 
         proposal = bytes(msg.proposal.SerializeToString())
-        stub = Stub(call, channel_id, tx_id, proposal, write_batch=self._write_batch)
+        stub = Stub(
+            call,
+            channel_id,
+            tx_id,
+            proposal,
+            write_batch=self._write_batch,
+            get_multiple=self._get_multiple,
+        )
         args = list(chaincode_pb2.ChaincodeInput.FromString(msg.payload).args)
         event = None
         try:
@@ -134,15 +146,16 @@ class StreamHandler:
         await self._outbox.put(done)
 
 
-# Fabric's Go shim never batches fewer records than this, whatever the peer says.
-MIN_WRITE_BATCH = 100
+# Fabric's Go shim never batches fewer records or keys than this, whatever the peer says.
+MIN_BATCH = 100
 
 
-def write_batch_size(ready_payload: bytes) -> int:
-    """Records per WRITE_BATCH_STATE from READY's ``ChaincodeAdditionalParams`` (peer core.yaml
-    ``chaincode.runtimeParams``): 0 if the peer does not take batches. The message is not in
-    the fabric-protos release we pin, so its four scalar fields are read off the wire
-    (1: use_write_batch, 2: max_size_write_batch, both varints); other fields are skipped."""
+def batch_sizes(ready_payload: bytes) -> tuple[int, int]:
+    """(records per WRITE_BATCH_STATE, keys per GET_STATE_MULTIPLE) from READY's
+    ``ChaincodeAdditionalParams`` (peer core.yaml ``chaincode.runtimeParams``); 0 for what
+    the peer does not offer. The message is not in the fabric-protos release we pin, so its
+    four scalar fields are read off the wire (1 use_write_batch, 2 max_size_write_batch,
+    3 use_get_multiple_keys, 4 max_size_get_multiple_keys; all varints)."""
     fields: dict[int, int] = {}
     pos = 0
     try:
@@ -157,11 +170,11 @@ def write_batch_size(ready_payload: bytes) -> int:
             else:
                 break
     except IndexError:
-        log.warning("READY carries malformed additional params: no write batches")
-        return 0
-    if not fields.get(1):
-        return 0
-    return max(fields.get(2, 0), MIN_WRITE_BATCH)
+        log.warning("READY carries malformed additional params: no batches")
+        return 0, 0
+    writes = max(fields.get(2, 0), MIN_BATCH) if fields.get(1) else 0
+    reads = max(fields.get(4, 0), MIN_BATCH) if fields.get(3) else 0
+    return writes, reads
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

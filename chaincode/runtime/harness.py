@@ -175,6 +175,14 @@ class _Simulation:
                 for tx, value, deleted in ledger.history.get(key, [])
             ]
             return self._open([r.SerializeToString() for r in results], b"")
+        if kind == Msg.GET_STATE_MULTIPLE:
+            req = shim.GetStateMultiple.FromString(payload)
+            if req.collection:
+                raise ValueError("private multiple reads are not supported by the harness")
+            for key in req.keys:
+                self.reads.setdefault(key, ledger.version(key))
+            values = [ledger.get(key) or b"" for key in req.keys]
+            return bytes(shim.GetStateMultipleResult(values=values).SerializeToString())
         if kind == Msg.WRITE_BATCH_STATE:
             # As the peer's HandleWriteBatch: each record as its single call would be.
             self.calls -= len(shim.WriteBatchState.FromString(payload).rec) - 1
@@ -307,12 +315,18 @@ class Harness:
     """
 
     def __init__(
-        self, registry: Registry, start: dt.datetime | None = None, write_batch: int = 1000
+        self,
+        registry: Registry,
+        start: dt.datetime | None = None,
+        write_batch: int = 1000,
+        get_multiple: int = 1000,
     ) -> None:
-        """``write_batch``: what the peer offers at READY, as network-config's core.yaml
-        does (``chaincode.runtimeParams``); 0 for a peer that takes no write batches."""
+        """``write_batch``, ``get_multiple``: what the peer offers at READY, as
+        network-config's core.yaml does (``chaincode.runtimeParams``); 0 for a peer that
+        offers no write batches (no multiple-key reads)."""
         self.ledger = MemoryLedger()
         self._write_batch = write_batch
+        self._get_multiple = get_multiple
         self.clock = start or dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
         self._handler = StreamHandler(registry, "evidence_harness:0")
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
@@ -331,10 +345,13 @@ class Harness:
 
     async def _incoming(self) -> AsyncIterator[Any]:
         yield Msg(type=Msg.REGISTERED)
-        # ChaincodeAdditionalParams: 1 use_write_batch, 2 max_size_write_batch (varints).
+        # ChaincodeAdditionalParams: 1 use_write_batch, 2 max_size_write_batch,
+        # 3 use_get_multiple_keys, 4 max_size_get_multiple_keys (all varints).
         params = b""
         if self._write_batch:
-            params = b"\x08\x01\x10" + _varint_bytes(self._write_batch)
+            params += b"\x08\x01\x10" + _varint_bytes(self._write_batch)
+        if self._get_multiple:
+            params += b"\x18\x01\x20" + _varint_bytes(self._get_multiple)
         yield Msg(type=Msg.READY, payload=params)
         while (msg := await self._inbox.get()) is not None:
             yield msg

@@ -16,6 +16,7 @@ from fabric_protos.ledger.queryresult import kv_query_result_pb2
 from fabric_protos.peer import chaincode_event_pb2, proposal_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim
 
+from chaincode.runtime.errors import PeerError
 from chaincode.runtime.identity import ClientIdentity
 from chaincode.runtime.keys import partial_key_range
 from chaincode.runtime.policy import VALIDATION_PARAMETER
@@ -41,8 +42,10 @@ class Stub:
         tx_id: str,
         signed_proposal: bytes | None,
         write_batch: int = 0,
+        get_multiple: int = 0,
     ) -> None:
         self._call = call
+        self._get_multiple = get_multiple  # keys per GET_STATE_MULTIPLE (0: not offered)
         # Writes are only collected by the peer and take effect at commit; the transaction
         # never reads its own writes back (get_state answers committed state). So when the
         # peer accepts batches they wait here and go in a few WRITE_BATCH_STATE calls
@@ -97,6 +100,25 @@ class Stub:
             shim.GetState(key=key, collection=collection).SerializeToString(),
         )
         return value or None
+
+    async def get_states(self, keys: Sequence[str], collection: str = "") -> list[bytes | None]:
+        """The committed values of ``keys`` in order (None where absent): one round trip per
+        batch of keys when the peer offers GET_STATE_MULTIPLE, else one per key. Each key is
+        in the read set as with :meth:`get_state`. Raises PeerError if the peer refuses."""
+        if not self._get_multiple:
+            return [await self.get_state(key, collection) for key in keys]
+        values: list[bytes | None] = []
+        for start in range(0, len(keys), self._get_multiple):
+            part = list(keys[start : start + self._get_multiple])
+            raw = await self._call(
+                shim.ChaincodeMessage.GET_STATE_MULTIPLE,
+                shim.GetStateMultiple(keys=part, collection=collection).SerializeToString(),
+            )
+            answer = shim.GetStateMultipleResult.FromString(raw).values
+            if len(answer) != len(part):
+                raise PeerError(f"{len(answer)} values for {len(part)} keys")
+            values.extend(bytes(v) or None for v in answer)
+        return values
 
     def _writable(self) -> None:
         if self.read_only:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -84,22 +85,43 @@ async def test_read_only_functions_cannot_write(probe: Harness) -> None:
     assert probe.ledger.get("k") is None
 
 
-async def test_write_batches_leave_the_same_state_in_fewer_calls() -> None:
-    """The harness's peer with and without WRITE_BATCH_STATE: same writes, same events."""
+async def test_batched_calls_leave_the_same_state_in_fewer_calls() -> None:
+    """The harness's peer with and without WRITE_BATCH_STATE and GET_STATE_MULTIPLE: the
+    same writes, events and answers."""
     results = []
-    for write_batch in (0, 1000):
-        async with Harness(Registry(default_contracts()), start=NOW, write_batch=write_batch) as h:
+    for batch_size in (0, 1000):
+        async with Harness(
+            Registry(default_contracts()),
+            start=NOW,
+            write_batch=batch_size,
+            get_multiple=batch_size,
+        ) as h:
             await bootstrap(h)
-            ok(await submit(h, creator(URBAN, "device"), "RegisterEvidence", evidence()))
-            ok(await submit(h, creator(URBAN, "officer"), "FileCase", filing(evidence_ids=["E-1"])))
-            batch = {"evidence_ids": ["E-1"], "purpose": "evidence_package"}
+            ids = ["E-1", "E-2"]
+            for evidence_id in ids:
+                ok(
+                    await submit(
+                        h, creator(URBAN, "device"), "RegisterEvidence", evidence(evidence_id)
+                    )
+                )
+            ok(await submit(h, creator(URBAN, "officer"), "FileCase", filing(evidence_ids=ids)))
+            batch = {"evidence_ids": ids, "purpose": "evidence_package"}
             done = await submit(h, creator(URBAN, "officer"), "RequestPackageAccess", batch)
             ok(done)
-            results.append((h.ledger.state, done.state_calls, done.event))
-    (plain, plain_calls, plain_event), (batched, batched_calls, batched_event) = results
-    assert plain.keys() == batched.keys()
+            trail = await h.evaluate(
+                creator(URBAN, "auditor"),
+                "AccessTrail",
+                json.dumps({"by": "case", "target_id": "C-1"}),
+            )
+            results.append(
+                (h.ledger.state, done.state_calls, done.event, ok(trail), trail.state_calls)
+            )
+    (plain, plain_calls, plain_event, plain_trail, plain_reads), batched = results
+    assert plain.keys() == batched[0].keys()
     # Org keys are fresh random keys in each run; everything else is the same bytes.
     same = [k for k in plain if not k.startswith("\x00org_key")]
-    assert [plain[k].value for k in same] == [batched[k].value for k in same]
-    assert plain_event == batched_event
-    assert batched_calls < plain_calls
+    assert [plain[k].value for k in same] == [batched[0][k].value for k in same]
+    assert (plain_event, plain_trail) == (batched[2], batched[3])
+    assert len(plain_trail["records"]) == 2
+    assert batched[1] < plain_calls
+    assert batched[4] < plain_reads

@@ -19,7 +19,7 @@ from fabric_protos.peer import chaincode_shim_pb2 as shim
 
 from chaincode.contracts import default_contracts
 from chaincode.runtime import Registry
-from chaincode.runtime.handler import StreamHandler, write_batch_size
+from chaincode.runtime.handler import StreamHandler, batch_sizes
 from node.crypto.pki import create_ca, issue
 from node.fabric import Identity
 from node.fabric.proposal import build_proposal
@@ -169,18 +169,19 @@ async def test_keepalive_is_echoed(peer: ScriptedPeer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("payload", "size"),
+    ("payload", "sizes"),
     [
-        (b"", 0),  # an older peer, or useWriteBatch false: one call per write
-        (b"\x08\x00\x10\xe8\x07", 0),  # offered off
-        (b"\x08\x01\x10\xe8\x07\x18\x01\x20\xe8\x07", 1000),
-        (b"\x08\x01\x10\x05", 100),  # never below the Go shim's floor
-        (b"\x08\x01\x10\xe8", 0),  # cut inside a varint: malformed, so no batches
-        (b"\x08\x01\x10\xe8\x07\x2a\x02hi", 1000),  # an unknown length-delimited field
+        (b"", (0, 0)),  # an older peer, or nothing offered: one call per key
+        (b"\x08\x00\x10\xe8\x07\x18\x00", (0, 0)),  # offered off
+        (b"\x08\x01\x10\xe8\x07\x18\x01\x20\xe8\x07", (1000, 1000)),
+        (b"\x18\x01\x20\xc8\x01", (0, 200)),  # reads only
+        (b"\x08\x01\x10\x05\x18\x01", (100, 100)),  # never below the Go shim's floor
+        (b"\x08\x01\x10\xe8", (0, 0)),  # cut inside a varint: malformed, so nothing
+        (b"\x08\x01\x10\xe8\x07\x2a\x02hi", (1000, 0)),  # an unknown field is skipped
     ],
 )
-def test_ready_tells_the_write_batch_size(payload: bytes, size: int) -> None:
-    assert write_batch_size(payload) == size
+def test_ready_tells_the_batch_sizes(payload: bytes, sizes: tuple[int, int]) -> None:
+    assert batch_sizes(payload) == sizes
 
 
 async def test_a_batching_peer_gets_every_write_in_one_call_after_the_function() -> None:
