@@ -212,6 +212,12 @@ class AccessContract(Contract):
         at = now(ctx)
         records = []
         loaded: dict[str, CaseRecord | None] = {}
+        # Every item's record in one read where the peer allows it.
+        raws = await ctx.get_states([state.evidence(i) for i in req.evidence_ids])
+        items = {
+            i: None if raw is None else EvidenceRecord.model_validate_json(raw)
+            for i, raw in zip(req.evidence_ids, raws, strict=True)
+        }
         for index, evidence_id in enumerate(req.evidence_ids):
             single = AccessRequest(
                 target=TargetKind.EVIDENCE,
@@ -220,7 +226,7 @@ class AccessContract(Contract):
                 kind=AccessKind.PACKAGE,
             )
             record_id = package_record_id(ctx.tx_id, index)
-            record = await _decide(ctx, actor, single, record_id, at, loaded)
+            record = await _decide(ctx, actor, single, record_id, at, loaded, items)
             if record.outcome is not Outcome.GRANTED:
                 raise ContractError(
                     LedgerErrorCode.ACCESS_DENIED,
@@ -249,11 +255,12 @@ class AccessContract(Contract):
         start, end = _trail_range(q, actor)
         state.check_bookmark(q.bookmark, start, end)
         page = await ctx.range(start, end, page_size=q.page_size, bookmark=q.bookmark)
-        records = []
-        for key, _ in page.items:
-            record = await state.load(ctx, state.access(state.last_attribute(key)), AccessRecord)
-            if record is not None:
-                records.append(record)
+        keys = [state.access(state.last_attribute(key)) for key, _ in page.items]
+        records = [
+            AccessRecord.model_validate_json(raw)
+            for raw in await ctx.get_states(keys)
+            if raw is not None
+        ]
         return TrailPage(records=records, bookmark=page.bookmark).model_dump(mode="json")
 
 
@@ -264,13 +271,18 @@ async def _decide(
     record_id: str,
     at: str,
     loaded: dict[str, CaseRecord | None] | None = None,
+    items: dict[str, EvidenceRecord | None] | None = None,
 ) -> AccessRecord:
-    """The access record of one attempt (not yet written): the rules' decision."""
+    """The access record of one attempt (not yet written): the rules' decision. ``loaded``
+    and ``items`` hold cases and items this transaction already read."""
     evidence: EvidenceRecord | None = None
     cases: list[CaseRecord] = []
     found = True
     if req.target is TargetKind.EVIDENCE:
-        evidence = await state.load(ctx, state.evidence(req.target_id), EvidenceRecord)
+        if items is not None and req.target_id in items:
+            evidence = items[req.target_id]
+        else:
+            evidence = await state.load(ctx, state.evidence(req.target_id), EvidenceRecord)
         found = evidence is not None
         if found:
             cases = await _cases_of(ctx, req.target_id, {} if loaded is None else loaded)
