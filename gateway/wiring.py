@@ -22,7 +22,9 @@ from node.department import NodeParts, NodePaths
 from node.exchange import ExchangeServer
 from node.exchange.ledger_items import LedgerOwnerItems
 from node.exchange.tls import exchange_tls
+from node.fabric import FileCheckpointer
 from node.fabric.ledger import LedgerQueries
+from node.follower import IndexFollower
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
 from node.ops.config import department_runtime
@@ -78,6 +80,17 @@ async def start_exchange_server(
     tls = exchange_tls(layout, dep.name)
     await server.start(f"127.0.0.1:{port}", tls.cert_pem, tls.key_pem)
     return server
+
+
+def index_follower(
+    layout: Layout, department: str, parts: NodeParts, checkpoint: Path
+) -> IndexFollower:
+    """The follower that keeps ``department``'s index in step with the ledger's events (its
+    cases, their items from any department, grants, access records); it reads as the org
+    admin (queries only) and checkpoints in ``checkpoint``."""
+    dep = layout.consortium.department(department)
+    reader = LedgerClient(department_contract(layout, dep, user=ADMIN_USER))
+    return IndexFollower(reader, parts.index, FileCheckpointer(checkpoint), org=dep.msp_id)
 
 
 class _DeviceRegistrar:

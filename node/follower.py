@@ -9,6 +9,7 @@ yet checkpointed before a crash is handled again, harmlessly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from contextlib import aclosing
@@ -18,7 +19,7 @@ from node.fabric import ChaincodeEvent, Checkpointer, Gateway, resume_events
 from node.index import IndexDatabase
 from node.index.schema import AccessRow, GrantRow
 from node.ledger import LedgerClient, LedgerRefused
-from schemas.ledger import EvidenceRecord, TargetKind, parse_ledger_time
+from schemas.ledger import CaseRecord, EvidenceRecord, TargetKind, parse_ledger_time
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,20 @@ def _evidence_row(record: EvidenceRecord) -> dict[str, Any]:
 
 
 class IndexFollower:
+    """``org``: the department whose index this is; its cases are the ones it holds, is
+    offered in a transfer, was granted, or held before (already in its index). Without
+    ``org`` every case on the channel is indexed."""
+
     def __init__(
-        self, ledger: LedgerClient, index: IndexDatabase, checkpointer: Checkpointer
+        self,
+        ledger: LedgerClient,
+        index: IndexDatabase,
+        checkpointer: Checkpointer,
+        *,
+        org: str | None = None,
     ) -> None:
         self.ledger, self.index, self.checkpointer = ledger, index, checkpointer
+        self.org = org
 
     async def run(self, *, start_block: int | None = None, stop_after: int | None = None) -> int:
         """Follow events until cancelled (or ``stop_after`` events); return how many."""
@@ -101,8 +112,10 @@ class IndexFollower:
         except LedgerRefused as exc:  # e.g. a record this identity may not read
             log.warning("follower: %s for %s: %s", event.name, event.tx_id[:12], exc)
 
-    async def _case(self, case_id: str) -> None:
+    async def _case(self, case_id: str, *, granted: bool = False) -> None:
         case = await self.ledger.case(case_id)
+        if not (granted or self._ours(case)):
+            return
         evidence_ids = await self.ledger.case_evidence(case_id)
         rows = []
         for evidence_id in evidence_ids:
@@ -121,7 +134,18 @@ class IndexFollower:
             evidence_ids,
         )
 
+    def _ours(self, case: CaseRecord) -> bool:
+        if self.org is None or case.holder_org == self.org:
+            return True
+        pending = case.pending_transfer
+        if pending is not None and pending.to_org == self.org:
+            return True
+        return self.index.case(case.case_id) is not None  # held it before: keep it current
+
     async def _grants(self, target: TargetKind, target_id: str) -> None:
+        grants = await self.ledger.grants(target, target_id)
+        if target is TargetKind.CASE and any(g.grantee_org == self.org for g in grants):
+            await self._case(target_id, granted=True)  # a case shared with this department
         rows = [
             {
                 "target": g.target.value,
@@ -133,7 +157,7 @@ class IndexFollower:
                 "revoked": g.revoked_at is not None,
                 "granted_tx": g.granted_tx,
             }
-            for g in await self.ledger.grants(target, target_id)
+            for g in grants
         ]
         self.index.upsert_rows(GrantRow, rows, ["target", "target_id", "grantee_org"])
 
@@ -157,3 +181,20 @@ class IndexFollower:
             ],
             ["record_id"],
         )
+
+
+async def follow(
+    follower: IndexFollower, *, start_block: int | None = 0, retry_seconds: float = 5.0
+) -> None:
+    """Run ``follower`` until cancelled, from ``start_block`` when it has no checkpoint (the
+    chain's first block: a new index catches up with everything; None: the next block);
+    when the event stream breaks (a peer restarting, a network blip) it is reopened from
+    the checkpoint after ``retry_seconds``."""
+    while True:
+        try:
+            await follower.run(start_block=start_block)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # any stream failure: log it, reopen from the checkpoint
+            log.exception("follower: event stream failed; reopening in %.0f s", retry_seconds)
+        await asyncio.sleep(retry_seconds)

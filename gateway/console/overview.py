@@ -102,6 +102,8 @@ def scatter(points: list[tuple[float, float, str]]) -> list[Dot]:
     span_x = max((east - west) * mid, 1e-9)
     span_y = max(north - south, 1e-9)
     scale = min((MAP_WIDTH - 2 * MAP_MARGIN) / span_x, (MAP_HEIGHT - 2 * MAP_MARGIN) / span_y)
+    if east - west < 1e-9 and north - south < 1e-9:  # one place: in the middle, not a corner
+        return [Dot(MAP_WIDTH / 2, MAP_HEIGHT / 2, kind) for _, _, kind in points]
     return [
         Dot(
             x=round(MAP_MARGIN + (lon - west) * mid * scale, 1),

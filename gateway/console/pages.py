@@ -39,7 +39,6 @@ from gateway.models import (
 from gateway.problems import Problem, strict_request
 from gateway.routes import audit, cases, evidence, packages, review
 from node.index.cases import CaseQuery, search_cases
-from node.index.search import EvidenceQuery
 from node.package import verify_package
 from schemas.glossary import AccessKind, Department, Role, Stage, ViolationStatus, ViolationType
 from schemas.ledger import (
@@ -265,7 +264,10 @@ async def case_page(
     grants = await cases.grants(case_id, deps, who) if insider else []
     reached = {case.stage} | {e.to_stage for e in history} | {e.from_stage for e in history}
     acted = {e.to_stage: e for e in history}
-    ids = await run_in_threadpool(deps.index.search, EvidenceQuery(case_id=case_id, page_size=200))
+    # The ledger says which items the case holds (the index may not have followed yet); the
+    # index adds what it knows of each. Opening one is a recorded view, on click.
+    ids = await ledger_of(deps, who).case_evidence(case_id)
+    gallery = await run_in_threadpool(lambda: [(e, deps.index.evidence(e)) for e in ids[:500]])
     nxt = [s for s in GENERAL_STAGES if s not in reached] + [Stage.CLOSED_WITHOUT_PENALTY]
     officer = who.role is Role.OFFICER  # the API lets officers transfer and grant
     holds = case.holder_org == deps.org
@@ -281,7 +283,8 @@ async def case_page(
             "reached": reached,
             "acted": acted,
             "due": _due(case.stage, history, case.filed_at, deps.clock()),
-            "evidence_ids": ids.evidence_ids,
+            "gallery": gallery,
+            "more_items": max(0, len(ids) - len(gallery)),
             "transfers": transfers,
             "grants": grants,
             "can_advance": who.role in (Role.OFFICER, Role.REVIEWER),

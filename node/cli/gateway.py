@@ -37,8 +37,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import create_app
     from gateway.observability import json_log_handler
     from gateway.tls import ClientCertificates, ServerTls
-    from gateway.wiring import department_gateway, exchange_remote, start_exchange_server
+    from gateway.wiring import (
+        department_gateway,
+        exchange_remote,
+        index_follower,
+        start_exchange_server,
+    )
     from node.department import open_parts
+    from node.follower import follow
 
     layout = network_from(settings, verbose=False).layout
     dep = layout.consortium.department(args.department)
@@ -79,6 +85,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         logging.getLogger("gateway.service").info(
             "exchange serving on 127.0.0.1:%d", runtime.exchange_port
         )
+        # The console's case list and the overview read the index; the follower fills it.
+        follower = index_follower(
+            layout, dep.name, parts, runtime.paths.root / "index-follower.json"
+        )
+        following = asyncio.create_task(follow(follower))
         config = uvicorn.Config(
             create_app(deps),
             host=runtime.host,
@@ -89,6 +100,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         try:
             await uvicorn.Server(config).serve()
         finally:
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
             await exchange.stop()
 
     asyncio.run(serve())

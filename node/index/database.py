@@ -122,6 +122,10 @@ class IndexDatabase:
         links = [{"case_id": row["case_id"], "evidence_id": e} for e in evidence_ids]
         self._upsert(CaseItemRow.__table__, links, ["case_id", "evidence_id"])
 
+    def case(self, case_id: str) -> CaseRow | None:
+        with self.session() as session:
+            return session.get(CaseRow, case_id)
+
     def evidence(self, evidence_id: str) -> EvidenceRow | None:
         with self.session() as session:
             return session.get(EvidenceRow, evidence_id)

@@ -206,6 +206,18 @@ def test_the_map_groups_its_dots_by_type_with_one_tooltip_each(kit: Kit) -> None
     assert svg.count("<circle") == 4
 
 
+def test_the_map_puts_north_up_and_one_place_in_the_middle() -> None:
+    w, h, m = overview.MAP_WIDTH, overview.MAP_HEIGHT, overview.MAP_MARGIN
+    [alone] = overview.scatter([(29.9, 121.5, "road_occupation")])
+    assert (alone.x, alone.y) == (w / 2, h / 2)
+    south_west, north_east = overview.scatter(
+        [(29.80, 121.50, "road_occupation"), (29.90, 121.60, "motor_parking")]
+    )
+    assert (south_west.x, south_west.y) == (m, h - m)  # bottom left
+    assert north_east.y == m  # top: the box is taller than wide once shrunk by cos(lat)
+    assert m < north_east.x < w - m
+
+
 def test_map_markup_holds_only_numbers() -> None:
     dots = [Dot(1.5, 2.0, "road_occupation"), Dot(3.0, 4.25, "<script>")]
     layers = overview.layers(dots)

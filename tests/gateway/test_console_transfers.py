@@ -13,6 +13,7 @@ from consolekit import file_case, sign_in, submit
 from gatewaykit import PARTNER_ORG, Kit, build
 from ingestkit import NOW
 
+from node.index.search import EvidenceQuery
 from schemas.glossary import Stage
 from schemas.ledger import PendingTransfer, TransferRecord, TransferStatus, ledger_time
 
@@ -259,3 +260,30 @@ def test_the_current_stage_shows_its_due_date_and_when_it_is_overdue(tmp_path: P
         update={"stage": Stage.CLOSURE}
     )
     assert 'id="stage-due"' not in officer.get(CASE).text  # a closed case has no limit
+
+
+# --- the evidence -----------------------------------------------------------------------------
+
+
+def test_the_case_lists_the_ledgers_items_with_what_the_index_knows(kit: Kit) -> None:
+    items = [i["evidence_id"] for i in submit(kit)["items"]]
+    file_case(kit)
+    officer, _ = sign_in(kit, "officer1")
+    assert "未关联证据" in officer.get(CASE).text
+    resp = kit.client.post(
+        "/cases/case-1/evidence", json={"evidence_ids": items}, headers=kit.token("officer1")
+    )
+    assert resp.status_code == 200, resp.text
+    # The index has not followed the attachment (no follower here); the ledger has it.
+    assert kit.deps.index.search(EvidenceQuery(case_id="case-1")).evidence_ids == []
+    kit.chain.attached["case-1"].append("EV-another-department")
+    page = officer.get(CASE).text
+    gallery = page[
+        page.index('id="case-evidence"') : page.index("</ul>", page.index("case-evidence"))
+    ]
+    for item in items:
+        assert f'data-src="/console/evidence/{item}/content"' in gallery
+    assert gallery.count("占道经营 · cam-jiangbei-12 · 2026-11-22") == 2
+    assert 'data-src="/console/evidence/EV-another-department/content"' in gallery
+    # Listing is not viewing: nothing was opened, so nothing was recorded.
+    assert kit.chain.accesses == []

@@ -26,10 +26,11 @@ import uvicorn
 from netsupport import Upload, ledger_as, signed_upload
 
 from gateway.app import create_app
-from gateway.wiring import department_gateway
+from gateway.wiring import department_gateway, index_follower
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
 from node.department import NodePaths, open_parts
+from node.follower import follow
 from node.package import verify_package
 from node.settings import PROJECT_ROOT
 from schemas.glossary import Outcome
@@ -74,6 +75,10 @@ async def _serving(
     """``dep``'s gateway on a real port (the browser needs one), in this loop."""
     parts = open_parts(NodePaths.of(layout.state_dir, dep))
     deps = department_gateway(layout, dep, parts, registrar_user="device1", work_dir=work / dep)
+    # As `evnet gateway serve` does: the index follows the ledger (from the next block here:
+    # the session network's earlier tests are not this scenario's).
+    follower = index_follower(layout, dep, parts, work / dep / "follower.json")
+    following = asyncio.create_task(follow(follower, start_block=None, retry_seconds=1))
     tokens = {user: deps.tokens.issue_token(user, HOUR) for user in users}
     port = _free_port()
     server = uvicorn.Server(
@@ -89,6 +94,8 @@ async def _serving(
     finally:
         server.should_exit = True
         await task
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
 
 
 @pytest.fixture
@@ -192,7 +199,17 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             assert case.json()["stage"] == "source"
 
             officer = await _sign_in(browser, served, "officer1")
-            await officer.goto(f"{served.url}/console/cases/{case_id}")
+            # The case list is the index, which the follower fills from the ledger's events:
+            # the new case shows up there, and the officer opens it from the list.
+            listed = officer.locator(f'#case-list a[href="/console/cases/{case_id}"]')
+            for _ in range(60):
+                await officer.goto(f"{served.url}/console/cases")
+                if await listed.count():
+                    break
+                await asyncio.sleep(0.5)
+            assert await listed.count() == 1, "the follower never indexed the new case"
+            await _shoot(officer, "cases")
+            await listed.click()
             await officer.select_option("#to", "preliminary_check")
             await officer.click("form.stage button[type=submit]")
             await officer.locator(".notice").wait_for(timeout=60_000)
@@ -239,12 +256,17 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             await auditor.select_option("select[name=by]", "evidence")
             await auditor.fill("input[name=target_id]", evidence_id)
             await auditor.click(".filters button[type=submit]")
-            await auditor.locator("table.trail").wait_for()
-            trail = await auditor.locator("table.trail").inner_text()
+            await auditor.locator("#access-trail").wait_for()
+            trail = await auditor.locator("#access-trail").inner_text()
             assert view_tx in trail
             assert "reviewer1" in trail
             assert "console_view" in trail
             await _shoot(auditor, "audit")
+            # The integrity sweep of this node, from the audit page's button: everything the
+            # scenario stored, indexed and registered agrees.
+            await auditor.click("#run-integrity")
+            await auditor.locator("#integrity").wait_for()
+            assert "完整: 存储、索引与账本一致" in await auditor.locator("#integrity").inner_text()
             # The auditor's role has no review buttons and no evidence content.
             refused = await auditor.goto(f"{served.url}/console/evidence/{evidence_id}/content")
             assert refused is not None

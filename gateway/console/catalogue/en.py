@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 WORDS: dict[str, str] = {
+    "no_evidence": "No evidence attached",
     "due_by": "Due by",
     "overdue": "overdue",
     "statement_due": "statement due",
@@ -20,7 +21,7 @@ WORDS: dict[str, str] = {
     "grants": "Grants to other departments",
     "no_grants": "No grants",
     "grantee": "Department",
-    "kinds": "May",
+    "kinds": "Allowed",
     "expires": "Until",
     "granted_by": "Granted",
     "revoked": "revoked",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 WORDS: dict[str, str] = {
+    "no_evidence": "未关联证据",
     "due_by": "时限至",
     "overdue": "已超期",
     "statement_due": "陈述申辩期限",
@@ -20,7 +21,7 @@ WORDS: dict[str, str] = {
     "grants": "对其他部门的授权",
     "no_grants": "无授权",
     "grantee": "被授权部门",
-    "kinds": "可",
+    "kinds": "允许的方式",
     "expires": "有效期至",
     "granted_by": "授权人",
     "revoked": "已撤销",
