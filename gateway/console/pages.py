@@ -133,6 +133,10 @@ async def review_queue(
     bookmark: Annotated[str, Query(max_length=512)] = "",
 ) -> Response:
     queue = await review.queue(deps, session.who, status, MAX_PAGE_SIZE // 2, bookmark)
+    # Zone, rule and what the model saw come from the device's signed claims on this node.
+    captures = await run_in_threadpool(
+        lambda: {v.flag_id: review.capture_of(deps, v) for v in queue.items}
+    )
     done = {k: request.query_params.get(k, "") for k in ("done", "flag", "tx", "case")}
     return page(
         request,
@@ -140,6 +144,7 @@ async def review_queue(
         {
             "session": session,
             "queue": queue,
+            "captures": captures,
             "status": status,
             "statuses": list(ViolationStatus),
             "reasons": REJECT_REASONS,

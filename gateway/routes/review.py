@@ -182,16 +182,9 @@ async def _ask_rectification(deps: GatewayDeps, flag: ViolationRecord) -> None:
     """
     if flag.status is not ViolationStatus.REMINDED or deps.rectifications is None:
         return
-    if deps.claims is None or not flag.evidence_ids:
+    capture = capture_of(deps, flag)
+    if capture is None:
         log.info("no claims for flag %s: no rectification request", flag.flag_id)
-        return
-    try:
-        signed = deps.claims.get(flag.evidence_ids[0])
-        capture = parse_device_claims(signed.claims_json)
-    except (ClaimsNotArchived, ValueError) as err:
-        log.info("no claims for flag %s (%s): no rectification request", flag.flag_id, err)
-        return
-    if not isinstance(capture, CaptureClaims):
         return
     now = deps.clock()
     policy = deps.rectification_policy
@@ -268,3 +261,15 @@ async def file_case(
     return await _advance(
         deps, who, flag_id, ViolationStatus.CASE_FILED, case=_opening(flag_id, body)
     )
+
+
+def capture_of(deps: GatewayDeps, flag: ViolationRecord | ViolationView) -> CaptureClaims | None:
+    """The device's signed capture claims of ``flag`` (zone, rule, detections), as this node
+    kept them with its first item; None when it keeps none."""
+    if deps.claims is None or not flag.evidence_ids:
+        return None
+    try:
+        capture = parse_device_claims(deps.claims.get(flag.evidence_ids[0]).claims_json)
+    except (ClaimsNotArchived, ValueError):
+        return None
+    return capture if isinstance(capture, CaptureClaims) else None

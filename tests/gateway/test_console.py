@@ -13,6 +13,7 @@ from consolekit import CSRF, browser, file_case, sign_in, submit
 from gatewaykit import Kit, build
 from ingestkit import CLIP, KEYFRAME
 
+from node.package import ClaimsArchive
 from schemas.glossary import AccessKind, Stage, ViolationStatus
 from schemas.hashes import Digest
 
@@ -153,6 +154,25 @@ def test_the_review_queue_shows_each_flag_and_confirm_opens_its_case(kit: Kit) -
     assert kit.chain.flags[flag].status is ViolationStatus.CASE_FILED
     assert f"CASE-{flag}" in resp.text
     assert "队列为空" in resp.text
+
+
+def test_each_flag_shows_its_zone_rule_and_detections_from_the_signed_claims(
+    tmp_path: Path,
+) -> None:
+    kit = build(tmp_path, claims=ClaimsArchive(tmp_path / "claims"))
+    submit(kit)
+    reviewer, _ = sign_in(kit, "reviewer1")
+    page = reviewer.get("/console/review").text
+    assert '<span class="zone">区域: pavement_east</span>' in page
+    assert '<span class="rule">规则: no_vending</span>' in page
+    assert re.search(r'<span class="detections">识别: [a-z_]+ 0\.\d\d', page)
+    # A node that kept no claims shows the flag without them, not an error.
+    bare = build(tmp_path / "bare")
+    submit(bare)
+    plain, _ = sign_in(bare, "reviewer1")
+    shown = plain.get("/console/review")
+    assert shown.status_code == 200
+    assert 'class="zone"' not in shown.text
 
 
 def test_reject_takes_a_reason_code_and_remind_confirms_with_a_reminder(kit: Kit) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 WORDS: dict[str, str] = {
+    "zone": "Zone",
+    "rule": "Rule",
+    "detections": "Detected",
     "no_evidence": "No evidence attached",
     "due_by": "Due by",
     "overdue": "overdue",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 WORDS: dict[str, str] = {
+    "zone": "区域",
+    "rule": "规则",
+    "detections": "识别",
     "no_evidence": "未关联证据",
     "due_by": "时限至",
     "overdue": "已超期",
