@@ -252,6 +252,7 @@ async def case_list(
             "found": found,
             "types": [v.value for v in ViolationType],
             "stages": [s.value for s in Stage],
+            "departments": [d.msp_id for d in Department],
             "next_url": next_url,
         },
     )

@@ -67,6 +67,7 @@ def test_the_case_list_shows_the_newest_change_first_and_filters(kit: Kit) -> No
         params={"violation_type": "shopfront_operation", "holder_org": "MarketSupervisionMSP"},
     )
     assert listed(shops.text) == ["CASE-2026-0009"]
+    assert '<option value="MarketSupervisionMSP" selected' in shops.text
     text = officer.get("/console/cases", params={"text": "0003"})
     assert listed(text.text) == ["CASE-2026-0003"]
     none = officer.get("/console/cases", params={"text": "no-such"})
