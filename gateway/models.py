@@ -44,6 +44,7 @@ class SubmissionResult(_Out):
 class CaseView(_Out):
     case_id: str
     violation_type: str
+    procedure: Procedure
     stage: Stage
     holder_org: str
     filed_by_org: str
@@ -58,6 +59,7 @@ class CaseView(_Out):
         return cls(
             case_id=case.case_id,
             violation_type=case.violation_type.value,
+            procedure=case.procedure,
             stage=case.stage,
             holder_org=case.holder_org,
             filed_by_org=case.filed_by_org,

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ValidationError
 
+from chaincode.rules.stages import machine as stage_machine
 from gateway.console import overview
 from gateway.console.render import page
 from gateway.console.session import (
@@ -40,7 +41,15 @@ from gateway.problems import Problem, strict_request
 from gateway.routes import audit, cases, evidence, packages, review
 from node.index.cases import CaseQuery, search_cases
 from node.package import verify_package
-from schemas.glossary import AccessKind, Department, Role, Stage, ViolationStatus, ViolationType
+from schemas.glossary import (
+    AccessKind,
+    Department,
+    Procedure,
+    Role,
+    Stage,
+    ViolationStatus,
+    ViolationType,
+)
 from schemas.ledger import (
     MAX_PAGE_SIZE,
     ExecutionResult,
@@ -56,6 +65,7 @@ router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schem
 _STATIC = Path(__file__).parent / "static"
 _ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
 GENERAL_STAGES = [s for s in Stage if s is not Stage.CLOSED_WITHOUT_PENALTY]
+SIMPLE_STAGES = [Stage.SOURCE, Stage.DECISION, Stage.EXECUTION, Stage.CLOSURE]
 REJECT_REASONS = [r for r in REVIEW_REASONS if r != "confirmed_on_footage"]
 PEOPLE = (Role.OFFICER, Role.REVIEWER, Role.AUDITOR, Role.PARTNER)
 QUEUE_READERS = (Role.REVIEWER, Role.OFFICER, Role.AUDITOR)
@@ -274,7 +284,10 @@ async def case_page(
     # index adds what it knows of each. Opening one is a recorded view, on click.
     ids = await ledger_of(deps, who).case_evidence(case_id)
     gallery = await run_in_threadpool(lambda: [(e, deps.index.evidence(e)) for e in ids[:500]])
-    nxt = [s for s in GENERAL_STAGES if s not in reached] + [Stage.CLOSED_WITHOUT_PENALTY]
+    # Only the steps the law allows from here, to this role (the chaincode's own table; it
+    # checks again): no button the ledger would refuse.
+    steps = stage_machine(case.procedure).get(case.stage, {})
+    nxt = [to for to, step in steps.items() if who.role in step.roles]
     officer = who.role is Role.OFFICER  # the API lets officers transfer and grant
     holds = case.holder_org == deps.org
     open_case = case.stage not in (Stage.CLOSURE, Stage.CLOSED_WITHOUT_PENALTY)
@@ -285,7 +298,7 @@ async def case_page(
             "session": session,
             "case": case,
             "history": history,
-            "stages": GENERAL_STAGES,
+            "stages": SIMPLE_STAGES if case.procedure is Procedure.SIMPLE else GENERAL_STAGES,
             "reached": reached,
             "acted": acted,
             "due": _due(case.stage, history, case.filed_at, deps.clock()),
@@ -293,7 +306,7 @@ async def case_page(
             "more_items": max(0, len(ids) - len(gallery)),
             "transfers": transfers,
             "grants": grants,
-            "can_advance": who.role in (Role.OFFICER, Role.REVIEWER),
+            "can_advance": bool(nxt) and not case.pending_transfer_to,
             "can_package": who.role in EXPORTERS,
             "can_transfer": officer and holds and open_case and not case.pending_transfer_to,
             "can_answer": officer and case.pending_transfer_to == deps.org,

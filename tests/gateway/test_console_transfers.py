@@ -14,7 +14,7 @@ from gatewaykit import PARTNER_ORG, Kit, build
 from ingestkit import NOW
 
 from node.index.search import EvidenceQuery
-from schemas.glossary import Stage
+from schemas.glossary import Procedure, Stage
 from schemas.ledger import PendingTransfer, TransferRecord, TransferStatus, ledger_time
 
 MARKET = "MarketSupervisionMSP"
@@ -287,3 +287,38 @@ def test_the_case_lists_the_ledgers_items_with_what_the_index_knows(kit: Kit) ->
     assert 'data-src="/console/evidence/EV-another-department/content"' in gallery
     # Listing is not viewing: nothing was opened, so nothing was recorded.
     assert kit.chain.accesses == []
+
+
+# --- the stage form ---------------------------------------------------------------------------
+
+
+def options(page: str) -> list[str]:
+    form = re.search(r'<select id="to" name="to">(.*?)</select>', page, re.S)
+    return [] if form is None else re.findall(r'<option value="([a-z_]+)"', form.group(1))
+
+
+def test_the_stage_form_offers_only_what_the_law_allows_this_role(kit: Kit) -> None:
+    file_case(kit)
+    officer, csrf = sign_in(kit, "officer1")
+    reviewer, _ = sign_in(kit, "reviewer1")
+    assert options(officer.get(CASE).text) == ["preliminary_check"]
+    assert options(reviewer.get(CASE).text) == ["closed_without_penalty"]  # 首违免罚 is reviewed
+    for to in ("preliminary_check", "filing_approval"):
+        data = {"csrf": csrf, "to": to}
+        files = {"document": ("form.pdf", b"%PDF-1.7 form", "application/pdf")}
+        assert officer.post(f"{CASE}/stage", data=data, files=files).status_code == 200
+    # Leaving filing approval is the reviewer's approval: the officer has no stage form.
+    assert 'id="to"' not in officer.get(CASE).text
+    assert options(reviewer.get(CASE).text) == ["investigation", "closed_without_penalty"]
+
+
+def test_a_simple_procedure_case_shows_its_own_four_stages(kit: Kit) -> None:
+    file_case(kit)
+    kit.chain.cases["case-1"] = kit.chain.cases["case-1"].model_copy(
+        update={"procedure": Procedure.SIMPLE}
+    )
+    officer, _ = sign_in(kit, "officer1")
+    page = officer.get(CASE).text
+    timeline = page[page.index('<ol class="timeline">') : page.index("</ol>")]
+    assert re.findall(r"<strong>([^<]+)</strong>", timeline) == ["案件来源", "决定", "执行", "结案"]
+    assert options(page) == ["decision", "closed_without_penalty"]
