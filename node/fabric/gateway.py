@@ -169,8 +169,11 @@ class Contract:
         *args: str | bytes,
         transient: Mapping[str, bytes] | None = None,
         endorsing_orgs: Sequence[str] = (),
+        on_endorsed: Callable[[], object] | None = None,
     ) -> SubmitResult:
         """Endorse, submit and wait for the commit; return the result on VALID.
+        ``on_endorsed`` is called once the endorsement succeeded, before ordering: the
+        chaincode's outcome is known then, its commit not yet.
 
         Raises:
             EndorseError, SubmitError, CommitStatusError: the phase that failed.
@@ -190,6 +193,8 @@ class Contract:
             raise from_rpc_error(EndorseError, err, tx_id) from err
         envelope = endorsed.prepared_transaction
         result = result_from_envelope(envelope)
+        if on_endorsed is not None:
+            on_endorsed()
         envelope.signature = gw.signer.sign(envelope.payload)
         submit = gateway_pb2.SubmitRequest(
             transaction_id=tx_id, channel_id=self.channel, prepared_transaction=envelope

@@ -44,6 +44,7 @@ class Submitter(Protocol):
         *args: str | bytes,
         transient: Mapping[str, bytes] | None = None,
         endorsing_orgs: Sequence[str] = (),
+        on_endorsed: Callable[[], object] | None = None,
     ) -> SubmitResult: ...
 
 
@@ -67,6 +68,7 @@ async def submit_with_retry(
     *args: str | bytes,
     transient: Mapping[str, bytes] | None = None,
     endorsing_orgs: Sequence[str] = (),
+    on_endorsed: Callable[[], object] | None = None,
     attempts: int = 3,
     backoff: float = 0.2,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -84,10 +86,12 @@ async def submit_with_retry(
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts}")
     delay = backoff
+    # Passed on only when given: an attempt's endorsement calls it (again on a retry).
+    hook = {} if on_endorsed is None else {"on_endorsed": on_endorsed}
     for attempt in range(1, attempts):
         try:
             return await contract.submit(
-                function, *args, transient=transient, endorsing_orgs=endorsing_orgs
+                function, *args, transient=transient, endorsing_orgs=endorsing_orgs, **hook
             )
         except (CommitError, EndorseError) as exc:
             if not is_retryable(exc):
@@ -104,5 +108,5 @@ async def submit_with_retry(
         await sleep(delay)
         delay *= 2
     return await contract.submit(
-        function, *args, transient=transient, endorsing_orgs=endorsing_orgs
+        function, *args, transient=transient, endorsing_orgs=endorsing_orgs, **hook
     )

@@ -10,7 +10,7 @@ failures stay the Gateway client's own errors (:mod:`node.fabric.errors`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -105,11 +105,19 @@ class LedgerClient:
         return Committed(kind.model_validate_json(result.result), result.tx_id, result.block_number)
 
     async def _submit_raw(
-        self, fn: str, *args: BaseModel | str, endorsing_orgs: Sequence[str] = ()
+        self,
+        fn: str,
+        *args: BaseModel | str,
+        endorsing_orgs: Sequence[str] = (),
+        on_endorsed: Callable[[], object] | None = None,
     ) -> SubmitResult:
         try:
             return await submit_with_retry(
-                self.contract, fn, *(_arg(a) for a in args), endorsing_orgs=endorsing_orgs
+                self.contract,
+                fn,
+                *(_arg(a) for a in args),
+                endorsing_orgs=endorsing_orgs,
+                on_endorsed=on_endorsed,
             )
         except GatewayError as err:
             raise (_refusal(err) or err) from err
@@ -212,16 +220,17 @@ class LedgerClient:
         return await self._submit(AccessRecord, "RequestAccess", req)
 
     async def request_package_access(
-        self, req: PackageAccessRequest
+        self, req: PackageAccessRequest, on_endorsed: Callable[[], object] | None = None
     ) -> Committed[list[AccessRecord]]:
         """Record an export's ``package`` access of every listed item in one transaction:
         all granted, one record per item (in request order), or nothing recorded.
+        ``on_endorsed`` is called when the chaincode granted them all (not yet committed).
 
         Raises:
             LedgerRefused: ACCESS_DENIED (an item is denied: ask it alone with
                 :meth:`request_access` to record the denial), VALIDATION_FAILED.
         """
-        result = await self._submit_raw("RequestPackageAccess", req)
+        result = await self._submit_raw("RequestPackageAccess", req, on_endorsed=on_endorsed)
         records = _RECORDS.validate_json(result.result)
         return Committed(records, result.tx_id, result.block_number)
 
