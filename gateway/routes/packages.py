@@ -252,5 +252,5 @@ def _spool_path(deps: GatewayDeps, prefix: str) -> Path:
 def _export_records(archive_path: Path) -> list[str]:
     with tarfile.open(archive_path, "r:") as archive:
         member = archive.extractfile(layout.MANIFEST)
-        assert member is not None  # the builder wrote it first
+        assert member is not None  # the builder always writes it (last)
         return Manifest.from_json(member.read()).export_records

@@ -4,14 +4,17 @@ evidence, the proofs, the trail and the signed manifest into one tar archive."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
+import queue
 import tarfile
-from collections.abc import Awaitable
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from node.crypto.sealing import IntegrityError
+from node.crypto.sealing import IntegrityError, OpeningReader
 from node.department import NodeParts
 from node.evidence_sealing import opening_from_store
 from node.fabric.blocks import BlockView
@@ -40,8 +43,9 @@ from schemas.ledger import (
 
 DEFAULT_PURPOSE = "evidence_package"
 IN_FLIGHT = 32
-BLOCKS_IN_FLIGHT = 8  # qscc block reads at a time: each block parses on the peer and here
+BLOCKS_IN_FLIGHT = 16  # qscc block reads at a time: each block parses on the peer and here
 COPY_SIZE = 1 << 20  # the sealing chunk size: each read is one authenticated chunk
+AHEAD = 4  # chunks decrypted ahead of the archive's writes
 T = TypeVar("T")
 
 
@@ -81,111 +85,173 @@ class Exporter:
 async def build_package(
     case_id: str, exporter: Exporter, out: Path, purpose: str = DEFAULT_PURPOSE
 ) -> Path:
-    """Record a ``package`` access for each item of ``case_id``, then write the package to
+    """Record a ``package`` access for each item of ``case_id`` and write the package to
     ``out`` (a tar archive). Files are streamed; only proofs and the manifest sit in memory.
+
+    The archive appears at ``out`` only once every access record committed VALID and every
+    item decrypted intact. Items are decrypted into ``<out>.partial`` from the moment the
+    chaincode granted them all (endorsement) while the records are ordered and committed,
+    and while the proofs are read; nothing of it leaves this node before the commit, and on
+    any failure the partial file is removed.
 
     Raises:
         PackageRefused: the ledger denied an item (no archive is written).
         LedgerRefused, GatewayError, LedgerQueryError: a ledger call failed.
         IntegrityError, BlobNotFound, KeyNotFound: the node cannot produce an item's bytes.
     """
-    ledger = exporter.ledger
+    ledger, queries = exporter.ledger, exporter.queries
     case = await ledger.case(case_id)
     ids = await ledger.case_evidence(case_id)
     limited = _Limit(IN_FLIGHT)
-    # The items' records are public ledger data: read them while the export commits.
-    reading = asyncio.ensure_future(asyncio.gather(*(limited(ledger.evidence(i)) for i in ids)))
-    try:
-        exports = await _record_export(ledger, ids, purpose, limited)
-    except BaseException:
-        reading.cancel()
-        await asyncio.wait([reading])
-        raise
-    records = dict(zip(ids, await reading, strict=True))
-    trail: dict[str, AccessRecord] = {}
-    for page in await asyncio.gather(*(limited(_trail(ledger, i)) for i in ids)):
-        for access_record in page:
-            trail[access_record.record_id] = access_record
-    tx_ids = {r.registered_tx for r in records.values()} | {record_tx_id(r) for r in trail}
-    blocks = await _blocks_of(exporter.queries, tx_ids)
-    proofs = _transactions_of(blocks, tx_ids)
-    config = await exporter.queries.config_block()
-    trail_json = canonical_json([r.model_dump(mode="json") for r in trail.values()])
-
-    items = [
-        Item(
-            evidence_id=evidence_id,
-            path=layout.evidence_path(evidence_id),
-            # The ledger's registered digest, not one computed here: the bytes written are
-            # authenticated chunk by chunk under the item's own key (see _add_evidence), and
-            # every verifier hashes the file against this value anyway.
-            sha256=record.plaintext_hash,
-            size=record.size,
-            media_type=record.media_type,
-            owner_org=record.owner_org,
-            registered_tx=record.registered_tx,
-            claims=_claims(exporter.claims, evidence_id),
-        )
-        for evidence_id, record in records.items()
+    batches = [
+        PackageAccessRequest(evidence_ids=ids[i : i + MAX_PACKAGE_BATCH], purpose=purpose)
+        for i in range(0, len(ids), MAX_PACKAGE_BATCH)
     ]
-    manifest = Manifest(
-        format="evidencenet-package/1",
-        channel=exporter.queries.channel,
-        case=case.model_dump(mode="json"),
-        exporter_org=exporter.identity.msp_id,
-        export_records=[r.record_id for r in exports],
-        items=items,
-        trail=_member(layout.TRAIL, trail_json),
-        config_block=_member(layout.CONFIG_BLOCK, config),
-        blocks=[_member(layout.block_path(n), b.raw) for n, b in sorted(blocks.items())],
-        transactions=[_member(layout.transaction_path(t), p) for t, p in sorted(proofs.items())],
+    loop = asyncio.get_running_loop()
+    endorsed: set[int] = set()
+    granted = asyncio.Event()
+
+    def on_endorsed(n: int) -> None:  # on this loop; the ledger client may call from another
+        endorsed.add(n)
+        if len(endorsed) == len(batches):
+            granted.set()
+
+    # While the export is endorsed, read the items' records (the decryption needs them).
+    reading = asyncio.ensure_future(asyncio.gather(*(limited(ledger.evidence(i)) for i in ids)))
+    exporting = asyncio.ensure_future(
+        _record_export(
+            ledger,
+            batches,
+            limited,
+            lambda n: loop.call_soon_threadsafe(on_endorsed, n),
+        )
     )
-    body = manifest.canonical_bytes()
+    started: list[asyncio.Future[Any]] = [reading, exporting]
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
+    stop = threading.Event()
+    archive: tarfile.TarFile | None = None
+    writing: asyncio.Future[None] | None = None
     try:
-        with tarfile.TarFile(
-            partial, "w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE
-        ) as archive:
-            _add(archive, layout.MANIFEST, body)
-            _add(archive, layout.SIGNATURE, exporter.signer.sign(body))
-            _add(archive, layout.SIGNER, exporter.identity.cert_pem)
-            for item in items:
-                _add_evidence(archive, item, records[item.evidence_id], exporter.parts)
-            _add(archive, layout.TRAIL, trail_json)
-            _add(archive, layout.CONFIG_BLOCK, config)
-            for number, block in sorted(blocks.items()):
-                _add(archive, layout.block_path(number), block.raw)
-            for tx_id, raw in sorted(proofs.items()):
-                _add(archive, layout.transaction_path(tx_id), raw)
+        waiting = asyncio.ensure_future(granted.wait())
+        started.append(waiting)
+        await asyncio.wait([waiting, exporting], return_when=asyncio.FIRST_COMPLETED)
+        if not granted.is_set():
+            await exporting  # refused before every batch was granted: raises
+        records = dict(zip(ids, await reading, strict=True))
+        items = [_item(i, r, exporter.claims) for i, r in records.items()]
+        archive = tarfile.TarFile(partial, "w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE)
+        writing = asyncio.ensure_future(
+            asyncio.to_thread(_add_items, archive, items, records, exporter.parts, stop)
+        )
+        started.append(writing)
+        # While the export commits, read what it does not change: the items' trails so far
+        # and the blocks holding those transactions. The export's own records come back
+        # from its transactions; only their block is read after the commit. (Read after the
+        # commit, a trail is likelier to hold someone's later access, which a verifier
+        # rightly takes for a replayed export.)
+        earlier = asyncio.ensure_future(_trails_and_blocks(ledger, queries, records, limited))
+        started.append(earlier)
+        exports = await exporting
+        trail, blocks = await earlier
+        trail.update((r.record_id, r) for r in exports)
+        tx_ids = {r.registered_tx for r in records.values()} | {record_tx_id(r) for r in trail}
+        more, config = await asyncio.gather(
+            _blocks_of(queries, tx_ids, blocks), queries.config_block()
+        )
+        blocks.update(more)
+        proofs = _transactions_of(blocks, tx_ids)
+        trail_json = canonical_json([r.model_dump(mode="json") for r in trail.values()])
+        manifest = Manifest(
+            format="evidencenet-package/1",
+            channel=queries.channel,
+            case=case.model_dump(mode="json"),
+            exporter_org=exporter.identity.msp_id,
+            export_records=[r.record_id for r in exports],
+            items=items,
+            trail=_member(layout.TRAIL, trail_json),
+            config_block=_member(layout.CONFIG_BLOCK, config),
+            blocks=[_member(layout.block_path(n), b.raw) for n, b in sorted(blocks.items())],
+            transactions=[
+                _member(layout.transaction_path(t), p) for t, p in sorted(proofs.items())
+            ],
+        )
+        body = manifest.canonical_bytes()
+        signature = exporter.signer.sign(body)
+        await writing
+        # The evidence first, then the proofs, and last the signed manifest that binds them
+        # (verifiers read members by name).
+        _add(archive, layout.TRAIL, trail_json)
+        _add(archive, layout.CONFIG_BLOCK, config)
+        for number, block in sorted(blocks.items()):
+            _add(archive, layout.block_path(number), block.raw)
+        for tx_id, raw in sorted(proofs.items()):
+            _add(archive, layout.transaction_path(tx_id), raw)
+        _add(archive, layout.MANIFEST, body)
+        _add(archive, layout.SIGNATURE, signature)
+        _add(archive, layout.SIGNER, exporter.identity.cert_pem)
+        archive.close()
         partial.replace(out)
     except BaseException:
-        # Evidence bytes are trusted only once their stream verified: a package with an
-        # item that failed is never published, not even in part.
+        # Evidence bytes are trusted only once their stream verified and their access
+        # committed: a package with an item or a record that failed is never published,
+        # not even in part.
+        stop.set()
+        for future in started:
+            if future is not writing:  # a thread cannot be cancelled: it stops at its next
+                future.cancel()  # chunk, seeing ``stop``, and is waited for
+        await _settle(started)
+        if archive is not None and archive.fileobj is not None:
+            archive.fileobj.close()
         partial.unlink(missing_ok=True)
         raise
     return out
 
 
+async def _settle(futures: list[asyncio.Future[Any]]) -> None:
+    """Wait until every future is done; their outcomes are superseded by the error at hand."""
+    await asyncio.wait(futures)
+    for future in futures:
+        if not future.cancelled():
+            future.exception()  # retrieved, so asyncio does not report it as lost
+
+
+def _item(evidence_id: str, record: EvidenceRecord, claims: ClaimsArchive) -> Item:
+    return Item(
+        evidence_id=evidence_id,
+        path=layout.evidence_path(evidence_id),
+        # The ledger's registered digest, not one computed here: the bytes written are
+        # authenticated chunk by chunk under the item's own key (see _add_evidence), and
+        # every verifier hashes the file against this value anyway.
+        sha256=record.plaintext_hash,
+        size=record.size,
+        media_type=record.media_type,
+        owner_org=record.owner_org,
+        registered_tx=record.registered_tx,
+        claims=_claims(claims, evidence_id),
+    )
+
+
 async def _record_export(
     ledger: LedgerClient,
-    ids: list[str],
-    purpose: str,
+    batches: list[PackageAccessRequest],
     limited: _Limit,
+    on_endorsed: Callable[[int], object],
 ) -> list[AccessRecord]:
     """Commit the export's ``package`` records: one RequestPackageAccess transaction per
-    MAX_PACKAGE_BATCH items (each writes its own keys, so they commit side by side).
+    batch (each writes its own keys, so they commit side by side); ``on_endorsed(n)`` once
+    the chaincode granted batch ``n``.
 
     Raises:
         PackageRefused: an item is denied; its denial is recorded on its own first.
     """
-    batches = [
-        PackageAccessRequest(evidence_ids=ids[i : i + MAX_PACKAGE_BATCH], purpose=purpose)
-        for i in range(0, len(ids), MAX_PACKAGE_BATCH)
-    ]
     # Every batch runs to its end, so none is still in flight when this returns or raises.
     done = await asyncio.gather(
-        *(limited(ledger.request_package_access(b)) for b in batches), return_exceptions=True
+        *(
+            limited(ledger.request_package_access(b, on_endorsed=functools.partial(on_endorsed, n)))
+            for n, b in enumerate(batches)
+        ),
+        return_exceptions=True,
     )
     records: list[AccessRecord] = []
     for batch, result in zip(batches, done, strict=True):
@@ -202,12 +268,13 @@ async def _record_denial(
     batch: PackageAccessRequest,
     limited: _Limit,
 ) -> None:
-    """A refused batch records nothing; find the denied item (evaluated, nothing recorded)
-    and record its denial alone, so the trail shows the refused export like any refused
-    access. Returns if every item is granted by now (the caller re-raises the refusal).
+    """A refused batch records nothing; find the denied items (evaluated, nothing recorded)
+    and record each denial on its own, so every denied item's trail shows the refused
+    export like any refused access. Returns if every item is granted by now (the caller
+    re-raises the refusal).
 
     Raises:
-        PackageRefused: with the committed denial.
+        PackageRefused: naming the first denied item and its committed denial.
     """
     asks = [
         AccessRequest(
@@ -221,20 +288,38 @@ async def _record_denial(
     previews: list[AccessRecord] = await asyncio.gather(
         *(limited(ledger.preview_access(a)) for a in asks)
     )
-    for ask, preview in zip(asks, previews, strict=True):
-        if preview.outcome is not Outcome.GRANTED:
-            denial = await ledger.request_access(ask)
-            if denial.value.outcome is not Outcome.GRANTED:
-                raise PackageRefused(ask.target_id, denial.value.reason, denial.tx_id)
+    denied = [a for a, p in zip(asks, previews, strict=True) if p.outcome is not Outcome.GRANTED]
+    recorded = await asyncio.gather(*(limited(ledger.request_access(a)) for a in denied))
+    for ask, denial in zip(denied, recorded, strict=True):
+        if denial.value.outcome is not Outcome.GRANTED:
+            raise PackageRefused(ask.target_id, denial.value.reason, denial.tx_id)
 
 
-async def _blocks_of(queries: LedgerQueries, tx_ids: set[str]) -> dict[int, BlockView]:
-    """The blocks holding ``tx_ids``, each fetched once: many transactions share a block
-    (an export's batch, registrations ordered together), so a worker takes the next
-    transaction no fetched block holds yet. At most BLOCKS_IN_FLIGHT queries at a time."""
+async def _trails_and_blocks(
+    ledger: LedgerClient,
+    queries: LedgerQueries,
+    records: dict[str, EvidenceRecord],
+    limited: _Limit,
+) -> tuple[dict[str, AccessRecord], dict[int, BlockView]]:
+    """The items' access trails, and the blocks holding those records and registrations."""
+    trail: dict[str, AccessRecord] = {}
+    for page in await asyncio.gather(*(limited(_trail(ledger, i)) for i in records)):
+        for access_record in page:
+            trail[access_record.record_id] = access_record
+    tx_ids = {r.registered_tx for r in records.values()} | {record_tx_id(r) for r in trail}
+    return trail, await _blocks_of(queries, tx_ids)
+
+
+async def _blocks_of(
+    queries: LedgerQueries, tx_ids: set[str], known: dict[int, BlockView] | None = None
+) -> dict[int, BlockView]:
+    """The blocks holding those of ``tx_ids`` that no block in ``known`` holds, each fetched
+    once: many transactions share a block (an export's batch, registrations ordered
+    together), so a worker takes the next transaction no fetched block holds yet. At most
+    BLOCKS_IN_FLIGHT queries at a time."""
     blocks: dict[int, BlockView] = {}
-    covered: set[str] = set()
-    pending = sorted(tx_ids)
+    covered = {t for b in (known or {}).values() for t in b.tx_ids() if t is not None}
+    pending = sorted(tx_ids - covered)
 
     async def worker() -> None:
         while pending:
@@ -294,8 +379,84 @@ def _member(path: str, raw: bytes) -> Member:
     return Member(path=path, sha256=str(Digest.of(raw)))
 
 
+class _Stopped(Exception):
+    """The build failed elsewhere: stop decrypting."""
+
+
+class _Ahead:
+    """The plaintext, decrypted a few chunks ahead in a thread of its own while the archive
+    writes (AES-GCM and file writes release the GIL, so on two cores they overlap). Gives up
+    at the next read once ``stop`` is set; :meth:`close` ends the thread."""
+
+    _END = b""
+
+    def __init__(self, inner: OpeningReader, stop: threading.Event) -> None:
+        self._stop = stop
+        self._halt = threading.Event()
+        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(AHEAD)
+        self._buffer = b""
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, args=(inner,), daemon=True)
+        self._thread.start()
+
+    def _run(self, inner: OpeningReader) -> None:
+        try:
+            while not (self._halt.is_set() or self._stop.is_set()):
+                chunk = inner.read(COPY_SIZE)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._halt.is_set():
+            try:
+                self._chunks.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1, /) -> bytes:
+        # Full reads, short only at the end: tarfile's copy treats a short read as the end.
+        while not self._ended and (size < 0 or len(self._buffer) < size):
+            if self._stop.is_set():
+                raise _Stopped()
+            try:
+                item = self._chunks.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            self._ended = item == self._END
+            self._buffer += item
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def close(self) -> None:
+        self._halt.set()
+        self._thread.join()
+
+
+def _add_items(
+    archive: tarfile.TarFile,
+    items: list[Item],
+    records: dict[str, EvidenceRecord],
+    parts: NodeParts,
+    stop: threading.Event,
+) -> None:
+    for item in items:
+        _add_evidence(archive, item, records[item.evidence_id], parts, stop)
+
+
 def _add_evidence(
-    archive: tarfile.TarFile, item: Item, record: EvidenceRecord, parts: NodeParts
+    archive: tarfile.TarFile,
+    item: Item,
+    record: EvidenceRecord,
+    parts: NodeParts,
+    stop: threading.Event,
 ) -> None:
     """Decrypt the item straight into the archive (no plaintext file, no second copy).
 
@@ -317,11 +478,14 @@ def _add_evidence(
         wrapped_key=parts.vault.get(item.evidence_id),
         keyring=parts.keyring,
     ) as plain:
+        ahead = _Ahead(plain, stop)
         try:
-            archive.addfile(info, plain)
+            archive.addfile(info, ahead)
         except tarfile.ReadError:
             # Fewer bytes than the ledger's size: report it as what it is.
             raise IntegrityError() from None
+        finally:
+            ahead.close()
         result = plain.verified()
     if result.plaintext_size != item.size:
         raise IntegrityError()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ class FakeLedger:
         return self._decide(req, "preview")
 
     async def request_package_access(
-        self, req: PackageAccessRequest
+        self, req: PackageAccessRequest, on_endorsed: Callable[[], object] | None = None
     ) -> Committed[list[AccessRecord]]:
         """As the chaincode: every item decided alone; one denial refuses all, records none."""
         tx = self.chain.tx()
@@ -176,6 +176,8 @@ class FakeLedger:
             if record.outcome is not Outcome.GRANTED:
                 raise LedgerRefused(LedgerErrorCode.ACCESS_DENIED, f"{evidence_id} denied", tx)
             records.append(record)
+        if on_endorsed is not None:
+            on_endorsed()
         self.chain.accesses.extend(records)
         return Committed(records, tx, len(self.chain.accesses))
 
