@@ -286,6 +286,16 @@ class BlockView:
         """Each transaction in order (raises MalformedLedgerData at one that does not parse)."""
         return (self.transaction_at(i) for i in range(len(self.envelopes)))
 
+    def signed_payload_at(self, index: int) -> tuple[bytes, bytes, str]:
+        """(payload, signature, validation code) of the envelope at ``index``, without parsing
+        the transaction inside: what another copy of it must match to be this one.
+
+        Raises:
+            IndexError: no such position. MalformedLedgerData: the envelope does not parse.
+        """
+        envelope = _parse(common_pb2.Envelope, self.envelopes[index], "envelope")
+        return bytes(envelope.payload), bytes(envelope.signature), self.validation_codes[index]
+
     def tx_ids(self) -> tuple[str | None, ...]:
         """The transaction id of each envelope, in order (None where one does not parse)."""
         return tuple(_header_of(e)[0] for e in self.envelopes)

@@ -152,6 +152,7 @@ class _Verification:
         self.blocks: dict[int, BlockView] = {}
         self.transactions: dict[str, TransactionView] = {}
         self.position: dict[str, tuple[int, int]] = {}
+        self._written: dict[str, dict[str, AccessRecord]] = {}
         self.config_number = 0
 
     # --- reading members ---------------------------------------------------------------------
@@ -304,12 +305,10 @@ class _Verification:
                 )
             self._orderer_signatures(block, trust)
             self.blocks[block.number] = block
-            for i in range(len(block.envelopes)):
-                try:
-                    tx = block.transaction_at(i)
-                except MalformedLedgerData:
-                    continue
-                self.position.setdefault(tx.tx_id, (block.number, i))
+            # Only the ids here (headers); a transaction is parsed whole once, as a member.
+            for i, tx_id in enumerate(block.tx_ids()):
+                if tx_id is not None:
+                    self.position.setdefault(tx_id, (block.number, i))
             self.report.count("blocks")
         ordered = [self.blocks[n] for n in sorted(self.blocks)]
         runs: list[list[BlockView]] = []
@@ -338,16 +337,11 @@ class _Verification:
             where = self.position.get(tx.tx_id)
             in_block = None
             if where is not None:
-                in_block = self.blocks[where[0]].transaction_at(where[1])
-            if in_block is None or (
-                in_block.payload,
-                in_block.signature,
-                in_block.validation_code,
-            ) != (
-                tx.payload,
-                tx.signature,
-                tx.validation_code,
-            ):
+                try:
+                    in_block = self.blocks[where[0]].signed_payload_at(where[1])
+                except MalformedLedgerData:
+                    in_block = None
+            if in_block != (tx.payload, tx.signature, tx.validation_code):
                 self.report.fail(
                     "TRANSACTION_NOT_IN_BLOCK", subject, "no included block holds these bytes"
                 )
@@ -371,6 +365,15 @@ class _Verification:
                     "ENDORSEMENT_SIGNATURE_INVALID", subject, f"{e.endorser.msp_id} endorsement"
                 )
             self.report.count("endorsements")
+
+    def _access_records(self, tx: TransactionView) -> dict[str, AccessRecord]:
+        """The access records ``tx`` wrote, by id, parsed once per transaction (an export's
+        batch writes a hundred, each proven against it)."""
+        written = self._written.get(tx.tx_id)
+        if written is None:
+            written = _access_records(tx)
+            self._written[tx.tx_id] = written
+        return written
 
     def _valid_tx(self, tx_id: str, subject: str) -> TransactionView | None:
         tx = self.transactions.get(tx_id)
@@ -439,7 +442,7 @@ class _Verification:
             tx = self._valid_tx(record_tx_id(record.record_id), f"access {record.record_id}")
             if tx is None:
                 continue
-            on_ledger = _access_record(tx, record.record_id)
+            on_ledger = self._access_records(tx).get(record.record_id)
             if on_ledger != record:
                 self.report.fail(
                     "TRAIL_RECORD_UNPROVEN", f"access {record.record_id}", "not what the tx wrote"
@@ -505,19 +508,18 @@ def _evidence_record(tx: TransactionView, evidence_id: str) -> EvidenceRecord | 
     return None
 
 
-def _access_record(tx: TransactionView, record_id: str) -> AccessRecord | None:
-    """The access record ``record_id`` as ``tx`` wrote it (a record names its transaction:
-    its id, or ``<tx id>.<nn>`` in a package batch)."""
-    if record_tx_id(record_id) != tx.tx_id:
-        return None
+def _access_records(tx: TransactionView) -> dict[str, AccessRecord]:
+    """The access records ``tx`` wrote that name it as theirs (a record's id is its
+    transaction's id, or ``<tx id>.<nn>`` in a package batch)."""
+    out: dict[str, AccessRecord] = {}
     for value in _json_writes(tx):
         try:
             record = AccessRecord.model_validate_json(value)
         except ValueError:
             continue
-        if record.record_id == record_id:
-            return record
-    return None
+        if record_tx_id(record.record_id) == tx.tx_id:
+            out[record.record_id] = record
+    return out
 
 
 def _json_writes(tx: TransactionView) -> Iterable[bytes]:
