@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import grpc
 import pytest
@@ -224,3 +225,29 @@ async def test_non_gateway_errors_propagate_without_retry() -> None:
         await submit_with_retry(contract, "Put", "k", sleep=sleep)
     assert len(contract.calls) == 1
     assert sleep.delays == []
+
+
+async def test_on_endorsed_reaches_every_attempt_and_only_when_given() -> None:
+    class Endorsing(ScriptedContract):
+        """Calls ``on_endorsed`` as Contract.submit does: endorsed, then the outcome."""
+
+        passed: list[bool]
+
+        async def submit(  # type: ignore[override]
+            self, function: str, *args: str | bytes, **kw: Any
+        ) -> SubmitResult:
+            self.passed.append("on_endorsed" in kw)
+            if "on_endorsed" in kw:
+                kw["on_endorsed"]()
+            return await super().submit(function, *args)
+
+    retried = Endorsing(_mvcc(), OK)
+    retried.passed = []
+    endorsed: list[str] = []
+    hook = lambda: endorsed.append("e")  # noqa: E731
+    await submit_with_retry(retried, "Put", "k", on_endorsed=hook, sleep=RecordingSleep())
+    assert endorsed == ["e", "e"]  # the retried transaction is endorsed again
+    plain = Endorsing(OK)
+    plain.passed = []
+    await submit_with_retry(plain, "Put", "k", sleep=RecordingSleep())
+    assert plain.passed == [False]  # contracts without the hook are called as before
