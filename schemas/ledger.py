@@ -264,6 +264,22 @@ class TrailPage(BaseModel):
     bookmark: str
 
 
+class ItemsQuery(_Request):
+    """Several items at once, for reads an export makes of every item (at most
+    MAX_PACKAGE_BATCH); ``page_size`` bounds each item's trail page."""
+
+    evidence_ids: Annotated[list[Ident], Field(min_length=1, max_length=MAX_PACKAGE_BATCH)]
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 50
+
+
+class ItemTrail(BaseModel):
+    """The first page of one item's trail; a bookmark means AccessTrail has more."""
+
+    evidence_id: str
+    records: list[AccessRecord]
+    bookmark: str
+
+
 # --- penalties and subjects ---------------------------------------------------------------
 
 

@@ -17,6 +17,8 @@ from schemas.ledger import (
     EvidenceRecord,
     GrantRecord,
     GrantRequest,
+    ItemsQuery,
+    ItemTrail,
     LedgerErrorCode,
     PackageAccessRequest,
     TargetKind,
@@ -254,14 +256,22 @@ class AccessContract(Contract):
         q = parse(TrailQuery, query)
         start, end = _trail_range(q, actor)
         state.check_bookmark(q.bookmark, start, end)
-        page = await ctx.range(start, end, page_size=q.page_size, bookmark=q.bookmark)
-        keys = [state.access(state.last_attribute(key)) for key, _ in page.items]
-        records = [
-            AccessRecord.model_validate_json(raw)
-            for raw in await ctx.get_states(keys)
-            if raw is not None
-        ]
-        return TrailPage(records=records, bookmark=page.bookmark).model_dump(mode="json")
+        page = await _trail_page(ctx, start, end, q.page_size, q.bookmark)
+        return page.model_dump(mode="json")
+
+    @transaction(read_only=True)
+    async def ItemTrails(self, ctx: Stub, query: str) -> list[dict[str, Any]]:
+        """The first trail page of each listed item (an export reads them all); follow an
+        item's bookmark with AccessTrail."""
+        actor = actor_of(ctx)
+        actor.require(_TRAIL_READERS, "reading the access trail")
+        q = parse(ItemsQuery, query)
+        out = []
+        for evidence_id in dict.fromkeys(q.evidence_ids):
+            start, end = partial_key_range("access_by_evidence", [evidence_id])
+            page = await _trail_page(ctx, start, end, q.page_size, "")
+            out.append(ItemTrail(evidence_id=evidence_id, **dict(page)).model_dump(mode="json"))
+        return out
 
 
 async def _decide(
@@ -341,6 +351,17 @@ async def _record(ctx: Stub, record: AccessRecord) -> None:
         await ctx.put_state(
             composite_key(object_type, [*prefix, record.at, record.record_id]), state.INDEX_MARK
         )
+
+
+async def _trail_page(ctx: Stub, start: str, end: str, page_size: int, bookmark: str) -> TrailPage:
+    page = await ctx.range(start, end, page_size=page_size, bookmark=bookmark)
+    keys = [state.access(state.last_attribute(key)) for key, _ in page.items]
+    records = [
+        AccessRecord.model_validate_json(raw)
+        for raw in await ctx.get_states(keys)
+        if raw is not None
+    ]
+    return TrailPage(records=records, bookmark=page.bookmark)
 
 
 def _target_kind(text: str) -> TargetKind:

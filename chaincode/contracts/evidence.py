@@ -16,6 +16,7 @@ from schemas.ledger import (
     EvidenceRecord,
     EvidenceRegistration,
     EvidenceStatus,
+    ItemsQuery,
     LedgerErrorCode,
     ledger_time,
 )
@@ -156,6 +157,18 @@ class EvidenceContract(Contract):
         if record is None:
             raise not_found("evidence", evidence_id)
         return record.model_dump(mode="json")
+
+    @transaction(read_only=True)
+    async def GetEvidenceItems(self, ctx: Stub, query: str) -> list[dict[str, Any]]:
+        """The records of the listed items, in order (NOT_FOUND naming the first unknown)."""
+        q = parse(ItemsQuery, query)
+        raws = await ctx.get_states([state.evidence(i) for i in q.evidence_ids])
+        out = []
+        for evidence_id, raw in zip(q.evidence_ids, raws, strict=True):
+            if raw is None:
+                raise not_found("evidence", evidence_id)
+            out.append(EvidenceRecord.model_validate_json(raw).model_dump(mode="json"))
+        return out
 
     @transaction(read_only=True)
     async def OwnedEvidence(

@@ -304,3 +304,57 @@ async def test_malformed_package_batches_write_nothing(
     before = dict(items.ledger.state)
     refused(await submit(items, OFFICER, "RequestPackageAccess", doc), "VALIDATION_FAILED")
     assert items.ledger.state == before
+
+
+# --- bulk reads an export makes: GetEvidenceItems and ItemTrails ------------------------------
+
+
+async def test_an_export_reads_its_items_and_their_first_trail_pages_at_once(
+    items: Harness,
+) -> None:
+    auditor = creator(URBAN, "auditor")
+    records = await query(items, auditor, "GetEvidenceItems", {"evidence_ids": ["E-3", "E-1"]})
+    assert [r["evidence_id"] for r in records] == ["E-3", "E-1"]
+    for _ in range(3):
+        ok(await submit(items, OFFICER, "RequestAccess", ask("E-1")))
+    ok(await submit(items, OFFICER, "RequestAccess", ask("E-2")))
+    q = {"evidence_ids": ["E-1", "E-2", "E-3"], "page_size": 2}
+    trails = await query(items, auditor, "ItemTrails", q)
+    assert [(t["evidence_id"], len(t["records"])) for t in trails] == [
+        ("E-1", 2),
+        ("E-2", 1),
+        ("E-3", 0),
+    ]
+    assert trails[0]["bookmark"]
+    assert not trails[1]["bookmark"]
+    rest = await query(
+        items,
+        auditor,
+        "AccessTrail",
+        {"by": "evidence", "target_id": "E-1", "page_size": 2, "bookmark": trails[0]["bookmark"]},
+    )
+    whole = await query(items, auditor, "AccessTrail", {"by": "evidence", "target_id": "E-1"})
+    assert trails[0]["records"] + rest["records"] == whole["records"]
+
+
+@pytest.mark.parametrize(
+    ("fn", "doc", "who", "code"),
+    [
+        ("GetEvidenceItems", {"evidence_ids": ["E-1", "E-404"]}, "auditor", "NOT_FOUND"),
+        ("GetEvidenceItems", {"evidence_ids": []}, "auditor", "VALIDATION_FAILED"),
+        (
+            "GetEvidenceItems",
+            {"evidence_ids": [f"E-{n}" for n in range(101)]},
+            "auditor",
+            "VALIDATION_FAILED",
+        ),
+        ("ItemTrails", {"evidence_ids": ["E-1"]}, "partner", "ACCESS_DENIED"),
+        ("ItemTrails", {"evidence_ids": ["E-1"], "page_size": 201}, "auditor", "VALIDATION_FAILED"),
+        ("ItemTrails", {"evidence_ids": ["../E-1"]}, "auditor", "VALIDATION_FAILED"),
+    ],
+)
+async def test_bulk_reads_refuse_bad_queries(
+    items: Harness, fn: str, doc: dict[str, object], who: str, code: str
+) -> None:
+    caller = PARTNER if who == "partner" else creator(URBAN, who)
+    refused(await items.evaluate(caller, fn, json.dumps(doc)), code)
