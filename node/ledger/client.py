@@ -19,6 +19,7 @@ from pydantic import BaseModel, TypeAdapter
 from node.fabric import Contract, GatewayError, SubmitResult, submit_with_retry
 from schemas.glossary import Stage
 from schemas.ledger import (
+    MAX_PAGE_SIZE,
     AccessRecord,
     AccessRequest,
     CaseFiling,
@@ -28,6 +29,8 @@ from schemas.ledger import (
     GrantRecord,
     GrantRequest,
     HolderPeriod,
+    ItemsQuery,
+    ItemTrail,
     LedgerErrorCode,
     OrgKeyPublication,
     OrgKeyRecord,
@@ -183,6 +186,15 @@ class LedgerClient:
     async def evidence(self, evidence_id: str) -> EvidenceRecord:
         return await self._one(EvidenceRecord, "GetEvidence", evidence_id)
 
+    async def evidence_items(self, evidence_ids: Sequence[str]) -> list[EvidenceRecord]:
+        """The records of up to MAX_PACKAGE_BATCH items in one query, in order.
+
+        Raises:
+            LedgerRefused: NOT_FOUND (an unknown item), VALIDATION_FAILED.
+        """
+        query = ItemsQuery(evidence_ids=list(evidence_ids))
+        return await self._many(EvidenceRecord, "GetEvidenceItems", query)
+
     async def case_evidence(self, case_id: str, page_size: int = 100) -> list[str]:
         """Every evidence id of the case, following the pages."""
         return await self._ids("CaseEvidence", case_id, page_size)
@@ -243,6 +255,18 @@ class LedgerClient:
 
     async def access_trail(self, query: TrailQuery) -> TrailPage:
         return await self._one(TrailPage, "AccessTrail", query)
+
+    async def item_trails(
+        self, evidence_ids: Sequence[str], page_size: int = MAX_PAGE_SIZE
+    ) -> list[ItemTrail]:
+        """The first trail page of up to MAX_PACKAGE_BATCH items in one query; an item's
+        bookmark continues with :meth:`access_trail`.
+
+        Raises:
+            LedgerRefused: ACCESS_DENIED (not a trail reader), VALIDATION_FAILED.
+        """
+        query = ItemsQuery(evidence_ids=list(evidence_ids), page_size=page_size)
+        return await self._many(ItemTrail, "ItemTrails", query)
 
     # --- cases and transfers -------------------------------------------------------------
 

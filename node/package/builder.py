@@ -43,6 +43,8 @@ from schemas.ledger import (
 
 DEFAULT_PURPOSE = "evidence_package"
 IN_FLIGHT = 32
+# Each item's first trail page in the bulk read: an answer for 100 items stays near 1 MB.
+FIRST_TRAIL_PAGE = 20
 BLOCKS_IN_FLIGHT = 16  # qscc block reads at a time: each block parses on the peer and here
 COPY_SIZE = 1 << 20  # the sealing chunk size: each read is one authenticated chunk
 AHEAD = 4  # chunks decrypted ahead of the archive's writes
@@ -117,7 +119,9 @@ async def build_package(
             granted.set()
 
     # While the export is endorsed, read the items' records (the decryption needs them).
-    reading = asyncio.ensure_future(asyncio.gather(*(limited(ledger.evidence(i)) for i in ids)))
+    reading = asyncio.ensure_future(
+        asyncio.gather(*(limited(ledger.evidence_items(b.evidence_ids)) for b in batches))
+    )
     exporting = asyncio.ensure_future(
         _record_export(
             ledger,
@@ -138,7 +142,7 @@ async def build_package(
         await asyncio.wait([waiting, exporting], return_when=asyncio.FIRST_COMPLETED)
         if not granted.is_set():
             await exporting  # refused before every batch was granted: raises
-        records = dict(zip(ids, await reading, strict=True))
+        records = dict(zip(ids, (r for part in await reading for r in part), strict=True))
         items = [_item(i, r, exporter.claims) for i, r in records.items()]
         archive = tarfile.TarFile(partial, "w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE)
         writing = asyncio.ensure_future(
@@ -302,10 +306,21 @@ async def _trails_and_blocks(
     limited: _Limit,
 ) -> tuple[dict[str, AccessRecord], dict[int, BlockView]]:
     """The items' access trails, and the blocks holding those records and registrations."""
+    ids = list(records)
+    firsts = await asyncio.gather(
+        *(
+            limited(ledger.item_trails(ids[i : i + MAX_PACKAGE_BATCH], FIRST_TRAIL_PAGE))
+            for i in range(0, len(ids), MAX_PACKAGE_BATCH)
+        )
+    )
     trail: dict[str, AccessRecord] = {}
-    for page in await asyncio.gather(*(limited(_trail(ledger, i)) for i in records)):
-        for access_record in page:
-            trail[access_record.record_id] = access_record
+    rest = []
+    for first in (t for part in firsts for t in part):
+        trail.update((r.record_id, r) for r in first.records)
+        if first.bookmark and first.records:  # a long trail: the rest page by page
+            rest.append(limited(_trail(ledger, first.evidence_id, first.bookmark)))
+    for page in await asyncio.gather(*rest):
+        trail.update((r.record_id, r) for r in page)
     tx_ids = {r.registered_tx for r in records.values()} | {record_tx_id(r) for r in trail}
     return trail, await _blocks_of(queries, tx_ids)
 
@@ -349,9 +364,9 @@ def _transactions_of(blocks: dict[int, BlockView], tx_ids: set[str]) -> dict[str
     return proofs
 
 
-async def _trail(ledger: LedgerClient, evidence_id: str) -> list[AccessRecord]:
+async def _trail(ledger: LedgerClient, evidence_id: str, bookmark: str) -> list[AccessRecord]:
+    """The item's trail from ``bookmark`` on."""
     out: list[AccessRecord] = []
-    bookmark = ""
     while True:
         page = await ledger.access_trail(
             TrailQuery(

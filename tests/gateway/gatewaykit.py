@@ -30,6 +30,7 @@ from schemas.ledger import (
     EvidenceRecord,
     GrantRecord,
     GrantRequest,
+    ItemTrail,
     LedgerErrorCode,
     PackageAccessRequest,
     PendingTransfer,
@@ -322,6 +323,23 @@ class FakeLedger:
         if evidence_id not in attached:
             attached.append(evidence_id)
         return self.chain.tx()
+
+    async def evidence_items(self, evidence_ids: Sequence[str]) -> list[EvidenceRecord]:
+        return [await self.evidence(i) for i in evidence_ids]
+
+    async def item_trails(
+        self, evidence_ids: Sequence[str], page_size: int = 200
+    ) -> list[ItemTrail]:
+        if self.role is not Role.AUDITOR:
+            raise self._deny()
+        return [
+            ItemTrail(
+                evidence_id=i,
+                records=[r for r in self.chain.accesses if r.target_id == i],
+                bookmark="",
+            )
+            for i in evidence_ids
+        ]
 
     async def access_trail(self, query: TrailQuery) -> TrailPage:
         if self.role is not Role.AUDITOR:
