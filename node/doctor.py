@@ -131,6 +131,8 @@ async def sweep(
         else:
             for difference in _row_vs_ledger(row, record):
                 problems.append(Problem("INDEX_MISMATCH", row.evidence_id, difference))
+        if row.owner_org != org:
+            continue  # another department's item in a case this one follows: stored there
         expired = record is not None and record.status is EvidenceStatus.RETENTION_EXPIRED
         if expired:
             continue  # its key was destroyed on purpose; the blob may be purged

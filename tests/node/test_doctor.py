@@ -149,3 +149,36 @@ async def test_missing_keys_rows_and_records_are_named(tmp_path: Path) -> None:
             ("UNREFERENCED_BLOB", clip_row.ciphertext_hash),
         ]
     )
+
+
+async def test_another_departments_item_is_checked_against_the_ledger_not_the_store(
+    tmp_path: Path,
+) -> None:
+    # The index follower adds rows for other departments' items in the cases this node
+    # follows; their blobs and keys live on the owner's node, so none is missing here.
+    svc, ids = await _node(tmp_path)
+    ledger = FileLedger(tmp_path / "ledger.json")
+    records = ledger.records()
+    foreign = dict(records[ids["keyframe.jpg"]])
+    foreign["content"] = {**foreign["content"], "owner_org": "MarketSupervisionMSP"}
+    records["EV-market-1"] = {
+        **foreign,
+        "content": {**foreign["content"], "evidence_id": "EV-market-1"},
+    }
+    ledger.path.write_text(json.dumps(records))
+    row = svc.index.evidence(ids["keyframe.jpg"])
+    assert row is not None
+    copy = {c.name: getattr(row, c.name) for c in EvidenceRow.__table__.columns}
+    svc.index.upsert_evidence(
+        [{**copy, "evidence_id": "EV-market-1", "owner_org": "MarketSupervisionMSP",
+          "ciphertext_hash": str(Digest.of(b"stored at Market"))}]
+    )  # fmt: skip
+    problems = await _sweep(svc, tmp_path)
+    assert [(p.kind, p.subject) for p in problems] == [
+        ("INDEX_MISMATCH", "EV-market-1")  # its row says another ciphertext than the ledger
+    ]
+    # Once the row matches the ledger, the foreign item is clean: no BLOB_MISSING, no KEY_MISSING.
+    svc.index.upsert_evidence(
+        [{**copy, "evidence_id": "EV-market-1", "owner_org": "MarketSupervisionMSP"}]
+    )
+    assert await _sweep(svc, tmp_path) == []
