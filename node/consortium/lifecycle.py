@@ -39,6 +39,9 @@ NOT_READY = (
 )
 
 
+PEER_READY_WAIT = 120.0  # seconds a (re)started peer may take before it accepts calls
+
+
 def _run(
     argv: Sequence[str],
     env: Mapping[str, str],
@@ -87,7 +90,11 @@ def join_peer(layout: Layout, dep: Department) -> bool:
     """Join ``dep``'s peer to the channel as the org admin; False if already joined."""
     peer = str(layout.toolchain.binary("peer"))
     env = layout.cli_env(dep)
-    listing = _run([peer, "channel", "list"], env, f"{dep.name} channel list")
+    # A peer restarted after a crash answers its health check while it still recovers its
+    # ledger, before its gRPC port listens: wait for it rather than fail the start.
+    listing = _run(
+        [peer, "channel", "list"], env, f"{dep.name} channel list", retry_for=PEER_READY_WAIT
+    )
     if layout.consortium.channel in listing.split():
         return False
     _run([peer, "channel", "join", "-b", str(layout.genesis_block)], env, f"{dep.name} join")
