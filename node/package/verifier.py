@@ -99,22 +99,17 @@ def verify_package(path: Path, trust_roots: bytes | None = None) -> Report:
     return report
 
 
-def _hash_members(path: Path, names: list[str]) -> dict[str, tuple[str, int]]:
-    """SHA-256 and size of each named regular member, read through a handle of its own (a
-    tarfile is not safe to read from two threads). The data of a plain tar member is one
-    contiguous run of the file, so it is read straight into one reused buffer: no copies."""
+def _hash_members(path: Path, members: list[tarfile.TarInfo]) -> dict[str, tuple[str, int]]:
+    """SHA-256 and size of each regular member, read through a handle of its own (a tarfile
+    is not safe to read from two threads). The data of a plain tar member is one contiguous
+    run of the file, so it is read straight into one reused buffer: no copies."""
     out: dict[str, tuple[str, int]] = {}
-    with tarfile.open(path, "r:") as archive:
-        members = {m.name: m for m in archive.getmembers() if m.isfile()}
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
     with path.open("rb", buffering=0) as raw:
-        for name in names:
-            member = members.get(name)
-            if member is None:
-                continue
+        for member in members:
             if member.sparse is not None:  # never written by the builder; hashed as tar reads it
-                out[name] = _hash_sparse(path, name)
+                out[member.name] = _hash_sparse(path, member.name)
                 continue
             raw.seek(member.offset_data)
             h = hashlib.sha256()
@@ -125,7 +120,7 @@ def _hash_members(path: Path, names: list[str]) -> dict[str, tuple[str, int]]:
                     break
                 h.update(view[:n])
                 left -= n
-            out[name] = (f"sha256:{h.hexdigest()}", member.size - left)
+            out[member.name] = (f"sha256:{h.hexdigest()}", member.size - left)
     return out
 
 
@@ -168,21 +163,21 @@ class _Verification:
     # --- the checks --------------------------------------------------------------------------
 
     def run(self) -> None:
-        raw = self._read(layout.MANIFEST)
-        sig = self._read(layout.SIGNATURE)
-        signer_pem = self._read(layout.SIGNER)
-        if raw is None:
-            return
-        try:
-            manifest = Manifest.from_json(raw)
-        except ValidationError as exc:
-            self.report.fail("MANIFEST_MALFORMED", layout.MANIFEST, str(exc.errors()[:1]))
-            return
-        # Hashing the files (most of the work, in hashlib, which releases the GIL) runs in
-        # a thread beside the proof checks (protobuf parsing, ECDSA): on two cores the whole
-        # verification costs little more than hashing alone.
+        # Hashing every file (most of the work, in hashlib, which releases the GIL) starts at
+        # once, in a thread beside the manifest and proof checks (protobuf parsing, ECDSA):
+        # on two cores the whole verification costs little more than hashing alone.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            hashed = pool.submit(_hash_members, self.path, [m.path for m in manifest.members()])
+            hashed = pool.submit(_hash_members, self.path, list(self.members.values()))
+            raw = self._read(layout.MANIFEST)
+            sig = self._read(layout.SIGNATURE)
+            signer_pem = self._read(layout.SIGNER)
+            if raw is None:
+                return
+            try:
+                manifest = Manifest.from_json(raw)
+            except ValidationError as exc:
+                self.report.fail("MANIFEST_MALFORMED", layout.MANIFEST, str(exc.errors()[:1]))
+                return
             try:
                 self._proofs(manifest, raw, sig, signer_pem)
             finally:
