@@ -65,6 +65,8 @@ class EvidenceRow(Base):
         Index("ix_evidence_camera_time", "camera_id", "captured_at"),
         Index("ix_evidence_subject_time", "subject_key", "captured_at"),
         Index("ix_evidence_place", "lat", "lon"),
+        # The overview's map reads the newest items' places from this index alone.
+        Index("ix_evidence_map", "captured_at", "lat", "lon", "violation_type"),
     )
 
 
