@@ -266,7 +266,12 @@ def render(report: dict[str, Any]) -> str:
         f"Written by `{report['command']}` on {m['date']} at commit {m['commit']}.",
         "",
         f"Machine: {m['cpu'] or 'unknown CPU'}, {m['cores']} cores, {m['memory_gib']} GiB, "
-        f"Python {m['python']}, {m['system']}. Profile: {report['profile']}.",
+        f"Python {m['python']}, {m['system']}. Profile: {report['profile']}."
+        + (
+            " Runs kept from earlier reports ran on the machines the Runs table names."
+            if len({r.get("cpu") for r in report["runs"]}) > 1
+            else ""
+        ),
         "",
         "Every figure comes with a baseline measured in the same run on the same machine; "
         "the ratio (value / baseline) is the number to compare across machines. Lower is "
@@ -299,11 +304,20 @@ def render(report: dict[str, Any]) -> str:
             )
     else:
         out.append("No scaled pair completed in this run.")
-    out += ["", "## Runs", "", "| benchmark | status | seconds | command |", "|---|---|---|---|"]
+    out += [
+        "",
+        "## Runs",
+        "",
+        "| benchmark | status | seconds | date | machine | command |",
+        "|---|---|---|---|---|---|",
+    ]
     for run in report["runs"]:
-        out.append(f"| {run['bench']} | {run['status']} | {run['seconds']} | `{run['command']}` |")
+        out.append(
+            f"| {run['bench']} | {run['status']} | {run['seconds']} | {run.get('date', '')} | "
+            f"{run.get('cpu', '')} | `{run['command']}` |"
+        )
     for name in report["not_run"]:
-        out.append(f"| {name} | not run: needs the Fabric toolchain | | |")
+        out.append(f"| {name} | not run: needs the Fabric toolchain | | | | |")
     return "\n".join(out) + "\n"
 
 
@@ -340,12 +354,14 @@ def main() -> int:
     command = "scripts/bench.py" + (" --quick" if args.quick else "")
     if args.only:
         command += f" --only {args.only}"
+    here = machine()
     for run in runs:
         run["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        run["cpu"] = here["cpu"]
     report = {
         "command": command,
         "profile": "quick" if args.quick else "full",
-        "machine": machine(),
+        "machine": here,
         "runs": runs,
         "not_run": not_run,
         "scaling": scaling(runs),
@@ -357,7 +373,8 @@ def main() -> int:
         old = json.loads(previous.read_text())
         fresh = {r["bench"]: r for r in runs}
         order = [b.name for b in BENCHES]
-        kept = [r for r in old["runs"] if r["bench"] not in fresh]
+        # A kept run ran on the machine of the report it came from.
+        kept = [{"cpu": old["machine"]["cpu"], **r} for r in old["runs"] if r["bench"] not in fresh]
         merged = sorted([*kept, *runs], key=lambda r: order.index(r["bench"]))
         report["runs"] = merged
         report["command"] = f"{old['command']}, then {command} --update"
