@@ -39,9 +39,9 @@ sys.path[:0] = [str(ROOT / "tests" / "gateway"), str(ROOT / "tests" / "node")]
 
 from bench_index import evidence_row  # noqa: E402 - scripts/ is on sys.path as a file
 from benchreport import record  # noqa: E402
-from consolekit import file_case, sign_in, submit  # noqa: E402
+from consolekit import file_case, sign_in  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from gatewaykit import Kit, build  # noqa: E402
+from gatewaykit import Kit, build, submit  # noqa: E402
 
 from node.index.cases import CaseQuery, search_cases  # noqa: E402
 from node.index.schema import CaseItemRow, CaseRow  # noqa: E402

@@ -1,16 +1,14 @@
 """A person's browser on the console (its own cookie jar), signed in with an API token, and
-the submissions and filings the console tests start from."""
+the filings the console tests start from (submissions: gatewaykit.submit)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import re
-from typing import Any
 
 from fastapi.testclient import TestClient
 from gatewaykit import Kit
-from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
@@ -31,21 +29,6 @@ def sign_in(kit: Kit, user: str) -> tuple[TestClient, str]:
     match = CSRF.search(home.text)
     assert match is not None
     return client, match.group(1)
-
-
-def submit(kit: Kit, **changes: Any) -> dict[str, Any]:
-    body, sig, cert = signed(claims(**changes), device(make_ca(kit.root / "node")))
-    files = [
-        ("claims", (None, body)),
-        ("signature", (None, sig)),
-        ("certificate", (None, cert)),
-        ("files", ("keyframe.jpg", KEYFRAME, "image/jpeg")),
-        ("files", ("clip.mp4", CLIP, "video/mp4")),
-    ]
-    resp = kit.client.post("/devices/submissions", files=files, headers=kit.token("edge-07"))
-    assert resp.status_code == 201, resp.text
-    doc: dict[str, Any] = resp.json()
-    return doc
 
 
 def file_case(kit: Kit, case_id: str = "case-1") -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography import x509
 from fastapi.testclient import TestClient
-from ingestkit import NOW, ORG, FileLedger, service
+from ingestkit import CLIP, KEYFRAME, NOW, ORG, FileLedger, claims, device, make_ca, service, signed
 
 from chaincode.rules.violations import check_step
 from chaincode.runtime import ContractError
@@ -540,3 +540,19 @@ def build(root: Path, max_upload_bytes: int = 1 << 24, **changes: Any) -> Kit:
     )
     client = TestClient(create_app(deps), raise_server_exceptions=False)
     return Kit(root, deps, chain, client, clock)
+
+
+def submit(kit: Kit, **changes: Any) -> dict[str, Any]:
+    """A device's signed submission (keyframe and clip) through the gateway; its answer."""
+    body, sig, cert = signed(claims(**changes), device(make_ca(kit.root / "node")))
+    files = [
+        ("claims", (None, body)),
+        ("signature", (None, sig)),
+        ("certificate", (None, cert)),
+        ("files", ("keyframe.jpg", KEYFRAME, "image/jpeg")),
+        ("files", ("clip.mp4", CLIP, "video/mp4")),
+    ]
+    resp = kit.client.post("/devices/submissions", files=files, headers=kit.token("edge-07"))
+    assert resp.status_code == 201, resp.text
+    doc: dict[str, Any] = resp.json()
+    return doc

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-from consolekit import CSRF, browser, file_case, sign_in, submit
-from gatewaykit import Kit, build
+from consolekit import CSRF, browser, file_case, sign_in
+from gatewaykit import Kit, build, submit
 from ingestkit import CLIP, KEYFRAME
 
 from node.package import ClaimsArchive

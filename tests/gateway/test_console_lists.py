@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from consolekit import sign_in, submit
-from gatewaykit import Kit, build
+from consolekit import sign_in
+from gatewaykit import Kit, build, submit
 from ingestkit import NOW
 
 from gateway.console import overview

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-from consolekit import file_case, sign_in, submit
-from gatewaykit import PARTNER_ORG, Kit, build
+from consolekit import file_case, sign_in
+from gatewaykit import PARTNER_ORG, Kit, build, submit
 from ingestkit import NOW
 
 from node.index.search import EvidenceQuery

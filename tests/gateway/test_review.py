@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gatewaykit import Kit, build
-from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
+from gatewaykit import Kit, build, submit
 
 PROBLEM = "application/problem+json"
 
@@ -16,21 +15,6 @@ PROBLEM = "application/problem+json"
 @pytest.fixture
 def kit(tmp_path: Path) -> Kit:
     return build(tmp_path)
-
-
-def submit(kit: Kit, **changes: Any) -> dict[str, Any]:
-    body, sig, cert = signed(claims(**changes), device(make_ca(kit.root / "node")))
-    files = [
-        ("claims", (None, body)),
-        ("signature", (None, sig)),
-        ("certificate", (None, cert)),
-        ("files", ("keyframe.jpg", KEYFRAME, "image/jpeg")),
-        ("files", ("clip.mp4", CLIP, "video/mp4")),
-    ]
-    resp = kit.client.post("/devices/submissions", files=files, headers=kit.token("edge-07"))
-    assert resp.status_code == 201, resp.text
-    doc: dict[str, Any] = resp.json()
-    return doc
 
 
 def post(kit: Kit, path: str, user: str, body: dict[str, Any] | None = None) -> Any:
