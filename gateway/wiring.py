@@ -13,7 +13,7 @@ from typing import Any
 from gateway.auth import CertificateDirectory, TokenStore
 from gateway.deps import GatewayDeps
 from gateway.rectification import RectificationRequests
-from gateway.remote import ExchangeRemote, OwnerNode, RemoteEvidence
+from gateway.remote import ExchangeRemote, RemoteEvidence
 from node.consortium.clients import department_contract, user_identity
 from node.consortium.identities import ADMIN_USER, org_crypto
 from node.consortium.launch import Layout
@@ -21,13 +21,13 @@ from node.crypto.key_wrap import KeyRing
 from node.department import NodeParts, NodePaths
 from node.exchange import ExchangeServer
 from node.exchange.ledger_items import LedgerOwnerItems
+from node.exchange.remote import consortium_fetcher
 from node.exchange.tls import exchange_tls
 from node.fabric import FileCheckpointer
 from node.fabric.ledger import LedgerQueries
 from node.follower import IndexFollower
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
-from node.ops.config import department_runtime
 from node.package import ClaimsArchive, Exporter
 from node.redaction.archive import CopyArchive
 from schemas.ledger import EvidenceRegistration
@@ -46,25 +46,17 @@ class _Clients:
 
 
 def exchange_remote(layout: Layout, department: str, keyring: KeyRing) -> ExchangeRemote:
-    """How ``department``'s gateway fetches other departments' items: their nodes' exchange
-    servers (addresses from their configuration), its own exchange identity, its key ring."""
-    me = layout.consortium.department(department)
-    tls = exchange_tls(layout, me.name)
-    owners = {}
-    for other in layout.consortium.departments:
-        if other.name == me.name:
-            continue
-        runtime = department_runtime(layout.state_dir, other)
-        ca = org_crypto(layout.state_dir, layout.consortium, other.name).tlsca_cert
-        owners[other.msp_id] = OwnerNode(f"{runtime.host}:{runtime.exchange_port}", ca.read_bytes())
-    return ExchangeRemote(owners, tls.cert_pem, tls.key_pem, keyring)
+    """How ``department``'s gateway fetches other departments' items (answering with
+    problems): see :func:`node.exchange.remote.consortium_fetcher`."""
+    return consortium_fetcher(layout, department, keyring, ExchangeRemote)
 
 
 async def start_exchange_server(
-    layout: Layout, department: str, parts: NodeParts, port: int
+    layout: Layout, department: str, parts: NodeParts, port: int, claims: ClaimsArchive
 ) -> ExchangeServer:
     """``department``'s exchange server on 127.0.0.1:``port``: it releases an item (sealed to
-    the requester's org key) only against a granted access record its own peer holds.
+    the requester's org key, with the device-signed claims kept in ``claims``) only against
+    a granted access record its own peer holds.
 
     Its ledger view is the org admin's (queries only: records, items, org keys).
     """
@@ -75,7 +67,7 @@ async def start_exchange_server(
         for d in layout.consortium.departments
     }
     server = ExchangeServer(
-        LedgerOwnerItems(view, parts.vault, dep.msp_id), parts.store, parts.keyring, cas
+        LedgerOwnerItems(view, parts.vault, dep.msp_id, claims), parts.store, parts.keyring, cas
     )
     tls = exchange_tls(layout, dep.name)
     await server.start(f"127.0.0.1:{port}", tls.cert_pem, tls.key_pem)
@@ -157,6 +149,7 @@ def department_gateway(
             claims=claims,
             identity=identity,
             signer=signer,
+            foreign=remote,  # a transferred case's items, from their owners' nodes
         )
 
     return GatewayDeps(

@@ -31,7 +31,15 @@ from gateway.uploads import read_multipart
 from node.crypto.sealing import SealingError
 from node.fabric.ledger import LedgerQueries
 from node.ledger import LedgerClient
-from node.package import Exporter, Manifest, PackageRefused, build_package, verify_package
+from node.package import (
+    Exporter,
+    ForeignEvidence,
+    ForeignEvidenceUnavailable,
+    Manifest,
+    PackageRefused,
+    build_package,
+    verify_package,
+)
 from node.package import manifest as layout
 from node.package.builder import DEFAULT_PURPOSE
 from node.store.errors import StoreError
@@ -110,6 +118,13 @@ _PACKAGE_RESPONSES: dict[int | str, dict[str, object]] = {
     403: {"description": "Denied (each denial is recorded on the ledger)."},
     404: {"description": "No such case."},
     409: {"description": "The case has no evidence."},
+    500: {"description": "An item of this node could not be read intact (EVIDENCE_UNAVAILABLE)."},
+    501: {
+        "description": "Another department's item and no exchange to fetch it "
+        "(REMOTE_EVIDENCE_NOT_SUPPORTED, nothing recorded), or no known node for its owner."
+    },
+    502: {"description": "A fetched item did not match the ledger (EVIDENCE_UNAVAILABLE)."},
+    503: {"description": "The node of an item's owner cannot be reached (OWNER_UNAVAILABLE)."},
 }
 
 
@@ -151,16 +166,10 @@ async def package(
         raise Problem(
             403, "ACCESS_DENIED", "access denied", {"X-Access-Record": refused.tx_id}
         ) from None
+    except ForeignEvidenceUnavailable as err:  # nothing was recorded
+        raise Problem(501, "REMOTE_EVIDENCE_NOT_SUPPORTED", str(err)) from None
     except (SealingError, StoreError, VaultError) as err:
         # The exports are recorded, but this node cannot produce an item's bytes.
-        owners = {(await exporter.ledger.evidence(i)).owner_org for i in ids}
-        if owners - {deps.org}:  # another department's item, never fetched here
-            raise Problem(
-                501,
-                "REMOTE_EVIDENCE_NOT_SUPPORTED",
-                f"the case holds items of {', '.join(sorted(owners - {deps.org}))}; packaging "
-                "them needs their data keys here (the accesses are recorded)",
-            ) from None
         log.error("package of %s: an item cannot be read: %r", case_id, err)  # evnet doctor
         raise Problem(
             500, "EVIDENCE_UNAVAILABLE", "an item of the case could not be read intact"
@@ -232,10 +241,13 @@ async def verify(
 
 
 def _bridged(exporter: Exporter, loop: asyncio.AbstractEventLoop) -> Exporter:
+    foreign = exporter.foreign
     return dataclasses.replace(
         exporter,
         ledger=cast(LedgerClient, OnLoop(exporter.ledger, loop)),
         queries=cast(LedgerQueries, OnLoop(exporter.queries, loop)),
+        # The exchange's gRPC channels are made, like the ledger's, on the serving loop.
+        foreign=None if foreign is None else cast(ForeignEvidence, OnLoop(foreign, loop)),
     )
 
 

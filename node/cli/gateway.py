@@ -45,6 +45,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     from node.department import open_parts
     from node.follower import follow
+    from node.package import ClaimsArchive
 
     layout = network_from(settings, verbose=False).layout
     dep = layout.consortium.department(args.department)
@@ -81,7 +82,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # Finish or clean up what an earlier, killed instance left half done.
         outcome = await deps.ingest.reconcile()
         logging.getLogger("gateway.service").info("reconciled: %s", outcome)
-        exchange = await start_exchange_server(layout, dep.name, parts, runtime.exchange_port)
+        # The claims the gateway keeps at ingest go out with the items they describe.
+        claims = deps.claims or ClaimsArchive(runtime.paths.root / "claims")
+        exchange = await start_exchange_server(
+            layout, dep.name, parts, runtime.exchange_port, claims
+        )
         logging.getLogger("gateway.service").info(
             "exchange serving on 127.0.0.1:%d", runtime.exchange_port
         )

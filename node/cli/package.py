@@ -12,9 +12,23 @@ from typing import Any
 from node.cli.network import network_from
 from node.consortium.clients import department_contract, user_identity
 from node.department import NodePaths, open_parts
+from node.exchange import ReleaseRefused
+from node.exchange.client import FetchFailed
+from node.exchange.remote import (
+    ExchangeFetcher,
+    OwnerUnknown,
+    OwnerUnreachable,
+    consortium_fetcher,
+)
 from node.fabric.ledger import LedgerQueries
 from node.ledger import LedgerClient
-from node.package import ClaimsArchive, Exporter, PackageRefused, build_package, verify_package
+from node.package import (
+    ClaimsArchive,
+    Exporter,
+    PackageRefused,
+    build_package,
+    verify_package,
+)
 from node.settings import Settings
 
 
@@ -41,18 +55,30 @@ def _package(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> int:
         contract = department_contract(layout, department, user=args.user)
+        parts = open_parts(paths)
         exporter = Exporter(
             ledger=LedgerClient(contract),
             queries=LedgerQueries(contract.gateway, contract.channel),
-            parts=open_parts(paths),
+            parts=parts,
             claims=ClaimsArchive(paths.root / "claims"),
             identity=identity,
             signer=signer,
+            # Other departments' items of the case, from their nodes' exchange servers.
+            foreign=consortium_fetcher(layout, department.name, parts.keyring, ExchangeFetcher),
         )
         try:
             out = await build_package(args.case, exporter, args.out, args.purpose)
         except PackageRefused as exc:
             print(f"evnet: PACKAGE_REFUSED: {exc}", file=sys.stderr)
+            return 1
+        except ReleaseRefused as exc:
+            print(f"evnet: OWNER_REFUSED: the owner's node refused an item: {exc}", file=sys.stderr)
+            return 1
+        except (OwnerUnknown, OwnerUnreachable) as exc:
+            print(f"evnet: OWNER_UNAVAILABLE: {exc}", file=sys.stderr)
+            return 1
+        except FetchFailed as exc:
+            print(f"evnet: EVIDENCE_UNAVAILABLE: a fetched item failed: {exc}", file=sys.stderr)
             return 1
         print(f"package: {out}")
         return 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -21,6 +23,15 @@ class FetchFailed(Exception):
     """The owner's answer was malformed or did not match the ledger."""
 
 
+@dataclass(frozen=True)
+class Released:
+    """What the owner released: the opened item, and the device-signed capture claims if the
+    owner keeps them (``{"claims", "signature", "certificate"}``, checked by verifiers)."""
+
+    opened: OpenResult
+    claims: dict[str, Any] | None
+
+
 async def fetch(
     channel: grpc.aio.Channel,
     *,
@@ -31,7 +42,7 @@ async def fetch(
     ledger_ciphertext: Digest,
     destination: Path,
     timeout: float = 300,
-) -> OpenResult:
+) -> Released:
     """Fetch ``evidence_id`` from its owner against ``access_tx`` into ``destination``.
 
     ``ledger_*`` are the hashes from the evidence record on the ledger: the file appears
@@ -66,6 +77,10 @@ async def fetch(
             raise FetchFailed("the owner sent nothing")
         if hasher.digest() != ledger_ciphertext:
             raise FetchFailed("the ciphertext does not match the hash on the ledger")
+        claims = header.get("claims")
+        if claims is not None and not _signed_claims(claims):
+            raise FetchFailed("the owner sent malformed capture claims")
+        assert claims is None or isinstance(claims, dict)  # (checked just above)
         wrapped = WrappedKey.from_dict(header["wrapped_key"])
         data_key = keyring.unwrap(wrapped, evidence_id)
         with tmp.open("rb") as blob:
@@ -76,6 +91,17 @@ async def fetch(
                 evidence_id=evidence_id,
                 expected_plaintext=ledger_plaintext,
             )
-        return result
+        return Released(result, claims)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _signed_claims(doc: object) -> bool:
+    """Whether ``doc`` has the shape of signed claims (their content is the verifier's)."""
+    return (
+        isinstance(doc, dict)
+        and set(doc) == {"claims", "signature", "certificate"}
+        and isinstance(doc["claims"], dict)
+        and isinstance(doc["signature"], str)
+        and isinstance(doc["certificate"], str)
+    )

@@ -7,6 +7,7 @@ import base64
 from node.crypto.key_wrap import EncryptionPublicKey
 from node.exchange.server import HeldItem
 from node.ledger import LedgerClient, LedgerRefused
+from node.package.claims_archive import ClaimsArchive, ClaimsNotArchived
 from node.vault import KeyNotFound, KeyVault
 from schemas.hashes import Digest
 from schemas.ledger import AccessRecord, LedgerErrorCode
@@ -15,8 +16,15 @@ from schemas.ledger import AccessRecord, LedgerErrorCode
 class LedgerOwnerItems:
     """Access records and org keys as this node's own peer has them; items this org owns."""
 
-    def __init__(self, ledger: LedgerClient, vault: KeyVault, own_org: str) -> None:
+    def __init__(
+        self,
+        ledger: LedgerClient,
+        vault: KeyVault,
+        own_org: str,
+        claims: ClaimsArchive | None = None,
+    ) -> None:
         self._ledger, self._vault, self._org = ledger, vault, own_org
+        self._claims = claims
 
     async def access_record(self, tx_id: str) -> AccessRecord | None:
         # The record key is written by the access transaction itself, so it is in the world
@@ -37,8 +45,19 @@ class LedgerOwnerItems:
         if record.owner_org != self._org:
             return None
         return HeldItem(
-            Digest.parse(record.ciphertext_hash), Digest.parse(record.plaintext_hash), wrapped
+            Digest.parse(record.ciphertext_hash),
+            Digest.parse(record.plaintext_hash),
+            wrapped,
+            self._signed_claims(evidence_id),
         )
+
+    def _signed_claims(self, evidence_id: str) -> dict[str, object] | None:
+        if self._claims is None:
+            return None
+        try:
+            return self._claims.get(evidence_id).to_json()
+        except ClaimsNotArchived:
+            return None
 
     async def org_public_key(self, msp_id: str) -> EncryptionPublicKey:
         published = await self._ledger.org_key(msp_id)

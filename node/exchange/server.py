@@ -40,6 +40,8 @@ class HeldItem:
     ciphertext: Digest
     plaintext: Digest
     wrapped_key: WrappedKey  # wrapped to this org's key
+    # The device-signed capture claims, released with the bytes: a package carries them.
+    claims: Mapping[str, object] | None = None
 
 
 class OwnerItems(Protocol):
@@ -139,6 +141,7 @@ class ExchangeServer:
                 "ciphertext": str(held.ciphertext),
                 "plaintext": str(held.plaintext),
                 "wrapped_key": wrapped.to_dict(),
+                "claims": None if held.claims is None else dict(held.claims),
             }
         )
         with self._store.open(held.ciphertext) as blob:

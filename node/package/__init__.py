@@ -1,6 +1,12 @@
 """One-click evidence packages and their offline verifier (docs/PACKAGE.md)."""
 
-from node.package.builder import Exporter, PackageRefused, build_package
+from node.package.builder import (
+    Exporter,
+    ForeignEvidence,
+    ForeignEvidenceUnavailable,
+    PackageRefused,
+    build_package,
+)
 from node.package.claims_archive import ClaimsArchive, ClaimsNotArchived, SignedClaims
 from node.package.manifest import Manifest
 from node.package.verifier import Failure, Report, verify_package
@@ -10,6 +16,8 @@ __all__ = [
     "ClaimsNotArchived",
     "Exporter",
     "Failure",
+    "ForeignEvidence",
+    "ForeignEvidenceUnavailable",
     "Manifest",
     "PackageRefused",
     "Report",

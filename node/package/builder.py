@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import os
 import queue
 import tarfile
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from node.crypto.sealing import IntegrityError, OpeningReader
 from node.department import NodeParts
@@ -48,6 +50,7 @@ FIRST_TRAIL_PAGE = 20
 BLOCKS_IN_FLIGHT = 16  # qscc block reads at a time: each block parses on the peer and here
 COPY_SIZE = 1 << 20  # the sealing chunk size: each read is one authenticated chunk
 AHEAD = 4  # chunks decrypted ahead of the archive's writes
+FETCHES_IN_FLIGHT = 4  # other departments' items fetched at a time
 T = TypeVar("T")
 
 
@@ -59,6 +62,31 @@ class PackageRefused(Exception):
         self.evidence_id = evidence_id
         self.reason = reason
         self.tx_id = tx_id
+
+
+class ForeignEvidenceUnavailable(Exception):
+    """The case holds items of other departments and this exporter cannot fetch them (no
+    exchange is configured). Raised before anything is recorded."""
+
+    def __init__(self, owners: list[str]) -> None:
+        super().__init__(
+            f"the case holds items of {', '.join(owners)}; this node has no exchange to fetch "
+            "them from their owners"
+        )
+        self.owners = owners
+
+
+class ForeignEvidence(Protocol):
+    """Fetches another department's item from its owner's node (:mod:`node.exchange`)."""
+
+    async def fetch(
+        self, item: EvidenceRecord, access_tx: str, destination: Path
+    ) -> dict[str, Any] | None:
+        """Write the item's plaintext, released against the committed access record
+        ``access_tx`` and checked against the ledger's digest, to ``destination``; return
+        its device-signed capture claims (``{"claims", "signature", "certificate"}``) if the
+        owner keeps them."""
+        ...
 
 
 class _Limit:
@@ -82,6 +110,9 @@ class Exporter:
     claims: ClaimsArchive
     identity: Identity
     signer: Signer
+    # Other departments' items (a case transferred here, or holding a partner's item) come
+    # from their owners' nodes against this export's own access records.
+    foreign: ForeignEvidence | None = None
 
 
 async def build_package(
@@ -94,9 +125,13 @@ async def build_package(
     item decrypted intact. Items are decrypted into ``<out>.partial`` from the moment the
     chaincode granted them all (endorsement) while the records are ordered and committed,
     and while the proofs are read; nothing of it leaves this node before the commit, and on
-    any failure the partial file is removed.
+    any failure the partial file is removed. Another department's item is fetched from its
+    owner's node (``exporter.foreign``) once the export's record for it committed, staged
+    beside ``out`` and removed once in the archive.
 
     Raises:
+        ForeignEvidenceUnavailable: the case holds other departments' items and
+            ``exporter.foreign`` is None (nothing is recorded).
         PackageRefused: the ledger denied an item (no archive is written).
         LedgerRefused, GatewayError, LedgerQueryError: a ledger call failed.
         IntegrityError, BlobNotFound, KeyNotFound: the node cannot produce an item's bytes.
@@ -124,6 +159,12 @@ async def build_package(
     reading = asyncio.ensure_future(
         asyncio.gather(*(limited(ledger.evidence_items(b.evidence_ids)) for b in batches))
     )
+    if exporter.foreign is None:
+        # Without an exchange another department's item cannot be packaged: say so before
+        # the export is recorded, not after (this read then precedes the endorsement).
+        owners = {r.owner_org for part in await reading for r in part}
+        if others := sorted(owners - {exporter.identity.msp_id}):
+            raise ForeignEvidenceUnavailable(others)
     exporting = asyncio.ensure_future(
         _record_export(
             ledger,
@@ -138,6 +179,7 @@ async def build_package(
     stop = threading.Event()
     archive: tarfile.TarFile | None = None
     writing: asyncio.Future[None] | None = None
+    staged: list[Path] = []
     try:
         waiting = asyncio.ensure_future(granted.wait())
         started.append(waiting)
@@ -146,9 +188,11 @@ async def build_package(
             await exporting  # refused before every batch was granted: raises
         records = dict(zip(ids, (r for part in await reading for r in part), strict=True))
         items = [_item(i, r, exporter.claims) for i, r in records.items()]
+        own = [i for i in items if i.owner_org == exporter.identity.msp_id]
+        remote = [records[i.evidence_id] for i in items if i.owner_org != exporter.identity.msp_id]
         archive = tarfile.TarFile(partial, "w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE)
         writing = asyncio.ensure_future(
-            asyncio.to_thread(_add_items, archive, items, records, exporter.parts, stop)
+            asyncio.to_thread(_add_items, archive, own, records, exporter.parts, stop)
         )
         started.append(writing)
         # While the export commits, read what it does not change: the items' trails so far
@@ -159,6 +203,14 @@ async def build_package(
         earlier = asyncio.ensure_future(_trails_and_blocks(ledger, queries, records, limited))
         started.append(earlier)
         exports = await exporting
+        fetched: list[tuple[Item, Path]] = []
+        fetching: asyncio.Future[list[tuple[Item, Path]]] | None = None
+        if remote:
+            assert exporter.foreign is not None  # checked before the export was recorded
+            fetching = asyncio.ensure_future(
+                _fetch_foreign(exporter.foreign, remote, exports, items, partial, staged)
+            )
+            started.append(fetching)
         trail, blocks = await earlier
         trail.update((r.record_id, r) for r in exports)
         tx_ids = {r.registered_tx for r in records.values()} | {record_tx_id(r) for r in trail}
@@ -167,6 +219,11 @@ async def build_package(
         )
         blocks.update(more)
         proofs = _transactions_of(blocks, tx_ids)
+        if fetching is not None:
+            fetched = await fetching
+            # Their claims came with them from their owners.
+            from_owner = {item.evidence_id: item for item, _ in fetched}
+            items = [from_owner.get(i.evidence_id, i) for i in items]
         trail_json = canonical_json([r.model_dump(mode="json") for r in trail.values()])
         manifest = Manifest(
             format="evidencenet-package/1",
@@ -185,6 +242,8 @@ async def build_package(
         body = manifest.canonical_bytes()
         signature = exporter.signer.sign(body)
         await writing
+        if fetched:
+            await asyncio.to_thread(_add_staged, archive, fetched)
         # The evidence first, then the proofs, and last the signed manifest that binds them
         # (verifiers read members by name).
         _add(archive, layout.TRAIL, trail_json)
@@ -211,6 +270,9 @@ async def build_package(
             archive.fileobj.close()
         partial.unlink(missing_ok=True)
         raise
+    finally:
+        for path in staged:
+            path.unlink(missing_ok=True)
     return out
 
 
@@ -349,6 +411,48 @@ async def _blocks_of(
 
     await asyncio.gather(*(worker() for _ in range(min(BLOCKS_IN_FLIGHT, len(pending)))))
     return blocks
+
+
+async def _fetch_foreign(
+    foreign: ForeignEvidence,
+    remote: list[EvidenceRecord],
+    exports: list[AccessRecord],
+    items: list[Item],
+    partial: Path,
+    staged: list[Path],
+) -> list[tuple[Item, Path]]:
+    """Fetch each other department's item against the export's committed record for it,
+    into a staging file beside ``partial`` (listed in ``staged`` for removal); each item
+    with the claims its owner released."""
+    record_of = {r.target_id: r.record_id for r in exports}
+    item_of = {i.evidence_id: i for i in items}
+    gate = asyncio.Semaphore(FETCHES_IN_FLIGHT)
+
+    async def one(record: EvidenceRecord) -> tuple[Item, Path]:
+        fd, name = tempfile.mkstemp(prefix=f".{partial.name}.", dir=partial.parent)
+        os.close(fd)
+        path = Path(name)
+        staged.append(path)
+        async with gate:
+            claims = await foreign.fetch(record, record_of[record.evidence_id], path)
+        item = item_of[record.evidence_id]
+        if claims is not None:
+            item = item.model_copy(update={"claims": DeviceClaims.model_validate(claims)})
+        return item, path
+
+    return list(await asyncio.gather(*(one(r) for r in remote)))
+
+
+def _add_staged(archive: tarfile.TarFile, fetched: list[tuple[Item, Path]]) -> None:
+    for item, path in fetched:
+        info = tarfile.TarInfo(item.path)
+        info.size = path.stat().st_size
+        info.mode = 0o644
+        if info.size != item.size:  # the fetch checked the digest; a size apart is a bug
+            raise IntegrityError()
+        with path.open("rb") as f:
+            archive.addfile(info, f)
+        path.unlink()
 
 
 def _transactions_of(blocks: dict[int, BlockView], tx_ids: set[str]) -> dict[str, bytes]:
@@ -515,4 +619,10 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     archive.addfile(info, io.BytesIO(data))
 
 
-__all__ = ["Exporter", "PackageRefused", "build_package"]
+__all__ = [
+    "Exporter",
+    "ForeignEvidence",
+    "ForeignEvidenceUnavailable",
+    "PackageRefused",
+    "build_package",
+]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from node.vault import KeyNotFound
 from schemas.glossary import AccessKind, Outcome
 
 
-def _exporter(kit: Kit, user: str) -> Exporter:
+def _exporter(kit: Kit, user: str, org: str = "UrbanManagementMSP") -> Exporter:
     # The real builder over the fake ledger: it gets as far as the access records, which is
     # where every refusal happens. Proof queries are never reached in these tests.
     return Exporter(
@@ -28,7 +29,7 @@ def _exporter(kit: Kit, user: str) -> Exporter:
         queries=None,  # type: ignore[arg-type]
         parts=None,  # type: ignore[arg-type]
         claims=ClaimsArchive(kit.root / "claims"),
-        identity=None,  # type: ignore[arg-type]
+        identity=SimpleNamespace(msp_id=org),  # type: ignore[arg-type]
         signer=None,  # type: ignore[arg-type]
     )
 
@@ -218,20 +219,8 @@ def test_verify_refusals(kit: Kit) -> None:
     assert kit.spooled() == []
 
 
-@pytest.mark.parametrize(
-    ("org", "status", "code"),
-    [
-        (None, 500, "EVIDENCE_UNAVAILABLE"),  # our own item: a damaged store
-        ("PublicSecurityMSP", 501, "REMOTE_EVIDENCE_NOT_SUPPORTED"),  # another's: no key here
-    ],
-)
 def test_an_item_this_node_cannot_read_is_a_clear_problem(
-    kit: Kit,
-    items: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    org: str | None,
-    status: int,
-    code: str,
+    kit: Kit, items: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _file_case(kit, evidence_ids=items)
 
@@ -240,8 +229,27 @@ def test_an_item_this_node_cannot_read_is_a_clear_problem(
         raise KeyNotFound(items[0])
 
     monkeypatch.setattr(packages, "build_package", keyless)
-    if org is not None:
-        kit.deps.org = org  # this gateway belongs to another department
     resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
-    assert_problem(resp, status, code)
+    assert_problem(resp, 500, "EVIDENCE_UNAVAILABLE")  # our own item: a damaged store
+    assert kit.spooled() == []
+
+
+def test_another_departments_item_without_an_exchange_is_501_and_nothing_is_recorded(
+    tmp_path: Path,
+) -> None:
+    # This gateway exports as PublicSecurity, without an exchange to the items' owner.
+    made: list[Kit] = []
+    kit = build(
+        tmp_path,
+        exporter_for=lambda user: _exporter(made[0], user, org="PublicSecurityMSP"),
+        claims=ClaimsArchive(tmp_path / "claims"),
+    )
+    made.append(kit)
+    resp = submit(kit, parts(kit))
+    assert resp.status_code == 201, resp.text
+    _file_case(kit, evidence_ids=[i["evidence_id"] for i in resp.json()["items"]])
+    resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
+    assert_problem(resp, 501, "REMOTE_EVIDENCE_NOT_SUPPORTED")
+    assert "UrbanManagementMSP" in resp.json()["detail"]
+    assert kit.chain.accesses == []  # refused before the export was recorded
     assert kit.spooled() == []

@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
+import tarfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ from node.exchange import ExchangeServer
 from node.exchange.ledger_items import LedgerOwnerItems
 from node.exchange.tls import exchange_tls
 from node.ledger import LedgerClient, LedgerRefused
-from schemas.glossary import Outcome
+from node.package import ClaimsArchive, Manifest, verify_package
+from node.package import manifest as layout
+from schemas.glossary import AccessKind, Outcome
 from schemas.hashes import Digest
 from schemas.ledger import LedgerErrorCode, TargetKind, TrailBy, TrailQuery
 
@@ -47,6 +50,7 @@ class Gateways:
     urban: httpx.AsyncClient
     police: httpx.AsyncClient
     tokens: dict[str, dict[str, str]]  # "<dep>/<user>" -> Authorization header
+    exchange: ExchangeServer  # UrbanManagement's node, releasing its items to PublicSecurity
 
 
 @pytest.fixture
@@ -63,7 +67,12 @@ async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
     tls = {dep: exchange_tls(people.layout, dep) for dep in (URBAN, POLICE)}
     cas = {msp[dep]: tls[dep][2] for dep in (URBAN, POLICE)}
     server = ExchangeServer(
-        LedgerOwnerItems(owner_view, parts[URBAN].vault, msp[URBAN]),
+        LedgerOwnerItems(
+            owner_view,
+            parts[URBAN].vault,
+            msp[URBAN],
+            ClaimsArchive(NodePaths.of(layout.state_dir, URBAN).root / "claims"),
+        ),
         parts[URBAN].store,
         parts[URBAN].keyring,
         cas,
@@ -92,7 +101,7 @@ async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
         transport = httpx.ASGITransport(app=create_app(deps))
         clients[dep] = httpx.AsyncClient(transport=transport, base_url="http://gateway")
     try:
-        yield Gateways(clients[URBAN], clients[POLICE], tokens)
+        yield Gateways(clients[URBAN], clients[POLICE], tokens, server)
     finally:
         for client in clients.values():
             await client.aclose()
@@ -214,6 +223,97 @@ async def test_device_to_download_through_the_gateway(people: Network, gateways:
         headers=t[f"{URBAN}/officer1"],
     )
     assert refused.status_code == 403
+
+
+async def test_a_transferred_case_is_packaged_with_the_owners_items(
+    people: Network, gateways: Gateways, tmp_path: Path
+) -> None:
+    """UrbanManagement hands a case over to PublicSecurity (案件移送); PublicSecurity's
+    package carries UrbanManagement's photo, fetched from its node against the export's own
+    committed record, and verifies offline."""
+    g, t = gateways, gateways.tokens
+    urban_msp = people.layout.consortium.department(URBAN).msp_id
+    police_msp = people.layout.consortium.department(POLICE).msp_id
+    submitted = await g.urban.post(
+        "/devices/submissions", files=device_upload(people), headers=t[f"{URBAN}/device1"]
+    )
+    assert submitted.status_code == 201, submitted.text
+    evidence_id = submitted.json()["items"][0]["evidence_id"]
+    case_id = f"CASE-GW-T-{uuid.uuid4().hex[:8]}"
+    filed = await g.urban.post(
+        "/cases",
+        json={
+            "case_id": case_id,
+            "violation_type": "road_occupation",
+            "subject_key": hashlib.sha256(case_id.encode()).hexdigest(),
+            "subject_kind": "person",
+            "source": "camera",
+            "evidence_ids": [evidence_id],
+        },
+        headers=t[f"{URBAN}/officer1"],
+    )
+    assert filed.status_code == 201, filed.text
+    offered = await g.urban.post(
+        f"/cases/{case_id}/transfers",
+        json={"to_org": police_msp, "reason": "criminal_referral"},
+        headers=t[f"{URBAN}/officer1"],
+    )
+    assert offered.status_code == 201, offered.text
+    police_ledger = ledger_as(people.layout, POLICE, "officer")
+
+    async def offered_here() -> bool:
+        try:
+            return (await police_ledger.case(case_id)).pending_transfer is not None
+        except LedgerRefused:
+            return False
+
+    await _eventually(offered_here)
+    accepted = await g.police.post(
+        f"/cases/{case_id}/transfers/answer",
+        json={"accept": True},
+        headers=t[f"{POLICE}/officer1"],
+    )
+    assert accepted.status_code == 200, accepted.text
+
+    exported = await g.police.post(f"/cases/{case_id}/packages", headers=t[f"{POLICE}/officer1"])
+    assert exported.status_code == 200, exported.text
+    package = tmp_path / "transferred.tar"
+    package.write_bytes(exported.content)
+    report = verify_package(package)
+    assert report.ok, report.render()
+    with tarfile.open(package) as archive:
+        manifest = Manifest.from_json(_member(archive, layout.MANIFEST))
+        assert _member(archive, layout.evidence_path(evidence_id)) == PHOTO
+    assert manifest.exporter_org == police_msp
+    [item] = manifest.items
+    assert (item.evidence_id, item.owner_org) == (evidence_id, urban_msp)
+    assert item.claims is not None  # the device's signed claims came from the owner's node
+    assert item.claims.claims["camera_id"] == "cam-jiangbei-12"
+    # The owner released it against PublicSecurity's committed package record for the item.
+    [record_id] = exported.headers["x-access-record"].split(",")
+    record = await police_ledger.access_record(record_id)
+    assert (record.target_id, record.accessor_org, record.kind, record.outcome) == (
+        evidence_id,
+        police_msp,
+        AccessKind.PACKAGE,
+        Outcome.GRANTED,
+    )
+    staged = [p.name for p in (tmp_path / POLICE / "spool").iterdir()]
+    assert staged == [], staged  # no plaintext left behind beside the package
+
+    # With the owner's node down the export is still recorded, but no package comes out,
+    # and nothing of it stays behind.
+    await g.exchange.stop()
+    unreachable = await g.police.post(f"/cases/{case_id}/packages", headers=t[f"{POLICE}/officer1"])
+    assert unreachable.status_code == 503, unreachable.text
+    assert unreachable.json()["code"] == "OWNER_UNAVAILABLE"
+    assert list((tmp_path / POLICE / "spool").iterdir()) == []
+
+
+def _member(archive: tarfile.TarFile, name: str) -> bytes:
+    f = archive.extractfile(name)
+    assert f is not None, name
+    return f.read()
 
 
 async def _visible(ledger: LedgerClient, evidence_id: str) -> bool:

@@ -3,6 +3,7 @@ org keys) is a fake at the seam. The real-network version is in tests/network.""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 from collections.abc import AsyncIterator
@@ -151,6 +152,47 @@ async def _fetch(world: World, tmp_path: Path, tx: str, evidence_id: str = "E-1"
 async def test_a_granted_recent_record_releases_the_item(world: World, tmp_path: Path) -> None:
     assert await _fetch(world, tmp_path, "tx-1") == PLAINTEXT
     assert world.ledger.asked == ["tx-1"]
+
+
+SIGNED = {"claims": {"camera_id": "cam-12"}, "signature": "c2ln", "certificate": "-----BEGIN"}
+
+
+async def _released_claims(world: World, tmp_path: Path, claims: object) -> object:
+    # The owner keeps the device's signed claims for the item (or sends something else).
+    world.ledger.held["E-1"] = dataclasses.replace(world.held, claims=claims)  # type: ignore[arg-type]
+    released = await fetch(
+        world.channel,
+        evidence_id="E-1",
+        access_tx="tx-1",
+        keyring=world.partner_keys,
+        ledger_plaintext=world.held.plaintext,
+        ledger_ciphertext=world.held.ciphertext,
+        destination=tmp_path / "out",
+    )
+    assert released.opened.plaintext == world.held.plaintext
+    return released.claims
+
+
+async def test_the_signed_claims_go_with_the_item(world: World, tmp_path: Path) -> None:
+    assert await _released_claims(world, tmp_path, None) is None
+    assert await _released_claims(world, tmp_path, SIGNED) == SIGNED
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"claims": {}, "signature": "c2ln"},  # no certificate
+        {**SIGNED, "extra": 1},
+        {**SIGNED, "signature": 7},
+        {**SIGNED, "claims": "not an object"},
+    ],
+)
+async def test_malformed_claims_from_the_owner_fail_the_fetch(
+    world: World, tmp_path: Path, claims: object
+) -> None:
+    with pytest.raises(FetchFailed, match="claims"):
+        await _released_claims(world, tmp_path, claims)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
