@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from contextlib import ExitStack
 from typing import Annotated
 
@@ -10,17 +12,21 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Principal
-from gateway.deps import Deps, GatewayDeps, ledger_of, require
+from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
 from gateway.models import IngestedItem, SubmissionResult
 from gateway.problems import Problem
 from gateway.rectification import RequestConflict
 from gateway.uploads import read_multipart
 from node.ingest import Ingested
+from node.ledger import Committed, LedgerRefused
 from node.streams import Readable
 from schemas.claims import RectificationClaims, claims_digest, parse_device_claims
 from schemas.glossary import Role
+from schemas.ledger import LedgerErrorCode
 from schemas.rectification import RectificationRequest
-from schemas.violations import ViolationFlag
+from schemas.violations import ViolationFlag, ViolationRecord
+
+log = logging.getLogger("gateway")
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -110,7 +116,8 @@ async def submit(
     # The event becomes a flag in the review queue, signed by the device itself. A replay
     # flags again harmlessly (FlagViolation is idempotent), so a failure here is retried by
     # the device with nothing lost: its evidence is already stored.
-    flagged = await ledger_of(deps, who).flag_violation(
+    flagged = await _flag(
+        ledger_of(deps, who),
         ViolationFlag(
             flag_id=claims.event_id,
             camera_id=claims.camera_id,
@@ -119,7 +126,7 @@ async def submit(
             evidence_ids=[i.evidence_id for i in done],
             confidence=max((d.confidence for d in claims.detections), default=0.0),
             claims_hash=claims_digest(claims),
-        )
+        ),
     )
     return SubmissionResult(
         event_id=claims.event_id,
@@ -127,6 +134,40 @@ async def submit(
         flag_tx=flagged.tx_id,
         items=items,
     )
+
+
+# Waits between asking again when the ledger does not show the flag's items yet.
+FLAG_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
+
+
+async def _flag(ledger: Ledger, flag: ViolationFlag) -> Committed[ViolationRecord]:
+    """FlagViolation for items whose registration this node saw commit a moment ago.
+
+    NOT_FOUND for them can only mean the peer that endorsed first has not caught up yet (a
+    peer just restarted replays the blocks it missed): asked again a few times, then the
+    device is told to send the event again (503, Retry-After). A 404 would make it drop an
+    event whose evidence is stored; FlagViolation is idempotent, so a resend is harmless.
+    """
+    for delay in FLAG_RETRY_DELAYS:
+        try:
+            return await ledger.flag_violation(flag)
+        except LedgerRefused as err:
+            if err.code is not LedgerErrorCode.NOT_FOUND:
+                raise
+            log.warning("flag %s: the ledger does not show its items yet: %s", flag.flag_id, err)
+        await asyncio.sleep(delay)
+    try:
+        return await ledger.flag_violation(flag)
+    except LedgerRefused as err:
+        if err.code is not LedgerErrorCode.NOT_FOUND:
+            raise
+        raise Problem(
+            503,
+            "LEDGER_NOT_CAUGHT_UP",
+            "the ledger does not show this event's evidence yet (it is stored); send the "
+            "event again",
+            {"Retry-After": "5"},
+        ) from None
 
 
 @router.get("/rectification-requests", response_model=list[RectificationRequest])

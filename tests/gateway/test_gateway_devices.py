@@ -7,8 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gatewaykit import Kit, build
+from gatewaykit import FakeLedger, Kit, build
 from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
+
+from gateway.routes import devices
+from node.ledger import LedgerRefused
+from schemas.ledger import LedgerErrorCode
+from schemas.violations import ViolationFlag
 
 PROBLEM = "application/problem+json"
 
@@ -117,3 +122,62 @@ def test_no_token(kit: Kit) -> None:
     resp = kit.client.post("/devices/submissions", files=parts(kit))
     assert_problem(resp, 401, "UNAUTHENTICATED")
     assert resp.headers["www-authenticate"] == "Bearer"
+
+
+def _flag_not_found_for(kit: Kit, monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    """The peer that endorses FlagViolation first does not show the items ``times`` times
+    (it has just restarted and is replaying blocks), then it does."""
+    calls: list[int] = []
+    real = FakeLedger.flag_violation
+
+    async def lagging(self: FakeLedger, flag: ViolationFlag) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            raise LedgerRefused(LedgerErrorCode.NOT_FOUND, "no evidence EV-1", "tx-lag")
+        return await real(self, flag)
+
+    monkeypatch.setattr(FakeLedger, "flag_violation", lagging)
+    monkeypatch.setattr(devices, "FLAG_RETRY_DELAYS", (0.0, 0.0))
+    return calls
+
+
+def test_a_peer_that_has_not_caught_up_is_asked_again(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _flag_not_found_for(kit, monkeypatch, times=2)
+    resp = submit(kit, parts(kit))
+    assert resp.status_code == 201, resp.text
+    assert len(calls) == 3
+    assert resp.json()["flag_id"] in kit.chain.flags
+
+
+def test_a_ledger_still_behind_asks_the_device_to_resend_and_loses_nothing(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _flag_not_found_for(kit, monkeypatch, times=3)
+    resp = submit(kit, parts(kit))
+    assert_problem(resp, 503, "LEDGER_NOT_CAUGHT_UP")  # retryable: not a 404 the device drops
+    assert resp.headers["retry-after"] == "5"
+    assert len(calls) == 3
+    assert kit.chain.flags == {}
+    blobs = kit.blobs()
+    assert blobs  # the evidence is stored and registered
+    again = submit(kit, parts(kit))  # the device's resend, once the peer caught up
+    assert again.status_code == 201, again.text
+    assert all(i["duplicate"] for i in again.json()["items"])
+    assert kit.blobs() == blobs
+    assert again.json()["flag_id"] in kit.chain.flags
+
+
+def test_other_refusals_of_the_flag_are_not_retried(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    async def refused(self: FakeLedger, flag: ViolationFlag) -> Any:
+        calls.append(1)
+        raise LedgerRefused(LedgerErrorCode.VIOLATION_CONFLICT, "flag exists otherwise", "tx")
+
+    monkeypatch.setattr(FakeLedger, "flag_violation", refused)
+    assert_problem(submit(kit, parts(kit)), 409, "VIOLATION_CONFLICT")
+    assert calls == [1]
