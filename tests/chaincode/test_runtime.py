@@ -19,7 +19,9 @@ from fabric_protos.peer import chaincode_shim_pb2 as shim
 
 from chaincode.contracts import default_contracts
 from chaincode.runtime import Registry
+from chaincode.runtime.errors import PeerError
 from chaincode.runtime.handler import StreamHandler, batch_sizes
+from chaincode.runtime.stub import Stub
 from node.crypto.pki import create_ca, issue
 from node.fabric import Identity
 from node.fabric.proposal import build_proposal
@@ -205,3 +207,23 @@ async def test_a_batching_peer_gets_every_write_in_one_call_after_the_function()
         assert json.loads(response.message)["code"] == "INTERNAL"
     finally:
         await p.close()
+
+
+async def test_a_multiple_read_answered_short_is_a_peer_error_not_absent_keys() -> None:
+    """Fabric v3.1's GetStateMultipleKeys answers a state database error with no values and
+    no error (core/ledger/kvledger/txmgmt/txmgr/query_executor.go): taken at its word, every
+    key would look absent, and a NOT_FOUND would be decided on a failed read."""
+    asked: list[list[str]] = []
+
+    async def peer(kind: int, payload: bytes) -> bytes:
+        assert kind == Msg.GET_STATE_MULTIPLE
+        asked.append(list(shim.GetStateMultiple.FromString(payload).keys))
+        if len(asked) == 1:
+            return bytes(shim.GetStateMultipleResult(values=[b"a", b""]).SerializeToString())
+        return bytes(shim.GetStateMultipleResult().SerializeToString())  # the swallowed error
+
+    stub = Stub(peer, "evidence", "tx1", None, get_multiple=100)
+    assert await stub.get_states(["k1", "k2"]) == [b"a", None]
+    with pytest.raises(PeerError, match="0 values for 2 keys"):
+        await stub.get_states(["k1", "k2"])
+    assert asked == [["k1", "k2"], ["k1", "k2"]]
