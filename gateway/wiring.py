@@ -150,6 +150,7 @@ def department_gateway(
             identity=identity,
             signer=signer,
             foreign=remote,  # a transferred case's items, from their owners' nodes
+            copies=CopyArchive(redactions_dir),  # redacted copies carry their descriptions
         )
 
     return GatewayDeps(

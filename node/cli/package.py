@@ -29,6 +29,7 @@ from node.package import (
     build_package,
     verify_package,
 )
+from node.redaction.archive import CopyArchive
 from node.settings import Settings
 
 
@@ -65,6 +66,7 @@ def _package(args: argparse.Namespace, settings: Settings) -> int:
             signer=signer,
             # Other departments' items of the case, from their nodes' exchange servers.
             foreign=consortium_fetcher(layout, department.name, parts.keyring, ExchangeFetcher),
+            copies=CopyArchive(paths.root / "redactions"),
         )
         try:
             out = await build_package(args.case, exporter, args.out, args.purpose)

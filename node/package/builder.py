@@ -14,7 +14,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from node.crypto.sealing import IntegrityError, OpeningReader
 from node.department import NodeParts
@@ -42,6 +42,9 @@ from schemas.ledger import (
     TrailQuery,
     record_tx_id,
 )
+
+if TYPE_CHECKING:  # (node.redaction at run time would bring OpenCV into every verifier)
+    from node.redaction.archive import CopyArchive
 
 DEFAULT_PURPOSE = "evidence_package"
 IN_FLIGHT = 32
@@ -113,6 +116,8 @@ class Exporter:
     # Other departments' items (a case transferred here, or holding a partner's item) come
     # from their owners' nodes against this export's own access records.
     foreign: ForeignEvidence | None = None
+    # The node's redacted copies: a copy in the case carries its derivation description.
+    copies: CopyArchive | None = None
 
 
 async def build_package(
@@ -161,9 +166,11 @@ async def build_package(
     )
     if exporter.foreign is None:
         # Without an exchange another department's item cannot be packaged: say so before
-        # the export is recorded, not after (this read then precedes the endorsement).
+        # the export is recorded, not after (this read then precedes the endorsement) —
+        # unless the ledger would deny the export: a refusal is recorded first, as always.
         owners = {r.owner_org for part in await reading for r in part}
-        if others := sorted(owners - {exporter.identity.msp_id}):
+        others = sorted(owners - {exporter.identity.msp_id})
+        if others and await _all_granted(ledger, batches, limited):
             raise ForeignEvidenceUnavailable(others)
     exporting = asyncio.ensure_future(
         _record_export(
@@ -187,7 +194,7 @@ async def build_package(
         if not granted.is_set():
             await exporting  # refused before every batch was granted: raises
         records = dict(zip(ids, (r for part in await reading for r in part), strict=True))
-        items = [_item(i, r, exporter.claims) for i, r in records.items()]
+        items = [_item(i, r, exporter.claims, exporter.copies) for i, r in records.items()]
         own = [i for i in items if i.owner_org == exporter.identity.msp_id]
         remote = [records[i.evidence_id] for i in items if i.owner_org != exporter.identity.msp_id]
         archive = tarfile.TarFile(partial, "w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE)
@@ -284,7 +291,14 @@ async def _settle(futures: list[asyncio.Future[Any]]) -> None:
             future.exception()  # retrieved, so asyncio does not report it as lost
 
 
-def _item(evidence_id: str, record: EvidenceRecord, claims: ClaimsArchive) -> Item:
+def _item(
+    evidence_id: str,
+    record: EvidenceRecord,
+    claims: ClaimsArchive,
+    copies: CopyArchive | None = None,
+) -> Item:
+    signed = _claims(claims, evidence_id)
+    entry = copies.get(evidence_id) if copies is not None and signed is None else None
     return Item(
         evidence_id=evidence_id,
         path=layout.evidence_path(evidence_id),
@@ -296,8 +310,25 @@ def _item(evidence_id: str, record: EvidenceRecord, claims: ClaimsArchive) -> It
         media_type=record.media_type,
         owner_org=record.owner_org,
         registered_tx=record.registered_tx,
-        claims=_claims(claims, evidence_id),
+        claims=signed,
+        derivation=None if entry is None else entry.description.model_dump(mode="json"),
     )
+
+
+async def _all_granted(
+    ledger: LedgerClient, batches: list[PackageAccessRequest], limited: _Limit
+) -> bool:
+    """Whether the chaincode would grant the ``package`` access of every item now
+    (evaluated, nothing recorded)."""
+    asks = [
+        AccessRequest(
+            target=TargetKind.EVIDENCE, target_id=i, purpose=b.purpose, kind=AccessKind.PACKAGE
+        )
+        for b in batches
+        for i in b.evidence_ids
+    ]
+    previews = await asyncio.gather(*(limited(ledger.preview_access(a)) for a in asks))
+    return all(p.outcome is Outcome.GRANTED for p in previews)
 
 
 async def _record_export(

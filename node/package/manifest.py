@@ -61,6 +61,9 @@ class Item(_Model):
     owner_org: str
     registered_tx: str
     claims: DeviceClaims | None = None
+    # A redacted copy has no device claims: its registered ``claims_hash`` is the SHA-256 of
+    # this description in canonical JSON (schemas.derivations.DerivationDescription).
+    derivation: dict[str, Any] | None = None
 
 
 class Manifest(_Model):

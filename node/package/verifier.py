@@ -24,6 +24,7 @@ from node.package import manifest as layout
 from node.package.manifest import Item, Manifest
 from node.package.trust import ChannelTrust, load_certs, signed_by
 from schemas.canonical import canonical_json
+from schemas.derivations import DerivationDescription
 from schemas.glossary import AccessKind, Outcome
 from schemas.ledger import AccessRecord, EvidenceRecord, record_tx_id
 
@@ -403,8 +404,40 @@ class _Verification:
                 )
             if record.owner_org != item.owner_org or record.media_type != item.media_type:
                 self.report.fail("ITEM_FIELDS_MISMATCH", item.evidence_id, "owner or media type")
-            self._claims(item, record, trust)
+            if item.derivation is not None and item.claims is None:
+                self._derivation(item, record, manifest)
+            else:
+                self._claims(item, record, trust)
             self.report.count("items")
+
+    def _derivation(self, item: Item, record: EvidenceRecord, manifest: Manifest) -> None:
+        """A redacted copy: its description is what the ledger registered as its claims, and
+        it names an original whose bytes, if packaged, are the ones it was made from."""
+        assert item.derivation is not None  # (the caller's branch)
+        canonical = canonical_json(item.derivation)
+        if f"sha256:{hashlib.sha256(canonical).hexdigest()}" != record.claims_hash:
+            self.report.fail(
+                "DERIVATION_HASH_MISMATCH", item.evidence_id, "description differs from ledger"
+            )
+            return
+        try:
+            described = DerivationDescription.model_validate(item.derivation)
+        except ValidationError as exc:
+            self.report.fail("DERIVATION_MALFORMED", item.evidence_id, str(exc)[:200])
+            return
+        original = next((i for i in manifest.items if i.evidence_id == described.original_id), None)
+        if original is None:
+            self.report.notes.append(
+                f"{item.evidence_id} is a redacted copy of {described.original_id}, "
+                "which is not in this package"
+            )
+        elif original.sha256 != str(described.original_plaintext_hash):
+            self.report.fail(
+                "DERIVATION_ORIGINAL_MISMATCH",
+                item.evidence_id,
+                f"made from other bytes than {described.original_id}",
+            )
+        self.report.count("redacted copies")
 
     def _claims(self, item: Item, record: EvidenceRecord, trust: ChannelTrust) -> None:
         if item.claims is None:

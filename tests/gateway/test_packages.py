@@ -234,10 +234,8 @@ def test_an_item_this_node_cannot_read_is_a_clear_problem(
     assert kit.spooled() == []
 
 
-def test_another_departments_item_without_an_exchange_is_501_and_nothing_is_recorded(
-    tmp_path: Path,
-) -> None:
-    # This gateway exports as PublicSecurity, without an exchange to the items' owner.
+def _foreign_kit(tmp_path: Path) -> Kit:
+    """A gateway exporting as PublicSecurity, without an exchange to the items' owner."""
     made: list[Kit] = []
     kit = build(
         tmp_path,
@@ -248,8 +246,29 @@ def test_another_departments_item_without_an_exchange_is_501_and_nothing_is_reco
     resp = submit(kit, parts(kit))
     assert resp.status_code == 201, resp.text
     _file_case(kit, evidence_ids=[i["evidence_id"] for i in resp.json()["items"]])
+    return kit
+
+
+def test_another_departments_item_without_an_exchange_is_501_and_nothing_is_recorded(
+    tmp_path: Path,
+) -> None:
+    kit = _foreign_kit(tmp_path)
     resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
     assert_problem(resp, 501, "REMOTE_EVIDENCE_NOT_SUPPORTED")
     assert "UrbanManagementMSP" in resp.json()["detail"]
     assert kit.chain.accesses == []  # refused before the export was recorded
+    assert kit.spooled() == []
+
+
+def test_without_an_exchange_a_denied_export_is_still_recorded_as_denied(
+    tmp_path: Path,
+) -> None:
+    # The ledger decides first: a partner with no grant is refused and the refusal is in
+    # the trail, whatever this gateway could have fetched.
+    kit = _foreign_kit(tmp_path)
+    resp = kit.client.post("/cases/case-1/packages", headers=kit.token("partner1"))
+    assert_problem(resp, 403, "ACCESS_DENIED")
+    [denial, *_] = kit.chain.accesses
+    assert denial.record_id == resp.headers["x-access-record"]
+    assert (denial.outcome, denial.kind) == (Outcome.DENIED, AccessKind.PACKAGE)
     assert kit.spooled() == []

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,13 +19,17 @@ import httpx
 import numpy as np
 import pytest
 from netsupport import ledger_as, signed_upload
+from test_package_network import _members, _write
 
 from gateway.app import create_app
 from gateway.wiring import department_gateway
+from node.consortium.clients import user_identity
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
 from node.department import NodePaths, open_parts
 from node.ledger import LedgerRefused
+from node.package import Manifest, verify_package
+from node.package.manifest import MANIFEST, SIGNATURE
 from node.redaction import DerivationConflict, DerivationsClient
 from schemas.derivations import DerivationRecord, DerivationRequest
 from schemas.glossary import AccessKind, Outcome
@@ -82,7 +88,7 @@ def _decode(data: bytes) -> np.ndarray:  # type: ignore[type-arg]
 
 
 async def test_a_redacted_copy_is_registered_and_linked_on_the_ledger(
-    people: Network, urban: Gateway
+    people: Network, urban: Gateway, tmp_path: Path
 ) -> None:
     layout, t = people.layout, urban.tokens
     photo = _photo()
@@ -151,6 +157,49 @@ async def test_a_redacted_copy_is_registered_and_linked_on_the_ledger(
     assert again.json()["derivation_tx"] == body["derivation_tx"]
     listed = await urban.client.get(f"/evidence/{original_id}/derivations", headers=t["auditor1"])
     assert [d["derived_id"] for d in listed.json()["derivations"]] == [derived_id]
+
+    # Both go into a case, and its package verifies offline: the copy carries its
+    # derivation description (what the ledger registered as its claims) instead of
+    # device-signed claims, and names the original packaged beside it.
+    case_id = f"CASE-RED-{uuid.uuid4().hex[:8]}"
+    filed = await urban.client.post(
+        "/cases",
+        json={
+            "case_id": case_id,
+            "violation_type": "road_occupation",
+            "subject_key": hashlib.sha256(case_id.encode()).hexdigest(),
+            "subject_kind": "person",
+            "source": "camera",
+            "evidence_ids": [original_id, derived_id],
+        },
+        headers=t["officer1"],
+    )
+    assert filed.status_code == 201, filed.text
+    exported = await urban.client.post(f"/cases/{case_id}/packages", headers=t["officer1"])
+    assert exported.status_code == 200, exported.text
+    package = tmp_path / "redacted.tar"
+    package.write_bytes(exported.content)
+    report = verify_package(package)
+    assert report.ok, report.render()
+    assert report.checked["redacted copies"] == 1
+    manifest = Manifest.from_json(_members(package)[MANIFEST])
+    copy_item = next(i for i in manifest.items if i.evidence_id == derived_id)
+    assert copy_item.claims is None
+    assert copy_item.derivation is not None
+    assert copy_item.derivation["original_id"] == original_id
+    assert next(i for i in manifest.items if i.evidence_id == original_id).claims is not None
+    # A dishonest exporter who rewrites the copy's description (and signs again) is caught
+    # by the ledger's hash of it.
+    _, signer = user_identity(layout, layout.consortium.department(URBAN), "officer1")
+    members = _members(package)
+    doc = json.loads(members[MANIFEST])
+    for item in doc["items"]:
+        if item["evidence_id"] == derived_id:
+            item["derivation"]["method"] = "blur_less_v0"
+    members[MANIFEST] = Manifest.model_validate(doc).canonical_bytes()
+    members[SIGNATURE] = signer.sign(members[MANIFEST])
+    tampered = _write(tmp_path / "tampered.tar", members)
+    assert verify_package(tampered).codes == {"DERIVATION_HASH_MISMATCH"}
 
     # The chaincode refuses a replayed link, and another department's officer.
     replay = DerivationRequest(
