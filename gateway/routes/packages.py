@@ -166,7 +166,7 @@ async def package(
         raise Problem(
             403, "ACCESS_DENIED", "access denied", {"X-Access-Record": refused.tx_id}
         ) from None
-    except ForeignEvidenceUnavailable as err:  # nothing was recorded
+    except ForeignEvidenceUnavailable as err:  # (refused before recording, as a rule)
         raise Problem(501, "REMOTE_EVIDENCE_NOT_SUPPORTED", str(err)) from None
     except (SealingError, StoreError, VaultError) as err:
         # The exports are recorded, but this node cannot produce an item's bytes.

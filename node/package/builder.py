@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import io
 import os
 import queue
@@ -99,8 +100,17 @@ class _Limit:
         self._gate = asyncio.Semaphore(n)
 
     async def __call__(self, call: Awaitable[T]) -> T:
-        async with self._gate:
-            return await call
+        try:
+            async with self._gate:
+                return await call
+        finally:
+            # Cancelled while waiting for the gate: the call never started; close it, so it
+            # is not reported as a coroutine never awaited.
+            if (
+                inspect.iscoroutine(call)
+                and inspect.getcoroutinestate(call) == inspect.CORO_CREATED
+            ):
+                call.close()
 
 
 @dataclass(frozen=True)
@@ -213,7 +223,8 @@ async def build_package(
         fetched: list[tuple[Item, Path]] = []
         fetching: asyncio.Future[list[tuple[Item, Path]]] | None = None
         if remote:
-            assert exporter.foreign is not None  # checked before the export was recorded
+            if exporter.foreign is None:  # evaluated as denied, granted since: recorded now
+                raise ForeignEvidenceUnavailable(sorted({r.owner_org for r in remote}))
             fetching = asyncio.ensure_future(
                 _fetch_foreign(exporter.foreign, remote, exports, items, partial, staged)
             )

@@ -272,3 +272,22 @@ def test_without_an_exchange_a_denied_export_is_still_recorded_as_denied(
     assert denial.record_id == resp.headers["x-access-record"]
     assert (denial.outcome, denial.kind) == (Outcome.DENIED, AccessKind.PACKAGE)
     assert kit.spooled() == []
+
+
+def test_a_grant_between_the_evaluation_and_the_export_is_still_a_clear_501(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Evaluated as denied (so the export goes on to record the denial), granted by the time
+    # it is recorded: the items still cannot be fetched here, and the answer says so.
+    kit = _foreign_kit(tmp_path)
+    real = FakeLedger.preview_access
+
+    async def denied_then(self: FakeLedger, req: Any) -> Any:
+        record = await real(self, req)
+        return record.model_copy(update={"outcome": Outcome.DENIED, "reason": "no_grant"})
+
+    monkeypatch.setattr(FakeLedger, "preview_access", denied_then)
+    resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
+    assert_problem(resp, 501, "REMOTE_EVIDENCE_NOT_SUPPORTED")
+    assert {r.outcome for r in kit.chain.accesses} == {Outcome.GRANTED}  # recorded, honestly
+    assert kit.spooled() == []
