@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import os
 import subprocess
@@ -202,6 +203,18 @@ def namespace(tag: str, host_ip: str, inner_ip: str) -> Iterator[Namespace]:
 # --- device submissions -------------------------------------------------------------------
 
 Upload = list[tuple[str, tuple[str | None, bytes]]]
+
+
+def case_filing(case_id: str, evidence_ids: list[str]) -> dict[str, Any]:
+    """The body of ``POST /cases`` for a camera case on a person, over ``evidence_ids``."""
+    return {
+        "case_id": case_id,
+        "violation_type": "road_occupation",
+        "subject_key": hashlib.sha256(case_id.encode()).hexdigest(),
+        "subject_kind": "person",
+        "source": "camera",
+        "evidence_ids": evidence_ids,
+    }
 
 
 def signed_upload(device: IdentityFiles, org: str, photo: bytes, **claims: Any) -> Upload:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import hashlib
 import io
 import tarfile
 import uuid
@@ -19,7 +18,14 @@ from typing import Any
 import httpx
 import pypdf
 import pytest
-from netsupport import Upload, caught_up, ledger_as, rectification_upload, signed_upload
+from netsupport import (
+    Upload,
+    case_filing,
+    caught_up,
+    ledger_as,
+    rectification_upload,
+    signed_upload,
+)
 
 from gateway.app import create_app
 from gateway.audit_pdf import records_digest
@@ -132,14 +138,7 @@ async def test_device_to_download_through_the_gateway(people: Network, gateways:
     case_id = f"CASE-GW-{uuid.uuid4().hex[:8]}"
     filed = await g.urban.post(
         "/cases",
-        json={
-            "case_id": case_id,
-            "violation_type": "road_occupation",
-            "subject_key": hashlib.sha256(case_id.encode()).hexdigest(),
-            "subject_kind": "person",
-            "source": "camera",
-            "evidence_ids": [evidence_id],
-        },
+        json=case_filing(case_id, [evidence_id]),
         headers=t[f"{URBAN}/officer1"],
     )
     assert filed.status_code == 201, filed.text
@@ -242,14 +241,7 @@ async def test_a_transferred_case_is_packaged_with_the_owners_items(
     case_id = f"CASE-GW-T-{uuid.uuid4().hex[:8]}"
     filed = await g.urban.post(
         "/cases",
-        json={
-            "case_id": case_id,
-            "violation_type": "road_occupation",
-            "subject_key": hashlib.sha256(case_id.encode()).hexdigest(),
-            "subject_kind": "person",
-            "source": "camera",
-            "evidence_ids": [evidence_id],
-        },
+        json=case_filing(case_id, [evidence_id]),
         headers=t[f"{URBAN}/officer1"],
     )
     assert filed.status_code == 201, filed.text

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from netsupport import Upload, ledger_as, signed_upload
+from netsupport import Upload, case_filing, ledger_as, signed_upload
 from test_gateway_api import POLICE, URBAN, _eventually, _visible
 
 from gateway.app import create_app
@@ -134,14 +134,7 @@ async def test_package_download_verify_and_tamper(
     case_id = f"CASE-PKG-GW-{uuid.uuid4().hex[:8]}"
     filed = await g.urban.post(
         "/cases",
-        json={
-            "case_id": case_id,
-            "violation_type": "road_occupation",
-            "subject_key": hashlib.sha256(case_id.encode()).hexdigest(),
-            "subject_kind": "person",
-            "source": "camera",
-            "evidence_ids": [first],
-        },
+        json=case_filing(case_id, [first]),
         headers=t[f"{URBAN}/officer1"],
     )
     assert filed.status_code == 201, filed.text

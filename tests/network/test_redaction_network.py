@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +17,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from netsupport import ledger_as, signed_upload
+from netsupport import case_filing, ledger_as, signed_upload
 from test_package_network import _members, _write
 
 from gateway.app import create_app
@@ -164,14 +163,7 @@ async def test_a_redacted_copy_is_registered_and_linked_on_the_ledger(
     case_id = f"CASE-RED-{uuid.uuid4().hex[:8]}"
     filed = await urban.client.post(
         "/cases",
-        json={
-            "case_id": case_id,
-            "violation_type": "road_occupation",
-            "subject_key": hashlib.sha256(case_id.encode()).hexdigest(),
-            "subject_kind": "person",
-            "source": "camera",
-            "evidence_ids": [original_id, derived_id],
-        },
+        json=case_filing(case_id, [original_id, derived_id]),
         headers=t["officer1"],
     )
     assert filed.status_code == 201, filed.text
