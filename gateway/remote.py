@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from gateway.problems import Problem
 from node.exchange import ReleaseRefused
-from node.exchange.client import FetchFailed
+from node.exchange.client import FetchFailed, Released
 from node.exchange.remote import ExchangeFetcher, OwnerNode, OwnerUnknown, OwnerUnreachable
 from schemas.ledger import EvidenceRecord
 
@@ -20,11 +20,9 @@ log = logging.getLogger("gateway")
 
 
 class RemoteEvidence(Protocol):
-    async def fetch(
-        self, item: EvidenceRecord, access_tx: str, destination: Path
-    ) -> dict[str, Any] | None:
-        """Write ``item``'s verified plaintext to ``destination``; return its device-signed
-        capture claims if the owner keeps them.
+    async def fetch(self, item: EvidenceRecord, access_tx: str, destination: Path) -> Released:
+        """Write ``item``'s verified plaintext to ``destination``; return what was released
+        (its claims or derivation description, as the owner keeps them).
 
         Raises:
             Problem: 403 if the owner refuses, 501 for an owner with no known node, 502 if the
@@ -36,9 +34,7 @@ class RemoteEvidence(Protocol):
 class ExchangeRemote(ExchangeFetcher):
     """:class:`ExchangeFetcher` answering with problems."""
 
-    async def fetch(
-        self, item: EvidenceRecord, access_tx: str, destination: Path
-    ) -> dict[str, Any] | None:
+    async def fetch(self, item: EvidenceRecord, access_tx: str, destination: Path) -> Released:
         try:
             return await super().fetch(item, access_tx, destination)
         except OwnerUnknown as err:

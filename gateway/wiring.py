@@ -52,11 +52,17 @@ def exchange_remote(layout: Layout, department: str, keyring: KeyRing) -> Exchan
 
 
 async def start_exchange_server(
-    layout: Layout, department: str, parts: NodeParts, port: int, claims: ClaimsArchive
+    layout: Layout,
+    department: str,
+    parts: NodeParts,
+    port: int,
+    claims: ClaimsArchive,
+    copies: CopyArchive,
 ) -> ExchangeServer:
     """``department``'s exchange server on 127.0.0.1:``port``: it releases an item (sealed to
-    the requester's org key, with the device-signed claims kept in ``claims``) only against
-    a granted access record its own peer holds.
+    the requester's org key, with the device-signed claims kept in ``claims`` or, for a
+    redacted copy, its description kept in ``copies``) only against a granted access record
+    its own peer holds.
 
     Its ledger view is the org admin's (queries only: records, items, org keys).
     """
@@ -67,7 +73,10 @@ async def start_exchange_server(
         for d in layout.consortium.departments
     }
     server = ExchangeServer(
-        LedgerOwnerItems(view, parts.vault, dep.msp_id, claims), parts.store, parts.keyring, cas
+        LedgerOwnerItems(view, parts.vault, dep.msp_id, claims, copies),
+        parts.store,
+        parts.keyring,
+        cas,
     )
     tls = exchange_tls(layout, dep.name)
     await server.start(f"127.0.0.1:{port}", tls.cert_pem, tls.key_pem)

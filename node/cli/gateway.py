@@ -46,6 +46,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from node.department import open_parts
     from node.follower import follow
     from node.package import ClaimsArchive
+    from node.redaction.archive import CopyArchive
 
     layout = network_from(settings, verbose=False).layout
     dep = layout.consortium.department(args.department)
@@ -84,8 +85,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         logging.getLogger("gateway.service").info("reconciled: %s", outcome)
         # The claims the gateway keeps at ingest go out with the items they describe.
         claims = deps.claims or ClaimsArchive(runtime.paths.root / "claims")
+        copies = CopyArchive(deps.redactions_dir or runtime.paths.root / "redactions")
         exchange = await start_exchange_server(
-            layout, dep.name, parts, runtime.exchange_port, claims
+            layout, dep.name, parts, runtime.exchange_port, claims, copies
         )
         logging.getLogger("gateway.service").info(
             "exchange serving on 127.0.0.1:%d", runtime.exchange_port

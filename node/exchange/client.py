@@ -25,11 +25,13 @@ class FetchFailed(Exception):
 
 @dataclass(frozen=True)
 class Released:
-    """What the owner released: the opened item, and the device-signed capture claims if the
-    owner keeps them (``{"claims", "signature", "certificate"}``, checked by verifiers)."""
+    """What the owner released: the opened item and its provenance as the owner keeps it —
+    the device-signed capture claims (``{"claims", "signature", "certificate"}``) of a
+    captured item, the derivation description of a redacted copy; checked by verifiers."""
 
     opened: OpenResult
     claims: dict[str, Any] | None
+    derivation: dict[str, Any] | None = None
 
 
 async def fetch(
@@ -77,9 +79,11 @@ async def fetch(
             raise FetchFailed("the owner sent nothing")
         if hasher.digest() != ledger_ciphertext:
             raise FetchFailed("the ciphertext does not match the hash on the ledger")
-        claims = header.get("claims")
+        claims, derivation = header.get("claims"), header.get("derivation")
         if claims is not None and not _signed_claims(claims):
             raise FetchFailed("the owner sent malformed capture claims")
+        if derivation is not None and not isinstance(derivation, dict):
+            raise FetchFailed("the owner sent a malformed derivation description")
         assert claims is None or isinstance(claims, dict)  # (checked just above)
         wrapped = WrappedKey.from_dict(header["wrapped_key"])
         data_key = keyring.unwrap(wrapped, evidence_id)
@@ -91,7 +95,7 @@ async def fetch(
                 evidence_id=evidence_id,
                 expected_plaintext=ledger_plaintext,
             )
-        return Released(result, claims)
+        return Released(result, claims, derivation)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
 from node.crypto.key_wrap import EncryptionPublicKey
 from node.exchange.server import HeldItem
@@ -11,6 +12,9 @@ from node.package.claims_archive import ClaimsArchive, ClaimsNotArchived
 from node.vault import KeyNotFound, KeyVault
 from schemas.hashes import Digest
 from schemas.ledger import AccessRecord, LedgerErrorCode
+
+if TYPE_CHECKING:  # (node.redaction at run time would bring OpenCV into the exchange)
+    from node.redaction.archive import CopyArchive
 
 
 class LedgerOwnerItems:
@@ -22,9 +26,10 @@ class LedgerOwnerItems:
         vault: KeyVault,
         own_org: str,
         claims: ClaimsArchive | None = None,
+        copies: CopyArchive | None = None,
     ) -> None:
         self._ledger, self._vault, self._org = ledger, vault, own_org
-        self._claims = claims
+        self._claims, self._copies = claims, copies
 
     async def access_record(self, tx_id: str) -> AccessRecord | None:
         # The record key is written by the access transaction itself, so it is in the world
@@ -49,7 +54,12 @@ class LedgerOwnerItems:
             Digest.parse(record.plaintext_hash),
             wrapped,
             self._signed_claims(evidence_id),
+            self._derivation(evidence_id),
         )
+
+    def _derivation(self, evidence_id: str) -> dict[str, object] | None:
+        entry = self._copies.get(evidence_id) if self._copies is not None else None
+        return None if entry is None else entry.description.model_dump(mode="json")
 
     def _signed_claims(self, evidence_id: str) -> dict[str, object] | None:
         if self._claims is None:

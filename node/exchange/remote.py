@@ -7,14 +7,14 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 
 from node.consortium.identities import org_crypto
 from node.consortium.launch import Layout
 from node.crypto.key_wrap import KeyRing
-from node.exchange.client import fetch
+from node.exchange.client import Released, fetch
 from node.exchange.policy import ReleaseRefused
 from node.exchange.tls import exchange_tls
 from node.fabric import open_channel
@@ -58,12 +58,10 @@ class ExchangeFetcher:
     # The owner's peer commits the access record a moment after ours: ask again meanwhile.
     replication_wait: float = 10
 
-    async def fetch(
-        self, item: EvidenceRecord, access_tx: str, destination: Path
-    ) -> dict[str, Any] | None:
+    async def fetch(self, item: EvidenceRecord, access_tx: str, destination: Path) -> Released:
         """Write ``item``'s plaintext to ``destination``, released against the committed
-        access record ``access_tx`` and checked against the ledger's hashes; return the
-        device-signed capture claims the owner keeps for it, if any.
+        access record ``access_tx`` and checked against the ledger's hashes; return what was
+        released (with the item's claims or derivation description, as its owner keeps them).
 
         Raises:
             OwnerUnknown: no exchange address for ``item.owner_org``.
@@ -89,7 +87,7 @@ class ExchangeFetcher:
 
     async def _fetch_once_committed(
         self, channel: grpc.aio.Channel, item: EvidenceRecord, access_tx: str, destination: Path
-    ) -> dict[str, Any] | None:
+    ) -> Released:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.replication_wait
         while True:
@@ -104,7 +102,7 @@ class ExchangeFetcher:
                     destination=destination,
                     timeout=self.timeout,
                 )
-                return released.claims
+                return released
             except ReleaseRefused as err:
                 if err.code != "RECORD_NOT_FOUND" or loop.time() > deadline:
                     raise

@@ -40,8 +40,10 @@ class HeldItem:
     ciphertext: Digest
     plaintext: Digest
     wrapped_key: WrappedKey  # wrapped to this org's key
-    # The device-signed capture claims, released with the bytes: a package carries them.
+    # Released with the bytes, for packages: the device-signed capture claims, or, for a
+    # redacted copy, its derivation description.
     claims: Mapping[str, object] | None = None
+    derivation: Mapping[str, object] | None = None
 
 
 class OwnerItems(Protocol):
@@ -142,6 +144,7 @@ class ExchangeServer:
                 "plaintext": str(held.plaintext),
                 "wrapped_key": wrapped.to_dict(),
                 "claims": None if held.claims is None else dict(held.claims),
+                "derivation": None if held.derivation is None else dict(held.derivation),
             }
         )
         with self._store.open(held.ciphertext) as blob:

@@ -45,6 +45,7 @@ from schemas.ledger import (
 )
 
 if TYPE_CHECKING:  # (node.redaction at run time would bring OpenCV into every verifier)
+    from node.exchange.client import Released
     from node.redaction.archive import CopyArchive
 
 DEFAULT_PURPOSE = "evidence_package"
@@ -83,13 +84,10 @@ class ForeignEvidenceUnavailable(Exception):
 class ForeignEvidence(Protocol):
     """Fetches another department's item from its owner's node (:mod:`node.exchange`)."""
 
-    async def fetch(
-        self, item: EvidenceRecord, access_tx: str, destination: Path
-    ) -> dict[str, Any] | None:
+    async def fetch(self, item: EvidenceRecord, access_tx: str, destination: Path) -> Released:
         """Write the item's plaintext, released against the committed access record
         ``access_tx`` and checked against the ledger's digest, to ``destination``; return
-        its device-signed capture claims (``{"claims", "signature", "certificate"}``) if the
-        owner keeps them."""
+        what was released, with the item's claims or derivation description."""
         ...
 
 
@@ -465,7 +463,7 @@ async def _fetch_foreign(
 ) -> list[tuple[Item, Path]]:
     """Fetch each other department's item against the export's committed record for it,
     into a staging file beside ``partial`` (listed in ``staged`` for removal); each item
-    with the claims its owner released."""
+    with the claims or derivation description its owner released."""
     record_of = {r.target_id: r.record_id for r in exports}
     item_of = {i.evidence_id: i for i in items}
     gate = asyncio.Semaphore(FETCHES_IN_FLIGHT)
@@ -476,10 +474,14 @@ async def _fetch_foreign(
         path = Path(name)
         staged.append(path)
         async with gate:
-            claims = await foreign.fetch(record, record_of[record.evidence_id], path)
-        item = item_of[record.evidence_id]
-        if claims is not None:
-            item = item.model_copy(update={"claims": DeviceClaims.model_validate(claims)})
+            released = await foreign.fetch(record, record_of[record.evidence_id], path)
+        claims = released.claims
+        item = item_of[record.evidence_id].model_copy(
+            update={
+                "claims": None if claims is None else DeviceClaims.model_validate(claims),
+                "derivation": released.derivation,
+            }
+        )
         return item, path
 
     return list(await asyncio.gather(*(one(r) for r in remote)))

@@ -26,6 +26,7 @@ from netsupport import (
     rectification_upload,
     signed_upload,
 )
+from test_redaction_network import _photo as real_photo
 
 from gateway.app import create_app
 from gateway.audit_pdf import records_digest
@@ -40,6 +41,7 @@ from node.exchange.tls import exchange_tls
 from node.ledger import LedgerClient, LedgerRefused
 from node.package import ClaimsArchive, Manifest, verify_package
 from node.package import manifest as layout
+from node.redaction.archive import CopyArchive
 from schemas.glossary import AccessKind, Outcome
 from schemas.hashes import Digest
 from schemas.ledger import LedgerErrorCode, TargetKind, TrailBy, TrailQuery
@@ -78,6 +80,7 @@ async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
             parts[URBAN].vault,
             msp[URBAN],
             ClaimsArchive(NodePaths.of(layout.state_dir, URBAN).root / "claims"),
+            CopyArchive(NodePaths.of(layout.state_dir, URBAN).root / "redactions"),
         ),
         parts[URBAN].store,
         parts[URBAN].keyring,
@@ -227,21 +230,31 @@ async def test_device_to_download_through_the_gateway(people: Network, gateways:
 async def test_a_transferred_case_is_packaged_with_the_owners_items(
     people: Network, gateways: Gateways, tmp_path: Path
 ) -> None:
-    """UrbanManagement hands a case over to PublicSecurity (案件移送); PublicSecurity's
-    package carries UrbanManagement's photo, fetched from its node against the export's own
-    committed record, and verifies offline."""
+    """UrbanManagement hands a case over to PublicSecurity (案件移送): a camera photo and
+    its redacted copy. PublicSecurity's package carries both, fetched from UrbanManagement's
+    node against the export's own committed records, with the photo's device-signed claims
+    and the copy's derivation description, and verifies offline."""
     g, t = gateways, gateways.tokens
     urban_msp = people.layout.consortium.department(URBAN).msp_id
     police_msp = people.layout.consortium.department(POLICE).msp_id
+    layout_ = people.layout
+    device = org_crypto(layout_.state_dir, layout_.consortium, URBAN).user("device1")
+    photo = real_photo()
+    upload = signed_upload(device, urban_msp, photo, event_id=f"evt-gw-t-{uuid.uuid4().hex[:10]}")
     submitted = await g.urban.post(
-        "/devices/submissions", files=device_upload(people), headers=t[f"{URBAN}/device1"]
+        "/devices/submissions", files=upload, headers=t[f"{URBAN}/device1"]
     )
     assert submitted.status_code == 201, submitted.text
     evidence_id = submitted.json()["items"][0]["evidence_id"]
+    redacted = await g.urban.post(
+        f"/evidence/{evidence_id}/redactions", headers=t[f"{URBAN}/officer1"]
+    )
+    assert redacted.status_code == 201, redacted.text
+    copy_id = redacted.json()["derived_id"]
     case_id = f"CASE-GW-T-{uuid.uuid4().hex[:8]}"
     filed = await g.urban.post(
         "/cases",
-        json=case_filing(case_id, [evidence_id]),
+        json=case_filing(case_id, [evidence_id, copy_id]),
         headers=t[f"{URBAN}/officer1"],
     )
     assert filed.status_code == 201, filed.text
@@ -273,23 +286,27 @@ async def test_a_transferred_case_is_packaged_with_the_owners_items(
     package.write_bytes(exported.content)
     report = verify_package(package)
     assert report.ok, report.render()
+    assert report.checked["redacted copies"] == 1
     with tarfile.open(package) as archive:
         manifest = Manifest.from_json(_member(archive, layout.MANIFEST))
-        assert _member(archive, layout.evidence_path(evidence_id)) == PHOTO
+        assert _member(archive, layout.evidence_path(evidence_id)) == photo
     assert manifest.exporter_org == police_msp
-    [item] = manifest.items
+    item, copy = sorted(manifest.items, key=lambda i: i.evidence_id != evidence_id)
     assert (item.evidence_id, item.owner_org) == (evidence_id, urban_msp)
     assert item.claims is not None  # the device's signed claims came from the owner's node
     assert item.claims.claims["camera_id"] == "cam-jiangbei-12"
-    # The owner released it against PublicSecurity's committed package record for the item.
-    [record_id] = exported.headers["x-access-record"].split(",")
-    record = await police_ledger.access_record(record_id)
-    assert (record.target_id, record.accessor_org, record.kind, record.outcome) == (
-        evidence_id,
-        police_msp,
-        AccessKind.PACKAGE,
-        Outcome.GRANTED,
-    )
+    assert (copy.evidence_id, copy.claims) == (copy_id, None)
+    assert copy.derivation is not None  # and the copy's description
+    assert copy.derivation["original_id"] == evidence_id
+    # The owner released each against PublicSecurity's committed package record for it.
+    for record_id in exported.headers["x-access-record"].split(","):
+        record = await police_ledger.access_record(record_id)
+        assert record.target_id in (evidence_id, copy_id)
+        assert (record.accessor_org, record.kind, record.outcome) == (
+            police_msp,
+            AccessKind.PACKAGE,
+            Outcome.GRANTED,
+        )
     staged = [p.name for p in (tmp_path / POLICE / "spool").iterdir()]
     assert staged == [], staged  # no plaintext left behind beside the package
 

@@ -178,6 +178,21 @@ async def test_the_signed_claims_go_with_the_item(world: World, tmp_path: Path) 
     assert await _released_claims(world, tmp_path, SIGNED) == SIGNED
 
 
+async def test_a_redacted_copys_description_goes_with_it(world: World, tmp_path: Path) -> None:
+    description = {"original_id": "E-0", "method": "haar_pixelate_v1", "regions": []}
+    world.ledger.held["E-1"] = dataclasses.replace(world.held, derivation=description)
+    released = await fetch(
+        world.channel,
+        evidence_id="E-1",
+        access_tx="tx-1",
+        keyring=world.partner_keys,
+        ledger_plaintext=world.held.plaintext,
+        ledger_ciphertext=world.held.ciphertext,
+        destination=tmp_path / "out",
+    )
+    assert (released.claims, released.derivation) == (None, description)
+
+
 @pytest.mark.parametrize(
     "claims",
     [
