@@ -404,7 +404,13 @@ class _Verification:
                 )
             if record.owner_org != item.owner_org or record.media_type != item.media_type:
                 self.report.fail("ITEM_FIELDS_MISMATCH", item.evidence_id, "owner or media type")
-            if item.derivation is not None and item.claims is None:
+            if item.derivation is not None and item.claims is not None:
+                # One provenance is bound by the ledger's claims_hash; the other would ride
+                # along unchecked in a signed manifest.
+                self.report.fail(
+                    "PROVENANCE_AMBIGUOUS", item.evidence_id, "both device claims and a derivation"
+                )
+            elif item.derivation is not None:
                 self._derivation(item, record, manifest)
             else:
                 self._claims(item, record, trust)

@@ -192,6 +192,17 @@ async def test_a_redacted_copy_is_registered_and_linked_on_the_ledger(
     members[SIGNATURE] = signer.sign(members[MANIFEST])
     tampered = _write(tmp_path / "tampered.tar", members)
     assert verify_package(tampered).codes == {"DERIVATION_HASH_MISMATCH"}
+    # Nor can an item carry a second, unchecked provenance beside the one the ledger binds.
+    doc = json.loads(_members(package)[MANIFEST])
+    copy_doc = next(i for i in doc["items"] if i["evidence_id"] == derived_id)
+    for item in doc["items"]:
+        if item["evidence_id"] == original_id:
+            item["derivation"] = copy_doc["derivation"]
+    members = _members(package)
+    members[MANIFEST] = Manifest.model_validate(doc).canonical_bytes()
+    members[SIGNATURE] = signer.sign(members[MANIFEST])
+    doubled = _write(tmp_path / "doubled.tar", members)
+    assert verify_package(doubled).codes == {"PROVENANCE_AMBIGUOUS"}
 
     # The chaincode refuses a replayed link, and another department's officer.
     replay = DerivationRequest(
