@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import io
 import os
 import queue
@@ -92,23 +91,15 @@ class ForeignEvidence(Protocol):
 
 
 class _Limit:
-    """At most ``n`` ledger calls in flight: ``await limited(call)``."""
+    """At most ``n`` ledger calls in flight: ``await limited(fn, *args)``. The call is made
+    only once its turn comes, so one cancelled while waiting leaves no coroutine behind."""
 
     def __init__(self, n: int) -> None:
         self._gate = asyncio.Semaphore(n)
 
-    async def __call__(self, call: Awaitable[T]) -> T:
-        try:
-            async with self._gate:
-                return await call
-        finally:
-            # Cancelled while waiting for the gate: the call never started; close it, so it
-            # is not reported as a coroutine never awaited.
-            if (
-                inspect.iscoroutine(call)
-                and inspect.getcoroutinestate(call) == inspect.CORO_CREATED
-            ):
-                call.close()
+    async def __call__(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+        async with self._gate:
+            return await fn(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -170,7 +161,7 @@ async def build_package(
 
     # While the export is endorsed, read the items' records (the decryption needs them).
     reading = asyncio.ensure_future(
-        asyncio.gather(*(limited(ledger.evidence_items(b.evidence_ids)) for b in batches))
+        asyncio.gather(*(limited(ledger.evidence_items, b.evidence_ids) for b in batches))
     )
     if exporter.foreign is None:
         # Without an exchange another department's item cannot be packaged: say so before
@@ -336,7 +327,7 @@ async def _all_granted(
         for b in batches
         for i in b.evidence_ids
     ]
-    previews = await asyncio.gather(*(limited(ledger.preview_access(a)) for a in asks))
+    previews = await asyncio.gather(*(limited(ledger.preview_access, a) for a in asks))
     return all(p.outcome is Outcome.GRANTED for p in previews)
 
 
@@ -356,7 +347,11 @@ async def _record_export(
     # Every batch runs to its end, so none is still in flight when this returns or raises.
     done = await asyncio.gather(
         *(
-            limited(ledger.request_package_access(b, on_endorsed=functools.partial(on_endorsed, n)))
+            limited(
+                ledger.request_package_access,
+                b,
+                on_endorsed=functools.partial(on_endorsed, n),
+            )
             for n, b in enumerate(batches)
         ),
         return_exceptions=True,
@@ -394,10 +389,10 @@ async def _record_denial(
         for i in batch.evidence_ids
     ]
     previews: list[AccessRecord] = await asyncio.gather(
-        *(limited(ledger.preview_access(a)) for a in asks)
+        *(limited(ledger.preview_access, a) for a in asks)
     )
     denied = [a for a, p in zip(asks, previews, strict=True) if p.outcome is not Outcome.GRANTED]
-    recorded = await asyncio.gather(*(limited(ledger.request_access(a)) for a in denied))
+    recorded = await asyncio.gather(*(limited(ledger.request_access, a) for a in denied))
     for ask, denial in zip(denied, recorded, strict=True):
         if denial.value.outcome is not Outcome.GRANTED:
             raise PackageRefused(ask.target_id, denial.value.reason, denial.tx_id)
@@ -413,7 +408,7 @@ async def _trails_and_blocks(
     ids = list(records)
     firsts = await asyncio.gather(
         *(
-            limited(ledger.item_trails(ids[i : i + MAX_PACKAGE_BATCH], FIRST_TRAIL_PAGE))
+            limited(ledger.item_trails, ids[i : i + MAX_PACKAGE_BATCH], FIRST_TRAIL_PAGE)
             for i in range(0, len(ids), MAX_PACKAGE_BATCH)
         )
     )
@@ -422,7 +417,7 @@ async def _trails_and_blocks(
     for first in (t for part in firsts for t in part):
         trail.update((r.record_id, r) for r in first.records)
         if first.bookmark and first.records:  # a long trail: the rest page by page
-            rest.append(limited(_trail(ledger, first.evidence_id, first.bookmark)))
+            rest.append(limited(_trail, ledger, first.evidence_id, first.bookmark))
     for page in await asyncio.gather(*rest):
         trail.update((r.record_id, r) for r in page)
     tx_ids = {r.registered_tx for r in records.values()} | {record_tx_id(r) for r in trail}
