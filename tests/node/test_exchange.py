@@ -17,7 +17,7 @@ from node.crypto.key_wrap import EncryptionPrivateKey, EncryptionPublicKey, KeyR
 from node.crypto.pki import KeyPair, create_ca, issue
 from node.evidence_sealing import seal_to_store
 from node.exchange import ExchangeServer, ReleaseRefused, check_release, fetch
-from node.exchange.client import FetchFailed
+from node.exchange.client import FetchFailed, Released
 from node.exchange.server import FETCH, HeldItem
 from node.fabric import open_channel
 from node.store import FilesystemBlobStore
@@ -157,9 +157,10 @@ async def test_a_granted_recent_record_releases_the_item(world: World, tmp_path:
 SIGNED = {"claims": {"camera_id": "cam-12"}, "signature": "c2ln", "certificate": "-----BEGIN"}
 
 
-async def _released_claims(world: World, tmp_path: Path, claims: object) -> object:
-    # The owner keeps the device's signed claims for the item (or sends something else).
-    world.ledger.held["E-1"] = dataclasses.replace(world.held, claims=claims)  # type: ignore[arg-type]
+async def _release(world: World, tmp_path: Path, **held: object) -> Released:
+    """Fetch E-1 while the owner keeps ``held`` beside it (its claims or its description,
+    or something else)."""
+    world.ledger.held["E-1"] = dataclasses.replace(world.held, **held)  # type: ignore[arg-type]
     released = await fetch(
         world.channel,
         evidence_id="E-1",
@@ -170,26 +171,17 @@ async def _released_claims(world: World, tmp_path: Path, claims: object) -> obje
         destination=tmp_path / "out",
     )
     assert released.opened.plaintext == world.held.plaintext
-    return released.claims
+    return released
 
 
 async def test_the_signed_claims_go_with_the_item(world: World, tmp_path: Path) -> None:
-    assert await _released_claims(world, tmp_path, None) is None
-    assert await _released_claims(world, tmp_path, SIGNED) == SIGNED
+    assert (await _release(world, tmp_path, claims=None)).claims is None
+    assert (await _release(world, tmp_path, claims=SIGNED)).claims == SIGNED
 
 
 async def test_a_redacted_copys_description_goes_with_it(world: World, tmp_path: Path) -> None:
     description = {"original_id": "E-0", "method": "haar_pixelate_v1", "regions": []}
-    world.ledger.held["E-1"] = dataclasses.replace(world.held, derivation=description)
-    released = await fetch(
-        world.channel,
-        evidence_id="E-1",
-        access_tx="tx-1",
-        keyring=world.partner_keys,
-        ledger_plaintext=world.held.plaintext,
-        ledger_ciphertext=world.held.ciphertext,
-        destination=tmp_path / "out",
-    )
+    released = await _release(world, tmp_path, derivation=description)
     assert (released.claims, released.derivation) == (None, description)
 
 
@@ -206,7 +198,7 @@ async def test_malformed_claims_from_the_owner_fail_the_fetch(
     world: World, tmp_path: Path, claims: object
 ) -> None:
     with pytest.raises(FetchFailed, match="claims"):
-        await _released_claims(world, tmp_path, claims)
+        await _release(world, tmp_path, claims=claims)
     assert not (tmp_path / "out").exists()
 
 
