@@ -18,11 +18,10 @@ from types import MappingProxyType
 from node.crypto.key_wrap import EncryptionPublicKey, KeyRing, WrappedKey, wrap_key
 from node.crypto.sealing import (
     DEFAULT_CHUNK_SIZE,
+    ChunkOpener,
     DataKey,
-    OpeningReader,
     OpenResult,
     RandomSource,
-    open_reader,
     open_to_path,
     seal_reader,
     sealed_size,
@@ -141,31 +140,26 @@ def open_from_store(
 
 
 @contextmanager
-def opening_from_store(
+def chunks_from_store(
     store: BlobStore,
     *,
     evidence_id: str,
     ciphertext: Digest,
     wrapped_key: WrappedKey,
     keyring: KeyRing,
-    expected_plaintext: Digest | None = None,
-) -> Iterator[OpeningReader]:
-    """A stored item's plaintext as a stream decrypted while read; call ``verified()`` on it
-    after the last read and publish nothing of it unless that returns.
+) -> Iterator[ChunkOpener]:
+    """A stored item's plaintext, opened chunk by chunk (see
+    :class:`~node.crypto.sealing.ChunkOpener`); publish nothing of it before the opener
+    has ended.
 
     The blob is found by its digest and not hashed again: every chunk authenticates under
     the item's own key and id, so other bytes (a store serving the wrong blob, a flipped
-    bit, a cut) fail there. The plaintext is hashed only if ``expected_plaintext`` is given
-    (see :class:`~node.crypto.sealing.OpeningReader` for what that adds).
+    bit, a cut) fail there.
 
     Raises:
         BlobNotFound, NoMatchingKey: as :func:`open_from_store` (on entry).
+        IntegrityError: the blob's header is not a sealed stream's (on entry).
     """
     data_key = keyring.unwrap(wrapped_key, evidence_id)
     with store.open(ciphertext) as blob:
-        yield open_reader(
-            blob,
-            data_key=data_key,
-            evidence_id=evidence_id,
-            expected_plaintext=expected_plaintext,
-        )
+        yield ChunkOpener(blob, data_key, evidence_id)

@@ -37,8 +37,9 @@ from benchfiles import copy_files, hash_files
 
 from node.department import NodePaths, open_parts
 from node.evidence_sealing import seal_to_store
-from node.package import builder
+from node.package import builder, evidence_files
 from node.settings import PROJECT_ROOT
+from schemas.hashes import Digest
 
 CHUNK = 1 << 20
 FSYNCER = """
@@ -51,9 +52,17 @@ while True:
 """
 
 
-def _archive(items: list[Any], records: dict[str, Any], parts: Any, out: Path) -> None:
+def _archive(items: list[Any], ciphertexts: dict[str, Digest], parts: Any, out: Path) -> None:
     archive = tarfile.TarFile(out, "w", format=tarfile.PAX_FORMAT, copybufsize=builder.COPY_SIZE)
-    builder._add_items(archive, items, records, parts, threading.Event())
+    evidence_files.reserve(
+        archive.fileobj,  # type: ignore[arg-type]
+        evidence_files.member_bytes(i.size for i in items),
+    )
+    granted = threading.Event()
+    granted.set()
+    evidence_files.write_own_evidence(
+        archive, items, ciphertexts, dict.fromkeys(ciphertexts, granted), parts, threading.Event()
+    )
     archive.close()
     out.unlink()
 
@@ -105,7 +114,7 @@ def main() -> int:
         parts = open_parts(NodePaths(root / "node"))
         sources: list[Path] = []
         items: list[Any] = []
-        records: dict[str, Any] = {}
+        ciphertexts: dict[str, Digest] = {}
         for i in range(args.items):
             block = hashlib.sha256(f"{i}".encode()).digest() * (CHUNK // 32)
             src = root / "src" / f"clip-{i}.mp4"
@@ -122,7 +131,7 @@ def main() -> int:
                     max_bytes=size,
                 )
             parts.vault.put(evidence_id, sealed.wrapped_keys[parts.keyring.current.key_id])
-            records[evidence_id] = SimpleNamespace(ciphertext_hash=str(sealed.ciphertext))
+            ciphertexts[evidence_id] = sealed.ciphertext
             items.append(SimpleNamespace(evidence_id=evidence_id, path=src.name, size=size))
         runs: dict[str, list[float]] = {"read + hash": [], "copy": [], "decrypt + tar": []}
         with (
@@ -135,7 +144,7 @@ def main() -> int:
                     ("copy", lambda n=n: copy_files(sources, root / f"copy-{n}")),  # type: ignore[misc]
                     (
                         "decrypt + tar",
-                        lambda n=n: _archive(items, records, parts, root / f"{n}.tar"),
+                        lambda n=n: _archive(items, ciphertexts, parts, root / f"{n}.tar"),
                     ),  # type: ignore[misc]
                 ):
                     start = time.perf_counter()

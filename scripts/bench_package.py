@@ -44,7 +44,7 @@ from node.department import NodePaths, open_parts
 from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
-from node.package import ClaimsArchive, Exporter, build_package, verify_package
+from node.package import ClaimsArchive, Exporter, build_package, evidence_files, verify_package
 from node.package import builder as package_builder
 from node.settings import PROJECT_ROOT
 from schemas.claims import CaptureClaims, canonical_bytes
@@ -76,16 +76,16 @@ class Phases:
         self.spans: list[tuple[str, float, float]] = []
         for name in self.STEPS:
             setattr(package_builder, name, self._timed(name, getattr(package_builder, name)))
-        add_items = package_builder._add_items
+        write_own = evidence_files.write_own_evidence
 
-        def timed_add_items(*args: Any) -> None:
+        def timed_write_own(*args: Any) -> None:
             start = time.perf_counter()
             try:
-                add_items(*args)
+                write_own(*args)
             finally:
-                self._span("decrypt + write (_add_items)", start)
+                self._span("decrypt + write (own items)", start)
 
-        package_builder._add_items = timed_add_items
+        evidence_files.write_own_evidence = timed_write_own
         request = LedgerClient.request_package_access
 
         async def timed_request(

@@ -50,18 +50,16 @@ from schemas.hashes import Digest, Hasher
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "ChunkOpener",
     "DataKey",
     "IntegrityError",
     "OpenResult",
-    "OpenedSizes",
-    "OpeningReader",
     "PlaintextFacts",
     "RandomSource",
     "SealResult",
     "SealingError",
     "SealingReader",
     "evidence_id_field",
-    "open_reader",
     "open_stream",
     "open_to_path",
     "seal_reader",
@@ -86,6 +84,8 @@ HEADER_SIZE: Final = _HEADER.size
 _TAG_SIZE: Final = 16
 _MAX_CHUNKS: Final = 2**32
 _CHUNK_INFO: Final = b"evidencenet/seal/v1/chunk"
+
+Buffer = bytes | bytearray | memoryview
 
 
 class SealingError(Exception):
@@ -192,10 +192,19 @@ class _ChunkCipher:
         nonce, ad = self._nonce_ad(index, final)
         return self._aead.encrypt(nonce, plaintext, ad)
 
-    def open(self, index: int, final: bool, ciphertext: bytes) -> bytes:
+    def open(self, index: int, final: bool, ciphertext: Buffer) -> bytes:
         nonce, ad = self._nonce_ad(index, final)
         try:
             return self._aead.decrypt(nonce, ciphertext, ad)
+        except InvalidTag:
+            raise _fail("chunk %d (final=%s) tag mismatch", index, final) from None
+
+    def open_into(self, index: int, final: bool, ciphertext: Buffer, out: memoryview) -> None:
+        """As :meth:`open`, into ``out`` (exactly the plaintext's length). On a tag
+        mismatch ``out`` may hold garbage: the caller discards it with the error."""
+        nonce, ad = self._nonce_ad(index, final)
+        try:
+            self._aead.decrypt_into(nonce, ciphertext, ad, out)
         except InvalidTag:
             raise _fail("chunk %d (final=%s) tag mismatch", index, final) from None
 
@@ -311,6 +320,108 @@ def seal_reader(
     return SealingReader(reader, data_key, evidence_id, chunk_size, random)
 
 
+class ChunkOpener:
+    """Opens a sealed stream one chunk at a time, in order: :meth:`open_next` returns each
+    chunk's plaintext as new bytes, :meth:`open_into` decrypts it into a buffer the caller
+    owns and reuses (the package builder: no allocation per chunk, so no fresh pages for
+    every megabyte written). Each chunk is returned only once its tag verifies; the stream
+    is whole only once :attr:`ended` is true, which also means nothing followed the final
+    chunk. ``sealed``, when given, is fed every byte read (header included).
+
+    Raises (on construction and from each open):
+        IntegrityError: a bad header, a chunk that fails authentication, a stream cut short
+            or with data after its final chunk.
+    """
+
+    __slots__ = ("_cipher", "_ended", "_index", "_reader", "_record", "_sealed", "chunk_size",
+                 "plaintext_size", "sealed_size")  # fmt: skip
+
+    def __init__(
+        self, reader: Readable, data_key: DataKey, evidence_id: str, sealed: Hasher | None = None
+    ) -> None:
+        header = read_exact(reader, HEADER_SIZE)
+        if len(header) != HEADER_SIZE:
+            raise _fail("stream shorter than the header")
+        magic, version, reserved, chunk_size, salt = _HEADER.unpack(header)
+        if magic != _MAGIC or version != _VERSION or reserved != 0:
+            raise _fail("unknown magic/version/flags %r %d %d", magic, version, reserved)
+        if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+            raise _fail("chunk size %d out of range", chunk_size)
+        self._cipher = _ChunkCipher(data_key, header, salt, evidence_id)
+        self._reader = reader
+        self._sealed = sealed
+        if sealed is not None:
+            sealed.update(header)
+        self.chunk_size: int = chunk_size
+        self.plaintext_size = 0
+        self.sealed_size = HEADER_SIZE
+        self._index = 0
+        self._ended = False
+        # Read into one reusable buffer when the source can (files, the blob store).
+        self._record = bytearray(chunk_size + _TAG_SIZE) if hasattr(reader, "readinto") else None
+
+    @property
+    def ended(self) -> bool:
+        """The final chunk was opened and nothing followed it."""
+        return self._ended
+
+    def open_next(self) -> bytes:
+        """The next chunk's plaintext (``b""`` for an empty final chunk)."""
+        record, final = self._next_record()
+        chunk = self._cipher.open(self._index, final, record)
+        self._advance(len(chunk), final)
+        return chunk
+
+    def open_into(self, out: bytearray | memoryview) -> int:
+        """Decrypt the next chunk into the start of ``out`` (at least :attr:`chunk_size`
+        bytes) and return its length."""
+        record, final = self._next_record()
+        size = len(record) - _TAG_SIZE
+        self._cipher.open_into(self._index, final, record, memoryview(out)[:size])
+        self._advance(size, final)
+        return size
+
+    def _next_record(self) -> tuple[Buffer, bool]:
+        if self._ended:
+            raise ValueError("the sealed stream has ended")
+        size = self.chunk_size + _TAG_SIZE
+        record: Buffer
+        if self._record is None:
+            record = read_exact(self._reader, size)
+        else:
+            record = memoryview(self._record)[: _readinto_exact(self._reader, self._record)]
+        if self._sealed is not None:
+            self._sealed.update(record)
+        self.sealed_size += len(record)
+        final = len(record) < size
+        if final and len(record) < _TAG_SIZE:
+            raise _fail("stream ends without a final chunk after chunk %d", self._index)
+        if self._index >= _MAX_CHUNKS:
+            raise _fail("too many chunks")
+        return record, final
+
+    def _advance(self, size: int, final: bool) -> None:
+        self.plaintext_size += size
+        if not final:
+            self._index += 1
+            return
+        if self._reader.read(1):
+            raise _fail("data after the final chunk")
+        self._ended = True
+
+
+def _readinto_exact(reader: Readable, buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``reader.readinto``; fewer bytes only where the stream ends."""
+    view = memoryview(buffer)
+    got = 0
+    while got < len(buffer):
+        n = reader.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            break
+        got += n
+    return got
+
+
 def _open_chunks(
     reader: Readable,
     data_key: DataKey,
@@ -320,40 +431,13 @@ def _open_chunks(
 ) -> Generator[bytes, None, tuple[int, int]]:
     """Yield each chunk's plaintext once its tag verifies; return (plaintext size, sealed
     size). ``plain`` and ``sealed``, when given, are fed every byte of each side."""
-    header = read_exact(reader, HEADER_SIZE)
-    if len(header) != HEADER_SIZE:
-        raise _fail("stream shorter than the header")
-    magic, version, reserved, chunk_size, salt = _HEADER.unpack(header)
-    if magic != _MAGIC or version != _VERSION or reserved != 0:
-        raise _fail("unknown magic/version/flags %r %d %d", magic, version, reserved)
-    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
-        raise _fail("chunk size %d out of range", chunk_size)
-    cipher = _ChunkCipher(data_key, header, salt, evidence_id)
-    if sealed is not None:
-        sealed.update(header)
-    plain_size, sealed_size = 0, HEADER_SIZE
-    record_size = chunk_size + _TAG_SIZE
-    index = 0
-    while True:
-        record = read_exact(reader, record_size)
-        if sealed is not None:
-            sealed.update(record)
-        sealed_size += len(record)
-        final = len(record) < record_size
-        if final and len(record) < _TAG_SIZE:
-            raise _fail("stream ends without a final chunk after chunk %d", index)
-        if index >= _MAX_CHUNKS:
-            raise _fail("too many chunks")
-        chunk = cipher.open(index, final, record)
+    opener = ChunkOpener(reader, data_key, evidence_id, sealed)
+    while not opener.ended:
+        chunk = opener.open_next()
         if plain is not None:
             plain.update(chunk)
-        plain_size += len(chunk)
         yield chunk
-        if final:
-            if reader.read(1):
-                raise _fail("data after the final chunk")
-            return plain_size, sealed_size
-        index += 1
+    return opener.plaintext_size, opener.sealed_size
 
 
 def open_stream(
@@ -376,89 +460,6 @@ def open_stream(
         except StopIteration as done:
             plain_size, sealed_size = done.value
             return OpenResult(plain.digest(), sealed.digest(), plain_size, sealed_size)
-
-
-@dataclass(frozen=True, slots=True)
-class OpenedSizes:
-    """What an :class:`OpeningReader` read, once every chunk authenticated."""
-
-    plaintext_size: int
-    ciphertext_size: int
-
-
-class OpeningReader:
-    """A :class:`Readable` of the plaintext, decrypted while the consumer pulls it.
-
-    For consumers that copy into a container they publish only as a whole (the evidence
-    package's tar): no temporary plaintext file, no second copy. Like :func:`open_stream`,
-    bytes read are untrusted until :meth:`verified` returns: the consumer must call it after
-    the last read and discard everything on failure.
-
-    It hashes only what it is asked to check. Every chunk is authenticated anyway (the tag
-    under the item's own key, with the item's id, the chunk's index and the final flag in
-    its associated data), so a stream that verifies is exactly, completely and in order what
-    was sealed for this item under this key: a digest adds only a check against someone who
-    holds the item's data key and sealed other content for it. Where that matters and no one
-    downstream hashes the bytes anyway, pass the expected digest.
-    """
-
-    __slots__ = ("_expected_ciphertext", "_expected_plaintext", "_out", "_plain", "_sealed",
-                 "_sizes")  # fmt: skip
-
-    def __init__(
-        self,
-        reader: Readable,
-        data_key: DataKey,
-        evidence_id: str,
-        expected_plaintext: Digest | None,
-        expected_ciphertext: Digest | None,
-    ) -> None:
-        self._sizes: tuple[int, int] | None = None
-        self._expected_plaintext = expected_plaintext
-        self._expected_ciphertext = expected_ciphertext
-        self._plain = Hasher() if expected_plaintext is not None else None
-        self._sealed = Hasher() if expected_ciphertext is not None else None
-        chunks = _open_chunks(reader, data_key, evidence_id, self._plain, self._sealed)
-        self._out = IterReader(self._run(chunks))
-
-    def _run(self, chunks: Generator[bytes, None, tuple[int, int]]) -> Generator[bytes, None, None]:
-        self._sizes = yield from chunks
-
-    def read(self, size: int = -1, /) -> bytes:
-        # Full reads (short only at the end): tarfile's copy treats a short read as the end.
-        return self._out.read(size) if size < 0 else read_exact(self._out, size)
-
-    def verified(self) -> OpenedSizes:
-        """The sizes read, once the stream was read to its end, every chunk authenticated,
-        and each expected digest matched.
-
-        Raises:
-            IntegrityError: not read to the end (a short copy), or a digest differs.
-        """
-        if self._sizes is None and self._out.read(1):
-            raise _fail("plaintext not read to its end")
-        if self._sizes is None:
-            raise _fail("stream not read to its end")
-        for hasher, expected, side in (
-            (self._plain, self._expected_plaintext, "plaintext"),
-            (self._sealed, self._expected_ciphertext, "ciphertext"),
-        ):
-            if hasher is not None and hasher.digest() != expected:
-                raise _fail("%s %s, expected %s", side, hasher.digest(), expected)
-        return OpenedSizes(*self._sizes)
-
-
-def open_reader(
-    reader: Readable,
-    *,
-    data_key: DataKey,
-    evidence_id: str,
-    expected_plaintext: Digest | None = None,
-    expected_ciphertext: Digest | None = None,
-) -> OpeningReader:
-    """Pull-based twin of :func:`open_stream` (see :class:`OpeningReader`); a digest is
-    computed and checked only when its expected value is given."""
-    return OpeningReader(reader, data_key, evidence_id, expected_plaintext, expected_ciphertext)
 
 
 def open_to_path(

@@ -7,7 +7,6 @@ import asyncio
 import functools
 import io
 import os
-import queue
 import tarfile
 import tempfile
 import threading
@@ -16,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from node.crypto.sealing import IntegrityError, OpeningReader
+from node.crypto.sealing import IntegrityError
 from node.department import NodeParts
-from node.evidence_sealing import opening_from_store
 from node.fabric.blocks import BlockView
 from node.fabric.identity import Identity, Signer
 from node.fabric.ledger import LedgerQueries, LedgerQueryError
 from node.ledger import LedgerClient, LedgerRefused
+from node.package import evidence_files
 from node.package import manifest as layout
 from node.package.claims_archive import ClaimsArchive, ClaimsNotArchived
 from node.package.manifest import DeviceClaims, Item, Manifest, Member
@@ -53,7 +52,6 @@ IN_FLIGHT = 32
 FIRST_TRAIL_PAGE = 20
 BLOCKS_IN_FLIGHT = 16  # qscc block reads at a time: each block parses on the peer and here
 COPY_SIZE = 1 << 20  # the sealing chunk size: each read is one authenticated chunk
-AHEAD = 4  # chunks decrypted ahead of the archive's writes
 FETCHES_IN_FLIGHT = 4  # other departments' items fetched at a time
 T = TypeVar("T")
 
@@ -126,12 +124,12 @@ async def build_package(
     ``out`` (a tar archive). Files are streamed; only proofs and the manifest sit in memory.
 
     The archive appears at ``out`` only once every access record committed VALID and every
-    item decrypted intact. Items are decrypted into ``<out>.partial`` from the moment the
-    chaincode granted them all (endorsement) while the records are ordered and committed,
-    and while the proofs are read; nothing of it leaves this node before the commit, and on
-    any failure the partial file is removed. Another department's item is fetched from its
-    owner's node (``exporter.foreign``) once the export's record for it committed, staged
-    beside ``out`` and removed once in the archive.
+    item decrypted intact. Items are decrypted into ``<out>.partial``, each from the moment
+    the chaincode granted its batch (the endorsement), while the records are ordered and
+    committed and while the proofs are read; nothing of it leaves this node before the
+    commit, and on any failure the partial file is removed. Another department's item is
+    fetched from its owner's node (``exporter.foreign``) once the export's record for it
+    committed, staged beside ``out`` and removed once in the archive.
 
     Raises:
         ForeignEvidenceUnavailable: the case holds other departments' items and
@@ -148,16 +146,16 @@ async def build_package(
         PackageAccessRequest(evidence_ids=ids[i : i + MAX_PACKAGE_BATCH], purpose=purpose)
         for i in range(0, len(ids), MAX_PACKAGE_BATCH)
     ]
-    loop = asyncio.get_running_loop()
-    endorsed: set[int] = set()
-    granted = asyncio.Event()
+    # Each batch's items may be decrypted once the chaincode granted that batch (its
+    # endorsement), not before: set on this loop, waited on by the decrypting thread.
+    grants = [threading.Event() for _ in batches]
+    first_granted = asyncio.Event()
     if not batches:  # a case without items: nothing to record or decrypt
-        granted.set()
+        first_granted.set()
 
-    def on_endorsed(n: int) -> None:  # on this loop; the ledger client may call from another
-        endorsed.add(n)
-        if len(endorsed) == len(batches):
-            granted.set()
+    def on_endorsed(n: int) -> None:
+        grants[n].set()
+        first_granted.set()
 
     # While the export is endorsed, read the items' records (the decryption needs them).
     reading = asyncio.ensure_future(
@@ -171,14 +169,7 @@ async def build_package(
         others = sorted(owners - {exporter.identity.msp_id})
         if others and await _all_granted(ledger, batches, limited):
             raise ForeignEvidenceUnavailable(others)
-    exporting = asyncio.ensure_future(
-        _record_export(
-            ledger,
-            batches,
-            limited,
-            lambda n: loop.call_soon_threadsafe(on_endorsed, n),
-        )
-    )
+    exporting = asyncio.ensure_future(_record_export(ledger, batches, limited, on_endorsed))
     started: list[asyncio.Future[Any]] = [reading, exporting]
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
@@ -187,18 +178,30 @@ async def build_package(
     writing: asyncio.Future[None] | None = None
     staged: list[Path] = []
     try:
-        waiting = asyncio.ensure_future(granted.wait())
+        waiting = asyncio.ensure_future(first_granted.wait())
         started.append(waiting)
         await asyncio.wait([waiting, exporting], return_when=asyncio.FIRST_COMPLETED)
-        if not granted.is_set():
-            await exporting  # refused before every batch was granted: raises
+        if not first_granted.is_set():
+            await exporting  # refused before any batch was granted: raises
         records = dict(zip(ids, (r for part in await reading for r in part), strict=True))
         items = [_item(i, r, exporter.claims, exporter.copies) for i, r in records.items()]
         own = [i for i in items if i.owner_org == exporter.identity.msp_id]
         remote = [records[i.evidence_id] for i in items if i.owner_org != exporter.identity.msp_id]
         archive = tarfile.TarFile(partial, "w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE)
+        evidence_files.reserve(
+            archive.fileobj,  # type: ignore[arg-type]  # opened by the archive, never None
+            evidence_files.member_bytes(i.size for i in items),
+        )
         writing = asyncio.ensure_future(
-            asyncio.to_thread(_add_items, archive, own, records, exporter.parts, stop)
+            asyncio.to_thread(
+                evidence_files.write_own_evidence,
+                archive,
+                own,
+                {i: Digest.parse(r.ciphertext_hash) for i, r in records.items()},
+                {i: grants[n] for n, b in enumerate(batches) for i in b.evidence_ids},
+                exporter.parts,
+                stop,
+            )
         )
         started.append(writing)
         # While the export commits, read what it does not change: the items' trails so far
@@ -209,6 +212,8 @@ async def build_package(
         earlier = asyncio.ensure_future(_trails_and_blocks(ledger, queries, records, limited))
         started.append(earlier)
         exports = await exporting
+        for grant in grants:  # all committed, so all granted (should a callback be late)
+            grant.set()
         fetched: list[tuple[Item, Path]] = []
         fetching: asyncio.Future[list[tuple[Item, Path]]] | None = None
         if remote:
@@ -303,7 +308,7 @@ def _item(
         evidence_id=evidence_id,
         path=layout.evidence_path(evidence_id),
         # The ledger's registered digest, not one computed here: the bytes written are
-        # authenticated chunk by chunk under the item's own key (see _add_evidence), and
+        # authenticated chunk by chunk under the item's own key (see evidence_files), and
         # every verifier hashes the file against this value anyway.
         sha256=record.plaintext_hash,
         size=record.size,
@@ -338,19 +343,21 @@ async def _record_export(
     on_endorsed: Callable[[int], object],
 ) -> list[AccessRecord]:
     """Commit the export's ``package`` records: one RequestPackageAccess transaction per
-    batch (each writes its own keys, so they commit side by side); ``on_endorsed(n)`` once
-    the chaincode granted batch ``n``.
+    batch (each writes its own keys, so they commit side by side); ``on_endorsed(n)``, on
+    this loop, once the chaincode granted batch ``n``.
 
     Raises:
         PackageRefused: an item is denied; its denial is recorded on its own first.
     """
+    loop = asyncio.get_running_loop()
     # Every batch runs to its end, so none is still in flight when this returns or raises.
     done = await asyncio.gather(
         *(
             limited(
                 ledger.request_package_access,
                 b,
-                on_endorsed=functools.partial(on_endorsed, n),
+                # The ledger client may call from another thread.
+                on_endorsed=functools.partial(loop.call_soon_threadsafe, on_endorsed, n),
             )
             for n, b in enumerate(batches)
         ),
@@ -537,118 +544,6 @@ def _claims(archive: ClaimsArchive, evidence_id: str) -> DeviceClaims | None:
 
 def _member(path: str, raw: bytes) -> Member:
     return Member(path=path, sha256=str(Digest.of(raw)))
-
-
-class _Stopped(Exception):
-    """The build failed elsewhere: stop decrypting."""
-
-
-class _Ahead:
-    """The plaintext, decrypted a few chunks ahead in a thread of its own while the archive
-    writes (AES-GCM and file writes release the GIL, so on two cores they overlap). Gives up
-    at the next read once ``stop`` is set; :meth:`close` ends the thread."""
-
-    _END = b""
-
-    def __init__(self, inner: OpeningReader, stop: threading.Event) -> None:
-        self._stop = stop
-        self._halt = threading.Event()
-        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(AHEAD)
-        self._buffer = b""
-        self._ended = False
-        self._thread = threading.Thread(target=self._run, args=(inner,), daemon=True)
-        self._thread.start()
-
-    def _run(self, inner: OpeningReader) -> None:
-        try:
-            while not (self._halt.is_set() or self._stop.is_set()):
-                chunk = inner.read(COPY_SIZE)
-                self._put(chunk)
-                if not chunk:
-                    return
-        except BaseException as exc:  # handed to the reading thread, which raises it
-            self._put(exc)
-
-    def _put(self, item: bytes | BaseException) -> None:
-        while not self._halt.is_set():
-            try:
-                self._chunks.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
-
-    def read(self, size: int = -1, /) -> bytes:
-        # Full reads, short only at the end: tarfile's copy treats a short read as the end.
-        while not self._ended and (size < 0 or len(self._buffer) < size):
-            if self._stop.is_set():
-                raise _Stopped()
-            try:
-                item = self._chunks.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            self._ended = item == self._END
-            self._buffer += item
-        if size < 0:
-            size = len(self._buffer)
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
-
-    def close(self) -> None:
-        self._halt.set()
-        self._thread.join()
-
-
-def _add_items(
-    archive: tarfile.TarFile,
-    items: list[Item],
-    records: dict[str, EvidenceRecord],
-    parts: NodeParts,
-    stop: threading.Event,
-) -> None:
-    for item in items:
-        _add_evidence(archive, item, records[item.evidence_id], parts, stop)
-
-
-def _add_evidence(
-    archive: tarfile.TarFile,
-    item: Item,
-    record: EvidenceRecord,
-    parts: NodeParts,
-    stop: threading.Event,
-) -> None:
-    """Decrypt the item straight into the archive (no plaintext file, no second copy).
-
-    Nothing is hashed here: each chunk's tag authenticates it under the item's own data key
-    with the item's id, its index and the final flag, so what verifies is exactly the
-    complete plaintext sealed for this item at ingest, whose digest the ledger registered.
-    Other bytes fail (the wrong blob, a flipped bit, a cut, chunks swapped). Only someone
-    holding this item's unwrapped key could seal other content that passes, and then the
-    file does not hash to the manifest's (the ledger's) digest, which every verifier checks
-    (FILE_HASH_MISMATCH): the package cannot pass for the evidence. Hashing here as well
-    would cost two SHA-256 passes (ciphertext and plaintext) over every byte."""
-    info = tarfile.TarInfo(item.path)
-    info.size = item.size
-    info.mode = 0o644
-    with opening_from_store(
-        parts.store,
-        evidence_id=item.evidence_id,
-        ciphertext=Digest.parse(record.ciphertext_hash),
-        wrapped_key=parts.vault.get(item.evidence_id),
-        keyring=parts.keyring,
-    ) as plain:
-        ahead = _Ahead(plain, stop)
-        try:
-            archive.addfile(info, ahead)
-        except tarfile.ReadError:
-            # Fewer bytes than the ledger's size: report it as what it is.
-            raise IntegrityError() from None
-        finally:
-            ahead.close()
-        result = plain.verified()
-    if result.plaintext_size != item.size:
-        raise IntegrityError()
 
 
 def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:

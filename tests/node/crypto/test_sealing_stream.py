@@ -15,11 +15,10 @@ from node.crypto.sealing import (
     DEFAULT_CHUNK_SIZE,
     HEADER_SIZE,
     MIN_CHUNK_SIZE,
+    ChunkOpener,
     DataKey,
     IntegrityError,
-    OpenedSizes,
     SealResult,
-    open_reader,
     open_stream,
     open_to_path,
     seal_reader,
@@ -52,6 +51,16 @@ def open_bytes(sealed: bytes, *, evidence_id: str = EID, key: DataKey = KEY) -> 
     return out.getvalue()
 
 
+def open_into_bytes(sealed: bytes, *, evidence_id: str = EID, key: DataKey = KEY) -> bytes:
+    """Through :class:`ChunkOpener` into one reused buffer, as the package builder opens."""
+    opener = ChunkOpener(io.BytesIO(sealed), key, evidence_id)
+    buffer = bytearray(opener.chunk_size)
+    out = bytearray()
+    while not opener.ended:
+        out += buffer[: opener.open_into(buffer)]
+    return bytes(out)
+
+
 def records(sealed: bytes) -> tuple[bytes, list[bytes]]:
     body = sealed[HEADER_SIZE:]
     return sealed[:HEADER_SIZE], [body[i : i + RECORD] for i in range(0, len(body), RECORD)]
@@ -74,6 +83,7 @@ def test_round_trip_at_chunk_boundaries(size: int) -> None:
     opened = open_stream(io.BytesIO(sealed), out, data_key=KEY, evidence_id=EID)
     assert out.getvalue() == plaintext
     assert opened == result
+    assert open_into_bytes(sealed) == plaintext
 
 
 def test_reads_from_a_generator_and_short_reads(det_random: Callable[[], object]) -> None:
@@ -107,13 +117,14 @@ def test_seal_reader_produces_the_same_stream_and_result() -> None:
 
 
 def assert_rejected(sealed: bytes, *, evidence_id: str = EID, key: DataKey = KEY) -> None:
-    with pytest.raises(IntegrityError) as info:
-        open_bytes(sealed, evidence_id=evidence_id, key=key)
-    err = info.value
-    # Opaque: same message for every failure, no chained cause revealing the primitive.
-    assert str(err) == "sealed data failed the integrity check"
-    assert err.__cause__ is None
-    assert err.__suppress_context__ or err.__context__ is None
+    for opening in (open_bytes, open_into_bytes):  # a new chunk each time, or one buffer
+        with pytest.raises(IntegrityError) as info:
+            opening(sealed, evidence_id=evidence_id, key=key)
+        err = info.value
+        # Opaque: same message for every failure, no chained cause revealing the primitive.
+        assert str(err) == "sealed data failed the integrity check"
+        assert err.__cause__ is None
+        assert err.__suppress_context__ or err.__context__ is None
 
 
 def test_flipping_any_single_byte_is_detected() -> None:
@@ -257,37 +268,11 @@ def test_sealing_200_mb_from_a_generator_keeps_memory_flat() -> None:
     assert peak < 8 * C, f"peak traced memory {peak / C:.1f} MiB"
 
 
-def test_the_opening_reader_streams_and_verifies_at_the_end() -> None:
-    reader = open_reader(
-        io.BytesIO(SEALED),
-        data_key=KEY,
-        evidence_id=EID,
-        expected_plaintext=Digest.of(PLAIN),
-        expected_ciphertext=Digest.of(SEALED),
-    )
-    got = [reader.read(1000) for _ in range(len(PLAIN) // 1000 + 2)]
-    assert all(len(p) == 1000 for p in got[: len(PLAIN) // 1000])  # full reads until the end
-    assert b"".join(got) == PLAIN
-    assert reader.verified() == OpenedSizes(len(PLAIN), len(SEALED))
-
-
-def test_the_opening_reader_hashes_only_what_it_is_asked_to_check() -> None:
-    reader = open_reader(io.BytesIO(SEALED), data_key=KEY, evidence_id=EID)
-    assert reader.read(len(PLAIN) + 1) == PLAIN
-    assert reader.verified() == OpenedSizes(len(PLAIN), len(SEALED))
-    wrong = open_reader(
-        io.BytesIO(SEALED), data_key=KEY, evidence_id=EID, expected_ciphertext=Digest.of(b"x")
-    )
-    wrong.read(len(PLAIN) + 1)
-    with pytest.raises(IntegrityError):
-        wrong.verified()
-
-
 @pytest.mark.parametrize(
     "what",
     ["other item's id", "other key", "swapped chunks", "appended chunk"],
 )
-def test_the_opening_reader_without_digests_still_refuses_other_bytes(what: str) -> None:
+def test_the_chunk_opener_refuses_other_bytes_without_hashing(what: str) -> None:
     """Why the package builder need not re-hash: every way to serve other bytes for this
     item, short of sealing them with its own key, fails authentication."""
     sealed, eid, key = SEALED, EID, KEY
@@ -303,43 +288,57 @@ def test_the_opening_reader_without_digests_still_refuses_other_bytes(what: str)
         sealed = SEALED[: one.start] + SEALED[two] + SEALED[one] + SEALED[two.stop :]
     else:
         sealed = SEALED + SEALED[HEADER_SIZE : HEADER_SIZE + RECORD]
-    reader = open_reader(io.BytesIO(sealed), data_key=key, evidence_id=eid)
-
-    def consume() -> None:
-        reader.read(len(sealed) + 1)
-        reader.verified()
-
     with pytest.raises(IntegrityError):
-        consume()
+        open_into_bytes(sealed, evidence_id=eid, key=key)
 
 
-@pytest.mark.parametrize(
-    ("sealed", "expected", "read_all"),
-    [
-        (SEALED[: HEADER_SIZE + 3 * RECORD], Digest.of(PLAIN), True),  # final chunk dropped
-        (SEALED, Digest.of(b"another item"), True),  # not what the ledger registered
-        (SEALED, Digest.of(PLAIN), False),  # the consumer stopped early
-    ],
-)
-def test_the_opening_reader_refuses_what_did_not_verify(
-    sealed: bytes, expected: Digest, read_all: bool
-) -> None:
-    reader = open_reader(
-        io.BytesIO(sealed), data_key=KEY, evidence_id=EID, expected_plaintext=expected
-    )
-
-    def consume() -> None:
-        reader.read(len(PLAIN) + 1 if read_all else SMALL)
-        reader.verified()
-
-    with pytest.raises(IntegrityError):
-        consume()
-
-
-def test_the_opening_reader_stops_at_a_tampered_chunk() -> None:
+def test_the_chunk_opener_hands_out_each_chunk_only_once_it_verified() -> None:
     tampered = bytearray(SEALED)
     tampered[HEADER_SIZE + RECORD + 3] ^= 0x01  # inside chunk 1
-    reader = open_reader(io.BytesIO(bytes(tampered)), data_key=KEY, evidence_id=EID)
-    assert reader.read(SMALL) == PLAIN[:SMALL]
+    opener = ChunkOpener(io.BytesIO(bytes(tampered)), KEY, EID)
+    buffer = bytearray(SMALL)
+    assert buffer[: opener.open_into(buffer)] == PLAIN[:SMALL]
     with pytest.raises(IntegrityError):
-        reader.read(SMALL)
+        opener.open_into(buffer)
+    assert not opener.ended
+
+
+def test_the_chunk_opener_ends_only_after_the_final_chunk() -> None:
+    cut = SEALED[: HEADER_SIZE + 3 * RECORD]  # the final chunk dropped
+    opener = ChunkOpener(io.BytesIO(cut), KEY, EID)
+    buffer = bytearray(SMALL)
+    for _ in range(3):
+        opener.open_into(buffer)
+    assert not opener.ended  # what was opened so far is not the whole item
+    with pytest.raises(IntegrityError):
+        opener.open_into(buffer)
+
+
+def test_the_chunk_opener_reads_any_readable_and_refuses_to_read_past_the_end() -> None:
+    pieces = [SEALED[i : i + 7] for i in range(0, len(SEALED), 7)]  # short reads, no readinto
+    opener = ChunkOpener(IterReader(pieces), KEY, EID)
+    got = [opener.open_next() for _ in range(4)]
+    assert opener.ended
+    assert b"".join(got) == PLAIN
+    assert (opener.plaintext_size, opener.sealed_size) == (len(PLAIN), len(SEALED))
+    with pytest.raises(ValueError, match="ended"):
+        opener.open_next()
+
+
+def test_the_chunk_opener_allocates_nothing_per_chunk() -> None:
+    chunk = 64 * 1024
+    plaintext = hashlib.shake_256(b"y").digest(256 * chunk)  # 16 MiB, 256 chunks
+    sealed, _ = seal_bytes(plaintext, chunk_size=chunk)
+    source = io.BytesIO(sealed)
+    buffer = bytearray(chunk)
+    tracemalloc.start()
+    try:
+        opener = ChunkOpener(source, KEY, EID)
+        while not opener.ended:
+            opener.open_into(buffer)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert opener.plaintext_size == len(plaintext)
+    # Its one record buffer and small change: a new chunk per open would hold two at once.
+    assert peak < 1.5 * chunk, f"peak traced memory {peak / chunk:.2f} chunks"
