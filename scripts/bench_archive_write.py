@@ -8,8 +8,15 @@ second process that writes and fsyncs a tiny file every S seconds (as peers and 
 with their block stores and Raft logs); ``--network`` brings up an idle local consortium
 first (ports shifted by --port-shift).
 
+``--memory cold`` idles 5 s before each timed step: on a VM whose balloon reports free
+memory to the host (virtio-balloon free page reporting, as on the machine this project is
+developed on), memory freed a few seconds earlier is handed back, and every new page-cache
+page then costs a fault on the host (the likely cause; what is measured is that the
+writing steps slow down several times, and hashing does not).
+
 Reproduce:
   .venv/bin/python scripts/bench_archive_write.py --items 200 --mb 1000
+  .venv/bin/python scripts/bench_archive_write.py --items 200 --mb 1000 --memory cold
   .venv/bin/python scripts/bench_archive_write.py --items 200 --mb 1000 --fsync-every 0.1
   EVNET_FABRIC_BIN=/path/to/fabric/bin .venv/bin/python scripts/bench_archive_write.py \
       --items 200 --mb 1000 --network --port-shift 5700
@@ -33,7 +40,7 @@ from types import SimpleNamespace
 from typing import Any
 
 # scripts/ is on sys.path when a benchmark is run as a file.
-from benchfiles import copy_files, hash_files
+from benchfiles import MEMORY_HELP, MEMORY_STATES, copy_files, hash_files, prepare_memory
 
 from node.department import NodePaths, open_parts
 from node.evidence_sealing import seal_to_store
@@ -107,6 +114,7 @@ def main() -> int:
     parser.add_argument("--fsync-every", type=float, help="seconds between a neighbour's fsyncs")
     parser.add_argument("--network", action="store_true", help="an idle consortium alongside")
     parser.add_argument("--port-shift", type=int, default=5700)
+    parser.add_argument("--memory", choices=MEMORY_STATES, default="as-is", help=MEMORY_HELP)
     args = parser.parse_args()
     size = args.mb * 1_000_000 // args.items
     with tempfile.TemporaryDirectory(prefix="evnet-bench-archive-") as tmp:
@@ -147,6 +155,7 @@ def main() -> int:
                         lambda n=n: _archive(items, ciphertexts, parts, root / f"{n}.tar"),
                     ),  # type: ignore[misc]
                 ):
+                    prepare_memory(args.memory)
                     start = time.perf_counter()
                     work()
                     runs[name].append(time.perf_counter() - start)
@@ -155,6 +164,8 @@ def main() -> int:
             around = "an idle consortium"
         if args.fsync_every is not None:
             around += f", a neighbour fsyncing every {args.fsync_every} s"
+        if args.memory != "as-is":
+            around += f", memory {args.memory} before each step"
         base = statistics.median(runs["read + hash"])
         print(
             f"{args.items} items, {args.items * size / 1e6:.0f} MB; {around}; "

@@ -9,9 +9,10 @@ build <= 1.5x, verify <= 1.2x of the baseline. A second baseline, copying the sa
 into one new file beside the package, is the floor of any build that writes its archive
 to this disk: on a VM whose fresh page-cache pages are slow, it alone can exceed 1.5x.
 
-Reproduce (``--phases`` also prints when each step of every build started and ended):
+Reproduce (``--phases`` also prints when each step of every build started and ended;
+``--memory cold`` idles 5 s before each timed step, see scripts/bench_archive_write.py):
   EVNET_FABRIC_BIN=/path/to/fabric/bin .venv/bin/python scripts/bench_package.py \
-      --items 200 --mb 1000 --port-shift 4200
+      --items 200 --mb 1000 --port-shift 4200 [--memory cold]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 # scripts/ is on sys.path when a benchmark is run as a file.
-from benchfiles import copy_files, hash_files
+from benchfiles import MEMORY_HELP, MEMORY_STATES, copy_files, hash_files, prepare_memory
 from benchreport import record
 
 from node.cli.network import network_from
@@ -229,6 +230,7 @@ def main() -> int:
     parser.add_argument("--port-shift", type=int, default=4200)
     parser.add_argument("--runs", type=int, default=3, help="repeats; medians are printed")
     parser.add_argument("--phases", action="store_true", help="print each build's step times")
+    parser.add_argument("--memory", choices=MEMORY_STATES, default="as-is", help=MEMORY_HELP)
     args = parser.parse_args()
     size = args.mb * 1_000_000 // args.items
     phases = Phases() if args.phases else None
@@ -249,12 +251,15 @@ def main() -> int:
                 base_runs, copy_runs, build_runs, verify_runs = [], [], [], []
                 # Interleaved, so a noisy neighbour slows baselines and product alike.
                 for run_no in range(args.runs):
+                    prepare_memory(args.memory)
                     start = time.perf_counter()
                     hash_files(sources)
                     base_runs.append(time.perf_counter() - start)
+                    prepare_memory(args.memory)
                     start = time.perf_counter()
                     copy_files(sources, root / f"copy-{run_no}.bin")
                     copy_runs.append(time.perf_counter() - start)
+                    prepare_memory(args.memory)
                     if phases is not None:
                         phases.start()
                     start = time.perf_counter()
@@ -262,6 +267,7 @@ def main() -> int:
                     build_runs.append(time.perf_counter() - start)
                     if phases is not None:
                         phases.print(build_runs[-1])
+                    prepare_memory(args.memory)
                     start = time.perf_counter()
                     report = verify_package(out)
                     verify_runs.append(time.perf_counter() - start)
@@ -272,6 +278,8 @@ def main() -> int:
                 built = statistics.median(build_runs)
                 verified = statistics.median(verify_runs)
                 work = f"{args.items} items, {args.items * size / 1e6:.0f} MB"
+                if args.memory != "as-is":
+                    work += f", memory {args.memory} before each step"
                 print(f"{work}; medians of {args.runs} runs")
                 print(f"read+hash baseline: {baseline:.2f} s")
                 print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 CHUNK = 1 << 20
@@ -26,3 +27,17 @@ def copy_files(paths: list[Path], out: Path) -> None:
                 while chunk := f.read(CHUNK):
                     dst.write(chunk)
     out.unlink()
+
+
+MEMORY_STATES = ("as-is", "cold")
+MEMORY_HELP = (
+    "the machine before each timed step: as-is, or cold (5 s idle first; on this VM, whose "
+    "balloon device reports free memory to the host, writing new data then costs several "
+    "times more, while reading cached files does not)"
+)
+
+
+def prepare_memory(state: str) -> None:
+    """Put the machine in ``state`` (see MEMORY_HELP) before a timed step."""
+    if state == "cold":
+        time.sleep(5)
