@@ -31,6 +31,7 @@ from schemas.ledger import (
 
 _GRANTORS = {Role.OFFICER, Role.REVIEWER, Role.ADMIN}
 _TRAIL_READERS = {Role.AUDITOR, Role.ADMIN, Role.REVIEWER, Role.OFFICER}
+_TRAIL_PURPOSE = "evidence_package"  # what a reader outside _TRAIL_READERS reads a trail for
 
 
 async def _target_owner(ctx: Stub, target: TargetKind, target_id: str) -> str:
@@ -252,8 +253,11 @@ class AccessContract(Contract):
     async def AccessTrail(self, ctx: Stub, query: str) -> dict[str, Any]:
         """Access records by evidence, case, accessor, org or time, oldest first, paginated."""
         actor = actor_of(ctx)
-        actor.require(_TRAIL_READERS, "reading the access trail")
         q = parse(TrailQuery, query)
+        if q.by is TrailBy.EVIDENCE and q.target_id is not None:
+            await _require_trails(ctx, actor, [q.target_id])
+        else:
+            actor.require(_TRAIL_READERS, "reading the access trail")
         start, end = _trail_range(q, actor)
         state.check_bookmark(q.bookmark, start, end)
         page = await _trail_page(ctx, start, end, q.page_size, q.bookmark)
@@ -264,14 +268,38 @@ class AccessContract(Contract):
         """The first trail page of each listed item (an export reads them all); follow an
         item's bookmark with AccessTrail."""
         actor = actor_of(ctx)
-        actor.require(_TRAIL_READERS, "reading the access trail")
         q = parse(ItemsQuery, query)
+        await _require_trails(ctx, actor, q.evidence_ids)
         out = []
         for evidence_id in dict.fromkeys(q.evidence_ids):
             start, end = partial_key_range("access_by_evidence", [evidence_id])
             page = await _trail_page(ctx, start, end, q.page_size, "")
             out.append(ItemTrail(evidence_id=evidence_id, **dict(page)).model_dump(mode="json"))
         return out
+
+
+async def _require_trails(ctx: Stub, actor: Actor, evidence_ids: list[str]) -> None:
+    """Trail readers read every item's trail. Anyone else reads only the trails of items
+    the rules let them package now: a package carries its items' trails (a partner agency
+    exporting what it was granted), so whoever may export an item may read its trail.
+
+    Raises:
+        ContractError: ACCESS_DENIED, naming the trail readers' roles.
+    """
+    if actor.role in _TRAIL_READERS:
+        return
+    at = now(ctx)
+    loaded: dict[str, CaseRecord | None] = {}
+    for evidence_id in dict.fromkeys(evidence_ids):
+        ask = AccessRequest(
+            target=TargetKind.EVIDENCE,
+            target_id=evidence_id,
+            purpose=_TRAIL_PURPOSE,
+            kind=AccessKind.PACKAGE,
+        )
+        decided = await _decide(ctx, actor, ask, ctx.tx_id, at, loaded)
+        if decided.outcome is not Outcome.GRANTED:
+            actor.require(_TRAIL_READERS, f"reading the access trail of {evidence_id}")
 
 
 async def _decide(

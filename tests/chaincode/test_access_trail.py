@@ -358,3 +358,33 @@ async def test_bulk_reads_refuse_bad_queries(
 ) -> None:
     caller = PARTNER if who == "partner" else creator(URBAN, who)
     refused(await items.evaluate(caller, fn, json.dumps(doc)), code)
+
+
+async def test_a_partner_reads_the_trails_of_what_it_may_package_and_no_other(
+    items: Harness,
+) -> None:
+    """A package carries its items' trails, so a partner agency exporting what it was
+    granted reads those trails; without a package grant it reads none."""
+    ok(await submit(items, OFFICER, "RequestAccess", ask("E-1")))
+    q = {"evidence_ids": ["E-1", "E-2"]}
+    refused(await items.evaluate(PARTNER, "ItemTrails", json.dumps(q)), "ACCESS_DENIED")
+    ok(await submit(items, OFFICER, "GrantAccess", grant("evidence", "E-1", kinds=["package"])))
+    ok(await submit(items, OFFICER, "GrantAccess", grant("evidence", "E-2", kinds=["view"])))
+    # E-2's grant is for viewing only: the whole query is refused, nothing of E-1 returned.
+    refused(await items.evaluate(PARTNER, "ItemTrails", json.dumps(q)), "ACCESS_DENIED")
+    trails = await query(items, PARTNER, "ItemTrails", {"evidence_ids": ["E-1"]})
+    assert [len(t["records"]) for t in trails] == [1]
+    page = await query(items, PARTNER, "AccessTrail", {"by": "evidence", "target_id": "E-1"})
+    assert page["records"] == trails[0]["records"]
+    for other in (
+        {"by": "evidence", "target_id": "E-2"},
+        {"by": "case", "target_id": "C-1"},
+        {"by": "org", "org": URBAN},
+    ):
+        refused(await items.evaluate(PARTNER, "AccessTrail", json.dumps(other)), "ACCESS_DENIED")
+    # Once revoked, the trail closes again.
+    ok(await submit(items, OFFICER, "RevokeAccess", "evidence", "E-1", POLICE))
+    refused(
+        await items.evaluate(PARTNER, "ItemTrails", json.dumps({"evidence_ids": ["E-1"]})),
+        "ACCESS_DENIED",
+    )

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import datetime as dt
 import io
+import json
 import tarfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -225,6 +226,69 @@ async def test_device_to_download_through_the_gateway(people: Network, gateways:
         headers=t[f"{URBAN}/officer1"],
     )
     assert refused.status_code == 403
+
+
+async def test_a_partner_granted_a_case_exports_its_package(
+    people: Network, gateways: Gateways, tmp_path: Path
+) -> None:
+    """PublicSecurity, granted UrbanManagement's case for packaging (a joint operation),
+    exports it from its own gateway: the items come from the owner's node, the package
+    carries their trails, and it verifies offline. Before the grant the export is refused
+    and the refusal recorded."""
+    g, t = gateways, gateways.tokens
+    urban_msp = people.layout.consortium.department(URBAN).msp_id
+    police_msp = people.layout.consortium.department(POLICE).msp_id
+    device = org_crypto(people.layout.state_dir, people.layout.consortium, URBAN).user("device1")
+    photo = real_photo()
+    upload = signed_upload(device, urban_msp, photo, event_id=f"evt-gw-p-{uuid.uuid4().hex[:10]}")
+    submitted = await g.urban.post(
+        "/devices/submissions", files=upload, headers=t[f"{URBAN}/device1"]
+    )
+    assert submitted.status_code == 201, submitted.text
+    evidence_id = submitted.json()["items"][0]["evidence_id"]
+    case_id = f"CASE-GW-P-{uuid.uuid4().hex[:8]}"
+    filed = await g.urban.post(
+        "/cases", json=case_filing(case_id, [evidence_id]), headers=t[f"{URBAN}/officer1"]
+    )
+    assert filed.status_code == 201, filed.text
+    partner = ledger_as(people.layout, POLICE, "partner")
+    await _eventually(lambda: _visible(partner, evidence_id))
+    refused = await g.police.post(f"/cases/{case_id}/packages", headers=t[f"{POLICE}/partner1"])
+    assert refused.status_code == 403, refused.text
+
+    granted = await g.urban.post(
+        f"/cases/{case_id}/grants",
+        json={
+            "grantee_org": police_msp,
+            "purpose": "joint_enforcement",
+            "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
+            "kinds": ["view", "package"],
+        },
+        headers=t[f"{URBAN}/officer1"],
+    )
+    assert granted.status_code == 201, granted.text
+
+    async def grant_visible() -> bool:
+        grants = await partner.grants(TargetKind.CASE, case_id)
+        return any(gr.revoked_at is None for gr in grants)
+
+    await _eventually(grant_visible)
+    exported = await g.police.post(f"/cases/{case_id}/packages", headers=t[f"{POLICE}/partner1"])
+    assert exported.status_code == 200, exported.text
+    package = tmp_path / "partner.tar"
+    package.write_bytes(exported.content)
+    report = verify_package(package)
+    assert report.ok, report.render()
+    with tarfile.open(package) as archive:
+        manifest = Manifest.from_json(_member(archive, layout.MANIFEST))
+        assert _member(archive, layout.evidence_path(evidence_id)) == photo
+        trail = json.loads(_member(archive, layout.TRAIL))
+    assert manifest.exporter_org == police_msp
+    (item,) = manifest.items
+    assert (item.owner_org, item.claims is not None) == (urban_msp, True)
+    # The trail it carries shows the refusal before the grant, and this export.
+    mine = [r for r in trail if r["accessor_org"] == police_msp and r["kind"] == "package"]
+    assert sorted(r["outcome"] for r in mine) == ["denied", "granted"]
 
 
 async def test_a_transferred_case_is_packaged_with_the_owners_items(
