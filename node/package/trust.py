@@ -1,15 +1,21 @@
 """Who may sign what, read from the channel configuration inside a package.
 
-The config block names each organisation's MSP root (and intermediate) certificates; a
-signature counts only if its certificate chains to a root of the MSP it claims.
+The config block names each organisation's MSP root (and intermediate) certificates and
+its certificate revocation lists; a signature counts only if its certificate chains to a
+root of the MSP it claims, was within its validity period when it signed, and had not been
+revoked by then (:meth:`ChannelTrust.standing`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec
 from fabric_protos.common import configtx_pb2
 from fabric_protos.msp import msp_config_pb2
 from google.protobuf.message import DecodeError
@@ -19,14 +25,19 @@ from node.crypto.signing import verify_signature
 from node.fabric.blocks import BlockView, MalformedLedgerData
 from node.fabric.identity import Identity
 
+Revocations = dict[tuple[bytes, int], dt.datetime]
+"""(issuer name, DER-encoded, serial number) -> when the issuer revoked it."""
+
 
 @dataclass(frozen=True)
 class MspRoots:
-    """One MSP's root and intermediate certificates."""
+    """One MSP's root and intermediate certificates, and what its CAs revoked (read only
+    from revocation lists one of them signed)."""
 
     msp_id: str
     roots: tuple[x509.Certificate, ...]
     intermediates: tuple[x509.Certificate, ...] = ()
+    revoked: Revocations = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,7 @@ class ChannelTrust:
             for org in groups[section].groups.values():
                 if "MSP" not in org.values:
                     continue
-                roots = _msp_roots(bytes(org.values["MSP"].value))
+                roots = msp_roots(bytes(org.values["MSP"].value))
                 if roots is None:
                     continue
                 msps[roots.msp_id] = roots
@@ -94,6 +105,36 @@ class ChannelTrust:
             current = parent
         return False
 
+    def standing(self, identity: Identity, at: dt.datetime | None) -> tuple[str, str] | None:
+        """Why the identity's certificate did not stand when it signed at ``at`` (the
+        transaction's time), as (failure code, detail), or None if it did.
+
+        ``CERTIFICATE_EXPIRED``: outside its validity period at ``at``;
+        ``CERTIFICATE_REVOKED``: its MSP's CA revoked it at or before ``at`` (or at any time,
+        when ``at`` is unknown). A revocation after it signed does not undo a signature the
+        network accepted then. Chaining is :meth:`chains`' question.
+        """
+        cert = load_cert(identity.cert_pem)
+        if cert is None:
+            return None  # unreadable: chains() fails it
+        if at is not None and not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+            return (
+                "CERTIFICATE_EXPIRED",
+                f"{identity.msp_id} certificate valid {cert.not_valid_before_utc:%Y-%m-%d} to "
+                f"{cert.not_valid_after_utc:%Y-%m-%d}, used {at:%Y-%m-%d %H:%M} UTC",
+            )
+        msp = self.msps.get(identity.msp_id)
+        if msp is None:
+            return None
+        revoked_at = msp.revoked.get((cert.issuer.public_bytes(), cert.serial_number))
+        if revoked_at is not None and (at is None or revoked_at <= at):
+            return (
+                "CERTIFICATE_REVOKED",
+                f"{identity.msp_id} certificate {cert.serial_number:x} revoked "
+                f"{revoked_at:%Y-%m-%d %H:%M} UTC",
+            )
+        return None
+
     def all_roots(self) -> list[tuple[str, x509.Certificate]]:
         return [(m.msp_id, r) for m in self.msps.values() for r in m.roots]
 
@@ -120,7 +161,7 @@ def signed_by(identity: Identity, message: bytes, signature: bytes) -> bool:
     return cert is not None and verify_signature(cert.public_key(), message, signature)
 
 
-def _msp_roots(raw: bytes) -> MspRoots | None:
+def msp_roots(raw: bytes) -> MspRoots | None:
     try:
         config = msp_config_pb2.MSPConfig.FromString(raw)
         fabric = msp_config_pb2.FabricMSPConfig.FromString(config.config)
@@ -132,4 +173,32 @@ def _msp_roots(raw: bytes) -> MspRoots | None:
     )
     if not fabric.name:
         return None
-    return MspRoots(str(fabric.name), roots, inter)
+    revoked = _revocations(fabric.revocation_list, (*roots, *inter))
+    return MspRoots(str(fabric.name), roots, inter, revoked)
+
+
+def _revocations(lists: Iterable[bytes], cas: tuple[x509.Certificate, ...]) -> Revocations:
+    """The revoked serials of each list one of ``cas`` issued and signed; other lists (and
+    unreadable ones) are ignored: they could revoke anyone."""
+    revoked: Revocations = {}
+    for pem in lists:
+        try:
+            crl = x509.load_pem_x509_crl(bytes(pem))
+        except ValueError:
+            continue
+        if not any(_signed_crl(crl, ca) for ca in cas):
+            continue
+        issuer = crl.issuer.public_bytes()
+        for entry in crl:
+            revoked[(issuer, entry.serial_number)] = entry.revocation_date_utc
+    return revoked
+
+
+def _signed_crl(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    key = ca.public_key()
+    if crl.issuer != ca.subject or not isinstance(key, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        return crl.is_signature_valid(key)
+    except InvalidSignature:
+        return False

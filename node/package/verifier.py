@@ -351,6 +351,8 @@ class _Verification:
             self.report.fail("CREATOR_UNTRUSTED", subject, "creator does not chain to its MSP")
         elif not signed_by(tx.creator, tx.payload, tx.signature):
             self.report.fail("CREATOR_SIGNATURE_INVALID", subject, "creator signature fails")
+        else:
+            self._standing(tx.creator, tx, trust, "creator")
         if not tx.endorsements:
             self.report.fail("ENDORSEMENT_MISSING", subject, "no endorsement")
         for e in tx.endorsements:
@@ -360,7 +362,19 @@ class _Verification:
                 self.report.fail(
                     "ENDORSEMENT_SIGNATURE_INVALID", subject, f"{e.endorser.msp_id} endorsement"
                 )
+            else:
+                self._standing(e.endorser, tx, trust, "endorser")
             self.report.count("endorsements")
+
+    def _standing(
+        self, signer: Identity, tx: TransactionView, trust: ChannelTrust, who: str
+    ) -> None:
+        """The signer's certificate was valid, and not revoked, when the transaction was
+        made (its channel header's time)."""
+        problem = trust.standing(signer, tx.timestamp)
+        if problem is not None:
+            code, detail = problem
+            self.report.fail(code, f"tx {tx.tx_id}", f"{who}: {detail}")
 
     def _access_records(self, tx: TransactionView) -> dict[str, AccessRecord]:
         """The access records ``tx`` wrote, by id, parsed once per transaction (an export's

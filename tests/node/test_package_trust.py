@@ -1,0 +1,96 @@
+"""The verifier's trust in a signer's certificate: validity at signing time and the MSP's
+revocation lists, read from the channel config the package carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from fabric_protos.msp import msp_config_pb2
+
+from node.crypto.pki import KeyPair, create_ca, issue
+from node.fabric.identity import Identity
+from node.package.trust import ChannelTrust, msp_roots
+
+MSP = "UrbanManagementMSP"
+T0 = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC)
+
+
+def _crl(ca: KeyPair, revoked: list[tuple[x509.Certificate, dt.datetime]]) -> bytes:
+    key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.certificate.subject)
+        .last_update(T0)
+        .next_update(T0 + dt.timedelta(days=365))
+    )
+    for cert, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(cert.serial_number)
+            .revocation_date(when)
+            .build()
+        )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)  # type: ignore[arg-type]
+
+
+def _trust(ca: KeyPair, crls: list[bytes]) -> ChannelTrust:
+    fabric = msp_config_pb2.FabricMSPConfig(
+        name=MSP, root_certs=[ca.cert_pem], revocation_list=crls
+    )
+    config = msp_config_pb2.MSPConfig(type=0, config=fabric.SerializeToString())
+    roots = msp_roots(config.SerializeToString())
+    assert roots is not None
+    return ChannelTrust({MSP: roots})
+
+
+@pytest.fixture(scope="module")
+def pki() -> tuple[KeyPair, KeyPair]:
+    ca = create_ca("ca.urban", MSP, T0)
+    return ca, issue(ca, "officer1", MSP, T0, organizational_unit="client")
+
+
+def test_a_certificate_stands_only_within_its_validity_period(
+    pki: tuple[KeyPair, KeyPair],
+) -> None:
+    ca, officer = pki
+    trust = _trust(ca, [])
+    who = Identity(MSP, officer.cert_pem)
+    assert trust.chains(who)
+    assert trust.standing(who, T0 + dt.timedelta(days=10)) is None
+    for when in (T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=3700 * 3)):
+        problem = trust.standing(who, when)
+        assert problem is not None
+        assert problem[0] == "CERTIFICATE_EXPIRED"
+        assert f"used {when:%Y-%m-%d}" in problem[1]
+
+
+def test_a_revocation_counts_from_its_date(pki: tuple[KeyPair, KeyPair]) -> None:
+    ca, officer = pki
+    revoked_at = T0 + dt.timedelta(days=30)
+    trust = _trust(ca, [_crl(ca, [(officer.certificate, revoked_at)])])
+    who = Identity(MSP, officer.cert_pem)
+    # Signed before the revocation: the network accepted it then, and it stands.
+    assert trust.standing(who, revoked_at - dt.timedelta(days=1)) is None
+    for when in (revoked_at, revoked_at + dt.timedelta(days=1), None):
+        problem = trust.standing(who, when)
+        assert problem is not None
+        assert problem[0] == "CERTIFICATE_REVOKED"
+    # Another certificate of the same CA is untouched.
+    colleague = Identity(MSP, issue(ca, "officer2", MSP, T0).cert_pem)
+    assert trust.standing(colleague, revoked_at + dt.timedelta(days=1)) is None
+
+
+def test_only_revocation_lists_the_msps_own_ca_signed_count(
+    pki: tuple[KeyPair, KeyPair],
+) -> None:
+    ca, officer = pki
+    # Same issuer name, another key: it could revoke anyone, so it is ignored.
+    impostor = create_ca("ca.urban", MSP, T0)
+    when = T0 + dt.timedelta(days=30)
+    trust = _trust(
+        ca, [_crl(impostor, [(officer.certificate, when)]), b"-----BEGIN X509 CRL-----\nxx"]
+    )
+    assert trust.standing(Identity(MSP, officer.cert_pem), when + dt.timedelta(days=1)) is None
