@@ -7,6 +7,7 @@ the package holds only if there is none.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import tarfile
@@ -195,6 +196,8 @@ class _Verification:
         self._transactions(manifest, trust)
         self._items(manifest, trust)
         self._trail_and_export(manifest)
+        if signer_pem is not None:
+            self._signer_standing(manifest, Identity(manifest.exporter_org, signer_pem), trust)
 
     def _members(self, manifest: Manifest, hashed: dict[str, tuple[str, int]]) -> None:
         listed = {m.path for m in manifest.members()}
@@ -265,6 +268,21 @@ class _Verification:
         if not signed_by(signer, raw, sig):
             self.report.fail("MANIFEST_SIGNATURE_INVALID", layout.SIGNATURE, "does not verify")
         self.report.count("manifest signatures")
+
+    def _signer_standing(self, manifest: Manifest, signer: Identity, trust: ChannelTrust) -> None:
+        """The exporter's certificate was valid, and not revoked, when the export was
+        recorded (the latest of its transactions): the manifest is signed right after."""
+        times = [
+            tx.timestamp
+            for r in manifest.export_records
+            if (tx := self.transactions.get(record_tx_id(r))) is not None
+            and tx.timestamp is not None
+        ]
+        if not times:
+            return  # EXPORT_NOT_RECORDED says why
+        problem = trust.standing(signer, max(times))
+        if problem is not None:
+            self.report.fail(problem[0], layout.SIGNER, f"exporter: {problem[1]}")
 
     def _orderer_signatures(self, block: BlockView, trust: ChannelTrust) -> None:
         subject = f"block {block.number}"
@@ -427,7 +445,7 @@ class _Verification:
             elif item.derivation is not None:
                 self._derivation(item, record, manifest)
             else:
-                self._claims(item, record, trust)
+                self._claims(item, record, trust, tx.timestamp)
             self.report.count("items")
 
     def _derivation(self, item: Item, record: EvidenceRecord, manifest: Manifest) -> None:
@@ -459,7 +477,13 @@ class _Verification:
             )
         self.report.count("redacted copies")
 
-    def _claims(self, item: Item, record: EvidenceRecord, trust: ChannelTrust) -> None:
+    def _claims(
+        self,
+        item: Item,
+        record: EvidenceRecord,
+        trust: ChannelTrust,
+        registered_at: dt.datetime | None,
+    ) -> None:
         if item.claims is None:
             self.report.fail("CLAIMS_MISSING", item.evidence_id, "no device-signed claims")
             return
@@ -477,6 +501,9 @@ class _Verification:
             signature = b""
         if not signed_by(device, canonical, signature):
             self.report.fail("CLAIMS_SIGNATURE_INVALID", item.evidence_id, "does not verify")
+        elif (problem := trust.standing(device, registered_at)) is not None:
+            # At registration: the node checked the device's signature then, at ingest.
+            self.report.fail(problem[0], item.evidence_id, f"device: {problem[1]}")
 
     def _trail_and_export(self, manifest: Manifest) -> None:
         raw = self._read(manifest.trail.path)
