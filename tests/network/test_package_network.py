@@ -17,6 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from fabric_protos.common import common_pb2
 from fabric_protos.peer import transaction_pb2
 from netsupport import caught_up, ledger_as
@@ -274,6 +277,28 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     m[layout.SIGNER] = police_id.cert_pem
     m[layout.SIGNATURE] = police.sign(m[layout.MANIFEST])
     check(m, "MANIFEST_SIGNER_UNTRUSTED")
+    # A certificate that had lapsed when it signed: the exporter's own key, certified by
+    # its own CA, but only until the day before the export.
+    ca_dir = org_crypto(lay.state_dir, lay.consortium, URBAN).root / "ca"
+    ca_key = serialization.load_pem_private_key((ca_dir / "key.pem").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes())
+    own = x509.load_pem_x509_certificate(pristine[layout.SIGNER])
+    now = dt.datetime.now(dt.UTC)
+    lapsed = (
+        x509.CertificateBuilder()
+        .subject_name(own.subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(own.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=3))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())
+    )
+    m = dict(pristine)
+    m[layout.SIGNER] = lapsed.public_bytes(serialization.Encoding.PEM)
+    check(m, "CERTIFICATE_EXPIRED")
+    assert "MANIFEST_SIGNATURE_INVALID" not in verify_package(tmp_path / f"tampered-{n}.tar").codes
     # Drop an item: its file, or its manifest entry (re-signed).
     m = dict(pristine)
     del m[item.path]
