@@ -125,6 +125,34 @@ def device_upload(people: Network) -> Upload:
     return signed_upload(device, msp, PHOTO, event_id=f"evt-gw-{uuid.uuid4().hex[:10]}")
 
 
+async def _grant_case_to_police(
+    people: Network,
+    g: Gateways,
+    case_id: str,
+    police: LedgerClient,
+    kinds: list[str] | None = None,
+) -> None:
+    """UrbanManagement's officer grants PublicSecurity the case for a day (the gateway's
+    default kinds unless ``kinds``); returns once ``police``'s peer sees the grant."""
+    body: dict[str, Any] = {
+        "grantee_org": people.layout.consortium.department(POLICE).msp_id,
+        "purpose": "joint_enforcement",
+        "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
+    }
+    if kinds is not None:
+        body["kinds"] = kinds
+    granted = await g.urban.post(
+        f"/cases/{case_id}/grants", json=body, headers=g.tokens[f"{URBAN}/officer1"]
+    )
+    assert granted.status_code == 201, granted.text
+
+    async def visible() -> bool:
+        grants = await police.grants(TargetKind.CASE, case_id)
+        return any(gr.revoked_at is None for gr in grants)
+
+    await _eventually(visible)
+
+
 async def test_device_to_download_through_the_gateway(people: Network, gateways: Gateways) -> None:
     g, t = gateways, gateways.tokens
     upload = device_upload(people)
@@ -159,22 +187,7 @@ async def test_device_to_download_through_the_gateway(people: Network, gateways:
     denial = await police_ledger.access_record(denied.headers["x-access-record"])
     assert denial.outcome is Outcome.DENIED
 
-    granted = await g.urban.post(
-        f"/cases/{case_id}/grants",
-        json={
-            "grantee_org": people.layout.consortium.department(POLICE).msp_id,
-            "purpose": "joint_enforcement",
-            "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
-        },
-        headers=t[f"{URBAN}/officer1"],
-    )
-    assert granted.status_code == 201, granted.text
-
-    async def granted_visible() -> bool:
-        grants = await police_ledger.grants(TargetKind.CASE, case_id)
-        return any(gr.revoked_at is None for gr in grants)
-
-    await _eventually(granted_visible)
+    await _grant_case_to_police(people, g, case_id, police_ledger)
     remote = await g.police.get(
         content, params={"purpose": "joint_enforcement"}, headers=t[f"{POLICE}/partner1"]
     )
@@ -256,23 +269,7 @@ async def test_a_partner_granted_a_case_exports_its_package(
     refused = await g.police.post(f"/cases/{case_id}/packages", headers=t[f"{POLICE}/partner1"])
     assert refused.status_code == 403, refused.text
 
-    granted = await g.urban.post(
-        f"/cases/{case_id}/grants",
-        json={
-            "grantee_org": police_msp,
-            "purpose": "joint_enforcement",
-            "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
-            "kinds": ["view", "package"],
-        },
-        headers=t[f"{URBAN}/officer1"],
-    )
-    assert granted.status_code == 201, granted.text
-
-    async def grant_visible() -> bool:
-        grants = await partner.grants(TargetKind.CASE, case_id)
-        return any(gr.revoked_at is None for gr in grants)
-
-    await _eventually(grant_visible)
+    await _grant_case_to_police(people, g, case_id, partner, kinds=["view", "package"])
     exported = await g.police.post(f"/cases/{case_id}/packages", headers=t[f"{POLICE}/partner1"])
     assert exported.status_code == 200, exported.text
     package = tmp_path / "partner.tar"
