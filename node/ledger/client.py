@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, TypeAdapter
 
 from node.fabric import Contract, GatewayError, SubmitResult, submit_with_retry
+from schemas.derivations import DerivationRecord
 from schemas.glossary import Stage
 from schemas.ledger import (
     MAX_PAGE_SIZE,
@@ -194,6 +195,14 @@ class LedgerClient:
         """
         query = ItemsQuery(evidence_ids=list(evidence_ids))
         return await self._many(EvidenceRecord, "GetEvidenceItems", query)
+
+    async def derived_from(self, derived_id: str) -> DerivationRecord:
+        """The ledger's link of a derived copy (a redaction) to its original.
+
+        Raises:
+            LedgerRefused: NOT_FOUND (no recorded copy).
+        """
+        return await self._one(DerivationRecord, "GetDerivedFrom", derived_id)
 
     async def case_evidence(self, case_id: str, page_size: int = 100) -> list[str]:
         """Every evidence id of the case, following the pages."""

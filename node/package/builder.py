@@ -225,17 +225,33 @@ async def build_package(
             started.append(fetching)
         trail, blocks = await earlier
         trail.update((r.record_id, r) for r in exports)
-        tx_ids = {r.registered_tx for r in records.values()} | {record_tx_id(r) for r in trail}
+        links = await _derivation_links(ledger, items, limited)
+        tx_ids = (
+            {r.registered_tx for r in records.values()}
+            | {record_tx_id(r) for r in trail}
+            | set(links.values())
+        )
         more, config = await asyncio.gather(
             _blocks_of(queries, tx_ids, blocks), queries.config_block()
         )
         blocks.update(more)
-        proofs = _transactions_of(blocks, tx_ids)
         if fetching is not None:
             fetched = await fetching
-            # Their claims came with them from their owners.
+            # Their claims or derivation descriptions came with them from their owners.
             from_owner = {item.evidence_id: item for item, _ in fetched}
             items = [from_owner.get(i.evidence_id, i) for i in items]
+            copies = [i for i in items if i.evidence_id not in links]
+            if theirs := await _derivation_links(ledger, copies, limited):
+                links.update(theirs)
+                tx_ids |= set(theirs.values())
+                blocks.update(await _blocks_of(queries, tx_ids, blocks))
+        items = [
+            i.model_copy(update={"derivation_tx": links[i.evidence_id]})
+            if i.evidence_id in links
+            else i
+            for i in items
+        ]
+        proofs = _transactions_of(blocks, tx_ids)
         trail_json = canonical_json([r.model_dump(mode="json") for r in trail.values()])
         manifest = Manifest(
             format="evidencenet-package/1",
@@ -429,6 +445,26 @@ async def _trails_and_blocks(
         trail.update((r.record_id, r) for r in page)
     tx_ids = {r.registered_tx for r in records.values()} | {record_tx_id(r) for r in trail}
     return trail, await _blocks_of(queries, tx_ids)
+
+
+async def _derivation_links(
+    ledger: LedgerClient, items: list[Item], limited: _Limit
+) -> dict[str, str]:
+    """The RecordDerivation transaction of each redacted copy among ``items`` (those with a
+    derivation description), by copy id. A copy whose link is not on the ledger gets none:
+    the verifier names it (DERIVATION_NOT_RECORDED)."""
+    copies = [i.evidence_id for i in items if i.derivation is not None]
+
+    async def link(evidence_id: str) -> str | None:
+        try:
+            return (await ledger.derived_from(evidence_id)).recorded_tx
+        except LedgerRefused as err:
+            if err.code is LedgerErrorCode.NOT_FOUND:
+                return None
+            raise
+
+    found = await asyncio.gather(*(limited(link, i) for i in copies))
+    return {i: tx for i, tx in zip(copies, found, strict=True) if tx is not None}
 
 
 async def _blocks_of(

@@ -64,6 +64,8 @@ class Item(_Model):
     # A redacted copy has no device claims: its registered ``claims_hash`` is the SHA-256 of
     # this description in canonical JSON (schemas.derivations.DerivationDescription).
     derivation: dict[str, Any] | None = None
+    # The RecordDerivation transaction linking a redacted copy to its original.
+    derivation_tx: str | None = None
 
 
 class Manifest(_Model):

@@ -25,7 +25,7 @@ from node.package import manifest as layout
 from node.package.manifest import Item, Manifest
 from node.package.trust import ChannelTrust, load_certs, signed_by
 from schemas.canonical import canonical_json
-from schemas.derivations import DerivationDescription
+from schemas.derivations import DerivationDescription, DerivationRecord
 from schemas.glossary import AccessKind, Outcome
 from schemas.ledger import AccessRecord, EvidenceRecord, record_tx_id
 
@@ -475,7 +475,33 @@ class _Verification:
                 item.evidence_id,
                 f"made from other bytes than {described.original_id}",
             )
+        self._derivation_link(item, record, described)
         self.report.count("redacted copies")
+
+    def _derivation_link(
+        self, item: Item, record: EvidenceRecord, described: DerivationDescription
+    ) -> None:
+        """The ledger linked this copy to the original its description names, under that
+        description, in a VALID transaction the package proves."""
+        subject = item.evidence_id
+        if item.derivation_tx is None:
+            self.report.fail("DERIVATION_NOT_RECORDED", subject, "no RecordDerivation named")
+            return
+        tx = self._valid_tx(item.derivation_tx, f"derivation of {subject}")
+        if tx is None:
+            return
+        link = _derivation_record(tx, subject)
+        if (
+            link is None
+            or link.original_id != described.original_id
+            or link.description_hash != record.claims_hash
+            or link.owner_org != record.owner_org
+        ):
+            self.report.fail(
+                "DERIVATION_NOT_RECORDED",
+                subject,
+                f"tx {tx.tx_id} does not link it to {described.original_id}",
+            )
 
     def _claims(
         self,
@@ -580,6 +606,17 @@ def _evidence_record(tx: TransactionView, evidence_id: str) -> EvidenceRecord | 
             continue
         if record.evidence_id == evidence_id:
             return record
+    return None
+
+
+def _derivation_record(tx: TransactionView, derived_id: str) -> DerivationRecord | None:
+    for value in _json_writes(tx):
+        try:
+            link = DerivationRecord.model_validate_json(value)
+        except ValueError:
+            continue
+        if link.derived_id == derived_id and link.recorded_tx == tx.tx_id:
+            return link
     return None
 
 

@@ -33,6 +33,7 @@ from gateway.app import create_app
 from gateway.audit_pdf import records_digest
 from gateway.remote import ExchangeRemote, OwnerNode
 from gateway.wiring import department_gateway
+from node.consortium.clients import user_identity
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
 from node.department import NodePaths, open_parts
@@ -359,6 +360,32 @@ async def test_a_transferred_case_is_packaged_with_the_owners_items(
     assert (copy.evidence_id, copy.claims) == (copy_id, None)
     assert copy.derivation is not None  # and the copy's description
     assert copy.derivation["original_id"] == evidence_id
+    # The copy's link to the original is among the proofs; a copy said to be linked by
+    # another transaction (here its own registration), re-signed, is named.
+    assert copy.derivation_tx is not None
+    assert layout.transaction_path(copy.derivation_tx) in {t.path for t in manifest.transactions}
+    with tarfile.open(package) as archive:
+        members = {m.name: _member(archive, m.name) for m in archive.getmembers()}
+    forged = manifest.model_copy(
+        update={
+            "items": [
+                i.model_copy(update={"derivation_tx": i.registered_tx}) if i is copy else i
+                for i in manifest.items
+            ]
+        }
+    )
+    _, police_signer = user_identity(layout_, layout_.consortium.department(POLICE), "officer1")
+    members[layout.MANIFEST] = forged.canonical_bytes()
+    members[layout.SIGNATURE] = police_signer.sign(members[layout.MANIFEST])
+    relinked = tmp_path / "relinked.tar"
+    with tarfile.open(relinked, "w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    codes = verify_package(relinked).codes
+    assert "DERIVATION_NOT_RECORDED" in codes, codes
+    assert "MANIFEST_SIGNATURE_INVALID" not in codes
     # The owner released each against PublicSecurity's committed package record for it.
     for record_id in exported.headers["x-access-record"].split(","):
         record = await police_ledger.access_record(record_id)
