@@ -11,13 +11,13 @@ import datetime as dt
 import hashlib
 import json
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from node.fabric.blocks import BlockView, MalformedLedgerData, TransactionView, verify_chain
 from node.fabric.identity import Identity
@@ -31,6 +31,8 @@ from schemas.ledger import AccessRecord, EvidenceRecord, record_tx_id
 
 CHAINCODE = "evidence"
 _CHUNK = 4 << 20
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -599,40 +601,35 @@ class _Verification:
 
 
 def _evidence_record(tx: TransactionView, evidence_id: str) -> EvidenceRecord | None:
-    for value in _json_writes(tx):
-        try:
-            record = EvidenceRecord.model_validate_json(value)
-        except ValueError:
-            continue
-        if record.evidence_id == evidence_id:
-            return record
-    return None
+    return next((r for r in _written(tx, EvidenceRecord) if r.evidence_id == evidence_id), None)
 
 
 def _derivation_record(tx: TransactionView, derived_id: str) -> DerivationRecord | None:
-    for value in _json_writes(tx):
-        try:
-            link = DerivationRecord.model_validate_json(value)
-        except ValueError:
-            continue
-        if link.derived_id == derived_id and link.recorded_tx == tx.tx_id:
-            return link
-    return None
+    return next(
+        (
+            link
+            for link in _written(tx, DerivationRecord)
+            if link.derived_id == derived_id and link.recorded_tx == tx.tx_id
+        ),
+        None,
+    )
 
 
 def _access_records(tx: TransactionView) -> dict[str, AccessRecord]:
     """The access records ``tx`` wrote that name it as theirs (a record's id is its
     transaction's id, or ``<tx id>.<nn>`` in a package batch)."""
-    out: dict[str, AccessRecord] = {}
-    for value in _json_writes(tx):
+    return {
+        r.record_id: r for r in _written(tx, AccessRecord) if record_tx_id(r.record_id) == tx.tx_id
+    }
+
+
+def _written(tx: TransactionView, kind: type[M]) -> Iterator[M]:
+    """The values ``tx`` wrote in the chaincode's namespace that parse as ``kind`` (a
+    transaction writes index keys and other records beside them)."""
+    for write in tx.writes(CHAINCODE):
+        if write.is_delete:
+            continue
         try:
-            record = AccessRecord.model_validate_json(value)
+            yield kind.model_validate_json(write.value)
         except ValueError:
             continue
-        if record_tx_id(record.record_id) == tx.tx_id:
-            out[record.record_id] = record
-    return out
-
-
-def _json_writes(tx: TransactionView) -> Iterable[bytes]:
-    return (w.value for w in tx.writes(CHAINCODE) if not w.is_delete)

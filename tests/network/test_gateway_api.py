@@ -126,6 +126,21 @@ def device_upload(people: Network) -> Upload:
     return signed_upload(device, msp, PHOTO, event_id=f"evt-gw-{uuid.uuid4().hex[:10]}")
 
 
+async def _camera_photo(people: Network, g: Gateways, event_prefix: str) -> tuple[str, bytes]:
+    """UrbanManagement's camera submits a real street photo through its gateway, signed by
+    the device; returns the evidence id and the photo's bytes."""
+    urban_msp = people.layout.consortium.department(URBAN).msp_id
+    device = org_crypto(people.layout.state_dir, people.layout.consortium, URBAN).user("device1")
+    photo = real_photo()
+    event_id = f"{event_prefix}-{uuid.uuid4().hex[:10]}"
+    upload = signed_upload(device, urban_msp, photo, event_id=event_id)
+    submitted = await g.urban.post(
+        "/devices/submissions", files=upload, headers=g.tokens[f"{URBAN}/device1"]
+    )
+    assert submitted.status_code == 201, submitted.text
+    return submitted.json()["items"][0]["evidence_id"], photo
+
+
 async def _grant_case_to_police(
     people: Network,
     g: Gateways,
@@ -252,14 +267,7 @@ async def test_a_partner_granted_a_case_exports_its_package(
     g, t = gateways, gateways.tokens
     urban_msp = people.layout.consortium.department(URBAN).msp_id
     police_msp = people.layout.consortium.department(POLICE).msp_id
-    device = org_crypto(people.layout.state_dir, people.layout.consortium, URBAN).user("device1")
-    photo = real_photo()
-    upload = signed_upload(device, urban_msp, photo, event_id=f"evt-gw-p-{uuid.uuid4().hex[:10]}")
-    submitted = await g.urban.post(
-        "/devices/submissions", files=upload, headers=t[f"{URBAN}/device1"]
-    )
-    assert submitted.status_code == 201, submitted.text
-    evidence_id = submitted.json()["items"][0]["evidence_id"]
+    evidence_id, photo = await _camera_photo(people, g, "evt-gw-p")
     case_id = f"CASE-GW-P-{uuid.uuid4().hex[:8]}"
     filed = await g.urban.post(
         "/cases", json=case_filing(case_id, [evidence_id]), headers=t[f"{URBAN}/officer1"]
@@ -300,14 +308,7 @@ async def test_a_transferred_case_is_packaged_with_the_owners_items(
     urban_msp = people.layout.consortium.department(URBAN).msp_id
     police_msp = people.layout.consortium.department(POLICE).msp_id
     layout_ = people.layout
-    device = org_crypto(layout_.state_dir, layout_.consortium, URBAN).user("device1")
-    photo = real_photo()
-    upload = signed_upload(device, urban_msp, photo, event_id=f"evt-gw-t-{uuid.uuid4().hex[:10]}")
-    submitted = await g.urban.post(
-        "/devices/submissions", files=upload, headers=t[f"{URBAN}/device1"]
-    )
-    assert submitted.status_code == 201, submitted.text
-    evidence_id = submitted.json()["items"][0]["evidence_id"]
+    evidence_id, photo = await _camera_photo(people, g, "evt-gw-t")
     redacted = await g.urban.post(
         f"/evidence/{evidence_id}/redactions", headers=t[f"{URBAN}/officer1"]
     )
