@@ -18,9 +18,10 @@ Every constructor raises :class:`MalformedLedgerData` when the bytes do not pars
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from fabric_protos.common import common_pb2
 from fabric_protos.ledger.rwset import rwset_pb2
@@ -173,9 +174,7 @@ class TransactionView:
             tx_id=str(chdr.tx_id),
             channel=str(chdr.channel_id),
             type=header_type,
-            timestamp=chdr.timestamp.ToDatetime(tzinfo=dt.UTC)
-            if chdr.HasField("timestamp")
-            else None,
+            timestamp=_time_of(chdr),
             creator=_identity(bytes(shdr.creator)),
             chaincode=chaincode,
             args=args,
@@ -268,11 +267,11 @@ class BlockView:
     @property
     def is_config(self) -> bool:
         """Whether this is a config block (a single CONFIG envelope)."""
-        return len(self.envelopes) == 1 and _header_of(self.envelopes[0])[1] == common_pb2.CONFIG
+        return len(self.envelopes) == 1 and self._headers[0].type == common_pb2.CONFIG
 
     def index_of(self, tx_id: str) -> int | None:
         """The position of the first envelope with ``tx_id`` (unparsable envelopes skipped)."""
-        return next((i for i, e in enumerate(self.envelopes) if _header_of(e)[0] == tx_id), None)
+        return next((i for i, h in enumerate(self._headers) if h.tx_id == tx_id), None)
 
     def transaction_at(self, index: int) -> TransactionView:
         """The transaction at ``index`` with the peer's validation code.
@@ -298,7 +297,19 @@ class BlockView:
 
     def tx_ids(self) -> tuple[str | None, ...]:
         """The transaction id of each envelope, in order (None where one does not parse)."""
-        return tuple(_header_of(e)[0] for e in self.envelopes)
+        return tuple(h.tx_id for h in self._headers)
+
+    def latest_time(self) -> dt.datetime | None:
+        """The latest channel-header time among its transactions, or None if none carries
+        one. Blocks carry no time of their own; the orderers cut and signed this one after
+        its transactions were made, so this is the earliest it can have been signed (by the
+        clients' clocks, which signed those times)."""
+        return max((h.timestamp for h in self._headers if h.timestamp is not None), default=None)
+
+    @functools.cached_property
+    def _headers(self) -> tuple[_Header, ...]:
+        # Parsed once per block: verifying a package asks for ids and times of every block.
+        return tuple(_header_of(e) for e in self.envelopes)
 
     def processed_transaction(self, index: int) -> bytes:
         """The serialized ``ProcessedTransaction`` of the envelope at ``index``: the envelope
@@ -410,15 +421,40 @@ def _identity(serialized: bytes) -> Identity | None:
     return Identity(str(ident.mspid), bytes(ident.id_bytes))
 
 
-def _header_of(raw_envelope: bytes) -> tuple[str | None, int | None]:
-    """(tx id, header type) of an envelope, or (None, None) if it does not parse."""
+class _Header(NamedTuple):
+    """What an envelope's channel header says, all None where it does not parse."""
+
+    tx_id: str | None
+    type: int | None
+    timestamp: dt.datetime | None
+
+
+def _header_of(raw_envelope: bytes) -> _Header:
     try:
         envelope = _parse(common_pb2.Envelope, raw_envelope, "envelope")
         payload = _parse(common_pb2.Payload, envelope.payload, "payload")
         chdr = _parse(common_pb2.ChannelHeader, payload.header.channel_header, "channel header")
     except MalformedLedgerData:
-        return None, None
-    return str(chdr.tx_id), int(chdr.type)
+        return _Header(None, None, None)
+    try:
+        timestamp = _time_of(chdr)
+    except MalformedLedgerData:
+        timestamp = None  # parsing the whole transaction says so
+    return _Header(str(chdr.tx_id), int(chdr.type), timestamp)
+
+
+def _time_of(chdr: Any) -> dt.datetime | None:
+    """A channel header's time, or None if it has none.
+
+    Raises:
+        MalformedLedgerData: a time outside years 1–9999 or with invalid nanoseconds.
+    """
+    if not chdr.HasField("timestamp"):
+        return None
+    try:
+        return chdr.timestamp.ToDatetime(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError) as exc:
+        raise MalformedLedgerData(f"channel header time: {exc}") from None
 
 
 def _endorsed_parts(

@@ -123,14 +123,39 @@ class ChannelTrust:
                 f"{identity.msp_id} certificate valid {cert.not_valid_before_utc:%Y-%m-%d} to "
                 f"{cert.not_valid_after_utc:%Y-%m-%d}, used {at:%Y-%m-%d %H:%M} UTC",
             )
-        msp = self.msps.get(identity.msp_id)
+        return self._revoked(identity.msp_id, cert, at)
+
+    def standing_after(
+        self, identity: Identity, earliest: dt.datetime | None
+    ) -> tuple[str, str] | None:
+        """As :meth:`standing`, for a signature made at an unknown time no earlier than
+        ``earliest`` (an orderer's over a block, which carries only its transactions'
+        times): ``CERTIFICATE_EXPIRED`` if the certificate had lapsed by then,
+        ``CERTIFICATE_REVOKED`` if it was revoked by then. A certificate issued after
+        ``earliest`` may still have signed, so that is not a failure."""
+        cert = load_cert(identity.cert_pem)
+        if cert is None:
+            return None  # unreadable: chains() fails it
+        if earliest is not None and cert.not_valid_after_utc < earliest:
+            return (
+                "CERTIFICATE_EXPIRED",
+                f"{identity.msp_id} certificate valid to "
+                f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, "
+                f"signed after {earliest:%Y-%m-%d %H:%M} UTC",
+            )
+        return self._revoked(identity.msp_id, cert, earliest)
+
+    def _revoked(
+        self, msp_id: str, cert: x509.Certificate, at: dt.datetime | None
+    ) -> tuple[str, str] | None:
+        msp = self.msps.get(msp_id)
         if msp is None:
             return None
         revoked_at = msp.revoked.get((cert.issuer.public_bytes(), cert.serial_number))
         if revoked_at is not None and (at is None or revoked_at <= at):
             return (
                 "CERTIFICATE_REVOKED",
-                f"{identity.msp_id} certificate {cert.serial_number:x} revoked "
+                f"{msp_id} certificate {cert.serial_number:x} revoked "
                 f"{revoked_at:%Y-%m-%d %H:%M} UTC",
             )
         return None

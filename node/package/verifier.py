@@ -299,6 +299,11 @@ class _Verification:
             )
             if not ok:
                 self.report.fail("ORDERER_SIGNATURE_INVALID", subject, "signature does not verify")
+            elif (
+                s.signer is not None
+                and (problem := trust.standing_after(s.signer, block.latest_time())) is not None
+            ):
+                self.report.fail(problem[0], subject, f"orderer: {problem[1]}")
             self.report.count("orderer signatures")
 
     def _blocks(self, manifest: Manifest, trust: ChannelTrust) -> None:

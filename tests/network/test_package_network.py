@@ -31,6 +31,7 @@ from node.consortium.network import Network
 from node.crypto.sealing import IntegrityError
 from node.crypto.signing import EcdsaSigner
 from node.department import NodePaths, open_parts
+from node.fabric import Identity, block_header_bytes
 from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerRefused
@@ -178,6 +179,28 @@ def _resign(members: dict[str, bytes], signer: EcdsaSigner, edit: Callable[[dict
     members[layout.SIGNATURE] = signer.sign(members[layout.MANIFEST])
 
 
+def _lapsed(cert_pem: bytes, org_root: Path) -> bytes:
+    """``cert_pem``'s subject and key, certified again by its org's CA (``org_root/ca``),
+    valid only until the day before now."""
+    ca_dir = org_root / "ca"
+    ca_key = serialization.load_pem_private_key((ca_dir / "key.pem").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes())
+    own = x509.load_pem_x509_certificate(cert_pem)
+    now = dt.datetime.now(dt.UTC)
+    lapsed = (
+        x509.CertificateBuilder()
+        .subject_name(own.subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(own.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=3))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())
+    )
+    return lapsed.public_bytes(serialization.Encoding.PEM)
+
+
 def _flip_last(der: bytes) -> bytes:
     return der[:-1] + bytes([der[-1] ^ 1])
 
@@ -279,26 +302,43 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     check(m, "MANIFEST_SIGNER_UNTRUSTED")
     # A certificate that had lapsed when it signed: the exporter's own key, certified by
     # its own CA, but only until the day before the export.
-    ca_dir = org_crypto(lay.state_dir, lay.consortium, URBAN).root / "ca"
-    ca_key = serialization.load_pem_private_key((ca_dir / "key.pem").read_bytes(), None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes())
-    own = x509.load_pem_x509_certificate(pristine[layout.SIGNER])
-    now = dt.datetime.now(dt.UTC)
-    lapsed = (
-        x509.CertificateBuilder()
-        .subject_name(own.subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(own.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=3))
-        .not_valid_after(now - dt.timedelta(days=1))
-        .sign(ca_key, hashes.SHA256())
-    )
     m = dict(pristine)
-    m[layout.SIGNER] = lapsed.public_bytes(serialization.Encoding.PEM)
+    m[layout.SIGNER] = _lapsed(
+        pristine[layout.SIGNER], org_crypto(lay.state_dir, lay.consortium, URBAN).root
+    )
     check(m, "CERTIFICATE_EXPIRED")
     assert "MANIFEST_SIGNATURE_INVALID" not in verify_package(tmp_path / f"tampered-{n}.tar").codes
+    # An orderer's certificate that had lapsed before the block's transactions were made:
+    # the block signed again with the orderer's own key under such a certificate.
+    m = dict(pristine)
+    orderers = lay.consortium.orderers
+    orderer = org_crypto(lay.state_dir, lay.consortium, orderers.org)
+    node = orderer.node(orderers.nodes[0].name)
+    block = common_pb2.Block.FromString(m[block_path])
+    metadata = common_pb2.Metadata.FromString(block.metadata.metadata[0])
+    header = common_pb2.SignatureHeader(
+        creator=Identity(
+            orderers.msp_id, _lapsed(node.cert.read_bytes(), orderer.root)
+        ).serialize(),
+        nonce=b"n" * 24,
+    ).SerializeToString()
+    head = block.header
+    signed = (
+        metadata.value
+        + header
+        + block_header_bytes(head.number, head.previous_hash, head.data_hash)
+    )
+    del metadata.signatures[:]
+    metadata.signatures.add(
+        signature_header=header,
+        signature=EcdsaSigner.from_pem(node.key.read_bytes()).sign(signed),
+    )
+    block.metadata.metadata[0] = metadata.SerializeToString()
+    m[block_path] = block.SerializeToString()
+    _resign(m, signer, lambda doc: None)
+    check(m, "CERTIFICATE_EXPIRED")
+    codes = verify_package(tmp_path / f"tampered-{n}.tar").codes
+    assert "ORDERER_SIGNATURE_INVALID" not in codes, codes
     # Drop an item: its file, or its manifest entry (re-signed).
     m = dict(pristine)
     del m[item.path]

@@ -60,10 +60,16 @@ def members() -> dict[str, Member]:
 
 
 def _envelope(
-    header_type: int, tx_id: str, data: bytes, creator: Member | None, nonce: bytes = b"n" * 24
+    header_type: int,
+    tx_id: str,
+    data: bytes,
+    creator: Member | None,
+    nonce: bytes = b"n" * 24,
+    when: dt.datetime | timestamp_pb2.Timestamp = NOW,
 ) -> bytes:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(NOW.replace(tzinfo=None))
+    ts = when if isinstance(when, timestamp_pb2.Timestamp) else timestamp_pb2.Timestamp()
+    if isinstance(when, dt.datetime):
+        ts.FromDatetime(when.replace(tzinfo=None))
     chdr = common_pb2.ChannelHeader(type=header_type, channel_id=CHANNEL, tx_id=tx_id, timestamp=ts)
     shdr = common_pb2.SignatureHeader(
         creator=creator.identity.serialize() if creator else b"", nonce=nonce if creator else b""
@@ -405,3 +411,36 @@ def test_a_gap_or_a_genesis_with_a_parent_is_reported(chain: list[bytes]) -> Non
     assert [p.code for p in verify_chain([blocks[0], blocks[2]])] == ["NOT_CONSECUTIVE"]
     fake_genesis = BlockView.from_bytes(_block(0, b"\x07" * 32, [_config_envelope()]))
     assert [p.code for p in verify_chain([fake_genesis])] == ["GENESIS_HAS_PREVIOUS_HASH"]
+
+
+def test_a_blocks_latest_time_is_its_newest_transactions(members: dict[str, Member]) -> None:
+    """Blocks carry no time; the orderers signed one after its newest transaction."""
+    urban = members["UrbanManagementMSP"]
+    later = NOW + dt.timedelta(minutes=5)
+    envelopes = [
+        _envelope(common_pb2.ENDORSER_TRANSACTION, "tx-b", b"", urban, when=later),
+        _envelope(common_pb2.ENDORSER_TRANSACTION, "tx-a", b"", urban, when=NOW),
+    ]
+    block = BlockView.from_bytes(_block(7, b"\x01" * 32, envelopes))
+    assert block.latest_time() == later
+    assert block.tx_ids() == ("tx-b", "tx-a")
+    assert BlockView.from_bytes(_block(8, b"\x01" * 32, [])).latest_time() is None
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        timestamp_pb2.Timestamp(seconds=2**40),  # after year 9999
+        timestamp_pb2.Timestamp(seconds=-(2**40)),
+        timestamp_pb2.Timestamp(seconds=0, nanos=2**30),
+    ],
+)
+def test_a_time_out_of_range_is_malformed_not_a_crash(
+    members: dict[str, Member], stamp: timestamp_pb2.Timestamp
+) -> None:
+    raw = _envelope(common_pb2.MESSAGE, "tx-t", b"", members["UrbanManagementMSP"], when=stamp)
+    with pytest.raises(MalformedLedgerData, match="channel header time"):
+        TransactionView.from_envelope(raw)
+    block = BlockView.from_bytes(_block(9, b"\x01" * 32, [raw]))
+    assert block.tx_ids() == ("tx-t",)  # the id still places it; its parse names the problem
+    assert block.latest_time() is None

@@ -94,3 +94,29 @@ def test_only_revocation_lists_the_msps_own_ca_signed_count(
         ca, [_crl(impostor, [(officer.certificate, when)]), b"-----BEGIN X509 CRL-----\nxx"]
     )
     assert trust.standing(Identity(MSP, officer.cert_pem), when + dt.timedelta(days=1)) is None
+
+
+def test_a_signature_made_after_a_time_fails_only_what_had_lapsed_or_been_revoked_by_then(
+    pki: tuple[KeyPair, KeyPair],
+) -> None:
+    """An orderer's signature over a block: made at some time after its transactions."""
+    ca, orderer = pki
+    cert = orderer.certificate
+    revoked_at = T0 + dt.timedelta(days=30)
+    trust = _trust(ca, [_crl(ca, [(cert, revoked_at)])])
+    who = Identity(MSP, orderer.cert_pem)
+    # Within its validity, before the revocation; or before its issue (it may have signed
+    # later, once issued): it may have stood when it signed.
+    for earliest in (T0 + dt.timedelta(days=1), T0 - dt.timedelta(days=1)):
+        assert trust.standing_after(who, earliest) is None
+    problem = trust.standing_after(who, revoked_at)
+    assert problem is not None
+    assert problem[0] == "CERTIFICATE_REVOKED"
+    after_expiry = cert.not_valid_after_utc + dt.timedelta(minutes=1)
+    problem = _trust(ca, []).standing_after(who, after_expiry)
+    assert problem is not None
+    assert problem[0] == "CERTIFICATE_EXPIRED"
+    assert f"signed after {after_expiry:%Y-%m-%d %H:%M}" in problem[1]
+    # No time known: only a revocation can be told.
+    assert trust.standing_after(who, None) is not None
+    assert _trust(ca, []).standing_after(who, None) is None
