@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from fabric_protos.common import configtx_pb2
 from fabric_protos.msp import msp_config_pb2
@@ -166,11 +166,24 @@ class ChannelTrust:
 
 @functools.lru_cache(maxsize=1024)
 def load_cert(pem: bytes) -> x509.Certificate | None:
-    """The certificate in ``pem`` (parsed once per distinct PEM), or None."""
+    """The certificate in ``pem`` (parsed once per distinct PEM), or None if it does not
+    parse whole: the library parses a certificate's fields only when first read, so a
+    package's corrupted certificate would otherwise load here and fail later, mid-check."""
     try:
-        return x509.load_pem_x509_certificate(pem)
-    except ValueError:
+        cert = x509.load_pem_x509_certificate(pem)
+        _ = (
+            cert.issuer,
+            cert.subject,
+            cert.serial_number,
+            cert.not_valid_before_utc,
+            cert.not_valid_after_utc,
+            cert.signature_hash_algorithm,
+            cert.tbs_certificate_bytes,
+            cert.public_key(),
+        )
+    except (ValueError, UnsupportedAlgorithm):
         return None
+    return cert
 
 
 def load_certs(pem: bytes) -> list[x509.Certificate]:

@@ -231,6 +231,10 @@ class _Verification:
             self.report.fail("CONFIG_MALFORMED", manifest.config_block.path, str(exc))
             return None
         self.config_number = block.number
+        # The orderers signed the header, which holds the data hash: only that hash ties
+        # the config (its roots, revocation lists, orderer MSPs) to their signatures.
+        for problem in verify_chain([block]):
+            self.report.fail(problem.code, manifest.config_block.path, problem.message)
         if block.number == 0:
             # The genesis block is the channel's founding document: no orderer signs it.
             self.report.notes.append("the config block is the unsigned genesis block")
@@ -596,8 +600,10 @@ class _Verification:
             # proves can be newer than its own export records.
             latest = max(exports)
             for record_id in sorted(proven):
-                later = self.position[record_tx_id(record_id)] > latest
-                if record_id not in manifest.export_records and later:
+                # A transaction no included block holds has no position (and its failure,
+                # TRANSACTION_NOT_IN_BLOCK, is already reported).
+                at = self.position.get(record_tx_id(record_id))
+                if record_id not in manifest.export_records and at is not None and at > latest:
                     self.report.fail(
                         "EXPORT_REPLAYED",
                         f"access {record_id}",

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import random
 import tarfile
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fabric_protos.common import common_pb2
+from fabric_protos.common import common_pb2, configtx_pb2
 from fabric_protos.peer import transaction_pb2
 from netsupport import caught_up, ledger_as
 
@@ -31,7 +32,7 @@ from node.consortium.network import Network
 from node.crypto.sealing import IntegrityError
 from node.crypto.signing import EcdsaSigner
 from node.department import NodePaths, open_parts
-from node.fabric import Identity, block_header_bytes
+from node.fabric import BlockView, Identity, block_header_bytes
 from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerRefused
@@ -201,6 +202,23 @@ def _lapsed(cert_pem: bytes, org_root: Path) -> bytes:
     return lapsed.public_bytes(serialization.Encoding.PEM)
 
 
+def _damaged(data: bytes, rng: random.Random) -> bytes:
+    """``data`` with one to four bytes changed, cut at a random point, or with random bytes
+    inserted: never unchanged."""
+    out = bytearray(data)
+    while out == data:
+        kind = rng.randrange(3)
+        if kind == 0 and out:
+            for _ in range(rng.randint(1, 4)):
+                out[rng.randrange(len(out))] = rng.randrange(256)
+        elif kind == 1 and out:
+            del out[rng.randrange(len(out)) :]
+        else:
+            at = rng.randrange(len(out) + 1)
+            out[at:at] = rng.randbytes(rng.randint(1, 8))
+    return bytes(out)
+
+
 def _flip_last(der: bytes) -> bytes:
     return der[:-1] + bytes([der[-1] ^ 1])
 
@@ -294,6 +312,20 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     m[block_path] = block.SerializeToString()
     _resign(m, signer, lambda doc: None)
     check(m, "ORDERER_SIGNATURE_INVALID")
+    # The config block's content (the roots, revocation lists and orderer MSPs a verifier
+    # trusts) changed under its orderer-signed header.
+    m = dict(pristine)
+    block = common_pb2.Block.FromString(m[layout.CONFIG_BLOCK])
+    env = common_pb2.Envelope.FromString(block.data.data[0])
+    payload = common_pb2.Payload.FromString(env.payload)
+    config = configtx_pb2.ConfigEnvelope.FromString(payload.data)
+    config.config.sequence += 1
+    payload.data = config.SerializeToString()
+    env.payload = payload.SerializeToString()
+    block.data.data[0] = env.SerializeToString()
+    m[layout.CONFIG_BLOCK] = block.SerializeToString()
+    _resign(m, signer, lambda doc: None)
+    check(m, "DATA_HASH_MISMATCH")
     # A certificate: the manifest signed by another department's officer.
     police_id, police = user_identity(lay, lay.consortium.department("PublicSecurity"), "officer1")
     m = dict(pristine)
@@ -367,6 +399,32 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     m = dict(pristine)
     _resign(m, signer, lambda doc: doc.update(export_records=old))
     check(m, "EXPORT_REPLAYED")
+    # A block that does not parse, holding the earlier export the trail proves: its
+    # transactions are then in no included block, which is named, not a crash.
+    m = dict(pristine)
+    earlier = next(
+        b.path
+        for b in manifest.blocks
+        if BlockView.from_bytes(m[b.path]).index_of(old[0].split(".")[0]) is not None
+    )
+    m[earlier] = m[earlier][:-1]
+    _resign(m, signer, lambda doc: None)
+    check(m, "BLOCK_MALFORMED")
+    check(m, "TRANSACTION_NOT_IN_BLOCK")
+    # Damage anywhere in the proofs, the trail or the manifest (a byte changed, bytes cut
+    # or inserted): always named failures, never an exception.
+    rng = random.Random(20261206)
+    damageable = [
+        n for n in pristine if n.startswith("proofs/") or n in (layout.MANIFEST, layout.TRAIL)
+    ]
+    for _ in range(150):
+        m = dict(pristine)
+        name = rng.choice(damageable)
+        m[name] = _damaged(m[name], rng)
+        if name != layout.MANIFEST and rng.random() < 0.5:
+            _resign(m, signer, lambda doc: None)  # the proofs' hashes then match
+        report = verify_package(_write(tmp_path / "damaged.tar", m))
+        assert not report.ok, name
     # Pinning: the consortium's own CA roots pass; leaving one out is refused.
     cas = [
         org_crypto(lay.state_dir, lay.consortium, org).ca_cert.read_bytes()

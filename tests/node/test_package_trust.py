@@ -4,6 +4,7 @@ revocation lists, read from the channel config the package carries."""
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 
 import pytest
 from cryptography import x509
@@ -12,7 +13,7 @@ from fabric_protos.msp import msp_config_pb2
 
 from node.crypto.pki import KeyPair, create_ca, issue
 from node.fabric.identity import Identity
-from node.package.trust import ChannelTrust, msp_roots
+from node.package.trust import ChannelTrust, load_cert, msp_roots, signed_by
 
 MSP = "UrbanManagementMSP"
 T0 = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC)
@@ -120,3 +121,38 @@ def test_a_signature_made_after_a_time_fails_only_what_had_lapsed_or_been_revoke
     # No time known: only a revocation can be told.
     assert trust.standing_after(who, None) is not None
     assert _trust(ca, []).standing_after(who, None) is None
+
+
+def test_a_certificate_that_loads_but_does_not_parse_whole_is_no_certificate(
+    pki: tuple[KeyPair, KeyPair],
+) -> None:
+    """The library parses a certificate's fields when first read: a package's corrupted
+    certificate must fail as untrusted, not raise mid-verification."""
+    ca, officer = pki
+    der = officer.certificate.public_bytes(serialization.Encoding.DER)
+    corrupted = _loads_but_fails_later(der, der.find(officer.certificate.issuer.public_bytes()))
+    assert corrupted is not None, "no corruption of the issuer name loads and fails later"
+    pem = ssl.DER_cert_to_PEM_cert(corrupted).encode()
+    assert load_cert(pem) is None
+    trust = _trust(ca, [])
+    who = Identity(MSP, pem)
+    assert not trust.chains(who)
+    assert not signed_by(who, b"message", b"signature")
+    assert trust.standing(who, T0) is None  # chains() is what fails it
+
+
+def _loads_but_fails_later(der: bytes, start: int) -> bytes | None:
+    """``der`` with one byte from ``start`` on inverted, such that it loads as a certificate
+    whose issuer then fails to parse; None if no such byte among the next 40."""
+    for offset in range(start, start + 40):
+        candidate = bytearray(der)
+        candidate[offset] ^= 0xFF
+        try:
+            cert = x509.load_der_x509_certificate(bytes(candidate))
+        except ValueError:
+            continue  # refused on load
+        try:
+            _ = cert.issuer
+        except ValueError:
+            return bytes(candidate)
+    return None
