@@ -30,7 +30,7 @@ from fabric_protos.common import ledger_pb2
 
 from node.consortium.clients import department_contract
 from node.consortium.config import Department
-from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
+from node.consortium.identities import ADMIN_USER, consortium_roots, issue_user, org_crypto
 from node.consortium.launch import Layout
 from node.department import NodeParts, NodePaths, open_parts
 from node.doctor import ClientLedgerView, Problem, sweep
@@ -38,6 +38,7 @@ from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
 from node.ops.config import department_runtime
 from node.package import verify_package
+from node.package.anchors import TrustAnchors
 from node.settings import PROJECT_ROOT
 from schemas.glossary import Role, Stage
 from schemas.hashes import Digest
@@ -393,13 +394,22 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     export_records = await _download_package(
         urban_gw.as_user(Role.OFFICER), f"/cases/{case_id}/packages", package
     )
-    report = verify_package(package)
+    # What a court pins, handed over out of band: each MSP's roots and the ordering MSPs.
+    anchors = out_dir / "trust-anchors.json"
+    anchors.write_bytes(
+        TrustAnchors.build(
+            layout.consortium.channel,
+            [layout.consortium.orderers.msp_id],
+            consortium_roots(layout.state_dir, layout.consortium),
+        ).canonical_bytes()
+    )
+    report = verify_package(package, anchors.read_bytes())
     say(
         f"   {package} ({package.stat().st_size:,} bytes; {export_records} export record(s) "
         f"on the ledger)"
     )
     say(
-        f"   evnet verify: {'OK' if report.ok else 'FAILED'}: "
+        f"   evnet verify --trust {anchors.name}: {'OK' if report.ok else 'FAILED'}: "
         + ", ".join(f"{n} {what}" for what, n in sorted(report.checked.items()))
     )
     if not report.ok:

@@ -214,8 +214,9 @@ async def verify(
     request: Request, deps: Deps, _: Annotated[Principal, Depends(principal)]
 ) -> VerifyOut:
     """Verify an uploaded package offline (multipart: one file part ``package``, optional
-    ``trust`` field with PEM roots to pin). A package that fails checks is answered 200 with
-    ``ok: false`` and every failure; a file that is no package at all is 422 NOT_A_PACKAGE.
+    ``trust`` field: the trust anchors to pin, from ``evnet trust-anchors``, or PEM roots).
+    A package that fails checks is answered 200 with ``ok: false`` and every failure; a file
+    that is no package at all is 422 NOT_A_PACKAGE.
     """
     upload = await read_multipart(
         request.headers.get("content-type", ""),

@@ -1,4 +1,5 @@
-"""``evnet package CASE --org DEPT --out FILE`` and ``evnet verify PACKAGE [--trust] [--json]``."""
+"""``evnet package CASE --org DEPT --out FILE``, ``evnet verify PACKAGE [--trust] [--json]`` and
+``evnet trust-anchors [--out FILE]`` (what a court pins: docs/PACKAGE.md, "Trust")."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from node.cli.network import network_from
 from node.consortium.clients import department_contract, user_identity
+from node.consortium.identities import consortium_roots
 from node.department import NodePaths, open_parts
 from node.exchange import ReleaseRefused
 from node.exchange.client import FetchFailed
@@ -29,6 +31,7 @@ from node.package import (
     build_package,
     verify_package,
 )
+from node.package.anchors import TrustAnchors
 from node.redaction.archive import CopyArchive
 from node.settings import Settings
 
@@ -43,9 +46,19 @@ def add_parser(sub: Any) -> None:
     build.set_defaults(handler=_package)
     verify = sub.add_parser("verify", help="verify an evidence package offline")
     verify.add_argument("package", type=Path)
-    verify.add_argument("--trust", type=Path, help="PEM file of the MSP root certificates to pin")
+    verify.add_argument(
+        "--trust",
+        type=Path,
+        help="trust anchors to pin (evnet trust-anchors), or a PEM file of MSP root certificates",
+    )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=_verify)
+    anchors = sub.add_parser(
+        "trust-anchors",
+        help="export the consortium's trust anchors (each MSP's roots, the ordering MSPs)",
+    )
+    anchors.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    anchors.set_defaults(handler=_trust_anchors)
 
 
 def _package(args: argparse.Namespace, settings: Settings) -> int:
@@ -94,3 +107,19 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     report = verify_package(args.package, trust)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.render())
     return 0 if report.ok else 1
+
+
+def _trust_anchors(args: argparse.Namespace, settings: Settings) -> int:
+    consortium = network_from(settings, verbose=False).layout.consortium
+    anchors = TrustAnchors.build(
+        consortium.channel,
+        [consortium.orderers.msp_id],
+        consortium_roots(settings.state_dir, consortium),
+    )
+    if args.out is None:
+        sys.stdout.buffer.write(anchors.canonical_bytes() + b"\n")
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_bytes(anchors.canonical_bytes())
+        print(f"trust anchors: {args.out}")
+    return 0

@@ -160,6 +160,26 @@ def org_crypto(state_dir: Path, consortium: Consortium, org: str) -> OrgCrypto:
     return OrgCrypto(state_dir / "crypto" / org, org, domain)
 
 
+def consortium_roots(state_dir: Path, consortium: Consortium) -> dict[str, list[bytes]]:
+    """Each MSP's root CA certificates (PEM), by MSP id: the orderer org's and every
+    department's.
+
+    Raises:
+        IdentityError: an org's CA was never created under ``state_dir``.
+    """
+    orgs = {d.msp_id: d.name for d in consortium.departments}
+    orgs[consortium.orderers.msp_id] = consortium.orderers.org
+    roots: dict[str, list[bytes]] = {}
+    for msp_id, org in sorted(orgs.items()):
+        ca = org_crypto(state_dir, consortium, org).ca_cert
+        if not ca.is_file():
+            raise IdentityError(
+                f"no CA certificate for {org} at {ca}: run `evnet network up` first"
+            )
+        roots[msp_id] = [ca.read_bytes()]
+    return roots
+
+
 def role_ou(role: Role) -> str:
     """The Fabric NodeOU for a role: org admins are MSP admins, everyone else a client."""
     return "admin" if role is Role.ADMIN else "client"

@@ -46,6 +46,7 @@ class ChannelTrust:
 
     msps: dict[str, MspRoots]
     orderer_msps: frozenset[str] = field(default_factory=frozenset)
+    channel: str = ""  # the config block's channel id
     # A package names the same few people, endorsers and orderers hundreds of times.
     _chained: dict[tuple[str, bytes], bool] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -76,7 +77,7 @@ class ChannelTrust:
                 msps[roots.msp_id] = roots
                 if section == "Orderer":
                     orderers.add(roots.msp_id)
-        return cls(msps, frozenset(orderers))
+        return cls(msps, frozenset(orderers), tx.channel)
 
     def chains(self, identity: Identity) -> bool:
         """Whether the identity's certificate chains to a root of the MSP it names."""

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from node.fabric.blocks import BlockView, MalformedLedgerData, TransactionView, verify_chain
 from node.fabric.identity import Identity
 from node.package import manifest as layout
+from node.package.anchors import TrustAnchors, TrustAnchorsMalformed, is_anchors
 from node.package.manifest import Item, Manifest
 from node.package.trust import ChannelTrust, load_certs, signed_by
 from schemas.canonical import canonical_json
@@ -240,17 +241,58 @@ class _Verification:
             self.report.notes.append("the config block is the unsigned genesis block")
         else:
             self._orderer_signatures(block, trust)
+        if trust.channel != manifest.channel:
+            self.report.fail(
+                "CHANNEL_MISMATCH",
+                manifest.config_block.path,
+                f"config of channel {trust.channel!r}, the manifest names {manifest.channel!r}",
+            )
         if self.trust is None:
             self.report.notes.append(
                 "no --trust roots: the MSP roots are those of the package's own config block"
             )
+        elif is_anchors(self.trust):
+            self._anchored(trust, self.trust)
         else:
+            self.report.notes.append(
+                "--trust roots pinned as a PEM bundle: which MSPs order the channel is the "
+                "package's own claim; pin trust anchors (evnet trust-anchors) to pin it too"
+            )
             pinned = load_certs(self.trust)
             for msp, root in trust.all_roots():
                 if root not in pinned:
                     self.report.fail("CONFIG_NOT_TRUSTED", msp, "a root not among --trust roots")
         self.report.count("config blocks")
         return trust
+
+    def _anchored(self, trust: ChannelTrust, raw: bytes) -> None:
+        """The config names the anchored channel, ordering MSPs, and each MSP with roots
+        anchored for that MSP id."""
+        try:
+            anchors = TrustAnchors.parse(raw)
+        except TrustAnchorsMalformed as exc:
+            self.report.fail("TRUST_MALFORMED", "--trust", str(exc))
+            return
+        if trust.channel != anchors.channel:
+            self.report.fail(
+                "CONFIG_NOT_TRUSTED",
+                f"channel {trust.channel}",
+                f"the anchors are for channel {anchors.channel}",
+            )
+        if trust.orderer_msps != set(anchors.orderer_msps):
+            self.report.fail(
+                "CONFIG_NOT_TRUSTED",
+                "orderer MSPs",
+                f"the config names {', '.join(sorted(trust.orderer_msps)) or 'none'}; "
+                f"anchored: {', '.join(anchors.orderer_msps)}",
+            )
+        for msp_id, msp in sorted(trust.msps.items()):
+            pinned = anchors.certificates(msp_id)
+            if not pinned:
+                self.report.fail("CONFIG_NOT_TRUSTED", msp_id, "an MSP the anchors do not name")
+                continue
+            if any(root not in pinned for root in msp.roots):
+                self.report.fail("CONFIG_NOT_TRUSTED", msp_id, "a root not anchored for it")
 
     def _signature(
         self,
@@ -359,6 +401,8 @@ class _Verification:
             subject = f"tx {tx.tx_id}"
             if member.path != layout.transaction_path(tx.tx_id):
                 self.report.fail("TRANSACTION_ID_MISMATCH", member.path, f"holds {subject}")
+            if tx.channel != manifest.channel:
+                self.report.fail("CHANNEL_MISMATCH", subject, f"of channel {tx.channel!r}")
             where = self.position.get(tx.tx_id)
             in_block = None
             if where is not None:

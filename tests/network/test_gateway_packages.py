@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -114,10 +115,11 @@ def _tampered(package: Path, out: Path, evidence_id: str) -> Path:
     return out
 
 
-async def _verify_upload(g: Gateways, path: Path) -> httpx.Response:
+async def _verify_upload(g: Gateways, path: Path, trust: bytes | None = None) -> httpx.Response:
     return await g.urban.post(
         "/packages/verify",
         files=[("package", (path.name, path.read_bytes(), "application/x-tar"))],
+        data=None if trust is None else {"trust": trust.decode()},
         headers=g.tokens[f"{URBAN}/auditor1"],
     )
 
@@ -185,8 +187,26 @@ async def test_package_download_verify_and_tamper(
     # Offline: the library and the command line agree that it holds.
     report = verify_package(package)
     assert report.ok, report.render()
+    # Pinned as a court would: the trust anchors the consortium's administrator exports.
+    lay = people.layout
+    evnet = str(Path(sys.executable).parent / "evnet")
+    env = {
+        **os.environ,
+        "EVNET_STATE_DIR": str(lay.state_dir),
+        "EVNET_CONSORTIUM": str(lay.state_dir.parent / "c.yaml"),  # conftest's shifted copy
+    }
+    anchors = tmp_path / "anchors.json"
+    exported = subprocess.run(
+        [evnet, "trust-anchors", "--out", str(anchors)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stdout + exported.stderr
     cli = subprocess.run(
-        [str(Path(sys.executable).parent / "evnet"), "verify", str(package), "--json"],
+        [evnet, "verify", str(package), "--trust", str(anchors), "--json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -194,11 +214,13 @@ async def test_package_download_verify_and_tamper(
     )
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert json.loads(cli.stdout)["ok"] is True
+    assert not any("PEM bundle" in note for note in json.loads(cli.stdout)["notes"])
 
     # The gateway's verifier: the untouched package holds, a tampered one fails precisely.
-    good = await _verify_upload(g, package)
+    good = await _verify_upload(g, package, anchors.read_bytes())
     assert good.status_code == 200, good.text
     assert good.json()["ok"] is True, good.text
+    assert not any("no --trust" in note for note in good.json()["notes"])  # anchors used
     bad_path = _tampered(package, tmp_path / "tampered.tar", second)
     bad = await _verify_upload(g, bad_path)
     assert bad.status_code == 200, bad.text

@@ -26,7 +26,7 @@ from fabric_protos.peer import transaction_pb2
 from netsupport import caught_up, ledger_as
 
 from node.consortium.clients import user_identity
-from node.consortium.identities import org_crypto
+from node.consortium.identities import consortium_roots, org_crypto
 from node.consortium.launch import Layout
 from node.consortium.network import Network
 from node.crypto.sealing import IntegrityError
@@ -45,6 +45,7 @@ from node.package import (
     verify_package,
 )
 from node.package import manifest as layout
+from node.package.anchors import TrustAnchors
 from schemas.claims import CaptureClaims, canonical_bytes
 from schemas.glossary import AccessKind, Outcome, ViolationType
 from schemas.hashes import Digest
@@ -432,6 +433,45 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     ]
     assert verify_package(second, b"".join(cas)).ok
     assert "CONFIG_NOT_TRUSTED" in verify_package(second, b"".join(cas[1:])).codes
+    # Trust anchors pin each MSP's roots by id and the ordering MSPs: the untouched package
+    # passes; anchors for another channel, or missing an MSP, do not.
+    roots = consortium_roots(lay.state_dir, lay.consortium)
+    orderer_msps = [lay.consortium.orderers.msp_id]
+    anchors = TrustAnchors.build(lay.consortium.channel, orderer_msps, roots).canonical_bytes()
+    assert verify_package(second, anchors).ok, verify_package(second, anchors).render()
+    elsewhere = TrustAnchors.build("another-channel", orderer_msps, roots).canonical_bytes()
+    assert "CONFIG_NOT_TRUSTED" in verify_package(second, elsewhere).codes
+    fewer = {m: r for m, r in roots.items() if m != "PublicSecurityMSP"}
+    partial = TrustAnchors.build(lay.consortium.channel, orderer_msps, fewer).canonical_bytes()
+    assert "CONFIG_NOT_TRUSTED" in verify_package(second, partial).codes
+    assert "TRUST_MALFORMED" in verify_package(second, b'{"format": 1}').codes
+    # A config naming the exporter's own MSP an orderer too (it could then sign blocks of
+    # its making): every root is still a pinned one, so a PEM pin cannot tell; anchors can.
+    m = dict(pristine)
+    block = common_pb2.Block.FromString(m[layout.CONFIG_BLOCK])
+    env = common_pb2.Envelope.FromString(block.data.data[0])
+    payload = common_pb2.Payload.FromString(env.payload)
+    config = configtx_pb2.ConfigEnvelope.FromString(payload.data)
+    groups = config.config.channel_group.groups
+    groups["Orderer"].groups[URBAN].CopyFrom(groups["Application"].groups[URBAN])
+    payload.data = config.SerializeToString()
+    env.payload = payload.SerializeToString()
+    block.data.data[0] = env.SerializeToString()
+    block.header.data_hash = hashlib.sha256(b"".join(block.data.data)).digest()
+    m[layout.CONFIG_BLOCK] = block.SerializeToString()
+    _resign(m, signer, lambda doc: None)
+    forged = _write(tmp_path / "orderer-claimed.tar", m)
+    pem_pinned = verify_package(forged, b"".join(cas))
+    assert "CONFIG_NOT_TRUSTED" not in pem_pinned.codes
+    assert any("which MSPs order the channel" in note for note in pem_pinned.notes)
+    anchored = verify_package(forged, anchors)
+    assert any(
+        f.code == "CONFIG_NOT_TRUSTED" and f.subject == "orderer MSPs" for f in anchored.failures
+    ), anchored.render()
+    # A manifest naming another channel than its proofs.
+    m = dict(pristine)
+    _resign(m, signer, lambda doc: doc.update(channel="another-channel"))
+    check(m, "CHANNEL_MISMATCH")
 
     # The node's own copy altered at rest: the build streams the item into the archive and
     # fails at its last chunk; nothing is published, not even a partial file.
