@@ -28,6 +28,7 @@ from node.package.trust import ChannelTrust, load_certs, signed_by
 from schemas.canonical import canonical_json
 from schemas.derivations import DerivationDescription, DerivationRecord
 from schemas.glossary import AccessKind, Outcome
+from schemas.hashes import Digest
 from schemas.ledger import AccessRecord, EvidenceRecord, record_tx_id
 
 CHAINCODE = "evidence"
@@ -154,6 +155,7 @@ class _Verification:
         self.position: dict[str, tuple[int, int]] = {}
         self._written: dict[str, dict[str, AccessRecord]] = {}
         self.config_number = 0
+        self.genesis_hash: Digest | None = None  # the config block's, when it is block 0
 
     # --- reading members ---------------------------------------------------------------------
 
@@ -238,7 +240,10 @@ class _Verification:
             self.report.fail(problem.code, manifest.config_block.path, problem.message)
         if block.number == 0:
             # The genesis block is the channel's founding document: no orderer signs it.
-            self.report.notes.append("the config block is the unsigned genesis block")
+            self.report.notes.append(
+                "the config block is the unsigned genesis block, anchored by block 1"
+            )
+            self.genesis_hash = block.header_hash()
         else:
             self._orderer_signatures(block, trust)
         if trust.channel != manifest.channel:
@@ -387,6 +392,22 @@ class _Verification:
         for run in runs:
             for problem in verify_chain(run):
                 self.report.fail(problem.code, f"block {problem.block_number}", problem.message)
+        if self.genesis_hash is not None:
+            self._genesis_anchored(manifest, self.genesis_hash)
+
+    def _genesis_anchored(self, manifest: Manifest, genesis_hash: Digest) -> None:
+        """Nobody signs the genesis block: an unsigned config is tied to the orderers'
+        signatures only by block 1, which names its header hash."""
+        subject = manifest.config_block.path
+        first = self.blocks.get(1)
+        if first is None:
+            self.report.fail(
+                "CONFIG_NOT_ANCHORED",
+                subject,
+                "the unsigned genesis config, without block 1 (signed, naming its hash)",
+            )
+        elif first.previous_hash != genesis_hash:
+            self.report.fail("CONFIG_NOT_ANCHORED", subject, "block 1 follows another block 0")
 
     def _transactions(self, manifest: Manifest, trust: ChannelTrust) -> None:
         for member in manifest.transactions:

@@ -446,7 +446,8 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     assert "CONFIG_NOT_TRUSTED" in verify_package(second, partial).codes
     assert "TRUST_MALFORMED" in verify_package(second, b'{"format": 1}').codes
     # A config naming the exporter's own MSP an orderer too (it could then sign blocks of
-    # its making): every root is still a pinned one, so a PEM pin cannot tell; anchors can.
+    # its making, block 1 among them): every root is still a pinned one, so a PEM pin cannot
+    # tell; anchors can.
     m = dict(pristine)
     block = common_pb2.Block.FromString(m[layout.CONFIG_BLOCK])
     env = common_pb2.Envelope.FromString(block.data.data[0])
@@ -468,6 +469,20 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     assert any(
         f.code == "CONFIG_NOT_TRUSTED" and f.subject == "orderer MSPs" for f in anchored.failures
     ), anchored.render()
+    # The genesis block is unsigned: block 1, which the orderers signed, names its hash.
+    assert layout.block_path(1) in {b.path for b in manifest.blocks}
+    assert "CONFIG_NOT_ANCHORED" in anchored.codes
+    assert "CONFIG_NOT_ANCHORED" in pem_pinned.codes
+    m = dict(pristine)
+    del m[layout.block_path(1)]
+    _resign(
+        m,
+        signer,
+        lambda doc: doc.update(
+            blocks=[b for b in doc["blocks"] if b["path"] != layout.block_path(1)]
+        ),
+    )
+    check(m, "CONFIG_NOT_ANCHORED")
     # A manifest naming another channel than its proofs.
     m = dict(pristine)
     _resign(m, signer, lambda doc: doc.update(channel="another-channel"))
