@@ -24,6 +24,7 @@ from node.crypto.pki import issued_by
 from node.crypto.signing import verify_signature
 from node.fabric.blocks import BlockView, MalformedLedgerData
 from node.fabric.identity import Identity
+from node.package.policies import EndorsementPolicy
 
 Revocations = dict[tuple[bytes, int], dt.datetime]
 """(issuer name, DER-encoded, serial number) -> when the issuer revoked it."""
@@ -47,6 +48,7 @@ class ChannelTrust:
     msps: dict[str, MspRoots]
     orderer_msps: frozenset[str] = field(default_factory=frozenset)
     channel: str = ""  # the config block's channel id
+    endorsement: EndorsementPolicy | None = None  # /Channel/Application/Endorsement
     # A package names the same few people, endorsers and orderers hundreds of times.
     _chained: dict[tuple[str, bytes], bool] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -77,7 +79,9 @@ class ChannelTrust:
                 msps[roots.msp_id] = roots
                 if section == "Orderer":
                     orderers.add(roots.msp_id)
-        return cls(msps, frozenset(orderers), tx.channel)
+        return cls(
+            msps, frozenset(orderers), tx.channel, EndorsementPolicy.from_config(envelope.config)
+        )
 
     def chains(self, identity: Identity) -> bool:
         """Whether the identity's certificate chains to a root of the MSP it names."""

@@ -156,6 +156,7 @@ class _Verification:
         self._written: dict[str, dict[str, AccessRecord]] = {}
         self.config_number = 0
         self.genesis_hash: Digest | None = None  # the config block's, when it is block 0
+        self.earlier_config: set[str] = set()  # transactions under an older config
 
     # --- reading members ---------------------------------------------------------------------
 
@@ -438,6 +439,11 @@ class _Verification:
             self._transaction_signatures(tx, trust)
             self.transactions[tx.tx_id] = tx
             self.report.count("transactions")
+        if self.earlier_config:
+            self.report.notes.append(
+                f"{len(self.earlier_config)} transaction(s) committed under a config older "
+                "than the package's: their endorsement policy was not evaluated"
+            )
 
     def _transaction_signatures(self, tx: TransactionView, trust: ChannelTrust) -> None:
         subject = f"tx {tx.tx_id}"
@@ -449,6 +455,7 @@ class _Verification:
             self._standing(tx.creator, tx, trust, "creator")
         if not tx.endorsements:
             self.report.fail("ENDORSEMENT_MISSING", subject, "no endorsement")
+        endorsers: list[Identity] = []
         for e in tx.endorsements:
             if not trust.chains(e.endorser):
                 self.report.fail("ENDORSER_UNTRUSTED", subject, f"{e.endorser.msp_id} endorser")
@@ -458,7 +465,32 @@ class _Verification:
                 )
             else:
                 self._standing(e.endorser, tx, trust, "endorser")
+                endorsers.append(e.endorser)
             self.report.count("endorsements")
+        if tx.chaincode == CHAINCODE:
+            self._endorsement_policy(tx, endorsers, trust)
+
+    def _endorsement_policy(
+        self, tx: TransactionView, endorsers: list[Identity], trust: ChannelTrust
+    ) -> None:
+        """The valid endorsements satisfy the channel's endorsement policy (the evidence
+        chaincode has none of its own): ``VALID`` is the peer's unsigned verdict, so a
+        transaction the peers rejected for its endorsements could otherwise pass for one."""
+        where = self.position.get(tx.tx_id)
+        if where is None or trust.endorsement is None:
+            return  # TRANSACTION_NOT_IN_BLOCK / CONFIG_MALFORMED say why
+        if self.blocks[where[0]].last_config_index != self.config_number:
+            # Committed under an earlier config, which this package does not carry (this
+            # consortium's tooling never updates the channel config; docs/PACKAGE.md).
+            self.earlier_config.add(tx.tx_id)
+            return
+        if not trust.endorsement.satisfied_by(endorsers):
+            orgs = ", ".join(sorted({e.msp_id for e in endorsers})) or "none"
+            self.report.fail(
+                "ENDORSEMENT_POLICY_NOT_MET",
+                f"tx {tx.tx_id}",
+                f"needs {trust.endorsement.describe()}; valid endorsements from {orgs}",
+            )
 
     def _standing(
         self, signer: Identity, tx: TransactionView, trust: ChannelTrust, who: str

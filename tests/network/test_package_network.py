@@ -298,6 +298,21 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     m[reg_tx] = ptx.SerializeToString()
     _resign(m, signer, lambda doc: None)
     check(m, "ENDORSEMENT_SIGNATURE_INVALID")
+    # One org's endorsement alone (the other dropped): the channel's MAJORITY policy is not
+    # met, whatever validation code the block's unsigned metadata states.
+    m = dict(pristine)
+    ptx = transaction_pb2.ProcessedTransaction.FromString(m[reg_tx])
+    payload = common_pb2.Payload.FromString(ptx.transactionEnvelope.payload)
+    tx = transaction_pb2.Transaction.FromString(payload.data)
+    action = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
+    assert len(action.action.endorsements) >= 2
+    del action.action.endorsements[1:]
+    tx.actions[0].payload = action.SerializeToString()
+    payload.data = tx.SerializeToString()
+    ptx.transactionEnvelope.payload = payload.SerializeToString()
+    m[reg_tx] = ptx.SerializeToString()
+    _resign(m, signer, lambda doc: None)
+    check(m, "ENDORSEMENT_POLICY_NOT_MET")
     # A block: one envelope changed.
     m = dict(pristine)
     block_path = manifest.blocks[0].path
