@@ -17,6 +17,7 @@ sub-policy never holds; each endorser's identity satisfies one principal at most
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -182,15 +183,22 @@ class EndorsementPolicy:
         return wanted is not None and wanted in _organizational_units(who)
 
 
-def _organizational_units(who: Identity) -> set[str]:
+def _organizational_units(who: Identity) -> frozenset[str]:
+    return _units_of(who.cert_pem)
+
+
+@functools.lru_cache(maxsize=1024)
+def _units_of(pem: bytes) -> frozenset[str]:
+    """A certificate's OUs, parsed once per PEM: a package names the same few endorsers
+    hundreds of times."""
     try:
-        cert = x509.load_pem_x509_certificate(who.cert_pem)
-        return {
+        cert = x509.load_pem_x509_certificate(pem)
+        return frozenset(
             str(a.value)
             for a in cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATIONAL_UNIT_NAME)
-        }
+        )
     except ValueError:
-        return set()
+        return frozenset()
 
 
 def _parsed(message_type: Any, policy: policies_pb2.Policy, kind: int) -> Any:
