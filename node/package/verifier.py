@@ -90,8 +90,10 @@ class Report:
 
 
 def verify_package(path: Path, trust_roots: bytes | None = None) -> Report:
-    """Verify the package at ``path``; ``trust_roots`` (PEM) pins the MSP roots the package's
-    config block may name. Never raises for a bad package: every defect is in the report.
+    """Verify the package at ``path``. ``trust_roots`` pins what the package's config block
+    may say: trust anchors (canonical JSON, :mod:`node.package.anchors`: each MSP's roots by
+    id, the ordering MSPs, the channel) or, weaker, a PEM bundle of MSP roots. Never raises
+    for a bad package: every defect is in the report.
 
     Raises:
         OSError: ``path`` cannot be read.
