@@ -41,7 +41,7 @@ from node.exchange import ExchangeServer
 from node.exchange.ledger_items import LedgerOwnerItems
 from node.exchange.tls import exchange_tls
 from node.ledger import LedgerClient, LedgerRefused
-from node.package import ClaimsArchive, Manifest, verify_package
+from node.package import ClaimsArchive, Manifest, Report, verify_package
 from node.package import manifest as layout
 from node.redaction.archive import CopyArchive
 from schemas.glossary import AccessKind, Outcome
@@ -279,12 +279,8 @@ async def test_a_partner_granted_a_case_exports_its_package(
     assert refused.status_code == 403, refused.text
 
     await _grant_case_to_police(people, g, case_id, partner, kinds=["view", "package"])
-    exported = await g.police.post(f"/cases/{case_id}/packages", headers=t[f"{POLICE}/partner1"])
-    assert exported.status_code == 200, exported.text
     package = tmp_path / "partner.tar"
-    package.write_bytes(exported.content)
-    report = verify_package(package)
-    assert report.ok, report.render()
+    await _exported(g.police, case_id, t[f"{POLICE}/partner1"], package)
     with tarfile.open(package) as archive:
         manifest = Manifest.from_json(_member(archive, layout.MANIFEST))
         assert _member(archive, layout.evidence_path(evidence_id)) == photo
@@ -343,12 +339,8 @@ async def test_a_transferred_case_is_packaged_with_the_owners_items(
     )
     assert accepted.status_code == 200, accepted.text
 
-    exported = await g.police.post(f"/cases/{case_id}/packages", headers=t[f"{POLICE}/officer1"])
-    assert exported.status_code == 200, exported.text
     package = tmp_path / "transferred.tar"
-    package.write_bytes(exported.content)
-    report = verify_package(package)
-    assert report.ok, report.render()
+    report, exported = await _exported(g.police, case_id, t[f"{POLICE}/officer1"], package)
     assert report.checked["redacted copies"] == 1
     with tarfile.open(package) as archive:
         manifest = Manifest.from_json(_member(archive, layout.MANIFEST))
@@ -406,6 +398,19 @@ async def test_a_transferred_case_is_packaged_with_the_owners_items(
     assert unreachable.status_code == 503, unreachable.text
     assert unreachable.json()["code"] == "OWNER_UNAVAILABLE"
     assert list((tmp_path / POLICE / "spool").iterdir()) == []
+
+
+async def _exported(
+    client: httpx.AsyncClient, case_id: str, headers: dict[str, str], out: Path
+) -> tuple[Report, httpx.Response]:
+    """The case's package exported over ``client`` into ``out`` and verified offline (it
+    must hold): the report and the export's response."""
+    exported = await client.post(f"/cases/{case_id}/packages", headers=headers)
+    assert exported.status_code == 200, exported.text
+    out.write_bytes(exported.content)
+    report = verify_package(out)
+    assert report.ok, report.render()
+    return report, exported
 
 
 def _member(archive: tarfile.TarFile, name: str) -> bytes:

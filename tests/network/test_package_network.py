@@ -16,6 +16,7 @@ import tarfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -220,6 +221,38 @@ def _damaged(data: bytes, rng: random.Random) -> bytes:
     return bytes(out)
 
 
+def _with_endorsements(raw_ptx: bytes, edit: Callable[[Any], None]) -> bytes:
+    """A processed transaction with ``edit`` applied to its endorsements (the creator's
+    signature no longer covers the payload)."""
+    ptx = transaction_pb2.ProcessedTransaction.FromString(raw_ptx)
+    payload = common_pb2.Payload.FromString(ptx.transactionEnvelope.payload)
+    tx = transaction_pb2.Transaction.FromString(payload.data)
+    action = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
+    edit(action.action.endorsements)
+    tx.actions[0].payload = action.SerializeToString()
+    payload.data = tx.SerializeToString()
+    ptx.transactionEnvelope.payload = payload.SerializeToString()
+    return bytes(ptx.SerializeToString())
+
+
+def _with_config(
+    raw_block: bytes, edit: Callable[[configtx_pb2.Config], None], *, rehash: bool
+) -> bytes:
+    """A config block with ``edit`` applied to its config; with ``rehash`` its header's data
+    hash follows (as a forger of the unsigned genesis block would do)."""
+    block = common_pb2.Block.FromString(raw_block)
+    env = common_pb2.Envelope.FromString(block.data.data[0])
+    payload = common_pb2.Payload.FromString(env.payload)
+    envelope = configtx_pb2.ConfigEnvelope.FromString(payload.data)
+    edit(envelope.config)
+    payload.data = envelope.SerializeToString()
+    env.payload = payload.SerializeToString()
+    block.data.data[0] = env.SerializeToString()
+    if rehash:
+        block.header.data_hash = hashlib.sha256(b"".join(block.data.data)).digest()
+    return bytes(block.SerializeToString())
+
+
 def _flip_last(der: bytes) -> bytes:
     return der[:-1] + bytes([der[-1] ^ 1])
 
@@ -287,30 +320,22 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     check(m, "TRANSACTION_NOT_IN_BLOCK")
     # An endorsement.
     m = dict(pristine)
-    ptx = transaction_pb2.ProcessedTransaction.FromString(m[reg_tx])
-    payload = common_pb2.Payload.FromString(ptx.transactionEnvelope.payload)
-    tx = transaction_pb2.Transaction.FromString(payload.data)
-    action = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
-    action.action.endorsements[0].signature = _flip_last(action.action.endorsements[0].signature)
-    tx.actions[0].payload = action.SerializeToString()
-    payload.data = tx.SerializeToString()
-    ptx.transactionEnvelope.payload = payload.SerializeToString()
-    m[reg_tx] = ptx.SerializeToString()
+
+    def flip_first(endorsements: Any) -> None:
+        endorsements[0].signature = _flip_last(endorsements[0].signature)
+
+    m[reg_tx] = _with_endorsements(m[reg_tx], flip_first)
     _resign(m, signer, lambda doc: None)
     check(m, "ENDORSEMENT_SIGNATURE_INVALID")
     # One org's endorsement alone (the other dropped): the channel's MAJORITY policy is not
     # met, whatever validation code the block's unsigned metadata states.
     m = dict(pristine)
-    ptx = transaction_pb2.ProcessedTransaction.FromString(m[reg_tx])
-    payload = common_pb2.Payload.FromString(ptx.transactionEnvelope.payload)
-    tx = transaction_pb2.Transaction.FromString(payload.data)
-    action = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
-    assert len(action.action.endorsements) >= 2
-    del action.action.endorsements[1:]
-    tx.actions[0].payload = action.SerializeToString()
-    payload.data = tx.SerializeToString()
-    ptx.transactionEnvelope.payload = payload.SerializeToString()
-    m[reg_tx] = ptx.SerializeToString()
+
+    def keep_first(endorsements: Any) -> None:
+        assert len(endorsements) >= 2
+        del endorsements[1:]
+
+    m[reg_tx] = _with_endorsements(m[reg_tx], keep_first)
     _resign(m, signer, lambda doc: None)
     check(m, "ENDORSEMENT_POLICY_NOT_MET")
     # A block: one envelope changed.
@@ -331,15 +356,11 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     # The config block's content (the roots, revocation lists and orderer MSPs a verifier
     # trusts) changed under its orderer-signed header.
     m = dict(pristine)
-    block = common_pb2.Block.FromString(m[layout.CONFIG_BLOCK])
-    env = common_pb2.Envelope.FromString(block.data.data[0])
-    payload = common_pb2.Payload.FromString(env.payload)
-    config = configtx_pb2.ConfigEnvelope.FromString(payload.data)
-    config.config.sequence += 1
-    payload.data = config.SerializeToString()
-    env.payload = payload.SerializeToString()
-    block.data.data[0] = env.SerializeToString()
-    m[layout.CONFIG_BLOCK] = block.SerializeToString()
+
+    def bump(config: configtx_pb2.Config) -> None:
+        config.sequence += 1
+
+    m[layout.CONFIG_BLOCK] = _with_config(m[layout.CONFIG_BLOCK], bump, rehash=False)
     _resign(m, signer, lambda doc: None)
     check(m, "DATA_HASH_MISMATCH")
     # A certificate: the manifest signed by another department's officer.
@@ -464,17 +485,12 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     # its making, block 1 among them): every root is still a pinned one, so a PEM pin cannot
     # tell; anchors can.
     m = dict(pristine)
-    block = common_pb2.Block.FromString(m[layout.CONFIG_BLOCK])
-    env = common_pb2.Envelope.FromString(block.data.data[0])
-    payload = common_pb2.Payload.FromString(env.payload)
-    config = configtx_pb2.ConfigEnvelope.FromString(payload.data)
-    groups = config.config.channel_group.groups
-    groups["Orderer"].groups[URBAN].CopyFrom(groups["Application"].groups[URBAN])
-    payload.data = config.SerializeToString()
-    env.payload = payload.SerializeToString()
-    block.data.data[0] = env.SerializeToString()
-    block.header.data_hash = hashlib.sha256(b"".join(block.data.data)).digest()
-    m[layout.CONFIG_BLOCK] = block.SerializeToString()
+
+    def urban_orders_too(config: configtx_pb2.Config) -> None:
+        groups = config.channel_group.groups
+        groups["Orderer"].groups[URBAN].CopyFrom(groups["Application"].groups[URBAN])
+
+    m[layout.CONFIG_BLOCK] = _with_config(m[layout.CONFIG_BLOCK], urban_orders_too, rehash=True)
     _resign(m, signer, lambda doc: None)
     forged = _write(tmp_path / "orderer-claimed.tar", m)
     pem_pinned = verify_package(forged, b"".join(cas))
