@@ -26,7 +26,7 @@ from typing import Annotated, Final, Literal
 from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from node.package.trust import load_cert
+from node.package.certificates import load_cert
 from schemas.canonical import canonical_json
 from schemas.ledger import MspId
 

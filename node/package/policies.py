@@ -17,18 +17,17 @@ sub-policy never holds; each endorser's identity satisfies one principal at most
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
 from fabric_protos.common import configtx_pb2, policies_pb2
 from fabric_protos.msp import msp_config_pb2, msp_principal_pb2
 from google.protobuf.message import DecodeError
 
 from node.fabric.blocks import MalformedLedgerData
 from node.fabric.identity import Identity
+from node.package.certificates import organizational_units
 
 SUB_POLICY_OF_CHANNEL = "Endorsement"
 
@@ -41,29 +40,15 @@ _NODE_OU_FIELDS = {
 }
 
 
-@dataclass(frozen=True)
-class NodeOUs:
-    """An MSP's NodeOU identifiers (role -> OU), when it classifies identities by OU."""
-
-    msp_id: str
-    by_role: dict[int, str]
-
-    @classmethod
-    def from_msp_config(cls, raw: bytes) -> NodeOUs | None:
-        try:
-            config = msp_config_pb2.MSPConfig.FromString(raw)
-            fabric = msp_config_pb2.FabricMSPConfig.FromString(config.config)
-        except DecodeError as exc:
-            raise MalformedLedgerData("MSP config does not parse") from exc
-        if not fabric.name:
-            return None
-        by_role: dict[int, str] = {}
-        if fabric.fabric_node_ous.enable:
-            for role, name in _NODE_OU_FIELDS.items():
-                ou = getattr(fabric.fabric_node_ous, name).organizational_unit_identifier
-                if ou:
-                    by_role[role] = str(ou)
-        return cls(str(fabric.name), by_role)
+def node_ous(fabric: msp_config_pb2.FabricMSPConfig) -> dict[int, str]:
+    """An MSP's NodeOU identifiers (role -> OU), empty unless it classifies by OU."""
+    by_role: dict[int, str] = {}
+    if fabric.fabric_node_ous.enable:
+        for role, name in _NODE_OU_FIELDS.items():
+            ou = getattr(fabric.fabric_node_ous, name).organizational_unit_identifier
+            if ou:
+                by_role[role] = str(ou)
+    return by_role
 
 
 @dataclass(frozen=True)
@@ -74,11 +59,18 @@ class EndorsementPolicy:
     sub_policy: str
     # One entry per application org group: its sub-policy (None if it has none).
     orgs: tuple[tuple[str, policies_pb2.SignaturePolicyEnvelope | None], ...]
-    node_ous: dict[str, NodeOUs]
+    node_ous: Mapping[str, Mapping[int, str]]  # MSP id -> its NodeOU identifiers
 
     @classmethod
-    def from_config(cls, config: configtx_pb2.Config) -> EndorsementPolicy:
-        """Raises: MalformedLedgerData: no such policy, or not of the shape Fabric writes."""
+    def from_config(
+        cls, config: configtx_pb2.Config, node_ous: Mapping[str, Mapping[int, str]]
+    ) -> EndorsementPolicy:
+        """The policy in ``config``; ``node_ous``: each MSP's NodeOU identifiers (parsed
+        with its roots, :func:`node_ous`).
+
+        Raises:
+            MalformedLedgerData: no such policy, or not of the shape Fabric writes.
+        """
         groups = config.channel_group.groups
         if "Application" not in groups:
             raise MalformedLedgerData("the config has no Application group")
@@ -93,12 +85,7 @@ class EndorsementPolicy:
         if meta.rule not in policies_pb2.ImplicitMetaPolicy.Rule.values():
             raise MalformedLedgerData(f"implicit-meta rule {meta.rule} is not Fabric's")
         orgs: list[tuple[str, policies_pb2.SignaturePolicyEnvelope | None]] = []
-        node_ous: dict[str, NodeOUs] = {}
         for name, org in sorted(app.groups.items()):
-            if "MSP" in org.values:
-                ous = NodeOUs.from_msp_config(bytes(org.values["MSP"].value))
-                if ous is not None:
-                    node_ous[ous.msp_id] = ous
             envelope = None
             if meta.sub_policy in org.policies:
                 envelope = _parsed(
@@ -178,27 +165,8 @@ class EndorsementPolicy:
             return False
         if role.role == _ROLE.MEMBER:
             return True
-        ous = self.node_ous.get(who.msp_id)
-        wanted = None if ous is None else ous.by_role.get(role.role)
-        return wanted is not None and wanted in _organizational_units(who)
-
-
-def _organizational_units(who: Identity) -> frozenset[str]:
-    return _units_of(who.cert_pem)
-
-
-@functools.lru_cache(maxsize=1024)
-def _units_of(pem: bytes) -> frozenset[str]:
-    """A certificate's OUs, parsed once per PEM: a package names the same few endorsers
-    hundreds of times."""
-    try:
-        cert = x509.load_pem_x509_certificate(pem)
-        return frozenset(
-            str(a.value)
-            for a in cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATIONAL_UNIT_NAME)
-        )
-    except ValueError:
-        return frozenset()
+        wanted = self.node_ous.get(who.msp_id, {}).get(role.role)
+        return wanted is not None and wanted in organizational_units(who.cert_pem)
 
 
 def _parsed(message_type: Any, policy: policies_pb2.Policy, kind: int) -> Any:

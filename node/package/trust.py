@@ -9,12 +9,11 @@ revoked by then (:meth:`ChannelTrust.standing`).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 from fabric_protos.common import configtx_pb2
 from fabric_protos.msp import msp_config_pb2
@@ -24,7 +23,8 @@ from node.crypto.pki import issued_by
 from node.crypto.signing import verify_signature
 from node.fabric.blocks import BlockView, MalformedLedgerData
 from node.fabric.identity import Identity
-from node.package.policies import EndorsementPolicy
+from node.package.certificates import load_cert
+from node.package.policies import EndorsementPolicy, node_ous
 
 Revocations = dict[tuple[bytes, int], dt.datetime]
 """(issuer name, DER-encoded, serial number) -> when the issuer revoked it."""
@@ -39,6 +39,8 @@ class MspRoots:
     roots: tuple[x509.Certificate, ...]
     intermediates: tuple[x509.Certificate, ...] = ()
     revoked: Revocations = field(default_factory=dict)
+    # Role (msp_principal_pb2.MSPRole) -> the OU that marks it, when NodeOUs are enabled.
+    node_ous: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,10 @@ class ChannelTrust:
                 msps[roots.msp_id] = roots
                 if section == "Orderer":
                     orderers.add(roots.msp_id)
-        return cls(
-            msps, frozenset(orderers), tx.channel, EndorsementPolicy.from_config(envelope.config)
+        endorsement = EndorsementPolicy.from_config(
+            envelope.config, {m: r.node_ous for m, r in msps.items()}
         )
+        return cls(msps, frozenset(orderers), tx.channel, endorsement)
 
     def chains(self, identity: Identity) -> bool:
         """Whether the identity's certificate chains to a root of the MSP it names."""
@@ -169,35 +172,6 @@ class ChannelTrust:
         return [(m.msp_id, r) for m in self.msps.values() for r in m.roots]
 
 
-@functools.lru_cache(maxsize=1024)
-def load_cert(pem: bytes) -> x509.Certificate | None:
-    """The certificate in ``pem`` (parsed once per distinct PEM), or None if it does not
-    parse whole: the library parses a certificate's fields only when first read, so a
-    package's corrupted certificate would otherwise load here and fail later, mid-check."""
-    try:
-        cert = x509.load_pem_x509_certificate(pem)
-        _ = (
-            cert.issuer,
-            cert.subject,
-            cert.serial_number,
-            cert.not_valid_before_utc,
-            cert.not_valid_after_utc,
-            cert.signature_hash_algorithm,
-            cert.tbs_certificate_bytes,
-            cert.public_key(),
-        )
-    except (ValueError, UnsupportedAlgorithm):
-        return None
-    return cert
-
-
-def load_certs(pem: bytes) -> list[x509.Certificate]:
-    try:
-        return x509.load_pem_x509_certificates(pem)
-    except ValueError:
-        return []
-
-
 def signed_by(identity: Identity, message: bytes, signature: bytes) -> bool:
     """Whether ``signature`` over ``message`` verifies with the identity's certificate key."""
     cert = load_cert(identity.cert_pem)
@@ -217,7 +191,7 @@ def msp_roots(raw: bytes) -> MspRoots | None:
     if not fabric.name:
         return None
     revoked = _revocations(fabric.revocation_list, (*roots, *inter))
-    return MspRoots(str(fabric.name), roots, inter, revoked)
+    return MspRoots(str(fabric.name), roots, inter, revoked, node_ous(fabric))
 
 
 def _revocations(lists: Iterable[bytes], cas: tuple[x509.Certificate, ...]) -> Revocations:

@@ -23,8 +23,9 @@ from node.fabric.blocks import BlockView, MalformedLedgerData, TransactionView, 
 from node.fabric.identity import Identity
 from node.package import manifest as layout
 from node.package.anchors import TrustAnchors, TrustAnchorsMalformed, is_anchors
+from node.package.certificates import load_certs
 from node.package.manifest import Item, Manifest
-from node.package.trust import ChannelTrust, load_certs, signed_by
+from node.package.trust import ChannelTrust, signed_by
 from schemas.canonical import canonical_json
 from schemas.derivations import DerivationDescription, DerivationRecord
 from schemas.glossary import AccessKind, Outcome

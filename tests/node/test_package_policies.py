@@ -13,6 +13,7 @@ from node.crypto.pki import create_ca, issue
 from node.fabric import MalformedLedgerData
 from node.fabric.identity import Identity
 from node.package.policies import EndorsementPolicy
+from node.package.trust import msp_roots
 
 T0 = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC)
 ORGS = ("UrbanManagement", "PublicSecurity", "MarketSupervision")
@@ -95,7 +96,7 @@ def peers() -> dict[str, Identity]:
 
 
 def test_a_majority_of_orgs_peers_is_needed(peers: dict[str, Identity]) -> None:
-    policy = EndorsementPolicy.from_config(_config())
+    policy = _policy(_config())
     urban, police, market = (peers[o] for o in ORGS)
     assert policy.threshold == 2
     assert policy.describe() == "MAJORITY Endorsement of 3 orgs"
@@ -109,11 +110,11 @@ def test_a_majority_of_orgs_peers_is_needed(peers: dict[str, Identity]) -> None:
 
 
 def test_only_the_role_the_policy_names_counts(peers: dict[str, Identity]) -> None:
-    policy = EndorsementPolicy.from_config(_config())
+    policy = _policy(_config())
     client = _who("PublicSecurity", ou="client", name="officer1")
     assert not policy.satisfied_by([peers["UrbanManagement"], client])
     # A MEMBER principal admits any identity of its MSP, a client as well.
-    member = EndorsementPolicy.from_config(
+    member = _policy(
         _config(
             org_policy={
                 "PublicSecurity": _signature_policy([_principal("PublicSecurityMSP", _ROLE.MEMBER)])
@@ -125,14 +126,14 @@ def test_only_the_role_the_policy_names_counts(peers: dict[str, Identity]) -> No
 
 def test_any_and_all_and_a_group_without_the_sub_policy(peers: dict[str, Identity]) -> None:
     urban, police, market = (peers[o] for o in ORGS)
-    anyone = EndorsementPolicy.from_config(_config(policies_pb2.ImplicitMetaPolicy.ANY))
+    anyone = _policy(_config(policies_pb2.ImplicitMetaPolicy.ANY))
     assert anyone.satisfied_by([market])
-    every = EndorsementPolicy.from_config(_config(policies_pb2.ImplicitMetaPolicy.ALL))
+    every = _policy(_config(policies_pb2.ImplicitMetaPolicy.ALL))
     assert not every.satisfied_by([urban, police])
     assert every.satisfied_by([urban, police, market])
     # As in Fabric, an org group without the sub-policy still counts toward the threshold
     # and never holds: all three cannot be met.
-    missing = EndorsementPolicy.from_config(
+    missing = _policy(
         _config(policies_pb2.ImplicitMetaPolicy.ALL, org_policy={"MarketSupervision": None})
     )
     assert not missing.satisfied_by([urban, police, market])
@@ -147,7 +148,7 @@ def test_n_out_of_uses_each_endorser_once(peers: dict[str, Identity]) -> None:
         ],
         n=2,
     )
-    policy = EndorsementPolicy.from_config(
+    policy = _policy(
         _config(policies_pb2.ImplicitMetaPolicy.ANY, org_policy={o: two_peers for o in ORGS})
     )
     assert not policy.satisfied_by([urban, police])
@@ -175,7 +176,19 @@ def test_n_out_of_uses_each_endorser_once(peers: dict[str, Identity]) -> None:
 def test_a_policy_not_of_fabrics_shape_is_malformed(config: object, says: str) -> None:
     built = config() if callable(config) else config
     with pytest.raises(MalformedLedgerData, match=says):
-        EndorsementPolicy.from_config(built)
+        _policy(built)
+
+
+def _policy(config: configtx_pb2.Config) -> EndorsementPolicy:
+    """The policy with each org's NodeOUs read from its MSP value, as ChannelTrust does."""
+    ous = {}
+    groups = config.channel_group.groups
+    application = groups["Application"].groups if "Application" in groups else {}
+    for org in application.values():
+        roots = msp_roots(bytes(org.values["MSP"].value))
+        assert roots is not None
+        ous[roots.msp_id] = roots.node_ous
+    return EndorsementPolicy.from_config(config, ous)
 
 
 def _drop_channel_policy(config: configtx_pb2.Config) -> configtx_pb2.Config:

@@ -13,7 +13,8 @@ from fabric_protos.msp import msp_config_pb2
 
 from node.crypto.pki import KeyPair, create_ca, issue
 from node.fabric.identity import Identity
-from node.package.trust import ChannelTrust, load_cert, msp_roots, signed_by
+from node.package.certificates import load_cert
+from node.package.trust import ChannelTrust, msp_roots, signed_by
 
 MSP = "UrbanManagementMSP"
 T0 = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC)
