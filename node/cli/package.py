@@ -103,8 +103,15 @@ def _package(args: argparse.Namespace, settings: Settings) -> int:
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     del settings  # offline: nothing from the environment
-    trust = args.trust.read_bytes() if args.trust else None
-    report = verify_package(args.package, trust)
+    try:
+        trust = args.trust.read_bytes() if args.trust else None
+        report = verify_package(args.package, trust)
+    except OSError as exc:
+        print(
+            f"evnet: FILE_UNREADABLE: {exc.filename or args.package}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
     print(json.dumps(report.to_json(), indent=2) if args.json else report.render())
     return 0 if report.ok else 1
 
@@ -119,7 +126,11 @@ def _trust_anchors(args: argparse.Namespace, settings: Settings) -> int:
     if args.out is None:
         sys.stdout.buffer.write(anchors.canonical_bytes() + b"\n")
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(anchors.canonical_bytes())
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_bytes(anchors.canonical_bytes())
+        except OSError as exc:
+            print(f"evnet: FILE_UNWRITABLE: {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"trust anchors: {args.out}")
     return 0

@@ -148,3 +148,15 @@ def test_cli_verify_exits_1_and_prints_json(
     path = _tar(tmp_path / "p.tar", {})
     assert main(["verify", str(path), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["ok"] is False
+
+
+def test_cli_verify_names_a_file_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = _tar(tmp_path / "p.tar", {})
+    assert main(["verify", str(tmp_path / "missing.tar")]) == 2
+    assert "FILE_UNREADABLE" in capsys.readouterr().err
+    assert main(["verify", str(package), "--trust", str(tmp_path / "anchors.json")]) == 2
+    err = capsys.readouterr().err
+    assert "FILE_UNREADABLE" in err
+    assert "anchors.json" in err

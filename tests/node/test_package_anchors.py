@@ -12,8 +12,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from node.cli import main
+from node.consortium.config import load_consortium
+from node.consortium.identities import org_crypto
 from node.crypto.pki import create_ca
 from node.package.anchors import MAX_BYTES, TrustAnchors, TrustAnchorsMalformed, is_anchors
+from node.settings import Settings
 
 T0 = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC)
 
@@ -93,3 +96,31 @@ def test_the_export_command_names_what_is_missing(
     assert "IDENTITY_INVALID" in err
     assert "evnet network up" in err
     assert not (tmp_path / "anchors.json").exists()
+
+
+def test_the_export_command_writes_each_msps_root_and_names_an_unwritable_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("EVNET_STATE_DIR", str(state))
+    consortium = load_consortium(Settings.from_environment().consortium_file)
+    orgs = {d.name: d.msp_id for d in consortium.departments}
+    orgs[consortium.orderers.org] = consortium.orderers.msp_id
+    for org, msp in orgs.items():
+        ca = org_crypto(state, consortium, org).ca_cert
+        ca.parent.mkdir(parents=True)
+        ca.write_bytes(create_ca(f"ca.{org.lower()}", msp, T0).cert_pem)
+    out = tmp_path / "anchors.json"
+    assert main(["trust-anchors", "--out", str(out)]) == 0
+    anchors = TrustAnchors.parse(out.read_bytes())
+    assert anchors.channel == consortium.channel
+    assert anchors.orderer_msps == [consortium.orderers.msp_id]
+    assert set(anchors.roots) == set(orgs.values())
+    for org, msp in orgs.items():
+        pem = org_crypto(state, consortium, org).ca_cert.read_bytes()
+        assert anchors.roots[msp] == [pem.decode()]
+    capsys.readouterr()
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")
+    assert main(["trust-anchors", "--out", str(blocked / "anchors.json")]) == 2
+    assert "FILE_UNWRITABLE" in capsys.readouterr().err
