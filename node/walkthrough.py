@@ -30,7 +30,7 @@ from fabric_protos.common import ledger_pb2
 
 from node.consortium.clients import department_contract
 from node.consortium.config import Department
-from node.consortium.identities import ADMIN_USER, consortium_roots, issue_user, org_crypto
+from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
 from node.consortium.launch import Layout
 from node.department import NodeParts, NodePaths, open_parts
 from node.doctor import ClientLedgerView, Problem, sweep
@@ -397,11 +397,7 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     # What a court pins, handed over out of band: each MSP's roots and the ordering MSPs.
     anchors = out_dir / "trust-anchors.json"
     anchors.write_bytes(
-        TrustAnchors.build(
-            layout.consortium.channel,
-            [layout.consortium.orderers.msp_id],
-            consortium_roots(layout.state_dir, layout.consortium),
-        ).canonical_bytes()
+        TrustAnchors.of_consortium(layout.state_dir, layout.consortium).canonical_bytes()
     )
     report = verify_package(package, anchors.read_bytes())
     say(

@@ -12,7 +12,6 @@ from typing import Any
 
 from node.cli.network import network_from
 from node.consortium.clients import department_contract, user_identity
-from node.consortium.identities import consortium_roots
 from node.department import NodePaths, open_parts
 from node.exchange import ReleaseRefused
 from node.exchange.client import FetchFailed
@@ -118,11 +117,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 def _trust_anchors(args: argparse.Namespace, settings: Settings) -> int:
     consortium = network_from(settings, verbose=False).layout.consortium
-    anchors = TrustAnchors.build(
-        consortium.channel,
-        [consortium.orderers.msp_id],
-        consortium_roots(settings.state_dir, consortium),
-    )
+    anchors = TrustAnchors.of_consortium(settings.state_dir, consortium)
     if args.out is None:
         sys.stdout.buffer.write(anchors.canonical_bytes() + b"\n")
     else:

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Final, Literal
 
 from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from node.consortium.config import Consortium
+from node.consortium.identities import consortium_roots
 from node.package.certificates import load_cert
 from schemas.canonical import canonical_json
 from schemas.ledger import MspId
@@ -82,6 +85,20 @@ class TrustAnchors(BaseModel):
             )
         except ValidationError as exc:
             raise TrustAnchorsMalformed(_first_error(exc)) from None
+
+    @classmethod
+    def of_consortium(cls, state_dir: Path, consortium: Consortium) -> TrustAnchors:
+        """The anchors of the local consortium: its channel, its orderer org as the
+        ordering MSP, and each org's CA certificate under ``state_dir``.
+
+        Raises:
+            IdentityError: an org's CA was never created (the network never came up).
+        """
+        return cls.build(
+            consortium.channel,
+            [consortium.orderers.msp_id],
+            consortium_roots(state_dir, consortium),
+        )
 
     @classmethod
     def parse(cls, raw: bytes) -> TrustAnchors:

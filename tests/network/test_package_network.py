@@ -471,10 +471,10 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     assert "CONFIG_NOT_TRUSTED" in verify_package(second, b"".join(cas[1:])).codes
     # Trust anchors pin each MSP's roots by id and the ordering MSPs: the untouched package
     # passes; anchors for another channel, or missing an MSP, do not.
+    anchors = TrustAnchors.of_consortium(lay.state_dir, lay.consortium).canonical_bytes()
+    assert verify_package(second, anchors).ok, verify_package(second, anchors).render()
     roots = consortium_roots(lay.state_dir, lay.consortium)
     orderer_msps = [lay.consortium.orderers.msp_id]
-    anchors = TrustAnchors.build(lay.consortium.channel, orderer_msps, roots).canonical_bytes()
-    assert verify_package(second, anchors).ok, verify_package(second, anchors).render()
     elsewhere = TrustAnchors.build("another-channel", orderer_msps, roots).canonical_bytes()
     assert "CONFIG_NOT_TRUSTED" in verify_package(second, elsewhere).codes
     fewer = {m: r for m, r in roots.items() if m != "PublicSecurityMSP"}
