@@ -17,6 +17,7 @@ from node.cli import main
 from node.package import ClaimsArchive, ClaimsNotArchived, Manifest, verify_package
 from node.package import manifest as layout
 from node.package.manifest import Item, Member
+from node.package.verifier import hash_shares
 from schemas.hashes import Digest
 
 
@@ -109,7 +110,31 @@ def test_a_malformed_manifest_is_named(tmp_path: Path) -> None:
     assert verify_package(_tar(tmp_path / "p.tar", members)).codes == {"MANIFEST_MALFORMED"}
 
 
-def test_members_are_checked_against_the_manifest_before_any_proof(tmp_path: Path) -> None:
+def test_hash_shares_cover_every_member_once_balanced_and_in_archive_order(
+    tmp_path: Path,
+) -> None:
+    sizes = [9000, 10, 4000, 4000, 700, 0, 3000, 2500, 2500, 512, 1]
+    path = _tar(tmp_path / "p.tar", {f"m{i}": b"x" * n for i, n in enumerate(sizes)})
+    with tarfile.open(path) as archive:
+        members = archive.getmembers()
+    for n in (1, 2, 3, 4, 20):
+        shares = hash_shares(members, n)
+        assert len(shares) == min(n, len(members))
+        assert sorted(m.name for s in shares for m in s) == sorted(m.name for m in members)
+        for share in shares:
+            assert [m.offset_data for m in share] == sorted(m.offset_data for m in share)
+        loads = [sum(m.size for m in s) for s in shares]
+        # Largest first to the lightest: no share exceeds another by more than its largest.
+        assert max(loads) - min(loads) <= max(sizes)
+    # 9000, 2500, 700, 512, 10, 1 against 4000, 4000, 3000, 2500 (and the empty one).
+    assert sorted(sum(m.size for m in s) for s in hash_shares(members, 2)) == [12723, 13500]
+    assert hash_shares([], 4) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2, 5])
+def test_members_are_checked_against_the_manifest_before_any_proof(
+    tmp_path: Path, workers: int
+) -> None:
     manifest = _manifest(
         blocks=[Member(path=layout.block_path(7), sha256=str(Digest.of(b"b"))).model_dump()]
     )
@@ -123,7 +148,7 @@ def test_members_are_checked_against_the_manifest_before_any_proof(tmp_path: Pat
         layout.block_path(7): b"changed",
         "evidence/EV-stray": b"x",
     }
-    report = verify_package(_tar(tmp_path / "p.tar", members))
+    report = verify_package(_tar(tmp_path / "p.tar", members), hash_workers=workers)
     by_code = {f.code: f.subject for f in report.failures}
     assert by_code == {
         "UNLISTED_MEMBER": "evidence/EV-stray",
