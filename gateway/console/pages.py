@@ -4,6 +4,7 @@ API, signed by the user's own identity, so the ledger and the role rules are the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from pathlib import Path
@@ -493,7 +494,8 @@ async def build_case_package(
     name = f"{session.who.user}.{secrets.token_urlsafe(16)}.tar"
     kept = folder / name
     Path(built.path).replace(kept)  # the API's response (and its clean-up) is not sent
-    report = await run_in_threadpool(verify_package, kept)
+    # One hashing thread per request, as the API's verification (gateway/routes/packages.py).
+    report = await run_in_threadpool(functools.partial(verify_package, kept, hash_workers=1))
     return page(
         request,
         "package.html",

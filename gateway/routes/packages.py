@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import tarfile
@@ -231,7 +232,11 @@ async def verify(
             raise Problem(422, "MISSING_PART", "send exactly one file part: the package")
         [(name, path)] = upload.files.items()
         trust = upload.fields.get("trust") or None
-        report = await run_in_threadpool(verify_package, path, trust)
+        # One hashing thread per request: a server's cores go to its concurrent requests,
+        # and each hashing thread holds a 4 MiB buffer.
+        report = await run_in_threadpool(
+            functools.partial(verify_package, path, trust, hash_workers=1)
+        )
     finally:
         upload.discard()
     if report.codes == {"NOT_A_PACKAGE"}:

@@ -16,7 +16,7 @@ from test_gateway_access import filing
 from test_gateway_devices import assert_problem, parts, submit
 
 from gateway.routes import packages
-from node.package import ClaimsArchive, Exporter, verify_package
+from node.package import ClaimsArchive, Exporter, Report, verify_package
 from node.vault import KeyNotFound
 from schemas.glossary import AccessKind, Outcome
 
@@ -186,6 +186,23 @@ def test_anyone_authenticated_gets_the_verifiers_report(kit: Kit, user: str) -> 
     assert report["failures"] == expected["failures"]
     assert {"MEMBER_MISSING", "MANIFEST_MALFORMED"} <= {f["code"] for f in report["failures"]}
     assert kit.spooled() == []
+
+
+def test_a_verification_request_hashes_in_one_thread(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server's cores go to its concurrent requests: each verification hashes in one thread
+    # (evnet verify, on a court's laptop, uses the machine's cores).
+    asked: list[int] = []
+
+    def counted(path: Path, trust: bytes | None = None, *, hash_workers: int = 4) -> Report:
+        asked.append(hash_workers)
+        return verify_package(path, trust, hash_workers=hash_workers)
+
+    monkeypatch.setattr(packages, "verify_package", counted)
+    resp = _verify(kit, _tar({"manifest.json": b"{}"}))
+    assert resp.status_code == 200, resp.text
+    assert asked == [1]
 
 
 def test_verify_refusals(kit: Kit) -> None:
