@@ -35,9 +35,18 @@ from schemas.ledger import AccessRecord, EvidenceRecord, record_tx_id
 
 CHAINCODE = "evidence"
 _CHUNK = 4 << 20
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, where the platform tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 # Threads hashing the archive's files, each its share: hashing is nearly all of a
 # verification's work and hashlib releases the GIL, so a court's laptop uses its cores.
-HASH_WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
+HASH_WORKERS: Final = max(1, min(4, _cores()))
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -201,7 +210,7 @@ class _Verification:
 
     def run(self) -> None:
         # Hashing every file (most of the work, in hashlib, which releases the GIL) starts at
-        # once, in threads of HASH_WORKERS beside the manifest and proof checks (protobuf
+        # once, in ``hash_workers`` threads beside the manifest and proof checks (protobuf
         # parsing, ECDSA), which take far less.
         with ThreadPoolExecutor(max_workers=self.hash_workers) as pool:
             shares = [
