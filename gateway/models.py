@@ -207,6 +207,23 @@ class EvidenceSearchResult(_Out):
     next_cursor: str | None
 
 
+class CaseSummaryView(_Out):
+    """A case as this node's index copied it from the ledger (read the ledger's own record
+    with ``GET /cases/{case_id}``)."""
+
+    case_id: str
+    violation_type: str
+    stage: str
+    holder_org: str
+    updated_at: dt.datetime  # the last change the index saw
+    items: int  # evidence items attached
+
+
+class CaseSearchResult(_Out):
+    cases: list[CaseSummaryView]
+    next_cursor: str | None
+
+
 class CaseFilingIn(BaseModel):
     """What an officer sends to file a case (the ledger's CaseFiling, checked on conversion)."""
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ValidationError
 
 from gateway.auth import Principal
 from gateway.deps import Deps, ledger_of, require
 from gateway.models import (
     CaseFilingIn,
+    CaseSearchResult,
+    CaseSummaryView,
     CaseView,
     GrantIn,
     GrantView,
@@ -20,8 +24,9 @@ from gateway.models import (
     TransferIn,
     TransferView,
 )
-from gateway.problems import strict_request
-from schemas.glossary import Role
+from gateway.problems import Problem, strict_request
+from node.index.cases import CaseQuery, search_cases
+from schemas.glossary import Role, Stage, ViolationType
 from schemas.ledger import (
     CaseFiling,
     GrantRequest,
@@ -49,6 +54,42 @@ async def file_case(
     filing = strict_request(CaseFiling, _json(body))
     committed = await ledger_of(deps, who).file_case(filing)
     return CaseView.of(committed.value, committed.tx_id)
+
+
+@router.get("", response_model=CaseSearchResult)
+async def search(
+    deps: Deps,
+    _: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER, Role.AUDITOR)],
+    text: Annotated[str, Query(max_length=64, description="part of the case id")] = "",
+    violation_type: ViolationType | None = None,
+    stage: Stage | None = None,
+    holder_org: Annotated[str, Query(max_length=64)] = "",
+    since: Annotated[dt.datetime | None, Query(description="last change at or after")] = None,
+    until: Annotated[dt.datetime | None, Query(description="last change before")] = None,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str, Query(max_length=512)] = "",
+) -> CaseSearchResult:
+    """The cases this department's index knows (filed here, transferred in, granted, held
+    before), newest change first, paged. Partners list nothing: they open the cases they
+    were granted by id."""
+    try:
+        query = CaseQuery(
+            text=text,
+            violation_type=violation_type,
+            stage=stage,
+            holder_org=holder_org,
+            since=since,
+            until=until,
+            page_size=page_size,
+            cursor=cursor,
+        )
+    except ValidationError as err:
+        raise Problem(422, "INVALID_REQUEST", "invalid search parameters") from err
+    # A cursor this index did not issue raises SearchError: 422 INVALID_SEARCH.
+    page = await run_in_threadpool(search_cases, deps.index, query)
+    return CaseSearchResult(
+        cases=[CaseSummaryView(**vars(c)) for c in page.cases], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/{case_id}", response_model=CaseView)

@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,8 +30,9 @@ class CaseQuery(BaseModel):
     violation_type: ViolationType | None = None
     stage: Stage | None = None
     holder_org: str = Field(default="", max_length=64)
-    since: dt.datetime | None = None  # last change at or after
-    until: dt.datetime | None = None  # last change before
+    # With an offset: the index keeps UTC, and a time without one names no instant.
+    since: AwareDatetime | None = None  # last change at or after
+    until: AwareDatetime | None = None  # last change before
     page_size: int = Field(default=50, ge=1, le=100)
     cursor: str = Field(default="", max_length=512)
 

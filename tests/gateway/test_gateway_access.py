@@ -179,6 +179,91 @@ def test_a_case_transfer_history_lists_proposals_and_answers(kit: Kit) -> None:
     assert_problem(partner, 403, "ACCESS_DENIED")
 
 
+def _index_case(kit: Kit, i: int, **changes: Any) -> None:
+    """A case as the index follower would have copied it from the ledger."""
+    doc: dict[str, Any] = {
+        "case_id": f"CASE-2026-{i:04d}",
+        "holder_org": "UrbanManagementMSP",
+        "stage": ("investigation", "decision")[i % 2],
+        "violation_type": "road_occupation",
+        "subject_key": SUBJECT,
+        "updated_at": NOW - dt.timedelta(days=i),
+    }
+    kit.deps.index.upsert_case({**doc, **changes})
+
+
+def test_case_search_filters_and_pages_newest_change_first(kit: Kit) -> None:
+    for i in range(7):
+        _index_case(kit, i)
+    _index_case(kit, 9, violation_type="shopfront_operation", holder_org="MarketSupervisionMSP")
+
+    def ids(resp: Any) -> list[str]:
+        assert resp.status_code == 200, resp.text
+        return [c["case_id"] for c in resp.json()["cases"]]
+
+    officer = kit.token("officer1")
+    found = kit.client.get("/cases", headers=officer)
+    assert ids(found) == [f"CASE-2026-{i:04d}" for i in (0, 1, 2, 3, 4, 5, 6, 9)]
+    first = found.json()["cases"][0]
+    assert first == {
+        "case_id": "CASE-2026-0000",
+        "violation_type": "road_occupation",
+        "stage": "investigation",
+        "holder_org": "UrbanManagementMSP",
+        "updated_at": NOW.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "items": 0,
+    }
+    assert found.json()["next_cursor"] is None
+    decision = kit.client.get("/cases", params={"stage": "decision"}, headers=officer)
+    assert ids(decision) == ["CASE-2026-0001", "CASE-2026-0003", "CASE-2026-0005", "CASE-2026-0009"]
+    shops = {"violation_type": "shopfront_operation", "holder_org": "MarketSupervisionMSP"}
+    assert ids(kit.client.get("/cases", params=shops, headers=officer)) == ["CASE-2026-0009"]
+    assert ids(kit.client.get("/cases", params={"text": "0003"}, headers=officer)) == [
+        "CASE-2026-0003"
+    ]
+    window = {
+        "since": (NOW - dt.timedelta(days=3)).isoformat(),
+        "until": (NOW - dt.timedelta(days=1)).isoformat(),
+    }
+    assert ids(kit.client.get("/cases", params=window, headers=officer)) == [
+        "CASE-2026-0002",
+        "CASE-2026-0003",
+    ]
+    seen: list[str] = []
+    params: dict[str, Any] = {"page_size": 3}
+    while True:
+        page = kit.client.get("/cases", params=params, headers=kit.token("auditor1"))
+        seen += ids(page)
+        if page.json()["next_cursor"] is None:
+            break
+        params = {"page_size": 3, "cursor": page.json()["next_cursor"]}
+    assert seen == ids(found)
+
+
+@pytest.mark.parametrize("user", ["partner1", "edge-07", "admin"])
+def test_case_search_roles(kit: Kit, user: str) -> None:
+    _index_case(kit, 1)
+    assert_problem(kit.client.get("/cases", headers=kit.token(user)), 403, "ACCESS_DENIED")
+    assert kit.client.get("/cases", headers=kit.token("reviewer1")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"stage": "appeal"}, "INVALID_REQUEST"),
+        ({"violation_type": "jaywalking"}, "INVALID_REQUEST"),
+        ({"text": "x" * 65}, "INVALID_REQUEST"),
+        ({"page_size": 0}, "INVALID_REQUEST"),
+        ({"page_size": 101}, "INVALID_REQUEST"),
+        ({"since": "2026-11-01T00:00:00"}, "INVALID_REQUEST"),  # no offset: no instant
+        ({"cursor": "not-a-cursor"}, "INVALID_SEARCH"),
+    ],
+)
+def test_a_bad_case_search_is_a_problem(kit: Kit, params: dict[str, Any], code: str) -> None:
+    resp = kit.client.get("/cases", params=params, headers=kit.token("officer1"))
+    assert_problem(resp, 422, code)
+
+
 # --- evidence ---------------------------------------------------------------------------
 
 

@@ -207,6 +207,7 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
             ),
         ),
         Endpoint("cases", "file", officer, 201, file_case),
+        Endpoint("cases", "search", staff, 200, get("/cases", text=case_id)),
         Endpoint("cases", "read", readers, 200, get(f"/cases/{case_id}")),
         Endpoint("cases", "history", staff, 200, get(f"/cases/{case_id}/history")),
         Endpoint("cases", "transfers", staff, 200, get(f"/cases/{case_id}/transfers")),
