@@ -16,17 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fabric_protos.common import ledger_pb2
 
+from gateway.app import create_app
+from gateway.remote import RemoteEvidence
+from gateway.wiring import department_gateway
 from node.consortium import toolchain
 from node.consortium.clients import department_contract
 from node.consortium.identities import ADMIN_USER, IdentityFiles, issue_user, org_crypto
 from node.consortium.launch import Layout
 from node.crypto.signing import EcdsaSigner
+from node.department import NodeParts, NodePaths, open_parts
 from node.fabric import Contract, EndorseError, EvaluateError, SubmitResult
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
@@ -40,6 +45,34 @@ from schemas.claims import (
 )
 from schemas.glossary import Role, ViolationType
 from schemas.hashes import Digest
+
+
+def gateway_client(
+    layout: Layout,
+    department: str,
+    work_dir: Path,
+    users: list[str],
+    *,
+    remote: RemoteEvidence | None = None,
+    parts: NodeParts | None = None,
+) -> tuple[httpx.AsyncClient, dict[str, dict[str, str]]]:
+    """``department``'s gateway on the real network, over its node's own state (``parts``,
+    default: opened here), served in-process to the returned client (close it); with a
+    bearer token header for each of ``users`` (valid an hour). Its device ``device1``
+    registers what is ingested."""
+    deps = department_gateway(
+        layout,
+        department,
+        parts or open_parts(NodePaths.of(layout.state_dir, department)),
+        registrar_user="device1",
+        work_dir=work_dir,
+        remote=remote,
+    )
+    hour = dt.timedelta(hours=1)
+    tokens = {u: {"Authorization": f"Bearer {deps.tokens.issue_token(u, hour)}"} for u in users}
+    transport = httpx.ASGITransport(app=create_app(deps))
+    client = httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=120)
+    return client, tokens
 
 
 def shifted_consortium(path: Path, shift: int) -> Path:

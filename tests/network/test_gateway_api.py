@@ -23,16 +23,15 @@ from netsupport import (
     Upload,
     case_filing,
     caught_up,
+    gateway_client,
     ledger_as,
     rectification_upload,
     signed_upload,
 )
 from test_redaction_network import _photo as real_photo
 
-from gateway.app import create_app
 from gateway.audit_pdf import records_digest
 from gateway.remote import ExchangeRemote, OwnerNode
-from gateway.wiring import department_gateway
 from node.consortium.clients import user_identity
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
@@ -52,7 +51,6 @@ pytestmark = pytest.mark.network
 
 URBAN, POLICE = "UrbanManagement", "PublicSecurity"
 PHOTO = b"\xff\xd8 goods outside the shop door " * 20_000
-HOUR = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -97,20 +95,17 @@ async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
     )
     clients: dict[str, httpx.AsyncClient] = {}
     tokens: dict[str, dict[str, str]] = {}
+    users = ["device1", "officer1", "reviewer1", "partner1", "auditor1"]
     for dep in (URBAN, POLICE):
-        deps = department_gateway(
+        clients[dep], issued = gateway_client(
             layout,
             dep,
-            parts[dep],
-            registrar_user="device1",
-            work_dir=tmp_path / dep,
+            tmp_path / dep,
+            users,
             remote=remote if dep == POLICE else None,
+            parts=parts[dep],
         )
-        for user in ("device1", "officer1", "reviewer1", "partner1", "auditor1"):
-            token = deps.tokens.issue_token(user, HOUR)
-            tokens[f"{dep}/{user}"] = {"Authorization": f"Bearer {token}"}
-        transport = httpx.ASGITransport(app=create_app(deps))
-        clients[dep] = httpx.AsyncClient(transport=transport, base_url="http://gateway")
+        tokens |= {f"{dep}/{user}": header for user, header in issued.items()}
     try:
         yield Gateways(clients[URBAN], clients[POLICE], tokens, server)
     finally:

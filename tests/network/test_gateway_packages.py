@@ -11,7 +11,6 @@ integrity sweep.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import io
 import json
@@ -26,20 +25,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from netsupport import Upload, case_filing, ledger_as, signed_upload
+from netsupport import Upload, case_filing, gateway_client, ledger_as, signed_upload
 from test_gateway_api import POLICE, URBAN, _eventually, _visible
 
-from gateway.app import create_app
-from gateway.wiring import department_gateway
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
-from node.department import NodePaths, open_parts
 from node.package import Manifest, verify_package
 from node.package import manifest as layout
 from schemas.glossary import AccessKind, Outcome
 
 pytestmark = pytest.mark.network
-HOUR = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -51,30 +46,13 @@ class Gateways:
 
 @pytest.fixture
 async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
-    lay = people.layout
-    clients: dict[str, httpx.AsyncClient] = {}
-    tokens: dict[str, dict[str, str]] = {}
-    for dep in (URBAN, POLICE):
-        deps = department_gateway(
-            lay,
-            dep,
-            open_parts(NodePaths.of(lay.state_dir, dep)),
-            registrar_user="device1",
-            work_dir=tmp_path / dep,
-        )
-        for user in ("device1", "officer1", "partner1", "auditor1"):
-            tokens[f"{dep}/{user}"] = {
-                "Authorization": f"Bearer {deps.tokens.issue_token(user, HOUR)}"
-            }
-        transport = httpx.ASGITransport(app=create_app(deps))
-        clients[dep] = httpx.AsyncClient(
-            transport=transport, base_url="http://gateway", timeout=120
-        )
-    try:
-        yield Gateways(clients[URBAN], clients[POLICE], tokens)
-    finally:
-        for client in clients.values():
-            await client.aclose()
+    users = ["device1", "officer1", "partner1", "auditor1"]
+    urban, urban_tokens = gateway_client(people.layout, URBAN, tmp_path / URBAN, users)
+    police, police_tokens = gateway_client(people.layout, POLICE, tmp_path / POLICE, users)
+    tokens = {f"{URBAN}/{u}": t for u, t in urban_tokens.items()}
+    tokens |= {f"{POLICE}/{u}": t for u, t in police_tokens.items()}
+    async with urban, police:
+        yield Gateways(urban, police, tokens)
 
 
 def _upload(people: Network, photo: bytes) -> Upload:

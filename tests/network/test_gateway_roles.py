@@ -20,15 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from netsupport import case_filing, caught_up, ledger_as, signed_upload
+from netsupport import case_filing, caught_up, gateway_client, ledger_as, signed_upload
 from test_evidence_chaincode import refused_with, registration
 from test_redaction_network import _photo as real_photo
 
-from gateway.app import create_app
-from gateway.wiring import department_gateway
 from node.consortium.identities import ADMIN_USER, org_crypto
 from node.consortium.network import Network
-from node.department import NodePaths, open_parts
 from schemas.glossary import AccessKind, Outcome, Stage, ViolationType
 from schemas.hashes import Digest
 from schemas.ledger import (
@@ -48,7 +45,7 @@ pytestmark = pytest.mark.network
 
 URBAN, POLICE = "UrbanManagement", "PublicSecurity"
 ROLES = ("officer", "reviewer", "auditor", "partner", "device", "admin")
-HOUR = dt.timedelta(hours=1)
+USERS = {role: ADMIN_USER if role == "admin" else f"{role}1" for role in ROLES}
 Send = Callable[[str], Awaitable[httpx.Response]]
 
 
@@ -60,9 +57,6 @@ class Desk:
     client: httpx.AsyncClient
     tokens: dict[str, dict[str, str]]  # role -> Authorization header
     people: Network
-
-    def user(self, role: str) -> str:
-        return ADMIN_USER if role == "admin" else f"{role}1"
 
     async def call(self, role: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await self.client.request(method, path, headers=self.tokens[role], **kwargs)
@@ -88,24 +82,9 @@ class Desk:
 
 @pytest.fixture
 async def desk(people: Network, tmp_path: Path) -> AsyncIterator[Desk]:
-    layout = people.layout
-    deps = department_gateway(
-        layout,
-        URBAN,
-        open_parts(NodePaths.of(layout.state_dir, URBAN)),
-        registrar_user="device1",
-        work_dir=tmp_path / URBAN,
-    )
-    tokens = {
-        role: {
-            "Authorization": "Bearer "
-            + deps.tokens.issue_token(ADMIN_USER if role == "admin" else f"{role}1", HOUR)
-        }
-        for role in ROLES
-    }
-    transport = httpx.ASGITransport(app=create_app(deps))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-        yield Desk(client, tokens, people)
+    client, tokens = gateway_client(people.layout, URBAN, tmp_path / URBAN, list(USERS.values()))
+    async with client:
+        yield Desk(client, {role: tokens[user] for role, user in USERS.items()}, people)
 
 
 @dataclass(frozen=True)
@@ -119,16 +98,6 @@ class Endpoint:
     allowed: frozenset[str]
     ok: int
     send: Send
-
-
-def _tar(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 async def _endpoints(d: Desk) -> list[Endpoint]:
@@ -170,7 +139,9 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
         return d.call(role, "POST", f"/cases/{target}/stage", json=body)
 
     def verify(role: str) -> Awaitable[httpx.Response]:
-        files = {"package": ("case.tar", _tar({"manifest.json": b"{}"}), "application/x-tar")}
+        empty = io.BytesIO()
+        tarfile.open(fileobj=empty, mode="w:").close()  # a tar archive, and no package
+        files = {"package": ("case.tar", empty.getvalue(), "application/x-tar")}
         return d.call(role, "POST", "/packages/verify", files=files)
 
     everyone = frozenset(ROLES)
