@@ -315,7 +315,6 @@ def main() -> int:
     args = parser.parse_args()
     size = args.mb * 1_000_000 // args.items
     phases = Phases() if args.phases else None
-    cpu = None
     with tempfile.TemporaryDirectory(prefix="evnet-bench-package-") as tmp:
         root = Path(tmp)
         settings = network_settings(
@@ -323,10 +322,10 @@ def main() -> int:
         )
         net = network_from(settings, verbose=False)
         net.up()
-        if args.cpu:
-            cpu = CpuSeconds(
-                {d.chaincode_server.address: d.msp_id for d in net.layout.consortium.departments}
-            )
+        chaincodes = {
+            d.chaincode_server.address: d.msp_id for d in net.layout.consortium.departments
+        }
+        cpu = CpuSeconds(chaincodes) if args.cpu else None
         try:
             issue_people(net.layout)
 
