@@ -2,6 +2,9 @@
 """Benchmark: the package builder's evidence step alone — decrypting sealed items into a tar
 archive — against reading and hashing the same plaintext (the package benchmark's baseline)
 and against copying it into one new file, all in the same run, with no ledger in the process.
+The copy and the archive are each written two ways: "direct" as the builder writes
+(node.package.archive_file: O_DIRECT, around the page cache) and "cached" through the page
+cache, as the builder wrote before 2026-12-06.
 
 It separates the cost of the step from the machine around it: ``--fsync-every S`` runs a
 second process that writes and fsyncs a tiny file every S seconds (as peers and orderers do
@@ -34,7 +37,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -45,6 +48,7 @@ from benchfiles import MEMORY_HELP, MEMORY_STATES, copy_files, hash_files, prepa
 from node.department import NodePaths, open_parts
 from node.evidence_sealing import seal_to_store
 from node.package import builder, evidence_files
+from node.package.archive_file import ArchiveFile
 from node.settings import PROJECT_ROOT
 from schemas.hashes import Digest
 
@@ -59,18 +63,26 @@ while True:
 """
 
 
-def _archive(items: list[Any], ciphertexts: dict[str, Digest], parts: Any, out: Path) -> None:
-    archive = tarfile.TarFile(out, "w", format=tarfile.PAX_FORMAT, copybufsize=builder.COPY_SIZE)
-    evidence_files.reserve(
-        archive.fileobj,  # type: ignore[arg-type]
-        evidence_files.member_bytes(i.size for i in items),
-    )
-    granted = threading.Event()
-    granted.set()
-    evidence_files.write_own_evidence(
-        archive, items, ciphertexts, dict.fromkeys(ciphertexts, granted), parts, threading.Event()
-    )
-    archive.close()
+def _archive(
+    items: list[Any], ciphertexts: dict[str, Digest], parts: Any, out: Path, direct: bool
+) -> None:
+    with (
+        ArchiveFile(out, direct=direct) as file,
+        tarfile.TarFile(
+            fileobj=file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=builder.COPY_SIZE
+        ) as archive,
+    ):
+        file.reserve(evidence_files.member_bytes(i.size for i in items))
+        granted = threading.Event()
+        granted.set()
+        evidence_files.write_own_evidence(
+            archive,
+            items,
+            ciphertexts,
+            dict.fromkeys(ciphertexts, granted),
+            parts,
+            threading.Event(),
+        )
     out.unlink()
 
 
@@ -141,23 +153,23 @@ def main() -> int:
             parts.vault.put(evidence_id, sealed.wrapped_keys[parts.keyring.current.key_id])
             ciphertexts[evidence_id] = sealed.ciphertext
             items.append(SimpleNamespace(evidence_id=evidence_id, path=src.name, size=size))
-        runs: dict[str, list[float]] = {"read + hash": [], "copy": [], "decrypt + tar": []}
+        steps: dict[str, Callable[[int], None]] = {
+            "read + hash": lambda n: hash_files(sources),
+            "copy, cached": lambda n: copy_files(sources, root / f"copy-{n}", direct=False),
+            "copy, direct": lambda n: copy_files(sources, root / f"copy-{n}"),
+            "tar, cached": lambda n: _archive(items, ciphertexts, parts, root / f"{n}.tar", False),
+            "tar, direct": lambda n: _archive(items, ciphertexts, parts, root / f"{n}.tar", True),
+        }
+        runs: dict[str, list[float]] = {name: [] for name in steps}
         with (
             _idle_network(args.network, root, args.port_shift),
             _fsyncing(args.fsync_every, root),
         ):
-            for n in range(args.runs):  # interleaved: a noisy moment slows all three
-                for name, work in (
-                    ("read + hash", lambda: hash_files(sources)),
-                    ("copy", lambda n=n: copy_files(sources, root / f"copy-{n}")),  # type: ignore[misc]
-                    (
-                        "decrypt + tar",
-                        lambda n=n: _archive(items, ciphertexts, parts, root / f"{n}.tar"),
-                    ),  # type: ignore[misc]
-                ):
+            for n in range(args.runs):  # interleaved: a noisy moment slows all of them
+                for name, work in steps.items():
                     prepare_memory(args.memory)
                     start = time.perf_counter()
-                    work()
+                    work(n)
                     runs[name].append(time.perf_counter() - start)
         around = "nothing else"
         if args.network:
@@ -174,7 +186,7 @@ def main() -> int:
         for name, values in runs.items():
             median = statistics.median(values)
             spread = ", ".join(f"{v:.2f}" for v in values)
-            print(f"  {name:14s} {median:.2f} s  ({median / base:.2f}x)  runs: {spread}")
+            print(f"  {name:13s} {median:.2f} s  ({median / base:.2f}x)  runs: {spread}")
     return 0
 
 

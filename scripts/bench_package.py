@@ -6,8 +6,13 @@ A fresh local consortium (ports shifted by --port-shift) in a temporary state di
 UrbanManagement's node ingests --items device-signed files totalling --mb MB; an officer
 files a case on them (AttachEvidence past the first 100) and exports it. Targets (issue 7):
 build <= 1.5x, verify <= 1.2x of the baseline. A second baseline, copying the same bytes
-into one new file beside the package, is the floor of any build that writes its archive
-to this disk: on a VM whose fresh page-cache pages are slow, it alone can exceed 1.5x.
+into one new file beside the package, written as the build writes its archive (direct
+I/O, node.package.archive_file), is the floor of any build on this disk.
+
+The baseline reads files in the page cache; the build writes its archive around it. So
+each package is verified twice: first as the build left it, from the disk, against the
+plaintext also read from the disk (evicted first), then from the page cache, against the
+baseline (the headline ratio, as a recipient verifies a package just downloaded).
 
 Reproduce (``--phases`` also prints when each step of every build started and ended;
 ``--memory cold`` idles 5 s before each timed step, see scripts/bench_archive_write.py):
@@ -35,7 +40,14 @@ from pathlib import Path
 from typing import Any
 
 # scripts/ is on sys.path when a benchmark is run as a file.
-from benchfiles import MEMORY_HELP, MEMORY_STATES, copy_files, hash_files, prepare_memory
+from benchfiles import (
+    MEMORY_HELP,
+    MEMORY_STATES,
+    copy_files,
+    evict_files,
+    hash_files,
+    prepare_memory,
+)
 from benchreport import record
 
 from node.cli.network import network_from
@@ -334,6 +346,7 @@ def main() -> int:
                 exporter, case_id, sources = await _scenario(net.layout, root, args.items, size)
                 rss_before = _peak_rss_mb()
                 base_runs, copy_runs, build_runs, verify_runs, verify1_runs = [], [], [], [], []
+                cold_base_runs, cold_verify_runs = [], []
                 # Interleaved, so a noisy neighbour slows baselines and product alike.
                 for run_no in range(args.runs):
                     prepare_memory(args.memory)
@@ -356,6 +369,21 @@ def main() -> int:
                         phases.print(build_runs[-1])
                     if cpu is not None:
                         cpu.print()
+                    # Read from the disk: the package as the build left it (written around
+                    # the page cache), against the plaintext files read from the disk.
+                    evict_files([out])
+                    prepare_memory(args.memory)
+                    start = time.perf_counter()
+                    report = verify_package(out)
+                    cold_verify_runs.append(time.perf_counter() - start)
+                    assert report.ok, report.render()
+                    evict_files(sources)
+                    prepare_memory(args.memory)
+                    start = time.perf_counter()
+                    hash_files(sources)
+                    cold_base_runs.append(time.perf_counter() - start)
+                    # From the page cache, as the baseline's files are (and as a recipient
+                    # holds a package just downloaded or copied): the same package, now read.
                     prepare_memory(args.memory)
                     start = time.perf_counter()
                     report = verify_package(out)
@@ -372,23 +400,29 @@ def main() -> int:
                 built = statistics.median(build_runs)
                 verified = statistics.median(verify_runs)
                 verified1 = statistics.median(verify1_runs)
+                cold_baseline = statistics.median(cold_base_runs)
+                cold_verified = statistics.median(cold_verify_runs)
                 work = f"{args.items} items, {args.items * size / 1e6:.0f} MB"
                 if args.memory != "as-is":
                     work += f", memory {args.memory} before each step"
                 print(f"{work}; medians of {args.runs} runs")
-                print(f"read+hash baseline: {baseline:.2f} s")
+                print(f"read+hash baseline (files in the page cache): {baseline:.2f} s")
                 print(
-                    f"copy into one new file (the disk's floor for any build): {copied:.2f} s  "
-                    f"ratio {copied / baseline:.2f}x"
+                    f"copy into one new file, written as the build writes (the disk's floor "
+                    f"for any build): {copied:.2f} s  ratio {copied / baseline:.2f}x"
                 )
                 print(
                     f"build:  {built:.2f} s  ratio {built / baseline:.2f}x (target <= 1.5x); "
                     f"{built / copied:.2f}x the copy"
                 )
                 print(
-                    f"verify: {verified:.2f} s  ratio {verified / baseline:.2f}x (target <= 1.2x; "
-                    f"{HASH_WORKERS} hashing threads); with one: {verified1:.2f} s  "
-                    f"ratio {verified1 / baseline:.2f}x"
+                    f"verify (package in the page cache): {verified:.2f} s  ratio "
+                    f"{verified / baseline:.2f}x (target <= 1.2x; {HASH_WORKERS} hashing "
+                    f"threads); with one: {verified1:.2f} s  ratio {verified1 / baseline:.2f}x"
+                )
+                print(
+                    f"from the disk: verify {cold_verified:.2f} s, read+hash "
+                    f"{cold_baseline:.2f} s, ratio {cold_verified / cold_baseline:.2f}x"
                 )
                 print(
                     f"peak RSS: {rss_before:.0f} MB before the first build, "
@@ -398,11 +432,15 @@ def main() -> int:
                        baseline_name="read + SHA-256 of the plaintext (s)", better="lower",
                        target="<= 1.5x", work=work)  # fmt: skip
                 record("package", "build vs copy", built, "s", baseline=copied,
-                       baseline_name="copy of the plaintext into one new file (s)",
+                       baseline_name="copy of the plaintext into one new file, direct I/O (s)",
                        better="lower", work=work)  # fmt: skip
                 record("package", "verify", verified, "s", baseline=baseline,
                        baseline_name="read + SHA-256 of the plaintext (s)", better="lower",
                        target="<= 1.2x", work=work)  # fmt: skip
+                record("package", "verify from the disk", cold_verified, "s",
+                       baseline=cold_baseline,
+                       baseline_name="read + SHA-256 of the plaintext from the disk (s)",
+                       better="lower", work=work)  # fmt: skip
                 record("package", "verify, one hashing thread", verified1, "s",
                        baseline=baseline, baseline_name="read + SHA-256 of the plaintext (s)",
                        better="lower", work=work)  # fmt: skip

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
+
+from node.package.archive_file import ArchiveFile
 
 CHUNK = 1 << 20
 
@@ -18,15 +21,29 @@ def hash_files(paths: list[Path]) -> None:
                 h.update(chunk)
 
 
-def copy_files(paths: list[Path], out: Path) -> None:
+def copy_files(paths: list[Path], out: Path, *, direct: bool = True) -> None:
     """The floor of any build that writes the evidence into an archive on this disk: the
-    same bytes copied into one new file ``out`` (no crypto, no ledger), then removed."""
-    with out.open("wb") as dst:
+    same bytes copied into one new file ``out`` (no crypto, no ledger), then removed;
+    written as the package builder writes (:class:`ArchiveFile`: around the page cache),
+    or through the page cache (``direct=False``)."""
+    with ArchiveFile(out, direct=direct) as dst:
         for path in paths:
             with path.open("rb") as f:
                 while chunk := f.read(CHUNK):
                     dst.write(chunk)
     out.unlink()
+
+
+def evict_files(paths: list[Path]) -> None:
+    """Drop these files' pages from the page cache (written out first), so that the next
+    read comes from the disk."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 MEMORY_STATES = ("as-is", "cold")

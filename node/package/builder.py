@@ -23,6 +23,7 @@ from node.fabric.ledger import LedgerQueries, LedgerQueryError
 from node.ledger import LedgerClient, LedgerRefused
 from node.package import evidence_files
 from node.package import manifest as layout
+from node.package.archive_file import ArchiveFile
 from node.package.claims_archive import ClaimsArchive, ClaimsNotArchived
 from node.package.manifest import DeviceClaims, Item, Manifest, Member
 from schemas.canonical import canonical_json
@@ -174,7 +175,7 @@ async def build_package(
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     stop = threading.Event()
-    archive: tarfile.TarFile | None = None
+    file: ArchiveFile | None = None
     writing: asyncio.Future[None] | None = None
     staged: list[Path] = []
     try:
@@ -187,11 +188,11 @@ async def build_package(
         items = [_item(i, r, exporter.claims, exporter.copies) for i, r in records.items()]
         own = [i for i in items if i.owner_org == exporter.identity.msp_id]
         remote = [records[i.evidence_id] for i in items if i.owner_org != exporter.identity.msp_id]
-        archive = tarfile.TarFile(partial, "w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE)
-        evidence_files.reserve(
-            archive.fileobj,  # type: ignore[arg-type]  # opened by the archive, never None
-            evidence_files.member_bytes(i.size for i in items),
+        file = ArchiveFile(partial)
+        archive = tarfile.TarFile(
+            fileobj=file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE
         )
+        file.reserve(evidence_files.member_bytes(i.size for i in items))
         writing = asyncio.ensure_future(
             asyncio.to_thread(
                 evidence_files.write_own_evidence,
@@ -288,6 +289,7 @@ async def build_package(
         _add(archive, layout.SIGNATURE, signature)
         _add(archive, layout.SIGNER, exporter.identity.cert_pem)
         archive.close()
+        file.close()
         partial.replace(out)
     except BaseException:
         # Evidence bytes are trusted only once their stream verified and their access
@@ -298,8 +300,8 @@ async def build_package(
             if future is not writing:  # a thread cannot be cancelled: it stops at its next
                 future.cancel()  # chunk, seeing ``stop``, and is waited for
         await _settle(started)
-        if archive is not None and archive.fileobj is not None:
-            archive.fileobj.close()
+        if file is not None:
+            file.discard()
         partial.unlink(missing_ok=True)
         raise
     finally:

@@ -6,7 +6,8 @@ back. Why this shape (measured, docs/BENCHMARKS.md "Evidence packages"): on two 
 shared with the consortium, a fresh megabyte allocated for every chunk read and every chunk
 decrypted, and the filesystem reserving blocks write by write, cost more than decrypting.
 So nothing is allocated per chunk, and the archive's blocks for the evidence are reserved
-in one call (:func:`reserve`) before the first write.
+in one call (:meth:`ArchiveFile.reserve <node.package.archive_file.ArchiveFile.reserve>`)
+before the first write.
 
 Nothing is hashed here: each chunk's tag authenticates it under the item's own data key
 with the item's id, its index and the final flag, so what is written is exactly the
@@ -20,18 +21,15 @@ cost two SHA-256 passes (ciphertext and plaintext) over every byte.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import logging
-import os
 import queue
-import sys
 import tarfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import Final
 
 from node.crypto.sealing import DEFAULT_CHUNK_SIZE, ChunkOpener, IntegrityError
 from node.department import NodeParts
@@ -43,7 +41,6 @@ log = logging.getLogger(__name__)
 
 RING: Final = 4  # chunk buffers: the decrypting thread works this far ahead of the writes
 _WAIT: Final = 0.05  # seconds between looks at ``stop`` while waiting for the other thread
-_FALLOC_FL_KEEP_SIZE: Final = 1
 
 
 class Stopped(Exception):
@@ -93,24 +90,6 @@ def write_own_evidence(
             archive.addfile(info, plain)  # type: ignore[arg-type]  # read() gives views
             if plain.finish() != item.size:
                 raise IntegrityError()
-
-
-def reserve(file: BinaryIO, size: int) -> None:
-    """Reserve ``size`` bytes of disk blocks for ``file`` from its current end, without
-    changing its size, so the writes that follow find their blocks allocated (on ext4 a
-    gigabyte then writes in about two thirds of the time, without the occasional stall of
-    several times that). Best effort: where the platform or the filesystem cannot, the
-    writes allocate as usual."""
-    if size <= 0 or not sys.platform.startswith("linux"):
-        return
-    try:
-        fallocate = ctypes.CDLL(None, use_errno=True).fallocate
-    except (OSError, AttributeError):
-        return
-    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    fd = file.fileno()
-    if fallocate(fd, _FALLOC_FL_KEEP_SIZE, os.lseek(fd, 0, os.SEEK_END), size) != 0:
-        log.debug("could not reserve %d bytes: %s", size, os.strerror(ctypes.get_errno()))
 
 
 def member_bytes(sizes: Iterable[int]) -> int:
