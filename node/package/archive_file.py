@@ -5,16 +5,16 @@ then downloaded or copied once). Written the usual way, each of those bytes is f
 into a page-cache page allocated for it; on the VMs we measured that allocation is the
 build's single largest cost, 1 to 1.6 CPU seconds per gigabyte when the memory was free
 for a while (docs/BENCHMARKS.md, "Evidence packages"), on cores the consortium needs at the
-same time. Written with ``O_DIRECT`` the disk reads the bytes straight from one reused
-buffer: about 0.15 CPU seconds per gigabyte, the writer waiting on the disk instead.
+same time. Written with ``O_DIRECT`` the disk reads the bytes straight from a few reused
+buffers: about 0.15 CPU seconds per gigabyte, the writer waiting on the disk instead.
 
 So :class:`ArchiveFile` gathers the archive's writes in page-aligned buffers (stages) and
 writes each full stage at an aligned offset with ``O_DIRECT``, in a thread of its own, while
 the next stage fills: the disk stays busy and the archive's writer does not wait for it.
 The last, partial stage is written padded to a whole page and the file cut back to its
-length. Where the platform or
-the filesystem refuses direct I/O (at the open, or at the first write), the same object
-writes through the page cache: the bytes on disk are the same either way.
+length. Where the platform or the filesystem refuses direct I/O (at the open, or at a
+write), the same object writes through the page cache: the bytes on disk are the same
+either way.
 """
 
 from __future__ import annotations
