@@ -129,14 +129,13 @@ class ArchiveFile(io.RawIOBase):
         if self.closed:
             return
         try:
-            if self._fill:
-                length = self.tell()
-                padded = -(-self._fill // _PAGE) * _PAGE
+            length, padded = self.tell(), -(-self._fill // _PAGE) * _PAGE
+            if padded:
                 self._views[self._current][self._fill : padded] = bytes(padded - self._fill)
                 self._hand_over(padded)
-                self._drain()
-                os.ftruncate(self._fd, length)
             self._drain()
+            if padded:
+                os.ftruncate(self._fd, length)
         finally:
             self._release()
 

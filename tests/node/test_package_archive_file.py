@@ -122,10 +122,12 @@ def test_other_write_errors_are_raised_not_hidden(
 def test_discarding_writes_nothing_more_and_closes(tmp_path: Path) -> None:
     path = tmp_path / "archive.tar"
     file = ArchiveFile(path)
-    file.write(_bytes(4, STAGE + 10))
+    file.write(_bytes(4, 2 * STAGE + 10))
     file.discard()
     assert file.closed
-    assert path.stat().st_size == STAGE  # the whole stage written before; not the rest
+    # The first stage was written (handing over the second waited for it); the second was
+    # being written or is cancelled; the partial third never goes out.
+    assert path.stat().st_size in (STAGE, 2 * STAGE)
     file.discard()  # twice is harmless
     file.close()
     with pytest.raises(ValueError, match="closed"):
