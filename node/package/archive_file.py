@@ -50,7 +50,8 @@ class ArchiveFile(io.RawIOBase):
     (one at a time, in order) and the last at :meth:`close`, which raises any write's
     error. Only :meth:`close` makes the whole content visible on disk: the caller
     publishes the file after it (the package builder renames it). After an error, or
-    without :meth:`close`, call :meth:`discard`.
+    without :meth:`close`, call :meth:`discard`; a ``with`` block does: it closes the file
+    when it ends normally and discards it when it ends with an error.
     """
 
     def __init__(self, path: Path, *, direct: bool = True) -> None:
@@ -75,6 +76,12 @@ class ArchiveFile(io.RawIOBase):
         self._offset = 0  # where it goes in the file: the bytes handed to the disk so far
         self._disk = ThreadPoolExecutor(1, thread_name_prefix="archive-file")
         self._writing: list[Future[None]] = []  # stages handed over, oldest first
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        if error_type is None:
+            self.close()
+        else:  # what is left is not written, and the error raised is the block's
+            self.discard()
 
     @property
     def direct(self) -> bool:

@@ -134,6 +134,22 @@ def test_discarding_writes_nothing_more_and_closes(tmp_path: Path) -> None:
         file.write(b"more")
 
 
+def test_a_with_block_ending_in_an_error_discards_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "archive.tar"
+    file = ArchiveFile(path)
+
+    def build() -> None:
+        with file:
+            file.write(_bytes(5, STAGE + 10))
+            raise RuntimeError("build failed")
+
+    with pytest.raises(RuntimeError, match="build failed"):
+        build()
+    assert file.closed
+    # Not closed: the full stage was written or cancelled, the tail never goes out.
+    assert path.stat().st_size in (0, STAGE)
+
+
 def test_reserving_allocates_blocks_without_changing_the_size(tmp_path: Path) -> None:
     path = tmp_path / "archive.tar"
     with ArchiveFile(path) as file:

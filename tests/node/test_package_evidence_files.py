@@ -78,21 +78,18 @@ def _write(
     stop: threading.Event | None = None,
     granted: dict[str, threading.Event] | None = None,
 ) -> None:
-    file = ArchiveFile(out)  # as the builder writes: around the page cache
-    try:
-        with tarfile.TarFile(fileobj=file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=C) as a:
-            evidence_files.write_own_evidence(
-                a,
-                items,
-                ciphertexts,
-                _granted(items) if granted is None else granted,
-                parts,
-                stop or threading.Event(),
-            )
-    except BaseException:
-        file.discard()
-        raise
-    file.close()
+    with (
+        ArchiveFile(out) as file,  # as the builder writes: around the page cache
+        tarfile.TarFile(fileobj=file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=C) as a,
+    ):
+        evidence_files.write_own_evidence(
+            a,
+            items,
+            ciphertexts,
+            _granted(items) if granted is None else granted,
+            parts,
+            stop or threading.Event(),
+        )
 
 
 def _members(path: Path) -> dict[str, bytes]:
