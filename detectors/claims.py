@@ -19,7 +19,7 @@ from detectors.errors import DeviceIdentityError
 from detectors.events import Submission, ViolationEvent
 from detectors.evidence import EvidenceFile
 from detectors.models.base import ModelInfo
-from node.crypto.pki import certificate_attributes
+from node.crypto.pki import certificate_attributes, enrollment_id
 from node.crypto.signing import EcdsaSigner
 from schemas.claims import (
     CaptureClaims,
@@ -45,17 +45,16 @@ class DeviceIdentity:
             cert = x509.load_pem_x509_certificate(certificate_pem)
         except ValueError:
             raise DeviceIdentityError("device certificate is not a PEM X.509 certificate") from None
-        names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-        if not names:
+        name = enrollment_id(cert)
+        if name is None:
             raise DeviceIdentityError("device certificate has no common name")
-        attributes = certificate_attributes(cert)
-        role = attributes.get("role")
+        role = certificate_attributes(cert).get("role")
         if role != Role.DEVICE.value:
             raise DeviceIdentityError(
-                f"certificate of {names[0].value!s} has role {role or 'none'}, not device"
+                f"certificate of {name} has role {role or 'none'}, not device"
             )
         self.org = org
-        self.device_id = str(attributes.get("hf.EnrollmentID") or names[0].value)
+        self.device_id = name
         self.certificate_pem = certificate_pem
         self._signer = signer
 

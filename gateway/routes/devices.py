@@ -79,6 +79,7 @@ async def submit(
         if missing:
             raise Problem(422, "MISSING_PART", f"missing parts: {', '.join(missing)}")
         _check_idempotency_key(request.headers.get("idempotency-key"), upload.fields["claims"])
+        _check_sender(who, upload.fields["claims"])
         # A rectification report must answer a request: checked before any file is stored.
         _check_report_requested(deps, who, upload.fields["claims"])
         with ExitStack() as stack:
@@ -181,21 +182,34 @@ async def rectification_requests(
     return await run_in_threadpool(deps.rectifications.pending_for, who.user)
 
 
-def _check_report_requested(deps: GatewayDeps, who: Principal, claims_json: bytes) -> None:
+def _claims_doc(claims_json: bytes) -> dict[str, object] | None:
+    """The claims as plain JSON for the checks made before ingest, or None if malformed
+    (ingest then answers with the precise reason)."""
     try:
         doc = json.loads(claims_json)
     except ValueError:
-        return  # malformed claims: ingest answers with the precise reason
-    if not isinstance(doc, dict) or doc.get("kind") != "rectification":
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _check_sender(who: Principal, claims_json: bytes) -> None:
+    """A device delivers only what it made: the claims must name the device whose
+    certificate sent them (ingest then checks that the same device signed them)."""
+    doc = _claims_doc(claims_json)
+    if doc is not None and doc.get("device_id") != who.user:
+        raise Problem(
+            403,
+            "DEVICE_MISMATCH",
+            f"claims of device {str(doc.get('device_id'))[:64]!r} sent by {who.user!r}",
+        )
+
+
+def _check_report_requested(deps: GatewayDeps, who: Principal, claims_json: bytes) -> None:
+    doc = _claims_doc(claims_json)
+    if doc is None or doc.get("kind") != "rectification":
         return
     flag_id, event_id = str(doc.get("flag_id", ""))[:128], str(doc.get("event_id", ""))[:128]
-    if doc.get("device_id") != who.user:
-        # The request was made of one device: only that device's own report answers it.
-        raise Problem(
-            409,
-            "RECTIFICATION_NOT_REQUESTED",
-            f"a report signed as {str(doc.get('device_id'))[:64]!r} sent by {who.user!r}",
-        )
+    # The request was made of one device, and the claims name their sender (_check_sender).
     if deps.rectifications is None:
         raise Problem(409, "RECTIFICATION_NOT_REQUESTED", "this gateway requests no rectification")
     try:

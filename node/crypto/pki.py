@@ -217,3 +217,14 @@ def certificate_attributes(cert: x509.Certificate) -> dict[str, str]:
         return {}
     attrs = doc.get("attrs", {}) if isinstance(doc, dict) else {}
     return {str(k): str(v) for k, v in attrs.items()} if isinstance(attrs, dict) else {}
+
+
+def enrollment_id(cert: x509.Certificate) -> str | None:
+    """The identity's name: the enrollment id the department's CA put in ``cert``
+    (``hf.EnrollmentID``, e.g. ``cam-12`` for ``cam-12@urbanmanagement.evnet``), else its
+    common name; None if it has neither."""
+    name = certificate_attributes(cert).get("hf.EnrollmentID")
+    if name:
+        return name
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else None

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from cryptography import x509
 from pydantic import ValidationError
 
-from node.crypto.pki import certificate_attributes, issued_by
+from node.crypto.pki import certificate_attributes, enrollment_id, issued_by
 from node.crypto.signing import verify_signature
 from node.ingest.errors import (
     BAD_CLAIMS,
     BAD_SIGNATURE,
     CERT_NOT_VALID,
+    DEVICE_MISMATCH,
     NOT_A_DEVICE,
     UNKNOWN_DEVICE,
     WRONG_ORG,
@@ -70,6 +71,14 @@ class DeviceVerifier:
         # re-ordered or re-spaced document cannot carry a signature over other content.
         if not verify_signature(cert.public_key(), canonical_bytes(claims), signature):
             raise IngestRefused(BAD_SIGNATURE, "the claims signature does not verify")
+        # The claims name the device that made them (the ledger records it, the package
+        # shows it to a court): a device may sign only its own name.
+        signer = enrollment_id(cert)
+        if claims.device_id != signer:
+            raise IngestRefused(
+                DEVICE_MISMATCH,
+                f"the claims name device {claims.device_id!r} but {signer!r} signed them",
+            )
         if claims.org != self.org:
             raise IngestRefused(WRONG_ORG, f"claims for {claims.org} sent to {self.org}")
         return claims

@@ -15,6 +15,7 @@ BAD_SIGNATURE = "BAD_SIGNATURE"  # the claims were not signed by the presented c
 UNKNOWN_DEVICE = "UNKNOWN_DEVICE"  # the certificate was not issued by this department's CA
 NOT_A_DEVICE = "NOT_A_DEVICE"  # issued, but not with the device role
 CERT_NOT_VALID = "CERT_NOT_VALID"  # outside the certificate's validity period
+DEVICE_MISMATCH = "DEVICE_MISMATCH"  # signed by one device in the name of another
 WRONG_ORG = "WRONG_ORG"  # claims for another department
 MEDIA_MISMATCH = "MEDIA_MISMATCH"  # a file differs from what the device signed
 UNKNOWN_MEDIA = "UNKNOWN_MEDIA"  # a file the claims do not name, or a named file missing

@@ -63,6 +63,7 @@ USERS = {
     "auditor1": Role.AUDITOR,
     "partner1": Role.PARTNER,
     "edge-07": Role.DEVICE,
+    "edge-08": Role.DEVICE,
     "admin": Role.ADMIN,
 }
 ORDER = [

@@ -90,6 +90,27 @@ def test_bad_signature_stores_nothing(kit: Kit) -> None:
     assert kit.spooled() == []
 
 
+def test_a_device_cannot_deliver_another_device_s_claims(kit: Kit) -> None:
+    # edge-07 made and signed these claims; edge-08 holds a valid device identity too.
+    assert_problem(submit(kit, parts(kit), user="edge-08"), 403, "DEVICE_MISMATCH")
+    assert kit.blobs() == []
+    assert kit.spooled() == []
+
+
+def test_claims_naming_another_device_are_refused(kit: Kit) -> None:
+    # Sent by edge-08 and in its name, but signed with edge-07's key and certificate.
+    body, sig, cert = signed(claims(device_id="edge-08"), device(make_ca(kit.root / "node")))
+    files = parts(kit)
+    files[:3] = [
+        ("claims", (None, body)),
+        ("signature", (None, sig)),
+        ("certificate", (None, cert)),
+    ]
+    assert_problem(submit(kit, files, user="edge-08"), 403, "DEVICE_MISMATCH")
+    assert kit.blobs() == []
+    assert kit.spooled() == []
+
+
 @pytest.mark.parametrize("name", ["../clip.mp4", "..", "/etc/passwd", "a/b.jpg", ".hidden"])
 def test_path_traversal_names_are_refused(kit: Kit, name: str) -> None:
     files = parts(kit, **{name: CLIP})

@@ -155,7 +155,7 @@ def test_a_second_different_report_or_another_device_s_report_stores_nothing(kit
     assert_problem(submit(kit, other), 409, "RECTIFICATION_NOT_REQUESTED")
     assert kit.blobs() == blobs
     stranger = _report(kit, event_id="rect-0003", device_id="edge-99")
-    assert_problem(submit(kit, stranger), 409, "RECTIFICATION_NOT_REQUESTED")
+    assert_problem(submit(kit, stranger), 403, "DEVICE_MISMATCH")
     assert kit.blobs() == blobs
 
 
