@@ -26,7 +26,8 @@ SCHEMA_VERSION = 1
 
 # Evidence, case and device ids: letters and digits first, then a few separators.
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+CODE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
 MspId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9.-]{0,63}$")]
 MediaType = Annotated[str, StringConstraints(pattern=r"^[a-z]{1,32}/[a-z0-9][a-z0-9.+-]{0,63}$")]
 # A storage locator is the owner node's own reference (e.g. "blob:sha256:…"); printable

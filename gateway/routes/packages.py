@@ -46,6 +46,7 @@ from node.package.builder import DEFAULT_PURPOSE
 from node.store.errors import StoreError
 from node.vault import VaultError
 from schemas.glossary import Role
+from schemas.ledger import CODE_PATTERN
 
 log = logging.getLogger("gateway")
 
@@ -146,7 +147,9 @@ async def package(
     case_id: CaseId,
     deps: Deps,
     who: Annotated[Principal, require(*EXPORTERS)],
-    purpose: Annotated[str, Query(min_length=1, max_length=64)] = DEFAULT_PURPOSE,
+    purpose: Annotated[
+        str, Query(pattern=CODE_PATTERN, description="purpose code recorded with the export")
+    ] = DEFAULT_PURPOSE,
 ) -> FileResponse:
     """Record the export on the ledger, build the case's package, stream it back."""
     if deps.exporter_for is None:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import math
 import sys
 from typing import Any
 
@@ -13,6 +14,9 @@ from node.cli.network import network_from
 from node.consortium.identities import ensure_gateway_tls, org_crypto
 from node.ops.config import department_runtime
 from node.settings import Settings
+
+# A bearer token is a password: a year at most (devices use their certificates instead).
+MAX_TOKEN_HOURS = 24 * 366
 
 
 def add_parser(sub: Any) -> None:
@@ -118,12 +122,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _issue(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.auth import TokenStore
 
+    # NaN and infinity pass a plain comparison and break the expiry's arithmetic.
+    if not (math.isfinite(args.hours) and 0 < args.hours <= MAX_TOKEN_HOURS):
+        print(
+            f"evnet: BAD_ARGUMENT: --hours must be a number above 0, at most {MAX_TOKEN_HOURS}",
+            file=sys.stderr,
+        )
+        return 2
     layout = network_from(settings, verbose=False).layout
     dep = layout.consortium.department(args.department)
     runtime = department_runtime(settings.state_dir, dep)
-    if args.hours <= 0:
-        print("evnet: BAD_ARGUMENT: --hours must be positive", file=sys.stderr)
-        return 2
     crypto = org_crypto(settings.state_dir, layout.consortium, dep.name)
     if not crypto.user(args.user).cert.exists():
         print(f"evnet: UNKNOWN_USER: {dep.name} has no identity {args.user!r}", file=sys.stderr)

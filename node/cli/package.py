@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from node.cli.network import network_from
 from node.consortium.clients import department_contract, user_identity
+from node.crypto.user_keys import UserKeyError
 from node.department import NodePaths, open_parts
 from node.exchange import ReleaseRefused
 from node.exchange.client import FetchFailed
@@ -22,7 +24,7 @@ from node.exchange.remote import (
     consortium_fetcher,
 )
 from node.fabric.ledger import LedgerQueries
-from node.ledger import LedgerClient
+from node.ledger import LedgerClient, LedgerRefused
 from node.package import (
     ClaimsArchive,
     Exporter,
@@ -33,6 +35,7 @@ from node.package import (
 from node.package.anchors import TrustAnchors
 from node.redaction.archive import CopyArchive
 from node.settings import Settings
+from schemas.ledger import CODE_PATTERN
 
 
 def add_parser(sub: Any) -> None:
@@ -61,10 +64,26 @@ def add_parser(sub: Any) -> None:
 
 
 def _package(args: argparse.Namespace, settings: Settings) -> int:
+    if not re.fullmatch(CODE_PATTERN, args.purpose):
+        print(
+            f"evnet: BAD_ARGUMENT: --purpose {args.purpose[:64]!r} is not a purpose code"
+            " (lower-case letters, digits and _, starting with a letter, at most 64)",
+            file=sys.stderr,
+        )
+        return 2
     layout = network_from(settings, verbose=False).layout
     department = layout.consortium.department(args.org)
     paths = NodePaths.of(settings.state_dir, department.name)
-    identity, signer = user_identity(layout, department, args.user)
+    try:
+        identity, signer = user_identity(layout, department, args.user)
+    except FileNotFoundError:
+        print(
+            f"evnet: UNKNOWN_USER: {department.name} has no identity {args.user!r}", file=sys.stderr
+        )
+        return 2
+    except UserKeyError as exc:
+        print(f"evnet: {exc.code}: {args.user}: {exc}", file=sys.stderr)
+        return 2
 
     async def run() -> int:
         contract = department_contract(layout, department, user=args.user)
@@ -93,6 +112,9 @@ def _package(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         except FetchFailed as exc:
             print(f"evnet: EVIDENCE_UNAVAILABLE: a fetched item failed: {exc}", file=sys.stderr)
+            return 1
+        except LedgerRefused as exc:  # an unknown case, a case with no evidence, ...
+            print(f"evnet: {exc.code.value}: {exc.message}", file=sys.stderr)
             return 1
         print(f"package: {out}")
         return 0

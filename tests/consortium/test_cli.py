@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from schemas.glossary import ATTRIBUTE_EXTENSION_OID
@@ -115,3 +116,43 @@ def test_identity_seal_refuses_a_passphrase_file_others_can_read(tmp_path: Path)
     assert proc.returncode == 2
     assert "KEY_PASSPHRASE_FILE_INVALID" in proc.stderr
     assert "chmod 600" in proc.stderr
+
+
+def _one_line(proc: subprocess.CompletedProcess[str], status: int, start: str) -> None:
+    assert proc.returncode == status, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(start), proc.stderr
+
+
+@pytest.mark.parametrize("purpose", ["Bad Purpose", "1st", "court/export", "x" * 65])
+def test_package_refuses_a_purpose_that_is_not_a_code(tmp_path: Path, purpose: str) -> None:
+    out = tmp_path / "p.tar"
+    proc = _evnet(
+        tmp_path, "package", "case-1", "--org", "UrbanManagement", "--out", str(out),
+        "--purpose", purpose,
+    )  # fmt: skip
+    _one_line(proc, 2, "evnet: BAD_ARGUMENT: --purpose ")
+    assert not out.exists()
+
+
+def test_package_names_an_unknown_user(tmp_path: Path) -> None:
+    made = _evnet(
+        tmp_path, "identity", "issue", "--org", "UrbanManagement", "--role", "officer", "o1"
+    )
+    assert made.returncode == 0, made.stderr
+    out = tmp_path / "p.tar"
+    proc = _evnet(
+        tmp_path, "package", "case-1", "--org", "UrbanManagement", "--out", str(out),
+        "--user", "nobody",
+    )  # fmt: skip
+    _one_line(proc, 2, "evnet: UNKNOWN_USER: UrbanManagement has no identity 'nobody'")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("hours", ["nan", "inf", "-1", "0", "100000"])
+def test_token_hours_must_be_a_sane_number(tmp_path: Path, hours: str) -> None:
+    proc = _evnet(
+        tmp_path, "gateway", "token", "issue", "--department", "UrbanManagement",
+        "--user", "officer1", "--hours", hours,
+    )  # fmt: skip
+    _one_line(proc, 2, "evnet: BAD_ARGUMENT: --hours ")

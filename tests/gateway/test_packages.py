@@ -130,6 +130,18 @@ def test_package_refusals_before_any_access(kit: Kit, items: list[str]) -> None:
     assert kit.spooled() == []
 
 
+@pytest.mark.parametrize("purpose", ["Bad Purpose", "1st", "x" * 65, "court/export"])
+def test_a_purpose_that_is_not_a_code_is_refused_before_any_access(
+    kit: Kit, items: list[str], purpose: str
+) -> None:
+    _file_case(kit, evidence_ids=items)
+    url = "/cases/case-1/packages"
+    resp = kit.client.post(url, params={"purpose": purpose}, headers=kit.token("officer1"))
+    assert_problem(resp, 422, "INVALID_REQUEST")
+    assert kit.chain.accesses == []
+    assert kit.spooled() == []
+
+
 def test_partner_without_a_grant_is_denied_and_the_denial_recorded(
     kit: Kit, items: list[str]
 ) -> None:

@@ -176,6 +176,13 @@ def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -
                         "--user", "nobody")  # fmt: skip
         assert unknown.returncode == 2
         assert "UNKNOWN_USER" in unknown.stderr
+        # The ledger's refusal of a package is one line with its code, and no file.
+        no_case = evnet("package", "case-nowhere", "--org", "UrbanManagement",
+                        "--out", str(tmp_path / "none.tar"))  # fmt: skip
+        assert no_case.returncode == 1
+        assert no_case.stderr.startswith("evnet: NOT_FOUND: "), no_case.stderr
+        assert no_case.stderr.count("\n") == 1
+        assert not list(tmp_path.glob("none.tar*"))
 
         # One item ingested through the running gateway, so the restored node has something
         # the doctor must find (its blob, key and index row, against the ledger).
