@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway import console, observability, problems
+from gateway.body_limit import BodyLimit
+from gateway.console.pages import MAX_STAGE_DOCUMENT
 from gateway.deps import GatewayDeps
 from gateway.routes import audit, cases, devices, evidence, packages, redactions, review
 
@@ -28,7 +30,17 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(review.router)
     app.include_router(redactions.router)
     app.include_router(console.router)
-    observability.install(app, deps)
+    app.add_middleware(
+        BodyLimit,
+        limits={
+            # These two stream their bodies and check their own limits as they read.
+            devices.SUBMISSIONS_ROUTE: None,
+            packages.VERIFY_ROUTE: None,
+            # A legal step's document, and the form around it.
+            "/console/cases/{case_id}/stage": MAX_STAGE_DOCUMENT + (64 << 10),
+        },
+    )
+    observability.install(app, deps)  # outside the cap: refusals are logged and counted
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

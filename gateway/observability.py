@@ -28,12 +28,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Principal
 from gateway.deps import GatewayDeps, Ledger
+from gateway.routes.devices import SUBMISSIONS_ROUTE
 
 access_log = logging.getLogger("gateway.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _TX_HEADERS = (b"x-access-record", b"x-ledger-tx")
-INGEST_ROUTE = "/devices/submissions"
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -129,7 +129,7 @@ class _RequestLog:
             labels = (method, route, str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(elapsed)
-            if route == INGEST_ROUTE:
+            if route == SUBMISSIONS_ROUTE:
                 self.metrics.ingest_bytes.inc(body_bytes)
             who = scope.get("state", {}).get("principal")
             access_log.info(

@@ -31,6 +31,7 @@ log = logging.getLogger("gateway")
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 SIGNED_PARTS = ("claims", "signature", "certificate")
+SUBMISSIONS_ROUTE = "/devices/submissions"
 
 _SUBMISSION_DOC = """Multipart parts: `claims` (the canonical claims JSON), `signature` (the
 device's signature over it), `certificate` (the device certificate, PEM) and one file part
@@ -39,7 +40,7 @@ evidence ids with `duplicate: true`."""
 
 
 @router.post(
-    "/submissions",
+    SUBMISSIONS_ROUTE.removeprefix("/devices"),
     response_model=SubmissionResult,
     status_code=201,
     description=_SUBMISSION_DOC,

@@ -52,6 +52,7 @@ log = logging.getLogger("gateway")
 
 router = APIRouter(tags=["packages"])
 
+VERIFY_ROUTE = "/packages/verify"
 CaseId = Annotated[str, PathParam(max_length=128)]
 EXPORTERS = (Role.OFFICER, Role.REVIEWER, Role.PARTNER)
 # The export's access records in a header: at most this many ids (a header block past
@@ -194,7 +195,7 @@ async def package(
 
 
 @router.post(
-    "/packages/verify",
+    VERIFY_ROUTE,
     response_model=VerifyOut,
     openapi_extra={
         "requestBody": {
