@@ -15,6 +15,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from gateway.problems import Problem
 
+# A submission has its signed parts and a few files; a verification, a package and a trust
+# file. Past these, a body is refused: many small parts cost memory and files, not bytes.
+MAX_PARTS = 64
+FIELDS_PER_UPLOAD = 4  # the fields kept in memory, in all, at most this many field limits
+
 # A file name is one plain path segment: no separators, no dot-dot, no control characters.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -51,6 +56,7 @@ class _Reader:
         self.spool_dir, self.max_file, self.max_field = spool_dir, max_file, max_field
         self.field_names = frozenset(field_names)
         self.max_total, self.total = max_total, 0
+        self.parts, self.field_bytes = 0, 0
         self.upload = Upload()
         self._hname = b""
         self._hvalue = b""
@@ -63,6 +69,9 @@ class _Reader:
         self._size = 0
 
     def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise Problem(413, "TOO_MANY_PARTS", f"an upload has at most {MAX_PARTS} parts")
         self._headers, self._buf, self._size = {}, bytearray(), 0
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -80,6 +89,8 @@ class _Reader:
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
         raw_filename = options.get(b"filename")
         self._filename = None
+        if self._name in self.upload.fields:
+            raise Problem(422, "DUPLICATE_FIELD", f"field {self._name[:64]!r} sent twice")
         # A reserved name is a field even when the client gave it a file name (the edge
         # devices send claims.json, claims.sig and device.pem as files).
         if raw_filename is not None and self._name not in self.field_names:
@@ -104,6 +115,13 @@ class _Reader:
         else:
             if self._size > self.max_field:
                 raise Problem(413, "TOO_LARGE", f"field {self._name!r} exceeds {self.max_field}")
+            self.field_bytes += n
+            if self.field_bytes > self.max_field * FIELDS_PER_UPLOAD:
+                raise Problem(
+                    413,
+                    "TOO_LARGE",
+                    f"the fields exceed {self.max_field * FIELDS_PER_UPLOAD} bytes in all",
+                )
             self._buf += data[start:end]
 
     def on_part_end(self) -> None:

@@ -11,6 +11,7 @@ from gatewaykit import FakeLedger, Kit, build
 from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
 
 from gateway.routes import devices
+from gateway.uploads import FIELDS_PER_UPLOAD, MAX_PARTS
 from node.ledger import LedgerRefused
 from schemas.ledger import LedgerErrorCode
 from schemas.violations import ViolationFlag
@@ -71,6 +72,28 @@ def test_oversized_file_is_stopped_while_streaming(tmp_path: Path) -> None:
     kit = build(tmp_path, max_upload_bytes=len(KEYFRAME) + 10)
     resp = submit(kit, parts(kit))
     assert_problem(resp, 413, "TOO_LARGE")
+    assert kit.spooled() == []
+    assert kit.blobs() == []
+
+
+def test_many_small_parts_are_refused_while_streaming(kit: Kit) -> None:
+    many = [*parts(kit), *[(f"note{i}", (None, b"x")) for i in range(MAX_PARTS)]]
+    assert_problem(submit(kit, many), 413, "TOO_MANY_PARTS")
+    assert kit.spooled() == []
+    assert kit.blobs() == []
+
+
+def test_fields_in_memory_are_capped_in_all(kit: Kit) -> None:
+    # Each field within its own limit; together past what one upload may hold in memory.
+    each = kit.deps.max_claims_bytes
+    many = [*parts(kit), *[(f"note{i}", (None, b"x" * each)) for i in range(FIELDS_PER_UPLOAD)]]
+    assert_problem(submit(kit, many), 413, "TOO_LARGE")
+    assert kit.spooled() == []
+
+
+def test_a_field_sent_twice_is_refused(kit: Kit) -> None:
+    twice = [*parts(kit), ("claims", (None, b"{}"))]
+    assert_problem(submit(kit, twice), 422, "DUPLICATE_FIELD")
     assert kit.spooled() == []
     assert kit.blobs() == []
 
