@@ -18,6 +18,7 @@ from gateway.rectification import RectificationPolicy, RectificationRequests
 from gateway.remote import RemoteEvidence
 from gateway.tls import client_certificate
 from node.crypto.key_wrap import KeyRing
+from node.crypto.subjects import SubjectKeyer
 from node.index import IndexDatabase
 from node.ingest import IngestService
 from node.ledger import Committed
@@ -104,6 +105,7 @@ class GatewayDeps:
     vault: KeyVault
     keyring: KeyRing
     spool_dir: Path
+    subjects: SubjectKeyer  # subject keys: the consortium's keyed hash of a party's id
     remote: RemoteEvidence | None = None  # items of other departments; None: 501
     # Packages: the exporter acting as a user (None: 501); the device claims kept for them.
     exporter_for: Callable[[str], Exporter] | None = None

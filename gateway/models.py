@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.glossary import AccessKind, Procedure, Stage, ViolationType
 from schemas.ledger import (
@@ -230,7 +230,10 @@ class CaseFilingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     case_id: str
     violation_type: ViolationType
-    subject_key: str
+    # The party: its identifier (a plate, a registration number, an id), which the gateway
+    # turns into the consortium's subject key and does not keep; or that key itself.
+    subject: str | None = Field(default=None, min_length=1, max_length=200)
+    subject_key: str | None = None
     subject_kind: SubjectKind
     source: CaseSource
     procedure: Procedure = Procedure.GENERAL

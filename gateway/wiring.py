@@ -18,6 +18,7 @@ from node.consortium.clients import department_contract, user_identity
 from node.consortium.identities import ADMIN_USER, org_crypto
 from node.consortium.launch import Layout
 from node.crypto.key_wrap import KeyRing
+from node.crypto.subjects import SubjectKeyer, subject_secret_path
 from node.department import NodeParts, NodePaths
 from node.exchange import ExchangeServer
 from node.exchange.ledger_items import LedgerOwnerItems
@@ -126,6 +127,7 @@ def department_gateway(
 
     Raises:
         FileNotFoundError: the department's crypto material has not been generated.
+        SubjectSecretError: the consortium's subject secret is missing or unsafe.
     """
     dep = layout.consortium.department(department)
     crypto = org_crypto(layout.state_dir, layout.consortium, department)
@@ -173,6 +175,7 @@ def department_gateway(
         vault=parts.vault,
         keyring=parts.keyring,
         spool_dir=work_dir / "spool",
+        subjects=SubjectKeyer.from_file(subject_secret_path(layout.state_dir)),
         remote=remote,
         exporter_for=exporter_for,
         claims=claims,

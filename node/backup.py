@@ -10,6 +10,7 @@ to a state directory::
     nodes/<Department>/claims/...      device-signed capture claims
     nodes/<Department>/gateway/tokens.json
     crypto/<Department>/...            the department's CAs and identities
+    secrets/subject-key                the consortium's subject secret
     departments/<Department>.toml      its configuration file, if any
     MANIFEST.json                      last: department, and SHA-256 and size of each member
 
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from node.crypto.subjects import subject_secret_path
 from node.department import NodePaths
 
 FORMAT = "evnet-node-backup/1"
@@ -229,6 +231,11 @@ def create_backup(
                 crypto_rel = PurePosixPath("crypto", department)
                 for path, arcname in _files(state_dir / "crypto" / department, crypto_rel):
                     w.add(path, arcname)
+                # The consortium's subject secret: without it a restored gateway cannot
+                # key parties as the other departments do (node.crypto.subjects).
+                secret = subject_secret_path(state_dir)
+                if secret.is_file():
+                    w.add(secret, str(secret.relative_to(state_dir)))
                 config = state_dir / "departments" / f"{department}.toml"
                 if config.is_file():
                     w.add(config, f"departments/{department}.toml")
@@ -277,8 +284,14 @@ def _read_verified(archive: Path, department: str, target: Path | None) -> Backu
                 out: IO[bytes] | None = None
                 if target is not None:
                     dest = target.joinpath(*rel.parts)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    try:
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    except (FileExistsError, NotADirectoryError):
+                        # ``a`` and ``a/b`` both listed: no archive this module wrote.
+                        raise BackupTampered(
+                            f"member {info.name!r} collides with another"
+                        ) from None
                     out = os.fdopen(fd, "wb")
                 try:
                     while chunk := f.read(_CHUNK):

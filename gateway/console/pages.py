@@ -55,6 +55,7 @@ from schemas.ledger import (
     MAX_PAGE_SIZE,
     ExecutionResult,
     StatementRight,
+    SubjectKind,
     TrailBy,
     TrailQuery,
     parse_ledger_time,
@@ -174,16 +175,35 @@ Reviewer = Annotated[Session, poster(Role.REVIEWER)]
 FlagId = review.FlagId
 
 
+# The party, as the reviewer read it off the footage (a plate, a shop's licence): keyed by
+# the consortium's secret before it reaches the ledger, so a repeat violation is counted.
+Subject = Annotated[str, Form(max_length=200)]
+Kind = Annotated[SubjectKind, Form()]
+
+
 @router.post("/review/{flag_id}/confirm")
-async def confirm(flag_id: FlagId, deps: Deps, session: Reviewer) -> Response:
+async def confirm(
+    flag_id: FlagId,
+    deps: Deps,
+    session: Reviewer,
+    subject: Subject = "",
+    subject_kind: Kind = SubjectKind.PERSON,
+) -> Response:
     """Confirmed on the footage; the flag opens its case."""
-    body = review.ReviewIn(decision="confirmed", reason="confirmed_on_footage", action="case")
+    body = review.ReviewIn(
+        decision="confirmed",
+        reason="confirmed_on_footage",
+        action="case",
+        subject=subject.strip() or None,
+        subject_kind=subject_kind,
+    )
     return _after("confirm", await review.review(flag_id, body, deps, session.who))
 
 
 @router.post("/review/{flag_id}/remind")
 async def remind(flag_id: FlagId, deps: Deps, session: Reviewer) -> Response:
-    """Confirmed; the co-governance reminder is the next step."""
+    """Confirmed; the co-governance reminder is the next step (the party is named when a
+    case is opened from it)."""
     body = review.ReviewIn(decision="confirmed", reason="confirmed_on_footage", action="reminder")
     return _after("remind", await review.review(flag_id, body, deps, session.who))
 

@@ -25,12 +25,14 @@ from gateway.models import (
     TransferView,
 )
 from gateway.problems import Problem, strict_request
+from node.crypto.subjects import SubjectKeyer
 from node.index.cases import CaseQuery, search_cases
 from schemas.glossary import Role, Stage, ViolationType
 from schemas.ledger import (
     CaseFiling,
     GrantRequest,
     StageDetails,
+    SubjectKind,
     TargetKind,
     TransferAnswer,
     TransferProposal,
@@ -44,14 +46,29 @@ OrgId = Annotated[str, Path(max_length=64)]
 
 
 def _json(model: BaseModel, **extra: Any) -> dict[str, Any]:
-    return {**model.model_dump(mode="json", exclude_none=True), **extra}
+    # A party's identifier never goes further than this gateway: only its key does.
+    doc = model.model_dump(mode="json", exclude_none=True, exclude={"subject"})
+    return {**doc, **extra}
+
+
+def subject_key_of(subjects: SubjectKeyer, kind: SubjectKind, identifier: str) -> str:
+    """The consortium's key for a party, or a 422 problem for an identifier of nothing."""
+    try:
+        return subjects.key_of(kind, identifier)
+    except ValueError:
+        raise Problem(422, "INVALID_REQUEST", "subject: no identifier left") from None
 
 
 @router.post("", response_model=CaseView, status_code=201)
 async def file_case(
     body: CaseFilingIn, deps: Deps, who: Annotated[Principal, require(Role.OFFICER)]
 ) -> CaseView:
-    filing = strict_request(CaseFiling, _json(body))
+    if (body.subject is None) == (body.subject_key is None):
+        raise Problem(422, "INVALID_REQUEST", "subject: give either subject or subject_key")
+    key = body.subject_key
+    if body.subject is not None:
+        key = subject_key_of(deps.subjects, body.subject_kind, body.subject)
+    filing = strict_request(CaseFiling, _json(body, subject_key=key))
     committed = await ledger_of(deps, who).file_case(filing)
     return CaseView.of(committed.value, committed.tx_id)
 

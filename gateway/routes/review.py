@@ -3,7 +3,6 @@ each step signed by the acting reviewer's or officer's own identity."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Annotated, Any, Literal
 
@@ -14,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, ledger_of, require
 from gateway.problems import Problem, strict_request
+from gateway.routes.cases import subject_key_of
+from node.crypto.subjects import SubjectKeyer
 from node.package import ClaimsNotArchived
 from schemas.claims import CaptureClaims, parse_device_claims
 from schemas.glossary import Role, ViolationStatus
@@ -103,11 +104,12 @@ class StepView(BaseModel):
         return cls(**entry.model_dump(include=set(cls.model_fields)))
 
 
-def _opening(flag_id: str, body: CaseIn) -> dict[str, Any]:
-    subject = body.subject.strip().lower() if body.subject else f"unidentified/{flag_id}"
+def _opening(flag_id: str, body: CaseIn, subjects: SubjectKeyer) -> dict[str, Any]:
+    # Without a subject, the flag itself is the party: its key matches no other case.
+    identifier = body.subject or f"unidentified/{flag_id}"
     return {
         "case_id": body.case_id or f"CASE-{flag_id}"[:128],
-        "subject_key": hashlib.sha256(subject.encode()).hexdigest(),
+        "subject_key": subject_key_of(subjects, body.subject_kind, identifier),
         "subject_kind": body.subject_kind.value,
     }
 
@@ -158,7 +160,7 @@ async def review(
         "action": body.action,
     }
     if body.action == "case":
-        doc["case"] = _opening(flag_id, body)
+        doc["case"] = _opening(flag_id, body, deps.subjects)
     committed = await ledger_of(deps, who).review_violation(strict_request(ViolationReview, doc))
     await _ask_rectification(deps, committed.value)
     return ViolationView.of(committed.value, committed.tx_id)
@@ -259,7 +261,7 @@ async def file_case(
 ) -> ViolationView:
     """Open the case (from a confirmed, escalated or community-reminded flag)."""
     return await _advance(
-        deps, who, flag_id, ViolationStatus.CASE_FILED, case=_opening(flag_id, body)
+        deps, who, flag_id, ViolationStatus.CASE_FILED, case=_opening(flag_id, body, deps.subjects)
     )
 
 

@@ -41,6 +41,9 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
     except BackupError as exc:
         print(f"evnet: {exc.code}: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # --out in a missing or read-only directory, a full disk
+        print(f"evnet: FILE_UNWRITABLE: {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     size = sum(m.size for m in manifest.members)
     print(f"backed up {dep.name}: {len(manifest.members)} files, {size} bytes -> {args.out}")
     return 0
@@ -53,6 +56,10 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
     except BackupError as exc:
         print(f"evnet: {exc.code}: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # no such archive, an unreadable one, an unwritable target
+        where = exc.filename or args.archive
+        print(f"evnet: FILE_UNREADABLE: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"restored {dep.name} ({len(manifest.members)} files) into {args.state_dir}")
     print(f"check it: EVNET_STATE_DIR={args.state_dir} evnet doctor --org {dep.name}")
     return 0

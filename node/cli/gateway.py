@@ -47,6 +47,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         index_follower,
         start_exchange_server,
     )
+    from node.crypto.subjects import SubjectSecretError
     from node.department import open_parts
     from node.follower import follow
     from node.package import ClaimsArchive
@@ -56,17 +57,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     dep = layout.consortium.department(args.department)
     runtime = department_runtime(settings.state_dir, dep)
     parts = open_parts(runtime.paths, runtime.index_url)
-    deps = department_gateway(
-        layout,
-        dep.name,
-        parts,
-        registrar_user=runtime.registrar_user,
-        work_dir=runtime.work_dir,
-        max_upload_bytes=runtime.max_upload_bytes,
-        node_root=runtime.paths.root,
-        # Other departments' items: fetched from their nodes against the caller's record.
-        remote=exchange_remote(layout, dep.name, parts.keyring),
-    )
+    try:
+        deps = department_gateway(
+            layout,
+            dep.name,
+            parts,
+            registrar_user=runtime.registrar_user,
+            work_dir=runtime.work_dir,
+            max_upload_bytes=runtime.max_upload_bytes,
+            node_root=runtime.paths.root,
+            # Other departments' items: fetched from their nodes against the caller's record.
+            remote=exchange_remote(layout, dep.name, parts.keyring),
+        )
+    except SubjectSecretError as exc:  # `evnet up` generates it with the crypto material
+        print(f"evnet: {exc.code}: {exc}", file=sys.stderr)
+        return 2
     root = logging.getLogger()
     root.handlers[:] = [json_log_handler()]
     root.setLevel(logging.INFO)

@@ -24,6 +24,7 @@ from cryptography import x509
 from node.consortium.config import Consortium
 from node.consortium.errors import IdentityError
 from node.crypto.pki import KeyPair, certificate_attributes, create_ca, issue, write_private
+from node.crypto.subjects import ensure_subject_secret, subject_secret_path
 from node.crypto.user_keys import passphrase_path, read_passphrase, seal_key_file
 from schemas.glossary import Role
 
@@ -215,7 +216,9 @@ def issue_user(
 
 
 def ensure_consortium_crypto(state_dir: Path, consortium: Consortium, now: dt.datetime) -> None:
-    """Generate every CA, node and admin identity the consortium needs (missing ones only)."""
+    """Generate every CA, node and admin identity the consortium needs, and the secret
+    under which the departments key subjects (missing ones only)."""
+    ensure_subject_secret(subject_secret_path(state_dir))
     orderer = org_crypto(state_dir, consortium, consortium.orderers.org)
     orderer.ensure_cas(now)
     for node in consortium.orderers.nodes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from chaincode.runtime import ContractError
 from gateway.app import create_app
 from gateway.auth import TokenStore
 from gateway.deps import GatewayDeps
+from node.crypto.subjects import SubjectKeyer
 from node.ledger import Committed, LedgerRefused
 from schemas.glossary import AccessKind, Outcome, Role, Stage, ViolationStatus
 from schemas.ledger import (
@@ -47,6 +49,7 @@ from schemas.ledger import (
     package_record_id,
 )
 from schemas.violations import (
+    CaseOpening,
     ViolationEntry,
     ViolationFlag,
     ViolationPage,
@@ -55,6 +58,9 @@ from schemas.violations import (
     ViolationReview,
     ViolationStep,
 )
+
+# Generated per test run: subject keys are keyed by the consortium's secret.
+SUBJECT_SECRET = secrets.token_bytes(32)
 
 PARTNER_ORG = "PublicSecurityMSP"
 USERS = {
@@ -96,6 +102,7 @@ class FakeChain:
     foreign: dict[str, EvidenceRecord] = field(default_factory=dict)
     attached: dict[str, list[str]] = field(default_factory=dict)  # case id -> evidence ids
     flags: dict[str, ViolationRecord] = field(default_factory=dict)
+    openings: dict[str, CaseOpening] = field(default_factory=dict)  # cases opened by flags
     flag_steps: dict[str, list[ViolationEntry]] = field(default_factory=dict)
     transfers: dict[str, list[TransferRecord]] = field(default_factory=dict)  # by case id
     counter: itertools.count[int] = field(default_factory=itertools.count)
@@ -245,6 +252,8 @@ class FakeLedger:
         except ContractError as err:
             raise LedgerRefused(LedgerErrorCode(err.code), err.message, "") from None
         case_id = more["case"].case_id if more.get("case") else None
+        if case_id is not None:
+            self.chain.openings[case_id] = more["case"]
         tx = self.chain.tx()
         self._step(
             record.flag_id,
@@ -536,6 +545,7 @@ def build(root: Path, max_upload_bytes: int = 1 << 24, **changes: Any) -> Kit:
         vault=ingest.vault,
         keyring=ingest.keyring,
         spool_dir=root / "spool",
+        subjects=SubjectKeyer(SUBJECT_SECRET),
         max_upload_bytes=max_upload_bytes,
         **changes,
     )

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from consolekit import CSRF, browser, file_case, sign_in
-from gatewaykit import Kit, build, submit
+from gatewaykit import SUBJECT_SECRET, Kit, build, submit
 from ingestkit import CLIP, KEYFRAME
 
+from node.crypto.subjects import SubjectKeyer
 from node.package import ClaimsArchive
 from schemas.glossary import AccessKind, Stage, ViolationStatus
 from schemas.hashes import Digest
+from schemas.ledger import SubjectKind
 
 
 @pytest.fixture
@@ -154,6 +156,34 @@ def test_the_review_queue_shows_each_flag_and_confirm_opens_its_case(kit: Kit) -
     assert kit.chain.flags[flag].status is ViolationStatus.CASE_FILED
     assert f"CASE-{flag}" in resp.text
     assert "队列为空" in resp.text
+
+
+def test_confirm_names_the_party_and_repeat_violations_share_its_key(kit: Kit) -> None:
+    first = submit(kit)["flag_id"]
+    second = submit(kit, event_id="evt-20261122-0002")["flag_id"]
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    page = reviewer.get("/console/review").text
+    assert 'name="subject"' in page
+    assert 'name="subject_kind"' in page
+    for flag, typed in ((first, "粤B 12345"), (second, "粤b-12345")):
+        resp = reviewer.post(
+            f"/console/review/{flag}/confirm",
+            data={"csrf": csrf, "subject": typed, "subject_kind": "organization"},
+        )
+        assert resp.status_code == 200, resp.text
+    one, two = kit.chain.openings[f"CASE-{first}"], kit.chain.openings[f"CASE-{second}"]
+    expected = SubjectKeyer(SUBJECT_SECRET).key_of(SubjectKind.ORGANIZATION, "粤B12345")
+    assert one.subject_key == two.subject_key == expected
+    assert one.subject_kind is SubjectKind.ORGANIZATION
+    # Without a party the flag is its own subject: no two such cases share a key.
+    third = submit(kit, event_id="evt-20261122-0003")["flag_id"]
+    fourth = submit(kit, event_id="evt-20261122-0004")["flag_id"]
+    for flag in (third, fourth):
+        reviewer.post(f"/console/review/{flag}/confirm", data={"csrf": csrf})
+    assert (
+        kit.chain.openings[f"CASE-{third}"].subject_key
+        != kit.chain.openings[f"CASE-{fourth}"].subject_key
+    )
 
 
 def test_each_flag_shows_its_zone_rule_and_detections_from_the_signed_claims(

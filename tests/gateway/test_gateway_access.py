@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gatewaykit import PARTNER_ORG, Kit, build
+from gatewaykit import PARTNER_ORG, SUBJECT_SECRET, Kit, build
 from ingestkit import KEYFRAME, NOW
 from test_gateway_devices import assert_problem, parts, submit
 
 from gateway.problems import Problem
+from node.crypto.subjects import SubjectKeyer
+from schemas.ledger import SubjectKind
 
 SUBJECT = "ab" * 32
 
@@ -109,7 +112,27 @@ def test_bad_case_input_is_a_problem(kit: Kit) -> None:
     assert "Alice" not in kit.chain.cases
     unknown = kit.client.post("/cases", json={**filing(), "extra": 1}, headers=officer)
     assert_problem(unknown, 422, "INVALID_REQUEST")
+    for subject in ({"subject": "粤B12345"}, {"subject_key": None}, {"subject": " - "}):
+        both_or_none = kit.client.post("/cases", json=filing(**subject), headers=officer)
+        assert_problem(both_or_none, 422, "INVALID_REQUEST")
+        assert "subject" in both_or_none.json()["detail"]
     assert kit.chain.cases == {}
+
+
+def test_a_case_filed_by_subject_carries_only_the_consortium_s_keyed_hash(kit: Kit) -> None:
+    officer = kit.token("officer1")
+    doc = {k: v for k, v in filing().items() if k != "subject_key"}
+    first = kit.client.post("/cases", json={**doc, "subject": "粤B 12345"}, headers=officer)
+    assert first.status_code == 201, first.text
+    again = kit.client.post(
+        "/cases", json={**doc, "case_id": "case-2", "subject": "粤b12345"}, headers=officer
+    )
+    assert again.status_code == 201, again.text
+    expected = SubjectKeyer(SUBJECT_SECRET).key_of(SubjectKind.PERSON, "粤B12345")
+    keys = {c.subject_key for c in kit.chain.cases.values()}
+    assert keys == {expected}  # one party, however it was typed
+    assert expected != hashlib.sha256("粤b12345".encode()).hexdigest()
+    assert "12345" not in first.text  # the identifier is not echoed or kept
 
 
 @pytest.mark.parametrize("user", ["reviewer1", "auditor1", "partner1", "edge-07", "admin"])

@@ -4,6 +4,7 @@ damaged archive or occupied target refused with its code before anything is writ
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import os
 import subprocess
@@ -18,13 +19,16 @@ from ingestkit import FileLedger, claims, device, make_ca, service, signed
 from node.backup import (
     MANIFEST,
     BackupCorrupt,
+    BackupManifest,
     BackupTampered,
     BackupUnsupported,
+    Member,
     RestoreTargetNotEmpty,
     create_backup,
     restore_backup,
     verify_backup,
 )
+from node.crypto.subjects import ensure_subject_secret, subject_secret_path
 from node.department import NodePaths, open_parts
 from node.doctor import sweep
 from node.ingest import IngestService
@@ -78,6 +82,7 @@ async def _ingested_node(state: Path) -> IngestService:
     (msp / "priv_sk").write_bytes(b"-----BEGIN PRIVATE KEY-----\n")
     (state / "departments").mkdir()
     (state / "departments" / f"{DEP}.toml").write_text("[gateway]\nport = 18080\n")
+    ensure_subject_secret(subject_secret_path(state))
     return svc
 
 
@@ -108,6 +113,11 @@ async def test_roundtrip_into_a_fresh_state_dir_is_clean_for_the_doctor(tmp_path
     assert f"nodes/{DEP}/node.sqlite" in {m.path for m in manifest.members}
     assert _tree(new / "crypto") == _tree(old / "crypto")
     assert (new / "departments" / f"{DEP}.toml").read_text() == "[gateway]\nport = 18080\n"
+    # The consortium's subject secret came along, still private: the restored gateway keys
+    # parties as every other department does.
+    secret = subject_secret_path(new)
+    assert secret.read_bytes() == subject_secret_path(old).read_bytes()
+    assert secret.stat().st_mode & 0o077 == 0
     parts = open_parts(NodePaths.of(new, DEP))
     assert not parts.store.exists(stray)
     assert not (NodePaths.of(new, DEP).keys / stray_key.name).exists()
@@ -188,6 +198,26 @@ async def test_a_member_added_or_another_departments_archive_is_refused(tmp_path
     assert not (tmp_path / "new").exists()
 
 
+def test_members_that_collide_are_refused_and_nothing_is_left(tmp_path: Path) -> None:
+    # "a" and "a/b" cannot both be files: an archive no backup made, consistent with itself.
+    archive = tmp_path / "forged.tar"
+    members = []
+    with tarfile.open(archive, "w") as tar:
+        for name in (f"nodes/{DEP}/a", f"nodes/{DEP}/a/b"):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+            members.append(Member(name, hashlib.sha256(b"x").hexdigest(), 1))
+        data = BackupManifest(DEP, NOW.isoformat(), tuple(members)).to_json()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    verify_backup(archive, DEP)  # each member matches the manifest
+    with pytest.raises(BackupTampered, match="collides with another"):
+        restore_backup(archive, department=DEP, state_dir=tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forged.tar"]
+
+
 async def test_restore_refuses_a_non_empty_target(tmp_path: Path) -> None:
     await _ingested_node(tmp_path / "old")
     archive = tmp_path / "urban.tar"
@@ -243,6 +273,18 @@ async def test_the_cli_backs_up_and_restores_with_codes(tmp_path: Path) -> None:
     busy = evnet("restore", "--department", DEP, "--from", str(archive), "--state-dir", str(state))
     assert busy.returncode == 1
     assert "evnet: RESTORE_TARGET_NOT_EMPTY:" in busy.stderr
+    nowhere = tmp_path / "no-such-dir" / "urban.tar"
+    unwritable = evnet("backup", "--department", DEP, "--out", str(nowhere))
+    assert unwritable.returncode == 2
+    assert unwritable.stderr.startswith(f"evnet: FILE_UNWRITABLE: {nowhere}: "), unwritable.stderr
+    assert unwritable.stderr.count("\n") == 1
+    missing = evnet(
+        "restore", "--department", DEP, "--from", str(nowhere), "--state-dir", str(tmp_path / "x")
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("evnet: FILE_UNREADABLE: "), missing.stderr
+    assert missing.stderr.count("\n") == 1
+    assert not (tmp_path / "x").exists()
     new = tmp_path / "new"
     done = evnet("restore", "--department", DEP, "--from", str(archive), "--state-dir", str(new))
     assert done.returncode == 0, done.stderr

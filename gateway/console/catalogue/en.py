@@ -75,6 +75,12 @@ WORDS: dict[str, str] = {
     "reject": "Reject",
     "remind": "Confirm and remind",
     "reason": "Reason",
+    "subject": "Party: plate, licence or id number",
+    "subject_help": "the ledger keeps only the consortium's keyed hash of it; repeat "
+    "violations of the same party are counted for stepped penalties",
+    "subject_kind": "Kind of party",
+    "subject_person": "person",
+    "subject_organization": "organization",
     "shortcuts": "Keys: j/k next/previous, c confirm, r reject, m remind",
     "queue_empty": "The queue is empty",
     "next_page": "Next page",
