@@ -83,8 +83,25 @@ class CertificateDirectory:
             return None
 
 
+class TokenStoreCorrupt(Exception):
+    """The token file is not what this module writes (hand-edited, truncated, another
+    program's): no token is honoured until an operator fixes or moves it."""
+
+    code = "TOKEN_STORE_CORRUPT"
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _is_entry(entry: object) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("user"), str):
+        return False
+    try:
+        expires = dt.datetime.fromisoformat(str(entry.get("expires_at")))
+    except ValueError:
+        return False
+    return expires.tzinfo is not None  # compared with an aware clock
 
 
 class TokenStore:
@@ -94,9 +111,20 @@ class TokenStore:
         self.path, self._clock = path, clock
 
     def _load(self) -> dict[str, dict[str, str]]:
+        """Raises:
+        TokenStoreCorrupt: unreadable, not JSON, or an entry without a user and an expiry.
+        """
         if not self.path.exists():
             return {}
-        doc: dict[str, dict[str, str]] = json.loads(self.path.read_text())
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise TokenStoreCorrupt(f"{self.path}: cannot read the token store ({exc})") from None
+        if not isinstance(doc, dict) or not all(_is_entry(e) for e in doc.values()):
+            raise TokenStoreCorrupt(
+                f"{self.path}: an entry is not {{user, expires_at}}; move the file away and "
+                "issue tokens again"
+            )
         return doc
 
     def _save(self, doc: dict[str, dict[str, str]]) -> None:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.auth import TokenStoreCorrupt
 from node.crypto.user_keys import UserKeyError
 from node.fabric import GatewayError
 from node.index.errors import SearchError
@@ -123,6 +124,13 @@ def install(app: FastAPI) -> None:
             503, exc.code, "the node cannot open this identity's signing key; tell the operator"
         )
 
+    async def on_token_store(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, TokenStoreCorrupt)
+        log.error("token store unusable: %s", exc)
+        return problem_response(
+            503, exc.code, "this gateway cannot check bearer tokens now; tell the operator"
+        )
+
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         where = "; ".join(
@@ -146,6 +154,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, on_fabric)
     app.add_exception_handler(SearchError, on_search)
     app.add_exception_handler(UserKeyError, on_user_key)
+    app.add_exception_handler(TokenStoreCorrupt, on_token_store)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

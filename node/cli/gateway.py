@@ -125,7 +125,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _issue(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.auth import TokenStore
+    from gateway.auth import TokenStore, TokenStoreCorrupt
 
     # NaN and infinity pass a plain comparison and break the expiry's arithmetic.
     if not (math.isfinite(args.hours) and 0 < args.hours <= MAX_TOKEN_HOURS):
@@ -142,5 +142,10 @@ def _issue(args: argparse.Namespace, settings: Settings) -> int:
         print(f"evnet: UNKNOWN_USER: {dep.name} has no identity {args.user!r}", file=sys.stderr)
         return 2
     store = TokenStore(runtime.work_dir / "tokens.json", lambda: dt.datetime.now(dt.UTC))
-    print(store.issue_token(args.user, dt.timedelta(hours=args.hours)))
+    try:
+        token = store.issue_token(args.user, dt.timedelta(hours=args.hours))
+    except TokenStoreCorrupt as exc:
+        print(f"evnet: {exc.code}: {exc}", file=sys.stderr)
+        return 1
+    print(token)
     return 0

@@ -213,4 +213,8 @@ def load_consortium(path: Path) -> Consortium:
         raise ConsortiumConfigError(
             f"{path}: cannot read consortium file ({exc.strerror})"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConsortiumConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        ) from None
     return Consortium.from_yaml(text, source=str(path))

@@ -165,6 +165,10 @@ def load_department_config(path: Path, *, required: bool = False) -> DepartmentC
         raise DepartmentConfigError(f"{path}: configuration file not found") from exc
     except OSError as exc:
         raise DepartmentConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise DepartmentConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        ) from None
     return DepartmentConfig.from_toml(text, source=str(path))
 
 

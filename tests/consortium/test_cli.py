@@ -156,3 +156,18 @@ def test_token_hours_must_be_a_sane_number(tmp_path: Path, hours: str) -> None:
         "--user", "officer1", "--hours", hours,
     )  # fmt: skip
     _one_line(proc, 2, "evnet: BAD_ARGUMENT: --hours ")
+
+
+def test_token_issue_names_a_damaged_token_store(tmp_path: Path) -> None:
+    made = _evnet(
+        tmp_path, "identity", "issue", "--org", "UrbanManagement", "--role", "officer", "o1"
+    )
+    assert made.returncode == 0, made.stderr
+    store = tmp_path / "s" / "nodes" / "UrbanManagement" / "gateway" / "tokens.json"
+    store.parent.mkdir(parents=True)
+    store.write_text("{not json")
+    proc = _evnet(
+        tmp_path, "gateway", "token", "issue", "--department", "UrbanManagement", "--user", "o1"
+    )
+    _one_line(proc, 1, f"evnet: TOKEN_STORE_CORRUPT: {store}: cannot read the token store")
+    assert store.read_text() == "{not json"  # left for the operator to look at

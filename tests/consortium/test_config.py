@@ -113,6 +113,14 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
         load_consortium(tmp_path / "nope.yaml")
 
 
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "consortium.yaml"
+    path.write_bytes("channel: 证据\n".encode("gbk"))
+    with pytest.raises(ConsortiumConfigError, match="not UTF-8 text") as info:
+        load_consortium(path)
+    assert "\n" not in str(info.value)
+
+
 def test_unknown_department_lists_the_known_ones() -> None:
     c = load_consortium(DEFAULT)
     with pytest.raises(ConsortiumConfigError, match="known: UrbanManagement"):

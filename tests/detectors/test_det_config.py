@@ -130,6 +130,10 @@ def test_unreadable_or_malformed_files(tmp_path: Path) -> None:
         load_camera_config(write(tmp_path, "camera_id: a\nzones: [\n"))
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_camera_config(write(tmp_path, "- just\n- a list\n"))
+    gbk = tmp_path / "gbk.yaml"
+    gbk.write_bytes("camera_id: 摄像头\n".encode("gbk"))
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_camera_config(gbk)
 
 
 def test_every_rule_maps_to_glossary_violation_types() -> None:

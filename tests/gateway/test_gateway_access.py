@@ -55,6 +55,26 @@ def test_unknown_token_is_refused(kit: Kit) -> None:
     assert_problem(resp, 401, "UNAUTHENTICATED")
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"[]",
+        b'{"ab": {"user": "officer1"}}',
+        b'{"ab": {"user": "officer1", "expires_at": "soon"}}',
+        b'{"ab": {"user": "officer1", "expires_at": "2026-11-22T10:00:00"}}',
+        b"\xff\xfe",
+    ],
+)
+def test_a_damaged_token_store_answers_503_not_500(kit: Kit, content: bytes) -> None:
+    headers = kit.token("officer1")
+    kit.deps.tokens.path.write_bytes(content)
+    resp = kit.client.get("/cases/case-1", headers=headers)
+    assert_problem(resp, 503, "TOKEN_STORE_CORRUPT")
+    assert "tell the operator" in resp.json()["detail"]
+    assert str(kit.deps.tokens.path) not in resp.text  # paths stay in the log
+
+
 def test_tokens_are_stored_hashed(kit: Kit) -> None:
     token = kit.deps.tokens.issue_token("officer1", dt.timedelta(hours=1))
     assert token not in kit.deps.tokens.path.read_text()

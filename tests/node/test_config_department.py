@@ -110,6 +110,13 @@ def test_a_required_file_must_exist(tmp_path: Path) -> None:
         load_department_config(tmp_path / "missing.toml", required=True)
 
 
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "UrbanManagement.toml"
+    path.write_bytes("[gateway]\n# 网关\n".encode("gbk"))
+    with pytest.raises(DepartmentConfigError, match="not UTF-8 text"):
+        load_department_config(path)
+
+
 def test_the_cli_reports_a_bad_file_with_its_code_and_exit_2(tmp_path: Path) -> None:
     path = _write(tmp_path, "[gateway]\nport = 80\n")
     env = {**os.environ, "EVNET_STATE_DIR": str(tmp_path), "EVNET_CONSORTIUM": str(CONSORTIUM)}
