@@ -36,6 +36,10 @@ from schemas.ledger import AccessRecord, EvidenceRecord, record_tx_id
 CHAINCODE = "evidence"
 _CHUNK = 4 << 20
 
+# Members read whole (manifest, signature, blocks, trail): a block is at most the orderer's
+# AbsoluteMaxBytes (99 MB in this consortium's channel configuration), the others far less.
+MAX_MEMBER_READ = 100 << 20
+
 
 def _cores() -> int:
     """The cores this process may run on (its affinity, where the platform tells)."""
@@ -202,6 +206,12 @@ class _Verification:
         member = self.members.get(name)
         if member is None:
             self.report.fail("MEMBER_MISSING", name, "not in the archive")
+            return None
+        if member.size > MAX_MEMBER_READ:
+            # Evidence files are streamed; these are parsed whole, so a forged size stops here.
+            self.report.fail(
+                "MEMBER_TOO_LARGE", name, f"{member.size} bytes; at most {MAX_MEMBER_READ}"
+            )
             return None
         stream = self.archive.extractfile(member)
         return stream.read() if stream is not None else b""

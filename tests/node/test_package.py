@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from node.cli import main
-from node.package import ClaimsArchive, ClaimsNotArchived, Manifest, verify_package
+from node.package import ClaimsArchive, ClaimsNotArchived, Manifest, verifier, verify_package
 from node.package import manifest as layout
 from node.package.manifest import Item, Member
 from node.package.verifier import hash_shares
@@ -103,6 +103,20 @@ def test_an_empty_archive_misses_the_manifest(tmp_path: Path) -> None:
         layout.SIGNER,
     }
     assert report.codes == {"MEMBER_MISSING"}
+
+
+def test_a_member_too_large_to_parse_is_named_without_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verifier, "MAX_MEMBER_READ", 1000)
+    members = {
+        layout.MANIFEST: b"{" + b" " * 1000 + b"}",
+        layout.SIGNATURE: b"",
+        layout.SIGNER: b"",
+    }
+    report = verify_package(_tar(tmp_path / "p.tar", members))
+    assert not report.ok
+    assert [(f.code, f.subject) for f in report.failures] == [("MEMBER_TOO_LARGE", layout.MANIFEST)]
 
 
 def test_a_malformed_manifest_is_named(tmp_path: Path) -> None:
