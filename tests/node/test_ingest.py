@@ -4,6 +4,7 @@ retries, and a kill -9 at each durable step followed by a restart."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from node.crypto.pki import create_ca
 from node.evidence_sealing import open_from_store
 from node.index.schema import EvidenceRow, JournalRow
 from node.ingest import IngestRefused, IngestService
+from node.ingest.devices import DeviceVerifier
 from node.streams import Readable
 from schemas.claims import canonical_bytes
 from schemas.hashes import Digest
@@ -190,6 +192,22 @@ async def test_bad_uploads_are_refused_and_nothing_is_kept(tmp_path: Path, code:
     # A mismatch found in the second file keeps the first (a retry completes the rest).
     kept = 1 if code == "MEDIA_MISMATCH" else 0
     assert (len(s["indexed"]), len(s["blobs"]), len(s["keys"]), s["journal"]) == (kept,) * 3 + (0,)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [NOW - dt.timedelta(days=3), NOW + dt.timedelta(days=3651)],
+    ids=["before-issue", "after-expiry"],
+)
+def test_a_device_certificate_outside_its_validity_is_refused(
+    tmp_path: Path, at: dt.datetime
+) -> None:
+    ca = make_ca(tmp_path)  # the device is issued a day before NOW, valid ten years
+    body, sig, cert = signed(claims(), device(ca))
+    DeviceVerifier(ORG, ca.cert_pem, clock=lambda: NOW).verify(body, sig, cert)
+    with pytest.raises(IngestRefused) as info:
+        DeviceVerifier(ORG, ca.cert_pem, clock=lambda: at).verify(body, sig, cert)
+    assert info.value.code == "CERT_NOT_VALID"
 
 
 async def test_an_oversized_item_is_refused_before_its_body_is_read(tmp_path: Path) -> None:
