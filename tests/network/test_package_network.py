@@ -6,6 +6,7 @@ exports the case twice; every tampered copy of the package fails with its own co
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -47,6 +48,7 @@ from node.package import (
 )
 from node.package import manifest as layout
 from node.package.anchors import TrustAnchors
+from schemas.canonical import canonical_json
 from schemas.claims import CaptureClaims, canonical_bytes
 from schemas.glossary import AccessKind, Outcome, ViolationType
 from schemas.hashes import Digest
@@ -67,6 +69,7 @@ from schemas.ledger import (
 
 pytestmark = pytest.mark.network
 URBAN = "UrbanManagement"
+POLICE = "PublicSecurity"
 
 
 def _photo() -> bytes:
@@ -307,6 +310,38 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
 
     _resign(m, signer, new_hash)
     check(m, "FILE_NOT_ON_LEDGER")
+    # The device-signed capture claims (re-signed manifests): a detail changed, dropped, a
+    # signature broken, or claims re-signed by a device of another department.
+    m = dict(pristine)
+    _resign(m, signer, lambda doc: doc["items"][0]["claims"]["claims"].update(zone="elsewhere"))
+    check(m, "CLAIMS_HASH_MISMATCH")
+    check(m, "CLAIMS_SIGNATURE_INVALID")
+    m = dict(pristine)
+    _resign(m, signer, lambda doc: doc["items"][0].update(claims=None))
+    check(m, "CLAIMS_MISSING")
+    m = dict(pristine)
+
+    def break_signature(doc: dict) -> None:
+        claims = doc["items"][0]["claims"]
+        der = _flip_last(base64.b64decode(claims["signature"]))
+        claims["signature"] = base64.b64encode(der).decode()
+
+    _resign(m, signer, break_signature)
+    check(m, "CLAIMS_SIGNATURE_INVALID")
+    m = dict(pristine)
+    stranger = org_crypto(lay.state_dir, lay.consortium, POLICE).user("device1")
+
+    def foreign_device(doc: dict) -> None:
+        claims = doc["items"][0]["claims"]
+        body = canonical_json(claims["claims"])
+        der = EcdsaSigner.from_pem(stranger.key.read_bytes()).sign(body)
+        claims.update(
+            signature=base64.b64encode(der).decode(),
+            certificate=stranger.cert.read_text(),
+        )
+
+    _resign(m, signer, foreign_device)
+    check(m, "CLAIMS_SIGNER_UNTRUSTED")
     # A transaction: its bytes, then its creator signature (re-signed manifest).
     m = dict(pristine)
     m[reg_tx] = _flip_last(m[reg_tx])
