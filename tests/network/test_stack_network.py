@@ -177,7 +177,7 @@ def test_the_stack_comes_up_once_serves_backs_up_and_goes_down(tmp_path: Path) -
         assert unknown.returncode == 2
         assert "UNKNOWN_USER" in unknown.stderr
         # The ledger's refusal of a package is one line with its code, and no file.
-        no_case = evnet("package", "case-nowhere", "--org", "UrbanManagement",
+        no_case = evnet("package", "case-nowhere", "--org", "UrbanManagement", "--user", "o1",
                         "--out", str(tmp_path / "none.tar"))  # fmt: skip
         assert no_case.returncode == 1
         assert no_case.stderr.startswith("evnet: NOT_FOUND: "), no_case.stderr
