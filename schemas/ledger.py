@@ -222,6 +222,12 @@ def record_tx_id(record_id: str) -> str:
     return record_id.partition(".")[0]
 
 
+def case_state_key(case_id: str) -> str:
+    """The world-state key of a case, as the chaincode writes it (a Fabric composite key,
+    ``\\x00case\\x00<id>\\x00``): a package's verifier finds the case in a write set by it."""
+    return f"\x00case\x00{case_id}\x00"
+
+
 class AccessRecord(_Record):
     """One attempt to read evidence, granted or denied; written by the attempt itself."""
 

@@ -91,11 +91,23 @@ class KVWrite:
 
 
 @dataclass(frozen=True)
+class KVRead:
+    """One key a transaction read, with the version it read: the block number and the
+    transaction's index in that block of the key's last write (None: the key did not exist).
+    A VALID transaction's reads were still current when it committed (MVCC)."""
+
+    key: str
+    version: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
 class NamespaceWrites:
-    """The writes of one namespace (a chaincode) in a transaction's read-write set."""
+    """The writes, and the reads, of one namespace (a chaincode) in a transaction's
+    read-write set."""
 
     namespace: str
     writes: tuple[KVWrite, ...]
+    reads: tuple[KVRead, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,10 @@ class TransactionView:
     def writes(self, namespace: str) -> tuple[KVWrite, ...]:
         """The keys written in ``namespace`` (empty if it wrote none)."""
         return next((ns.writes for ns in self.write_sets if ns.namespace == namespace), ())
+
+    def reads(self, namespace: str) -> tuple[KVRead, ...]:
+        """The keys read in ``namespace`` with their versions (range queries aside)."""
+        return next((ns.reads for ns in self.write_sets if ns.namespace == namespace), ())
 
     @classmethod
     def from_envelope(cls, raw: bytes, validation_code: str = _NOT_VALIDATED) -> TransactionView:
@@ -497,7 +513,16 @@ def _write_sets(results: bytes) -> tuple[NamespaceWrites, ...]:
     for ns in rwset.ns_rwset:
         kv = _parse(kv_rwset_pb2.KVRWSet, ns.rwset, f"KV read-write set of {ns.namespace}")
         writes = tuple(KVWrite(str(w.key), bytes(w.value), bool(w.is_delete)) for w in kv.writes)
-        out.append(NamespaceWrites(str(ns.namespace), writes))
+        reads = tuple(
+            KVRead(
+                str(r.key),
+                (int(r.version.block_num), int(r.version.tx_num))
+                if r.HasField("version")
+                else None,
+            )
+            for r in kv.reads
+        )
+        out.append(NamespaceWrites(str(ns.namespace), writes, reads))
     return tuple(out)
 
 

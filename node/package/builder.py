@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from node.crypto.sealing import IntegrityError
 from node.department import NodeParts
-from node.fabric.blocks import BlockView
+from node.fabric.blocks import BlockView, TransactionView
 from node.fabric.identity import Identity, Signer
 from node.fabric.ledger import LedgerQueries, LedgerQueryError
 from node.ledger import LedgerClient, LedgerRefused
@@ -34,12 +34,14 @@ from schemas.ledger import (
     MAX_PAGE_SIZE,
     AccessRecord,
     AccessRequest,
+    CaseRecord,
     EvidenceRecord,
     LedgerErrorCode,
     PackageAccessRequest,
     TargetKind,
     TrailBy,
     TrailQuery,
+    case_state_key,
     record_tx_id,
 )
 
@@ -236,6 +238,11 @@ async def build_package(
             _blocks_of(queries, tx_ids, blocks), queries.config_block()
         )
         blocks.update(more)
+        # The case as the export read it, and the transaction that wrote it (its block joins
+        # the proofs), so that a verifier sees the ledger's case, not only the exporter's.
+        case, case_tx = await _case_as_exported(queries, blocks, exports, case)
+        if case_tx is not None:
+            tx_ids.add(case_tx)
         if BlockView.from_bytes(config).number == 0 and 1 not in blocks:
             # Nobody signs the genesis block; block 1, which the orderers signed, names its
             # header hash, and so anchors the config a verifier trusts (docs/PACKAGE.md).
@@ -541,6 +548,48 @@ def _add_staged(archive: tarfile.TarFile, fetched: list[tuple[Item, Path]]) -> N
         with path.open("rb") as f:
             archive.addfile(info, f)
         path.unlink()
+
+
+async def _case_as_exported(
+    queries: LedgerQueries,
+    blocks: dict[int, BlockView],
+    exports: list[AccessRecord],
+    read_before: CaseRecord,
+) -> tuple[CaseRecord, str | None]:
+    """The case as the export's transactions read it, and the transaction that wrote it.
+
+    Deciding an item's export reads the cases it is attached to; each read carries the
+    version of the case's last write (block, index), and a VALID transaction's reads were
+    still current at its commit. The latest version read names the write to prove; its block
+    is fetched into ``blocks`` if missing. ``read_before`` (the case as read before the
+    export) stands if no export read the case, which a verifier then names.
+    """
+    key = case_state_key(read_before.case_id)
+    versions: list[tuple[int, int]] = []
+    for tx_id in dict.fromkeys(record_tx_id(r.record_id) for r in exports):
+        tx = _transaction_in(blocks, tx_id)
+        if tx is not None:
+            versions += [
+                r.version for r in tx.reads(layout.CHAINCODE) if r.key == key and r.version
+            ]
+    if not versions:
+        return read_before, None
+    number, index = max(versions)
+    if number not in blocks:
+        blocks[number] = BlockView.from_bytes(await queries.block_by_number(number))
+    writer = blocks[number].transaction_at(index)
+    for write in writer.writes(layout.CHAINCODE):
+        if write.key == key and not write.is_delete:
+            return CaseRecord.model_validate_json(write.value), writer.tx_id
+    return read_before, None
+
+
+def _transaction_in(blocks: dict[int, BlockView], tx_id: str) -> TransactionView | None:
+    for block in blocks.values():
+        index = block.index_of(tx_id)
+        if index is not None:
+            return block.transaction_at(index)
+    return None
 
 
 def _transactions_of(blocks: dict[int, BlockView], tx_ids: set[str]) -> dict[str, bytes]:

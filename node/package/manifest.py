@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from schemas.canonical import canonical_json
 
 FORMAT = "evidencenet-package/1"
+CHAINCODE = "evidence"  # the chaincode (namespace) whose writes and reads a package proves
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 SIGNER = "signer.pem"

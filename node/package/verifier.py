@@ -25,15 +25,20 @@ from node.fabric.identity import Identity
 from node.package import manifest as layout
 from node.package.anchors import TrustAnchors, TrustAnchorsMalformed, is_anchors
 from node.package.certificates import load_certs
-from node.package.manifest import Item, Manifest
+from node.package.manifest import CHAINCODE, Item, Manifest
 from node.package.trust import ChannelTrust, signed_by
 from schemas.canonical import canonical_json
 from schemas.derivations import DerivationDescription, DerivationRecord
 from schemas.glossary import AccessKind, Outcome
 from schemas.hashes import Digest
-from schemas.ledger import AccessRecord, EvidenceRecord, record_tx_id
+from schemas.ledger import (
+    AccessRecord,
+    CaseRecord,
+    EvidenceRecord,
+    case_state_key,
+    record_tx_id,
+)
 
-CHAINCODE = "evidence"
 _CHUNK = 4 << 20
 
 # Members read whole (manifest, signature, blocks, trail): a block is at most the orderer's
@@ -253,6 +258,7 @@ class _Verification:
         self._transactions(manifest, trust)
         self._items(manifest, trust)
         self._trail_and_export(manifest)
+        self._case(manifest)
         if signer_pem is not None:
             self._signer_standing(manifest, Identity(manifest.exporter_org, signer_pem), trust)
 
@@ -757,6 +763,66 @@ class _Verification:
                         f"access {record_id}",
                         "recorded after the package's export records: an older export reused",
                     )
+
+    def _case(self, manifest: Manifest) -> None:
+        """The manifest's case is the ledger's, as the export found it, and holds every item.
+
+        Deciding an item's export reads the cases it is attached to, at the version of each
+        case's last write (block, index), still current when the VALID export committed; the
+        transaction at the latest version read must be in the proofs and have written exactly
+        the manifest's case. Each export record names the cases its item was in.
+        """
+        try:
+            case = CaseRecord.model_validate(manifest.case)
+        except ValidationError as exc:
+            self.report.fail("CASE_MALFORMED", "case", str(exc.errors()[:1])[:200])
+            return
+        subject, key = f"case {case.case_id}", case_state_key(case.case_id)
+        items = {i.evidence_id for i in manifest.items}
+        versions: list[tuple[int, int]] = []
+        for tx_id in dict.fromkeys(record_tx_id(r) for r in manifest.export_records):
+            tx = self.transactions.get(tx_id)
+            if tx is None or tx.validation_code != "VALID":
+                continue  # EXPORT_NOT_RECORDED and the proof checks name it
+            versions += [r.version for r in tx.reads(CHAINCODE) if r.key == key and r.version]
+            for record in self._access_records(tx).values():
+                if record.target_id in items and case.case_id not in record.case_ids:
+                    where = ", ".join(record.case_ids) or "no case"
+                    self.report.fail(
+                        "ITEM_NOT_IN_CASE", record.target_id, f"the export found it in {where}"
+                    )
+        if not versions:
+            self.report.fail("CASE_NOT_PROVEN", subject, "no export transaction read this case")
+            return
+        number, index = max(versions)
+        block = self.blocks.get(number)
+        ids = block.tx_ids() if block is not None else ()
+        if index >= len(ids) or ids[index] is None:
+            self.report.fail(
+                "CASE_NOT_PROVEN", subject, f"block {number}, which wrote it, is not in the package"
+            )
+            return
+        writer = self._valid_tx(str(ids[index]), subject)
+        if writer is None:
+            return
+        written = next(
+            (w for w in writer.writes(CHAINCODE) if w.key == key and not w.is_delete), None
+        )
+        try:
+            on_ledger = CaseRecord.model_validate_json(written.value) if written else None
+        except ValidationError:
+            on_ledger = None
+        if on_ledger is None:
+            self.report.fail("CASE_NOT_PROVEN", subject, f"tx {writer.tx_id} wrote no case")
+        elif on_ledger != case:
+            differ = sorted(
+                k for k in CaseRecord.model_fields if getattr(on_ledger, k) != getattr(case, k)
+            )
+            self.report.fail(
+                "CASE_MISMATCH", subject, f"differs from the ledger's in {', '.join(differ)}"
+            )
+        else:
+            self.report.count("case")
 
 
 def _evidence_record(tx: TransactionView, evidence_id: str) -> EvidenceRecord | None:

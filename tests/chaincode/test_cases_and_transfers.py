@@ -22,7 +22,9 @@ from ledgerkit import (
     submit,
 )
 
+from chaincode import state
 from chaincode.runtime.harness import Harness, TxResult
+from schemas.ledger import case_state_key
 
 OFFICER, REVIEWER = creator(URBAN, "officer"), creator(URBAN, "reviewer")
 M_OFFICER = creator(MARKET, "officer")
@@ -312,3 +314,8 @@ async def test_penalty_preview_matches_the_decision(filed: Harness) -> None:
         await filed.evaluate(OFFICER, "AssessPenalty", SUBJECT, "littering", "false"),
         "VALIDATION_FAILED",
     )
+
+
+@pytest.mark.parametrize("case_id", ["CASE-1", "案件-2026-0001"])
+def test_the_case_key_a_verifier_looks_for_is_the_chaincode_s(case_id: str) -> None:
+    assert case_state_key(case_id) == state.case(case_id)

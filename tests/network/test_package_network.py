@@ -270,6 +270,7 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
         report = verify_package(built)
         assert report.ok, report.render()
         assert report.checked["items"] == 1
+        assert report.checked["case"] == 1  # the manifest's case is the ledger's
 
     lay = people.layout
     _, signer = user_identity(lay, lay.consortium.department(URBAN), "officer1")
@@ -310,6 +311,26 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
 
     _resign(m, signer, new_hash)
     check(m, "FILE_NOT_ON_LEDGER")
+    # The case summary (re-signed manifests): a stage the ledger never wrote, or another
+    # case's id, or the proof of the case's last write left out.
+    m = dict(pristine)
+    _resign(m, signer, lambda doc: doc["case"].update(stage="closure"))
+    check(m, "CASE_MISMATCH")
+    m = dict(pristine)
+    _resign(m, signer, lambda doc: doc["case"].update(case_id="CASE-elsewhere"))
+    check(m, "CASE_NOT_PROVEN")
+    check(m, "ITEM_NOT_IN_CASE")
+    case_writer = next(
+        t.path
+        for t in manifest.transactions
+        if b"ChangeStage" in pristine[t.path] or b"FileCase" in pristine[t.path]
+    )
+    m = dict(pristine)
+    del m[case_writer]
+    _resign(m, signer, lambda doc: doc.update(
+        transactions=[t for t in doc["transactions"] if t["path"] != case_writer]
+    ))  # fmt: skip
+    check(m, "TRANSACTION_MISSING")
     # The device-signed capture claims (re-signed manifests): a detail changed, dropped, a
     # signature broken, or claims re-signed by a device of another department.
     m = dict(pristine)
