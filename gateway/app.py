@@ -8,7 +8,16 @@ from gateway import console, observability, problems
 from gateway.body_limit import BodyLimit
 from gateway.console.pages import MAX_STAGE_DOCUMENT
 from gateway.deps import GatewayDeps
-from gateway.routes import audit, cases, devices, evidence, packages, redactions, review
+from gateway.routes import (
+    audit,
+    cases,
+    devices,
+    evidence,
+    packages,
+    redactions,
+    review,
+    subjects,
+)
 
 
 def create_app(deps: GatewayDeps) -> FastAPI:
@@ -29,6 +38,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(packages.router)
     app.include_router(review.router)
     app.include_router(redactions.router)
+    app.include_router(subjects.router)
     app.include_router(console.router)
     app.add_middleware(
         BodyLimit,

@@ -34,8 +34,10 @@ from schemas.ledger import (
     EvidenceRecord,
     GrantRecord,
     GrantRequest,
+    Penalty,
     StageDetails,
     StageEntry,
+    SubjectViolation,
     TargetKind,
     TrailPage,
     TrailQuery,
@@ -85,6 +87,10 @@ class Ledger(Protocol):
     async def violation(self, flag_id: str) -> ViolationRecord: ...
     async def violation_history(self, flag_id: str) -> list[ViolationEntry]: ...
     async def violations(self, query: ViolationQuery) -> ViolationPage: ...
+    async def subject_history(self, subject_key: str) -> list[SubjectViolation]: ...
+    async def assess_penalty(
+        self, subject_key: str, violation_type: str, rectified: bool
+    ) -> Penalty: ...
 
 
 @dataclass

@@ -267,11 +267,13 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     say("== 4. the reviewer works the queue: confirm → case, reject, remind (审核)")
     reviewer_http = urban_gw.as_user(Role.REVIEWER)
     first, *others = flags
+    # The party as the reviewer names it; only its keyed hash reaches the ledger.
+    party = f"vendor seen by {first['camera_id']} at {first['detected_at']}"
     confirmed = await _post(
         reviewer_http,
         f"/violations/{first['flag_id']}/review",
         {"decision": "confirmed", "reason": "confirmed_on_footage", "action": "case",
-         "subject": f"vendor seen by {first['camera_id']} at {first['detected_at']}"},
+         "subject": party},
     )  # fmt: skip
     case_id = confirmed["case_id"]
     say(f"   {first['flag_id']}: confirmed; case {case_id} filed (tx {confirmed['tx_id'][:12]}…)")
@@ -388,6 +390,18 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
             f"   decision: {penalty.amount_cents / 100:.0f} yuan (step {penalty.step}, "
             f"{penalty.legal_basis}); stage now {closed.value.stage}"
         )
+    # Any department's officer meeting the party again sees its record, by keyed subject.
+    looked = await _post(
+        urban_gw.as_user(Role.OFFICER),
+        "/subjects/history",
+        {"subject": party, "violation_type": first["violation_type"]},
+    )
+    again = looked["penalty"]
+    say(
+        f"   the party's record, looked up by UrbanManagement: {len(looked['violations'])} "
+        f"violation(s); the same again now: {again['amount_cents'] / 100:.0f} yuan "
+        f"(step {again['step']}, stepped penalty)"
+    )
 
     say("== 8. UrbanManagement exports the case's evidence package; it verifies offline")
     package = out_dir / f"{case_id}.tar"

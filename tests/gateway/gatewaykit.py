@@ -16,6 +16,7 @@ from cryptography import x509
 from fastapi.testclient import TestClient
 from ingestkit import CLIP, KEYFRAME, NOW, ORG, FileLedger, claims, device, make_ca, service, signed
 
+from chaincode.rules.penalties import assess
 from chaincode.rules.violations import check_step
 from chaincode.runtime import ContractError
 from gateway.app import create_app
@@ -23,7 +24,9 @@ from gateway.auth import TokenStore
 from gateway.deps import GatewayDeps
 from node.crypto.subjects import SubjectKeyer
 from node.ledger import Committed, LedgerRefused
-from schemas.glossary import AccessKind, Outcome, Role, Stage, ViolationStatus
+from node.ledger.bootstrap import load_schedule
+from node.settings import PROJECT_ROOT
+from schemas.glossary import AccessKind, Outcome, Role, Stage, ViolationStatus, ViolationType
 from schemas.ledger import (
     AccessRecord,
     AccessRequest,
@@ -35,9 +38,11 @@ from schemas.ledger import (
     ItemTrail,
     LedgerErrorCode,
     PackageAccessRequest,
+    Penalty,
     PendingTransfer,
     StageDetails,
     StageEntry,
+    SubjectViolation,
     TargetKind,
     TrailPage,
     TrailQuery,
@@ -59,6 +64,7 @@ from schemas.violations import (
     ViolationStep,
 )
 
+SCHEDULE = load_schedule(PROJECT_ROOT / "network-config" / "penalty-schedule.yaml")
 # Generated per test run: subject keys are keyed by the consortium's secret.
 SUBJECT_SECRET = secrets.token_bytes(32)
 
@@ -103,6 +109,7 @@ class FakeChain:
     attached: dict[str, list[str]] = field(default_factory=dict)  # case id -> evidence ids
     flags: dict[str, ViolationRecord] = field(default_factory=dict)
     openings: dict[str, CaseOpening] = field(default_factory=dict)  # cases opened by flags
+    subject_violations: dict[str, list[SubjectViolation]] = field(default_factory=dict)
     flag_steps: dict[str, list[ViolationEntry]] = field(default_factory=dict)
     transfers: dict[str, list[TransferRecord]] = field(default_factory=dict)  # by case id
     counter: itertools.count[int] = field(default_factory=itertools.count)
@@ -356,6 +363,21 @@ class FakeLedger:
             raise self._deny()
         records = [r for r in self.chain.accesses if query.target_id in (None, r.target_id)]
         return TrailPage(records=records, bookmark="")
+
+    async def subject_history(self, subject_key: str) -> list[SubjectViolation]:
+        return list(self.chain.subject_violations.get(subject_key, []))
+
+    async def assess_penalty(
+        self, subject_key: str, violation_type: str, rectified: bool
+    ) -> Penalty:
+        # The chaincode's own rule over the consortium's first schedule.
+        return assess(
+            SCHEDULE,
+            ViolationType(violation_type),
+            self.chain.subject_violations.get(subject_key, []),
+            rectified=rectified,
+            now=ledger_time(NOW),
+        )
 
     async def file_case(self, filing: CaseFiling) -> Committed[CaseRecord]:
         if self.role is not Role.OFFICER:

@@ -57,4 +57,9 @@ async def test_the_demo_story_runs_end_to_end(
     # UrbanManagement's node over the exchange that `evnet gateway serve` runs.
     assert any("request 1: 403 ACCESS_DENIED" in line for line in lines)
     assert any("node released it against that record" in line for line in lines)
+    # The party decided against once is on record for every department: the same violation
+    # again is the next step of the schedule.
+    record = next(line for line in lines if "the party's record" in line)
+    assert "1 violation(s)" in record
+    assert "(step 2, stepped penalty)" in record  # the decision was step 1
     assert any(line.startswith("== 9.") for line in lines)

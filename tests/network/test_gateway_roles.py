@@ -241,6 +241,16 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
         Endpoint("audit", "trail pdf", auditor, 200, get("/audit/trail.pdf", **trail)),
         Endpoint("audit", "flags", auditor, 200, get("/audit/flags", **trail)),
         Endpoint("audit", "integrity", auditor, 200, get("/audit/integrity")),
+        Endpoint(
+            "subjects",
+            "history",
+            staff,
+            200,
+            post(
+                "/subjects/history",
+                lambda _: {"subject": "粤B 12345", "violation_type": "road_occupation"},
+            ),
+        ),
     ]
 
 
@@ -253,6 +263,7 @@ async def test_each_endpoint_group_admits_its_roles_and_refuses_the_others(desk:
         "evidence",
         "packages",
         "audit",
+        "subjects",
     }
     wrong: list[str] = []
     # The refused roles first: a write refused must leave the target as the admitted
