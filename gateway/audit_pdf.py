@@ -119,7 +119,7 @@ def render(report: TrailReport) -> bytes:
             r.accessor.split("::", 1)[0][:60],
             r.role,
             f"{r.kind.value}/{r.purpose}",
-            f"{r.target.value} {r.target_id}",
+            f"{r.target.value} {r.target_id}" + (f" → {r.shared_with}" if r.shared_with else ""),
             r.outcome.value,
             r.reason,
         ]

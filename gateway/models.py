@@ -179,6 +179,7 @@ class AccessView(_Out):
     at: str
     outcome: str
     reason: str
+    shared_with: str | None = None  # kind ``share``: the department it was shared with
 
     @classmethod
     def of(cls, r: AccessRecord) -> AccessView:
@@ -194,6 +195,7 @@ class AccessView(_Out):
             at=r.at,
             outcome=r.outcome.value,
             reason=r.reason,
+            shared_with=r.shared_with,
         )
 
 

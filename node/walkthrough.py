@@ -430,7 +430,9 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     await _wait_for(auditor, closed.block_number)
     trail = await auditor.access_trail(TrailQuery(by=TrailBy.EVIDENCE, target_id=item.evidence_id))
     lines = [
-        f"{r.at} {r.accessor_org} {r.role} {r.kind} → {r.outcome} ({r.reason})"
+        f"{r.at} {r.accessor_org} {r.role} {r.kind}"
+        + (f" with {r.shared_with}" if r.shared_with else "")
+        + f" → {r.outcome} ({r.reason})"
         for r in trail.records
     ]
     for line in lines:

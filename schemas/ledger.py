@@ -245,6 +245,8 @@ class AccessRecord(_Record):
     outcome: Outcome
     reason: str
     grant_tx: str | None = None
+    # ``share`` records (a grant): the department the target was shared with.
+    shared_with: str | None = None
 
 
 class TrailBy(StrEnum):

@@ -133,6 +133,34 @@ class AccessContract(Contract):
             granted_tx=ctx.tx_id,
         )
         await state.save(ctx, state.grant(req.target, req.target_id, req.grantee_org), record)
+        # Sharing is an access kind: it goes into the target's trail (and the granter's, and
+        # the cases'), so auditors see every disclosure beside every read.
+        if req.target is TargetKind.EVIDENCE:
+            case_ids = [c.case_id for c in await _cases_of(ctx, req.target_id, {})]
+        else:
+            case_ids = [req.target_id]
+        share = AccessRecord(
+            record_id=ctx.tx_id,
+            accessor_org=actor.org,
+            accessor=actor.subject,
+            role=actor.role or "",
+            target=req.target,
+            target_id=req.target_id,
+            case_ids=case_ids,
+            purpose=req.purpose,
+            kind=AccessKind.SHARE,
+            at=at,
+            outcome=Outcome.GRANTED,
+            reason="owner" if req.target is TargetKind.EVIDENCE else "holder",
+            shared_with=req.grantee_org,
+        )
+        await _record(ctx, share)
+        if req.target is TargetKind.CASE:
+            # Sharing a case discloses its items: the share is in each item's trail too (the
+            # items it holds now), where an auditor or a package looks for an item's history.
+            page = await ctx.by_partial_key("case_evidence", [req.target_id])
+            for key, _ in page.items:
+                await _index(ctx, "access_by_evidence", [state.last_attribute(key)], share)
         emit(
             ctx,
             "AccessGranted",
@@ -376,9 +404,13 @@ async def _record(ctx: Stub, record: AccessRecord) -> None:
         org=record.accessor_org,
         accessor=record.accessor,
     ):
-        await ctx.put_state(
-            composite_key(object_type, [*prefix, record.at, record.record_id]), state.INDEX_MARK
-        )
+        await _index(ctx, object_type, prefix, record)
+
+
+async def _index(ctx: Stub, object_type: str, prefix: list[str], record: AccessRecord) -> None:
+    await ctx.put_state(
+        composite_key(object_type, [*prefix, record.at, record.record_id]), state.INDEX_MARK
+    )
 
 
 async def _trail_page(ctx: Stub, start: str, end: str, page_size: int, bookmark: str) -> TrailPage:

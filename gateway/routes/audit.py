@@ -53,6 +53,7 @@ CSV_COLUMNS = (
     "outcome",
     "reason",
     "grant_tx",
+    "shared_with",
 )
 Auditor = Annotated[Principal, require(Role.AUDITOR)]
 
@@ -310,6 +311,7 @@ def _row(r: AccessRecord) -> tuple[str, ...]:
         r.outcome.value,
         r.reason,
         r.grant_tx or "",
+        r.shared_with or "",
     )
 
 

@@ -67,8 +67,32 @@ async def test_a_denial_commits_as_a_record_and_a_grant_opens_access(item: Harne
     trail = await query(
         item, creator(URBAN, "auditor"), "AccessTrail", {"by": "evidence", "target_id": "E-1"}
     )
-    assert [r["outcome"] for r in trail["records"]] == ["denied", "granted"]
+    assert [(r["kind"], r["outcome"]) for r in trail["records"]] == [
+        ("view", "denied"),
+        ("share", "granted"),  # the grant itself: the owner shared the item
+        ("view", "granted"),
+    ]
     assert trail["records"][0] == record
+    shared = trail["records"][1]
+    assert (shared["shared_with"], shared["accessor"]) == (POLICE, subject_of(URBAN, "officer"))
+    assert shared["record_id"] == granted["grant_tx"]  # the grant's own transaction
+
+
+async def test_sharing_a_case_is_in_the_case_s_and_the_granter_s_trail(item: Harness) -> None:
+    ok(await submit(item, OFFICER, "FileCase", filing(evidence_ids=["E-1"])))
+    ok(await submit(item, OFFICER, "GrantAccess", grant(target="case", target_id="C-1")))
+    auditor = creator(URBAN, "auditor")
+    by_case = await query(item, auditor, "AccessTrail", {"by": "case", "target_id": "C-1"})
+    by_org = await query(item, auditor, "AccessTrail", {"by": "org", "org": URBAN})
+    by_item = await query(item, auditor, "AccessTrail", {"by": "evidence", "target_id": "E-1"})
+    for trail in (by_case, by_org, by_item):  # the case's item: disclosed with it
+        [share] = [r for r in trail["records"] if r["kind"] == "share"]
+        assert (share["target"], share["target_id"], share["shared_with"]) == (
+            "case",
+            "C-1",
+            POLICE,
+        )
+        assert share["case_ids"] == ["C-1"]
 
 
 async def test_only_the_owner_org_grants_and_revokes(item: Harness) -> None:
@@ -130,7 +154,11 @@ async def test_a_case_grant_covers_the_cases_evidence(item: Harness) -> None:
     record = ok(await submit(item, PARTNER, "RequestAccess", ask(kind="package")))
     assert (record["outcome"], record["case_ids"]) == ("granted", ["C-1"])
     by_case = await query(item, OFFICER, "AccessTrail", {"by": "case", "target_id": "C-1"})
-    assert [r["record_id"] for r in by_case["records"]] == [record["record_id"]]
+    # The case's sharing first (the grant), then the package access it allowed.
+    assert [(r["kind"], r["record_id"]) for r in by_case["records"]] == [
+        ("share", record["grant_tx"]),
+        ("package", record["record_id"]),
+    ]
 
 
 async def test_unknown_targets_are_recorded_as_probes(item: Harness) -> None:
@@ -181,14 +209,14 @@ async def test_trail_by_accessor_org_and_time_paginates(item: Harness) -> None:
     assert len(mine) == 7
     assert all(r["accessor_org"] == POLICE for r in mine)
     assert [r["at"] for r in mine] == sorted(r["at"] for r in mine)
-    assert len(await everything({"by": "org", "org": URBAN})) == 1
+    assert len(await everything({"by": "org", "org": URBAN})) == 2  # the grant, the view
     window = {
         "by": "time",
         "since": (start + dt.timedelta(minutes=2)).isoformat(),
         "until": (start + dt.timedelta(minutes=5)).isoformat(),
     }
     assert len(await everything(window)) == 4  # minutes 2, 3, 3:30 and 4; until is exclusive
-    assert len(await everything({"by": "evidence", "target_id": "E-1"})) == 8
+    assert len(await everything({"by": "evidence", "target_id": "E-1"})) == 9  # and the share
 
 
 async def test_trail_readers_and_queries_are_checked(item: Harness) -> None:
@@ -373,7 +401,7 @@ async def test_a_partner_reads_the_trails_of_what_it_may_package_and_no_other(
     # E-2's grant is for viewing only: the whole query is refused, nothing of E-1 returned.
     refused(await items.evaluate(PARTNER, "ItemTrails", json.dumps(q)), "ACCESS_DENIED")
     trails = await query(items, PARTNER, "ItemTrails", {"evidence_ids": ["E-1"]})
-    assert [len(t["records"]) for t in trails] == [1]
+    assert [[r["kind"] for r in t["records"]] for t in trails] == [["view", "share"]]
     page = await query(items, PARTNER, "AccessTrail", {"by": "evidence", "target_id": "E-1"})
     assert page["records"] == trails[0]["records"]
     for other in (

@@ -49,10 +49,13 @@ async def test_the_demo_story_runs_end_to_end(
     assert all(p.subject != outcome.evidence_id for p in outcome.problems)
     assert outcome.flags, "the camera raised no flag"
     assert verify_package(outcome.package).ok
-    assert [t.split(" → ")[1] for t in outcome.trail][:2] == [
+    reads = [t for t in outcome.trail if " share with " not in t]
+    assert [t.split(" → ")[1] for t in reads][:2] == [
         "denied (no_grant)",
         "granted (grant)",
     ]
+    # Between them, the holder's sharing of the case with PublicSecurity (a grant).
+    assert any(" share with PublicSecurityMSP → granted (holder)" in t for t in outcome.trail)
     # Through PublicSecurity's own gateway service: refused first, then fetched from
     # UrbanManagement's node over the exchange that `evnet gateway serve` runs.
     assert any("request 1: 403 ACCESS_DENIED" in line for line in lines)

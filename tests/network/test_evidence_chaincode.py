@@ -199,12 +199,19 @@ async def test_walkthrough_violation_to_closed_case_across_departments(people: N
 
     await caught_up(u_auditor, moved.block_number)
     trail = await u_auditor.access_trail(TrailQuery(by=TrailBy.EVIDENCE, target_id=evidence_id))
-    assert [(r.accessor_org, r.outcome) for r in trail.records] == [
-        ("PublicSecurityMSP", Outcome.DENIED),
-        ("PublicSecurityMSP", Outcome.GRANTED),
+    # The case holder's sharing with PublicSecurity is in the trail between the two reads.
+    assert [(r.accessor_org, r.kind, r.outcome) for r in trail.records] == [
+        ("PublicSecurityMSP", AccessKind.VIEW, Outcome.DENIED),
+        ("MarketSupervisionMSP", AccessKind.SHARE, Outcome.GRANTED),
+        ("PublicSecurityMSP", AccessKind.VIEW, Outcome.GRANTED),
     ]
+    assert trail.records[1].shared_with == "PublicSecurityMSP"
     by_case = await u_auditor.access_trail(TrailQuery(by=TrailBy.CASE, target_id=case_id))
-    assert [r.record_id for r in by_case.records] == [denied.tx_id, allowed.tx_id]
+    assert [r.record_id for r in by_case.records] == [
+        denied.tx_id,
+        granted_by.tx_id,
+        allowed.tx_id,
+    ]
 
     # Every step was announced as a chaincode event, in commit order.
     seen: dict[str, str] = {}

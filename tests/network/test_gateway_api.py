@@ -224,11 +224,13 @@ async def test_device_to_download_through_the_gateway(people: Network, gateways:
         headers=t[f"{URBAN}/auditor1"],
     )
     assert trail.status_code == 200, trail.text
-    outcomes = [(r["accessor_org"], r["outcome"]) for r in trail.json()["records"]]
+    outcomes = [(r["accessor_org"], r["kind"], r["outcome"]) for r in trail.json()["records"]]
     police_msp = people.layout.consortium.department(POLICE).msp_id
-    assert (police_msp, "denied") in outcomes
-    assert (police_msp, "granted") in outcomes
-    assert len(outcomes) == 3
+    urban_msp = people.layout.consortium.department(URBAN).msp_id
+    assert (police_msp, "download", "denied") in outcomes
+    assert (police_msp, "download", "granted") in outcomes
+    assert (urban_msp, "share", "granted") in outcomes  # the grant, in the item's trail
+    assert len(outcomes) == 4
 
     # The same trail as the auditors' PDF report, read back: every record of the ledger's
     # answer, and the digest of exactly those records.
@@ -239,7 +241,7 @@ async def test_device_to_download_through_the_gateway(people: Network, gateways:
     )
     assert pdf.status_code == 200, pdf.text
     text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
-    assert "Records: 3 (准许 granted 2, 拒绝 denied 1)" in text
+    assert "Records: 4 (准许 granted 3, 拒绝 denied 1)" in text
     on_ledger = await ledger_as(people.layout, URBAN, "auditor").access_trail(
         TrailQuery(by=TrailBy.EVIDENCE, target_id=evidence_id, page_size=200)
     )
