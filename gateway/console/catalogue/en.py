@@ -75,7 +75,7 @@ WORDS: dict[str, str] = {
     "reject": "Reject",
     "remind": "Confirm and remind",
     "reason": "Reason",
-    "subject": "Party: plate, licence or id number",
+    "subject": "Party: plate, licence, id",
     "subject_help": "the ledger keeps only the consortium's keyed hash of it; repeat "
     "violations of the same party are counted for stepped penalties",
     "subject_kind": "Kind of party",

@@ -75,7 +75,7 @@ WORDS: dict[str, str] = {
     "reject": "驳回",
     "remind": "确认并提醒",
     "reason": "理由",
-    "subject": "当事人: 车牌、营业执照号或证件号",
+    "subject": "当事人: 车牌/执照/证件号",
     "subject_help": "账本只保存联盟密钥下的哈希; 同一当事人的违法次数用于首违免罚和阶梯处罚",
     "subject_kind": "当事人类型",
     "subject_person": "个人",
