@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
-import stat
 import unicodedata
 from pathlib import Path
 
+from node.crypto.secret_files import SecretFileError, create_secret, read_secret
 from schemas.ledger import SubjectKind
 
 _SECRET_BYTES = 32
@@ -69,17 +68,15 @@ class SubjectKeyer:
         SubjectSecretError: missing, unreadable, malformed, or group/world accessible.
         """
         try:
-            mode = path.stat().st_mode
-            text = path.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not ASCII"
-            raise SubjectSecretError(f"{path}: cannot read the subject secret ({reason})") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise SubjectSecretError(
-                f"{path}: readable by other users (mode {stat.S_IMODE(mode):o}); chmod 600 it"
-            )
+            text = read_secret(path, "subject secret")
+        except SecretFileError as exc:
+            raise SubjectSecretError(str(exc)) from None
         try:
-            secret = bytes.fromhex(text)
+            secret = bytes.fromhex(text.decode("ascii"))
+        except UnicodeDecodeError:
+            raise SubjectSecretError(
+                f"{path}: cannot read the subject secret (not ASCII)"
+            ) from None
         except ValueError:
             raise SubjectSecretError(f"{path}: the subject secret is not hex") from None
         return cls(secret)
@@ -87,9 +84,4 @@ class SubjectKeyer:
 
 def ensure_subject_secret(path: Path) -> None:
     """Generate the consortium's subject secret in ``path`` (mode 0600) unless it exists."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(secrets.token_hex(_SECRET_BYTES) + "\n")
+    create_secret(path, secrets.token_hex(_SECRET_BYTES).encode() + b"\n")

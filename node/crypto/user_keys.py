@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from node.crypto.secret_files import SecretFileError, create_secret, read_secret
 
 _ENCRYPTED = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 # Long enough that the key file's KDF is not the weak point; printable for an operator.
@@ -60,16 +61,9 @@ def read_passphrase(path: Path) -> bytes:
         PassphraseFileError: missing, unreadable, empty, or group/world accessible.
     """
     try:
-        mode = path.stat().st_mode
-        text = path.read_bytes().strip()
-    except OSError as exc:
-        raise PassphraseFileError(
-            f"{path}: cannot read the key passphrase ({exc.strerror})"
-        ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PassphraseFileError(
-            f"{path}: readable by other users (mode {stat.S_IMODE(mode):o}); chmod 600 it"
-        )
+        text = read_secret(path, "key passphrase")
+    except SecretFileError as exc:
+        raise PassphraseFileError(str(exc)) from None
     if not text:
         raise PassphraseFileError(f"{path}: empty key passphrase")
     return text
@@ -77,11 +71,7 @@ def read_passphrase(path: Path) -> bytes:
 
 def ensure_passphrase_file(path: Path) -> bytes:
     """The passphrase in ``path``, generated (random, mode 0600) if the file does not exist."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_urlsafe(_GENERATED_BYTES).encode() + b"\n")
+    create_secret(path, secrets.token_urlsafe(_GENERATED_BYTES).encode() + b"\n")
     return read_passphrase(path)
 
 
