@@ -80,9 +80,10 @@ async def submit(
         if missing:
             raise Problem(422, "MISSING_PART", f"missing parts: {', '.join(missing)}")
         _check_idempotency_key(request.headers.get("idempotency-key"), upload.fields["claims"])
-        _check_sender(who, upload.fields["claims"])
+        doc = _claims_doc(upload.fields["claims"])
+        _check_sender(who, doc)
         # A rectification report must answer a request: checked before any file is stored.
-        _check_report_requested(deps, who, upload.fields["claims"])
+        _check_report_requested(deps, who, doc)
         with ExitStack() as stack:
             files: dict[str, Readable] = {
                 name: stack.enter_context(path.open("rb")) for name, path in upload.files.items()
@@ -193,10 +194,9 @@ def _claims_doc(claims_json: bytes) -> dict[str, object] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _check_sender(who: Principal, claims_json: bytes) -> None:
+def _check_sender(who: Principal, doc: dict[str, object] | None) -> None:
     """A device delivers only what it made: the claims must name the device whose
     certificate sent them (ingest then checks that the same device signed them)."""
-    doc = _claims_doc(claims_json)
     if doc is not None and doc.get("device_id") != who.user:
         raise Problem(
             403,
@@ -205,8 +205,9 @@ def _check_sender(who: Principal, claims_json: bytes) -> None:
         )
 
 
-def _check_report_requested(deps: GatewayDeps, who: Principal, claims_json: bytes) -> None:
-    doc = _claims_doc(claims_json)
+def _check_report_requested(
+    deps: GatewayDeps, who: Principal, doc: dict[str, object] | None
+) -> None:
     if doc is None or doc.get("kind") != "rectification":
         return
     flag_id, event_id = str(doc.get("flag_id", ""))[:128], str(doc.get("event_id", ""))[:128]
