@@ -79,8 +79,8 @@ async def submit(
         missing = [p for p in SIGNED_PARTS if p not in upload.fields]
         if missing:
             raise Problem(422, "MISSING_PART", f"missing parts: {', '.join(missing)}")
-        _check_idempotency_key(request.headers.get("idempotency-key"), upload.fields["claims"])
         doc = _claims_doc(upload.fields["claims"])
+        _check_idempotency_key(request.headers.get("idempotency-key"), doc)
         _check_sender(who, doc)
         # A rectification report must answer a request: checked before any file is stored.
         _check_report_requested(deps, who, doc)
@@ -246,16 +246,12 @@ def _attach_report(
     )
 
 
-def _check_idempotency_key(key: str | None, claims: bytes) -> None:
+def _check_idempotency_key(key: str | None, doc: dict[str, object] | None) -> None:
     """An ``Idempotency-Key`` header, when sent, must name the claims' event: a device that
     retries one event under another's key has a bug worth stopping at the door."""
-    if key is None:
+    if key is None or doc is None:  # malformed claims: ingest answers with the precise reason
         return
-    try:
-        event_id = json.loads(claims).get("event_id")
-    except (ValueError, AttributeError):
-        return  # malformed claims: ingest answers with the precise reason
-    if key != event_id:
+    if key != doc.get("event_id"):
         raise Problem(
             422,
             "IDEMPOTENCY_KEY_MISMATCH",
