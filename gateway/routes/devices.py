@@ -19,8 +19,16 @@ from gateway.rectification import RequestConflict
 from gateway.uploads import read_multipart
 from node.ingest import Ingested
 from node.ledger import Committed, LedgerRefused
+from node.package.claims_archive import ClaimsNotArchived
 from node.streams import Readable
-from schemas.claims import RectificationClaims, claims_digest, parse_device_claims
+from schemas.canonical import canonical_json, parse_json
+from schemas.claims import (
+    RectificationClaims,
+    canonical_bytes,
+    claims_digest,
+    evidence_id_for,
+    parse_device_claims,
+)
 from schemas.glossary import Role
 from schemas.ledger import LedgerErrorCode
 from schemas.rectification import RectificationRequest
@@ -84,6 +92,7 @@ async def submit(
         _check_sender(who, doc)
         # A rectification report must answer a request: checked before any file is stored.
         _check_report_requested(deps, who, doc)
+        _check_same_event(deps, upload.fields["claims"])
         with ExitStack() as stack:
             files: dict[str, Readable] = {
                 name: stack.enter_context(path.open("rb")) for name, path in upload.files.items()
@@ -244,6 +253,36 @@ def _attach_report(
         items=items,
         rectification=claims.status,
     )
+
+
+def _check_same_event(deps: GatewayDeps, claims_json: bytes) -> None:
+    """A replay must be the event already stored, claim for claim.
+
+    Ingest answers a replay from its index (same ids, same bytes: ``duplicate``) and the
+    claims are archived again after it. Other claims under a stored event id (another time,
+    place or detection) would replace the archived ones, which the ledger's ``claims_hash``
+    no longer matches: every later package of the item would fail verification. So they are
+    refused here, before anything is stored.
+    """
+    if deps.claims is None:
+        return
+    try:
+        claims = parse_device_claims(claims_json)
+    except ValueError:  # malformed claims: ingest answers with the precise reason
+        return
+    sent = canonical_bytes(claims)
+    for media in claims.media:
+        try:
+            kept = deps.claims.get(evidence_id_for(claims, media))
+        except (ClaimsNotArchived, ValueError, KeyError):
+            continue  # none kept, or unreadable: the claims are archived again after ingest
+        if canonical_json(parse_json(kept.claims_json)) != sent:
+            raise Problem(
+                409,
+                "EVENT_CONFLICT",
+                f"event {claims.event_id!r} is already stored with other claims; a new event "
+                "needs an event id of its own",
+            )
 
 
 def _check_idempotency_key(key: str | None, doc: dict[str, object] | None) -> None:

@@ -13,6 +13,7 @@ from ingestkit import CLIP, KEYFRAME, claims, device, make_ca, signed
 from gateway.routes import devices
 from gateway.uploads import FIELDS_PER_UPLOAD, MAX_PARTS
 from node.ledger import LedgerRefused
+from node.package.claims_archive import ClaimsArchive
 from schemas.ledger import LedgerErrorCode
 from schemas.violations import ViolationFlag
 
@@ -66,6 +67,34 @@ def test_replayed_submission_returns_the_same_ids(kit: Kit) -> None:
     assert [i["evidence_id"] for i in second] == [i["evidence_id"] for i in first]
     assert all(i["duplicate"] for i in second)
     assert kit.blobs() == blobs
+
+
+def test_a_replay_with_other_claims_is_refused_and_keeps_the_stored_ones(
+    tmp_path: Path,
+) -> None:
+    archive = ClaimsArchive(tmp_path / "claims")
+    kit = build(tmp_path, claims=archive)
+    first = submit(kit, parts(kit)).json()["items"]
+    kept = {i["evidence_id"]: archive.get(i["evidence_id"]) for i in first}
+    blobs = kit.blobs()
+    # The same event id and files, another capture time: not the event the ledger holds.
+    body, sig, cert = signed(
+        claims(captured_at="2026-11-22T08:58:00+08:00"), device(make_ca(kit.root / "node"))
+    )
+    files = parts(kit)
+    files[:3] = [
+        ("claims", (None, body)),
+        ("signature", (None, sig)),
+        ("certificate", (None, cert)),
+    ]
+    assert_problem(submit(kit, files), 409, "EVENT_CONFLICT")
+    assert {e: archive.get(e) for e in kept} == kept
+    assert kit.blobs() == blobs
+    assert kit.spooled() == []
+    # The same claims again are still a harmless replay.
+    again = submit(kit, parts(kit))
+    assert again.status_code == 201, again.text
+    assert all(i["duplicate"] for i in again.json()["items"])
 
 
 def test_oversized_file_is_stopped_while_streaming(tmp_path: Path) -> None:
