@@ -10,6 +10,7 @@ from gateway.console.pages import MAX_STAGE_DOCUMENT
 from gateway.deps import GatewayDeps
 from gateway.routes import (
     audit,
+    captures,
     cases,
     devices,
     evidence,
@@ -32,6 +33,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.state.deps = deps
     problems.install(app)
     app.include_router(devices.router)
+    app.include_router(captures.router)
     app.include_router(cases.router)
     app.include_router(evidence.router)
     app.include_router(audit.router)
@@ -43,8 +45,9 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.add_middleware(
         BodyLimit,
         limits={
-            # These two stream their bodies and check their own limits as they read.
+            # These stream their bodies and check their own limits as they read.
             devices.SUBMISSIONS_ROUTE: None,
+            captures.CAPTURES_ROUTE: None,
             packages.VERIFY_ROUTE: None,
             # A legal step's document, and the form around it.
             "/console/cases/{case_id}/stage": MAX_STAGE_DOCUMENT + (64 << 10),

@@ -19,6 +19,7 @@ from gateway.remote import RemoteEvidence
 from gateway.tls import client_certificate
 from node.crypto.key_wrap import KeyRing
 from node.crypto.subjects import SubjectKeyer
+from node.fabric.identity import Identity, Signer
 from node.index import IndexDatabase
 from node.ingest import IngestService
 from node.ledger import Committed
@@ -32,6 +33,7 @@ from schemas.ledger import (
     CaseFiling,
     CaseRecord,
     EvidenceRecord,
+    EvidenceRegistration,
     GrantRecord,
     GrantRequest,
     Penalty,
@@ -63,6 +65,7 @@ class Ledger(Protocol):
     async def owned_evidence(self, org: str) -> list[str]: ...
     async def case_evidence(self, case_id: str) -> list[str]: ...
     async def attach_evidence(self, case_id: str, evidence_id: str) -> str: ...
+    async def register_evidence(self, reg: EvidenceRegistration) -> Committed[EvidenceRecord]: ...
     async def request_access(self, req: AccessRequest) -> Committed[AccessRecord]: ...
     async def access_trail(self, query: TrailQuery) -> TrailPage: ...
     async def file_case(self, filing: CaseFiling) -> Committed[CaseRecord]: ...
@@ -116,6 +119,9 @@ class GatewayDeps:
     # Packages: the exporter acting as a user (None: 501); the device claims kept for them.
     exporter_for: Callable[[str], Exporter] | None = None
     claims: ClaimsArchive | None = None
+    # The acting person's identity and key, to sign what they assert themselves (an
+    # officer's capture on the spot); None: captures answer 501.
+    signer_for: Callable[[str], tuple[Identity, Signer]] | None = None
     # Redacted copies' archive (node.redaction); None: beside the claims or spool directory.
     redactions_dir: Path | None = None
     # Rectification requests to devices after a reminder (None: reminders ask nothing).

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from schemas.claims import MAX_MEDIA, MAX_NOTE, MediaRef, Place
 from schemas.glossary import AccessKind, Procedure, Stage, ViolationType
 from schemas.ledger import (
     AccessRecord,
@@ -13,6 +15,7 @@ from schemas.ledger import (
     CaseSource,
     ExecutionResult,
     GrantRecord,
+    Ident,
     StageEntry,
     StatementRight,
     SubjectKind,
@@ -39,6 +42,34 @@ class SubmissionResult(_Out):
     flag_tx: str | None
     items: list[IngestedItem]
     rectification: str | None = None  # a report's outcome: rectified | not_rectified
+
+
+class CaptureIn(BaseModel):
+    """An officer's capture on the spot, as the handheld sends it beside the files: what the
+    officer asserts, and each file's SHA-256 and size as the handheld took them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: Ident  # the handheld's id for this capture: a retry sends the same one
+    camera_id: Ident  # the handheld or body-worn recorder
+    captured_at: AwareDatetime
+    violation_type: ViolationType
+    place: Place | None = None
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTE)] = ""
+    case_id: Ident | None = None  # attach the files to this case (held here, open)
+    media: Annotated[list[MediaRef], Field(min_length=1, max_length=MAX_MEDIA)]
+
+
+class AttachedItem(_Out):
+    evidence_id: str
+    tx_id: str  # the AttachEvidence transaction
+
+
+class CaptureResult(_Out):
+    event_id: str
+    items: list[IngestedItem]
+    case_id: str | None = None
+    attached: list[AttachedItem] = []
 
 
 class CaseView(_Out):

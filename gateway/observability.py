@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Principal
 from gateway.deps import GatewayDeps, Ledger
+from gateway.routes.captures import CAPTURES_ROUTE
 from gateway.routes.devices import SUBMISSIONS_ROUTE
 
 access_log = logging.getLogger("gateway.access")
@@ -65,7 +66,7 @@ class Metrics:
             ),
             ingest_bytes=Counter(
                 "evnet_gateway_ingest_bytes",
-                "Request body bytes received on device submissions",
+                "Request body bytes received on device submissions and officers' captures",
                 registry=registry,
             ),
             ledger_latency=Histogram(
@@ -129,7 +130,7 @@ class _RequestLog:
             labels = (method, route, str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(elapsed)
-            if route == SUBMISSIONS_ROUTE:
+            if route in (SUBMISSIONS_ROUTE, CAPTURES_ROUTE):
                 self.metrics.ingest_bytes.inc(body_bytes)
             who = scope.get("state", {}).get("principal")
             access_log.info(

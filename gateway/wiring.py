@@ -179,6 +179,10 @@ def department_gateway(
         remote=remote,
         exporter_for=exporter_for,
         claims=claims,
+        signer_for=lambda user: (
+            clients(user).contract.gateway.identity,
+            clients(user).contract.gateway.signer,
+        ),
         rectifications=RectificationRequests(work_dir / "rectifications.sqlite"),
         redactions_dir=redactions_dir,
         max_upload_bytes=max_upload_bytes,

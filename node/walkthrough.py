@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import json
 import ssl
 import sys
 import tempfile
@@ -120,6 +121,36 @@ async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> d
     resp = await client.post(path, json=body)
     if resp.status_code >= 300:
         raise RuntimeError(f"POST {path}: {resp.status_code} {resp.text[:300]}")
+    doc: dict[str, Any] = resp.json()
+    return doc
+
+
+async def _capture(client: httpx.AsyncClient, case_id: str, photo: bytes) -> dict[str, Any]:
+    """An officer's photo taken on the spot, sent as the handheld sends it: hashed when taken,
+    for the case."""
+    capture = {
+        "event_id": f"hh-{case_id}",  # one capture per case: a rerun replays it harmlessly
+        "camera_id": "bodycam-demo",
+        "captured_at": dt.datetime.now(dt.UTC).isoformat(),
+        "violation_type": "road_occupation",
+        "note": "vendor's stall on the pavement, photographed on the spot",
+        "case_id": case_id,
+        "media": [
+            {
+                "name": "onsite.jpg",
+                "media_type": "image/jpeg",
+                "sha256": str(Digest.of(photo)),
+                "size": len(photo),
+            }
+        ],
+    }
+    parts: dict[str, tuple[str | None, bytes, str]] = {
+        "capture": (None, json.dumps(capture).encode(), "application/json"),
+        "files": ("onsite.jpg", photo, "image/jpeg"),
+    }
+    resp = await client.post("/captures", files=parts)
+    if resp.status_code >= 300:
+        raise RuntimeError(f"POST /captures: {resp.status_code} {resp.text[:300]}")
     doc: dict[str, Any] = resp.json()
     return doc
 
@@ -291,6 +322,11 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
             {"decision": "confirmed", "reason": "confirmed_on_footage", "action": "reminder"},
         )
         say(f"   {others[1]['flag_id']}: {reminded['status']} (co-governance reminder, 共治)")
+    captured = await _capture(urban_gw.as_user(Role.OFFICER), case_id, street_photo())
+    say(
+        f"   an officer adds a photo taken on the spot (现场取证): "
+        f"{captured['items'][0]['evidence_id']}, registered and attached in the officer's name"
+    )
     evidence_ids = list(first["evidence_ids"])
     item = _Item(evidence_ids[0])
 

@@ -1,4 +1,5 @@
-"""Capture claims: what an edge device asserts about a violation it recorded, signed by it.
+"""Capture claims: what an edge device asserts about a violation it recorded, signed by it;
+and an officer's own capture on the spot, signed with the officer's key.
 
 The claims stay off the shared ledger (they hold the place and the detections); the ledger
 records only their hash (``claims_hash`` of each evidence item), which binds them. Each
@@ -25,6 +26,7 @@ from schemas.ledger import Code, Ident, MediaType, MspId
 FileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 MAX_MEDIA = 10
 MAX_DETECTIONS = 50
+MAX_NOTE = 500  # an officer's note on a capture, in characters
 
 
 class _Model(BaseModel):
@@ -100,31 +102,74 @@ class RectificationClaims(_Model):
     media: Annotated[list[MediaRef], Field(min_length=1, max_length=MAX_MEDIA)]
 
 
+class OfficerCaptureClaims(_Model):
+    """What an officer asserts about evidence taken on the spot (现场取证) with a handheld
+    terminal or a body-worn recorder (执法记录仪): when, where, of what violation, which
+    files with which hashes (taken by the handheld when it captured them).
+
+    Signed with the officer's own key, which the officer's node holds as it does for the
+    officer's transactions; the node then registers the files as that officer, so the ledger
+    and a package name the person who took them. ``device_id`` is the officer (the signer,
+    like a device's claims name the device); ``camera_id`` the handheld or recorder.
+    """
+
+    schema_version: Literal[1] = 1
+    kind: Literal["officer_capture"] = "officer_capture"
+    event_id: Ident  # the handheld's id for this capture: the idempotency key of its upload
+    org: MspId
+    device_id: Ident
+    camera_id: Ident
+    captured_at: AwareDatetime
+    violation_type: ViolationType
+    place: Place | None = None
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTE)] = ""
+    case_id: Ident | None = None  # the case the files were taken for, if any
+    media: Annotated[list[MediaRef], Field(min_length=1, max_length=MAX_MEDIA)]
+
+
 DeviceClaims = CaptureClaims | RectificationClaims
+# Everything ingest accepts: a device's claims, or an officer's capture.
+EvidenceClaims = DeviceClaims | OfficerCaptureClaims
 
 
 def parse_device_claims(claims_json: bytes | str) -> DeviceClaims:
     """Capture or rectification claims, told apart by ``kind``.
 
     Raises:
-        pydantic.ValidationError: not valid claims of that kind.
+        pydantic.ValidationError: not valid claims of that kind (an officer's capture is
+            not: its ``kind`` is not a field of a device's claims).
     """
-    doc = parse_json(claims_json)
+    return _device_claims(parse_json(claims_json))
+
+
+def _device_claims(doc: object) -> DeviceClaims:
     if isinstance(doc, dict) and doc.get("kind") == "rectification":
         return RectificationClaims.model_validate(doc)
     return CaptureClaims.model_validate(doc)
 
 
-def canonical_bytes(claims: DeviceClaims) -> bytes:
+def parse_evidence_claims(claims_json: bytes | str) -> EvidenceClaims:
+    """A device's claims or an officer's capture, told apart by ``kind``.
+
+    Raises:
+        pydantic.ValidationError: not valid claims of that kind.
+    """
+    doc = parse_json(claims_json)
+    if isinstance(doc, dict) and doc.get("kind") == "officer_capture":
+        return OfficerCaptureClaims.model_validate(doc)
+    return _device_claims(doc)
+
+
+def canonical_bytes(claims: EvidenceClaims) -> bytes:
     """The exact bytes a device signs and the ledger's ``claims_hash`` covers."""
     return canonical_json(claims.model_dump(mode="json"))
 
 
-def claims_digest(claims: DeviceClaims) -> Digest:
+def claims_digest(claims: EvidenceClaims) -> Digest:
     return Digest("sha256", hashlib.sha256(canonical_bytes(claims)).digest())
 
 
-def evidence_id_for(claims: DeviceClaims, media: MediaRef) -> str:
+def evidence_id_for(claims: EvidenceClaims, media: MediaRef) -> str:
     """The evidence id of one captured file: derived, so a retried upload reuses it."""
     digest = hashlib.sha256(f"{claims.org}\n{claims.event_id}\n{media.name}".encode()).hexdigest()
     return f"EV-{digest[:24]}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from contextlib import ExitStack
 from typing import Annotated
@@ -16,17 +15,16 @@ from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
 from gateway.models import IngestedItem, SubmissionResult
 from gateway.problems import Problem
 from gateway.rectification import RequestConflict
+from gateway.submissions import check_idempotency_key, check_same_event
 from gateway.uploads import read_multipart
 from node.ingest import Ingested
+from node.ingest.devices import read_claims
 from node.ledger import Committed, LedgerRefused
-from node.package.claims_archive import ClaimsNotArchived
 from node.streams import Readable
-from schemas.canonical import canonical_json, parse_json
 from schemas.claims import (
+    DeviceClaims,
     RectificationClaims,
-    canonical_bytes,
     claims_digest,
-    evidence_id_for,
     parse_device_claims,
 )
 from schemas.glossary import Role
@@ -87,12 +85,14 @@ async def submit(
         missing = [p for p in SIGNED_PARTS if p not in upload.fields]
         if missing:
             raise Problem(422, "MISSING_PART", f"missing parts: {', '.join(missing)}")
-        doc = _claims_doc(upload.fields["claims"])
-        _check_idempotency_key(request.headers.get("idempotency-key"), doc)
-        _check_sender(who, doc)
+        # A device's claims only (an officer's capture goes to /captures); ingest verifies
+        # them again with the signature.
+        claims = read_claims(upload.fields["claims"], parse_device_claims)
+        check_idempotency_key(request.headers.get("idempotency-key"), claims.event_id)
+        _check_sender(who, claims)
         # A rectification report must answer a request: checked before any file is stored.
-        _check_report_requested(deps, who, doc)
-        _check_same_event(deps, upload.fields["claims"])
+        _check_report_requested(deps, who, claims)
+        check_same_event(deps.claims, claims)
         with ExitStack() as stack:
             files: dict[str, Readable] = {
                 name: stack.enter_context(path.open("rb")) for name, path in upload.files.items()
@@ -122,7 +122,6 @@ async def submit(
         )
         for i in done
     ]
-    claims = parse_device_claims(upload.fields["claims"])  # verified by the ingest above
     if isinstance(claims, RectificationClaims):
         return _attach_report(deps, claims, done, items)
     # The event becomes a flag in the review queue, signed by the device itself. A replay
@@ -193,33 +192,19 @@ async def rectification_requests(
     return await run_in_threadpool(deps.rectifications.pending_for, who.user)
 
 
-def _claims_doc(claims_json: bytes) -> dict[str, object] | None:
-    """The claims as plain JSON for the checks made before ingest, or None if malformed
-    (ingest then answers with the precise reason)."""
-    try:
-        doc = json.loads(claims_json)
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _check_sender(who: Principal, doc: dict[str, object] | None) -> None:
+def _check_sender(who: Principal, claims: DeviceClaims) -> None:
     """A device delivers only what it made: the claims must name the device whose
     certificate sent them (ingest then checks that the same device signed them)."""
-    if doc is not None and doc.get("device_id") != who.user:
+    if claims.device_id != who.user:
         raise Problem(
-            403,
-            "DEVICE_MISMATCH",
-            f"claims of device {str(doc.get('device_id'))[:64]!r} sent by {who.user!r}",
+            403, "DEVICE_MISMATCH", f"claims of device {claims.device_id!r} sent by {who.user!r}"
         )
 
 
-def _check_report_requested(
-    deps: GatewayDeps, who: Principal, doc: dict[str, object] | None
-) -> None:
-    if doc is None or doc.get("kind") != "rectification":
+def _check_report_requested(deps: GatewayDeps, who: Principal, claims: DeviceClaims) -> None:
+    if not isinstance(claims, RectificationClaims):
         return
-    flag_id, event_id = str(doc.get("flag_id", ""))[:128], str(doc.get("event_id", ""))[:128]
+    flag_id, event_id = claims.flag_id, claims.event_id
     # The request was made of one device, and the claims name their sender (_check_sender).
     if deps.rectifications is None:
         raise Problem(409, "RECTIFICATION_NOT_REQUESTED", "this gateway requests no rectification")
@@ -253,46 +238,3 @@ def _attach_report(
         items=items,
         rectification=claims.status,
     )
-
-
-def _check_same_event(deps: GatewayDeps, claims_json: bytes) -> None:
-    """A replay must be the event already stored, claim for claim.
-
-    Ingest answers a replay from its index (same ids, same bytes: ``duplicate``) and the
-    claims are archived again after it. Other claims under a stored event id (another time,
-    place or detection) would replace the archived ones, which the ledger's ``claims_hash``
-    no longer matches: every later package of the item would fail verification. So they are
-    refused here, before anything is stored.
-    """
-    if deps.claims is None:
-        return
-    try:
-        claims = parse_device_claims(claims_json)
-    except ValueError:  # malformed claims: ingest answers with the precise reason
-        return
-    sent = canonical_bytes(claims)
-    for media in claims.media:
-        try:
-            kept = deps.claims.get(evidence_id_for(claims, media))
-        except (ClaimsNotArchived, ValueError, KeyError):
-            continue  # none kept, or unreadable: the claims are archived again after ingest
-        if canonical_json(parse_json(kept.claims_json)) != sent:
-            raise Problem(
-                409,
-                "EVENT_CONFLICT",
-                f"event {claims.event_id!r} is already stored with other claims; a new event "
-                "needs an event id of its own",
-            )
-
-
-def _check_idempotency_key(key: str | None, doc: dict[str, object] | None) -> None:
-    """An ``Idempotency-Key`` header, when sent, must name the claims' event: a device that
-    retries one event under another's key has a bug worth stopping at the door."""
-    if key is None or doc is None:  # malformed claims: ingest answers with the precise reason
-        return
-    if key != doc.get("event_id"):
-        raise Problem(
-            422,
-            "IDEMPOTENCY_KEY_MISMATCH",
-            f"Idempotency-Key {key[:80]!r} is not the claims' event id",
-        )

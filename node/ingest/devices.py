@@ -1,10 +1,11 @@
-"""Checking that device claims (captures and rectification reports) come from one of this
-department's devices."""
+"""Checking that claims come from this department: a device's (captures and rectification
+reports) from one of its devices, an officer's capture on the spot from one of its officers."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import TypeVar
 
 from cryptography import x509
 from pydantic import ValidationError
@@ -17,14 +18,40 @@ from node.ingest.errors import (
     CERT_NOT_VALID,
     DEVICE_MISMATCH,
     NOT_A_DEVICE,
+    NOT_AN_OFFICER,
     UNKNOWN_DEVICE,
     WRONG_ORG,
     IngestRefused,
 )
 from schemas.canonical import CanonicalJSONError
-from schemas.claims import DeviceClaims, canonical_bytes, parse_device_claims
+from schemas.claims import (
+    EvidenceClaims,
+    OfficerCaptureClaims,
+    canonical_bytes,
+    parse_evidence_claims,
+)
 
 MAX_CLAIMS_BYTES = 64 * 1024
+C = TypeVar("C", bound=EvidenceClaims)
+
+
+def read_claims(claims_json: bytes, parse: Callable[[bytes], C]) -> C:
+    """``claims_json`` parsed by ``parse`` (one kind of claims or several), within the size
+    limit; what is wrong named for a person.
+
+    Raises:
+        IngestRefused: BAD_CLAIMS.
+    """
+    if len(claims_json) > MAX_CLAIMS_BYTES:
+        raise IngestRefused(BAD_CLAIMS, f"claims exceed {MAX_CLAIMS_BYTES} bytes")
+    try:
+        return parse(claims_json)
+    except CanonicalJSONError as exc:
+        raise IngestRefused(BAD_CLAIMS, f"claims: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "claims"
+        raise IngestRefused(BAD_CLAIMS, f"{where}: {first['msg']}") from None
 
 
 class DeviceVerifier:
@@ -40,22 +67,16 @@ class DeviceVerifier:
         self._ca = x509.load_pem_x509_certificate(ca_pem)
         self._clock = clock
 
-    def verify(self, claims_json: bytes, signature: bytes, certificate_pem: bytes) -> DeviceClaims:
-        """The claims, if a device of this department signed exactly them.
+    def verify(
+        self, claims_json: bytes, signature: bytes, certificate_pem: bytes
+    ) -> EvidenceClaims:
+        """The claims, if a device of this department signed exactly them (an officer of it,
+        for an officer's capture).
 
         Raises:
             IngestRefused: with the reason's code.
         """
-        if len(claims_json) > MAX_CLAIMS_BYTES:
-            raise IngestRefused(BAD_CLAIMS, f"claims exceed {MAX_CLAIMS_BYTES} bytes")
-        try:
-            claims = parse_device_claims(claims_json)
-        except CanonicalJSONError as exc:
-            raise IngestRefused(BAD_CLAIMS, f"claims: {exc}") from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "claims"
-            raise IngestRefused(BAD_CLAIMS, f"{where}: {first['msg']}") from None
+        claims = read_claims(claims_json, parse_evidence_claims)
         try:
             cert = x509.load_pem_x509_certificate(certificate_pem)
         except ValueError:
@@ -65,8 +86,14 @@ class DeviceVerifier:
         now = self._clock()
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise IngestRefused(CERT_NOT_VALID, "the device certificate is not valid now")
-        if certificate_attributes(cert).get("role") != "device":
-            raise IngestRefused(NOT_A_DEVICE, "the certificate does not carry the device role")
+        # Each kind of claims has one kind of signer: a device cannot pass its detections
+        # off as an officer's observation, nor an officer sign in a camera's place.
+        signer_kind = "officer" if isinstance(claims, OfficerCaptureClaims) else "device"
+        if certificate_attributes(cert).get("role") != signer_kind:
+            raise IngestRefused(
+                NOT_AN_OFFICER if signer_kind == "officer" else NOT_A_DEVICE,
+                f"the certificate does not carry the {signer_kind} role",
+            )
         # Verify the bytes the device signed: the canonical form of what we parsed, so a
         # re-ordered or re-spaced document cannot carry a signature over other content.
         if not verify_signature(cert.public_key(), canonical_bytes(claims), signature):
@@ -77,7 +104,7 @@ class DeviceVerifier:
         if claims.device_id != signer:
             raise IngestRefused(
                 DEVICE_MISMATCH,
-                f"the claims name device {claims.device_id!r} but {signer!r} signed them",
+                f"the claims name {signer_kind} {claims.device_id!r} but {signer!r} signed them",
             )
         if claims.org != self.org:
             raise IngestRefused(WRONG_ORG, f"claims for {claims.org} sent to {self.org}")

@@ -1,4 +1,5 @@
-"""Ingest: verify the device's claims, then seal, store, register and index each file.
+"""Ingest: verify the device's claims (or an officer's capture), then seal, store, register
+and index each file.
 
 Crash safety comes from the order of durable steps and a journal row in the node database:
 
@@ -39,12 +40,13 @@ from node.store import BlobStore, BlobTooLarge
 from node.streams import Readable
 from node.vault import KeyVault
 from schemas.claims import (
-    DeviceClaims,
+    EvidenceClaims,
     MediaRef,
+    OfficerCaptureClaims,
     canonical_bytes,
     claims_digest,
     evidence_id_for,
-    parse_device_claims,
+    parse_evidence_claims,
 )
 from schemas.hashes import Digest
 from schemas.ledger import EvidenceRecord, EvidenceRegistration
@@ -103,8 +105,11 @@ class IngestService:
         signature: bytes,
         certificate_pem: bytes,
         files: Mapping[str, Readable],
+        *,
+        registrar: Registrar | None = None,
     ) -> list[Ingested]:
-        """Store every file the claims name.
+        """Store every file the claims name; ``registrar`` registers them (default: the
+        node's own, for devices; an officer's capture is registered as that officer).
 
         Raises:
             IngestRefused: bad claims or signature, unknown device, a file missing, extra,
@@ -123,16 +128,24 @@ class IngestService:
                     TOO_LARGE,
                     f"{media.name} is {media.size} bytes; the limit is {self.max_item_bytes}",
                 )
-        return [await self._one(claims, media, files[media.name]) for media in claims.media]
+        ledger = registrar or self.ledger
+        return [await self._one(claims, media, files[media.name], ledger) for media in claims.media]
 
-    async def _one(self, claims: DeviceClaims, media: MediaRef, stream: Readable) -> Ingested:
+    async def _one(
+        self, claims: EvidenceClaims, media: MediaRef, stream: Readable, ledger: Registrar
+    ) -> Ingested:
         evidence_id = evidence_id_for(claims, media)
         lock = self._locks.setdefault(evidence_id, asyncio.Lock())
         async with lock:
-            return await self._one_locked(claims, media, stream, evidence_id)
+            return await self._one_locked(claims, media, stream, evidence_id, ledger)
 
     async def _one_locked(
-        self, claims: DeviceClaims, media: MediaRef, stream: Readable, evidence_id: str
+        self,
+        claims: EvidenceClaims,
+        media: MediaRef,
+        stream: Readable,
+        evidence_id: str,
+        ledger: Registrar,
     ) -> Ingested:
         existing = self.index.evidence(evidence_id)
         if existing is not None:
@@ -153,7 +166,7 @@ class IngestService:
                     MEDIA_MISMATCH, f"{evidence_id} is already sealed with other content"
                 )
             return await self._register_and_index(
-                evidence_id, claims, media, Digest.parse(ciphertext)
+                evidence_id, claims, media, Digest.parse(ciphertext), ledger
             )
         self._journal(evidence_id, claims, media)
         self._crash_point("journal")
@@ -184,10 +197,15 @@ class IngestService:
             row.state, row.updated_at = SEALED, self._clock()
             row.plaintext_hash, row.ciphertext_hash = str(sealed.plaintext), str(sealed.ciphertext)
         self._crash_point("sealed")
-        return await self._register_and_index(evidence_id, claims, media, sealed.ciphertext)
+        return await self._register_and_index(evidence_id, claims, media, sealed.ciphertext, ledger)
 
     async def _register_and_index(
-        self, evidence_id: str, claims: DeviceClaims, media: MediaRef, ciphertext: Digest
+        self,
+        evidence_id: str,
+        claims: EvidenceClaims,
+        media: MediaRef,
+        ciphertext: Digest,
+        ledger: Registrar,
     ) -> Ingested:
         registration = EvidenceRegistration(
             evidence_id=evidence_id,
@@ -203,7 +221,7 @@ class IngestService:
             locator=f"blob:{ciphertext}",
             claims_hash=claims_digest(claims),
         )
-        committed = await self.ledger.register_evidence(registration)
+        committed = await ledger.register_evidence(registration)
         record: EvidenceRecord = committed.value
         self._crash_point("register")
         row = {
@@ -215,13 +233,13 @@ class IngestService:
             "captured_at": claims.captured_at,
             "lat": claims.place.lat if claims.place else None,
             "lon": claims.place.lon if claims.place else None,
-            "zone": claims.zone,
+            "zone": None if isinstance(claims, OfficerCaptureClaims) else claims.zone,
             "subject_key": None,
             "media_type": media.media_type,
             "size": media.size,
             "plaintext_hash": str(media.sha256),
             "ciphertext_hash": str(ciphertext),
-            "text": f"{claims.zone} {claims.rule}",
+            "text": _search_text(claims),
             "status": "registered",
             "ledger_tx": record.registered_tx,
         }
@@ -231,7 +249,7 @@ class IngestService:
         self._crash_point("index")
         return Ingested(evidence_id, media.name, record.registered_tx, duplicate=False)
 
-    def _journal(self, evidence_id: str, claims: DeviceClaims, media: MediaRef) -> None:
+    def _journal(self, evidence_id: str, claims: EvidenceClaims, media: MediaRef) -> None:
         with self.index.session() as session:
             session.merge(
                 JournalRow(
@@ -266,11 +284,13 @@ class IngestService:
         with self.index.session() as session:
             rows = list(session.execute(select(JournalRow)).scalars())
         for row in rows:
-            claims = parse_device_claims(row.claims_json)
+            claims = parse_evidence_claims(row.claims_json)
             media = next(m for m in claims.media if m.name == row.media_name)
             if row.state == SEALED and row.ciphertext_hash:
+                # As the node's own registrar, an officer's capture too: its signed claims
+                # still name the officer who took it.
                 await self._register_and_index(
-                    row.evidence_id, claims, media, Digest.parse(row.ciphertext_hash)
+                    row.evidence_id, claims, media, Digest.parse(row.ciphertext_hash), self.ledger
                 )
                 finished += 1
             else:
@@ -298,3 +318,11 @@ class IngestService:
         for digest in orphans:
             self.store.delete(digest)
         return len(orphans)
+
+
+def _search_text(claims: EvidenceClaims) -> str:
+    """What a person searching the index may type: the zone and rule a device watched, or
+    the officer's note."""
+    if isinstance(claims, OfficerCaptureClaims):
+        return claims.note
+    return f"{claims.zone} {claims.rule}"

@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.canonical import canonical_json, parse_json
+
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -69,6 +71,18 @@ class ClaimsArchive:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def holds_other(self, evidence_id: str, canonical_claims: bytes) -> bool:
+        """Whether claims other than ``canonical_claims`` (canonical JSON) are kept for
+        ``evidence_id``: a replay that would replace what the ledger's ``claims_hash`` binds.
+
+        None kept, or an unreadable copy, is not "other": the caller archives again.
+        """
+        try:
+            kept = self.get(evidence_id)
+            return canonical_json(parse_json(kept.claims_json)) != canonical_claims
+        except (ClaimsNotArchived, ValueError, KeyError):
+            return False
 
     def get(self, evidence_id: str) -> SignedClaims:
         """The signed claims of ``evidence_id``.

@@ -22,7 +22,9 @@ from chaincode.runtime import ContractError
 from gateway.app import create_app
 from gateway.auth import TokenStore
 from gateway.deps import GatewayDeps
+from node.crypto.signing import EcdsaSigner
 from node.crypto.subjects import SubjectKeyer
+from node.fabric.identity import Identity
 from node.ledger import Committed, LedgerRefused
 from node.ledger.bootstrap import load_schedule
 from node.settings import PROJECT_ROOT
@@ -33,6 +35,7 @@ from schemas.ledger import (
     CaseFiling,
     CaseRecord,
     EvidenceRecord,
+    EvidenceRegistration,
     GrantRecord,
     GrantRequest,
     ItemTrail,
@@ -107,6 +110,7 @@ class FakeChain:
     accesses: list[AccessRecord] = field(default_factory=list)
     foreign: dict[str, EvidenceRecord] = field(default_factory=dict)
     attached: dict[str, list[str]] = field(default_factory=dict)  # case id -> evidence ids
+    registered_by: dict[str, str] = field(default_factory=dict)  # through FakeLedger only
     flags: dict[str, ViolationRecord] = field(default_factory=dict)
     openings: dict[str, CaseOpening] = field(default_factory=dict)  # cases opened by flags
     subject_violations: dict[str, list[SubjectViolation]] = field(default_factory=dict)
@@ -327,6 +331,14 @@ class FakeLedger:
 
     async def case_evidence(self, case_id: str) -> list[str]:
         return list(self.chain.attached.get(case_id, []))
+
+    async def register_evidence(self, reg: EvidenceRegistration) -> Any:
+        """RegisterEvidence's contract: an officer or a device of the owner org."""
+        if self.role not in (Role.OFFICER, Role.DEVICE) or self.org != reg.owner_org:
+            raise self._deny()
+        committed = await FileLedger(self.chain.evidence_file).register_evidence(reg)
+        self.chain.registered_by.setdefault(reg.evidence_id, self.user)
+        return committed
 
     async def attach_evidence(self, case_id: str, evidence_id: str) -> str:
         """AttachEvidence's contract: an officer of the holder org, an item it owns."""
@@ -552,8 +564,24 @@ class Kit:
         return sorted(p for p in (self.root / "node" / "blobs").rglob("*") if p.is_file())
 
 
+class Signers:
+    """Each user's identity and key, issued at test time by the node's CA with the user's
+    role: what the gateway signs an officer's capture with."""
+
+    def __init__(self, ca_root: Path) -> None:
+        self.ca_root = ca_root
+        self._made: dict[str, tuple[Identity, EcdsaSigner]] = {}
+
+    def __call__(self, user: str) -> tuple[Identity, EcdsaSigner]:
+        if user not in self._made:
+            pair = device(make_ca(self.ca_root), role=USERS[user].value, name=user)
+            self._made[user] = (Identity(ORG, pair.cert_pem), EcdsaSigner.from_pem(pair.key_pem))
+        return self._made[user]
+
+
 def build(root: Path, max_upload_bytes: int = 1 << 24, **changes: Any) -> Kit:
     ingest = service(root / "node")
+    changes.setdefault("signer_for", Signers(root / "node"))
     clock = [NOW]
     chain = FakeChain(root / "node" / "ledger.json")
     deps = GatewayDeps(

@@ -317,3 +317,27 @@ def rectification_upload(device: IdentityFiles, org: str, flag_id: str, photo: b
         ],
     )
     return signed_parts(device, report, photo)
+
+
+def capture_upload(photo: bytes, case_id: str | None = None) -> list[tuple[str, object]]:
+    """An officer's handheld capture of ``photo`` for ``case_id``, as the handheld sends it."""
+    capture = {
+        "event_id": f"hh-pkg-{uuid.uuid4().hex[:10]}",
+        "camera_id": "bodycam-0042",
+        "captured_at": "2026-11-22T10:15:00+08:00",
+        "violation_type": "road_occupation",
+        "note": "stall on the pavement outside no. 12, owner present",
+        "case_id": case_id,
+        "media": [
+            {
+                "name": "onsite.jpg",
+                "media_type": "image/jpeg",
+                "sha256": f"sha256:{hashlib.sha256(photo).hexdigest()}",
+                "size": len(photo),
+            }
+        ],
+    }
+    return [
+        ("capture", (None, json.dumps(capture).encode())),
+        ("files", ("onsite.jpg", photo, "image/jpeg")),
+    ]

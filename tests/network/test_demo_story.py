@@ -65,4 +65,5 @@ async def test_the_demo_story_runs_end_to_end(
     record = next(line for line in lines if "the party's record" in line)
     assert "1 violation(s)" in record
     assert "(step 2, stepped penalty)" in record  # the decision was step 1
+    assert any("taken on the spot (现场取证)" in line for line in lines)
     assert any(line.startswith("== 9.") for line in lines)

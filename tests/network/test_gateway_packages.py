@@ -25,7 +25,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from netsupport import Upload, case_filing, gateway_client, ledger_as, signed_upload
+from netsupport import (
+    Upload,
+    capture_upload,
+    case_filing,
+    gateway_client,
+    ledger_as,
+    signed_upload,
+)
 from test_gateway_api import POLICE, URBAN, _eventually, _visible
 
 from node.consortium.identities import org_crypto
@@ -243,3 +250,51 @@ async def test_package_download_verify_and_tamper(
     assert sweep.status_code == 200, sweep.text
     mine = [p for p in sweep.json()["problems"] if p["subject"] in (first, second)]
     assert mine == [], sweep.text
+
+
+async def test_an_officer_s_capture_on_the_spot_is_in_the_case_s_package_in_their_name(
+    people: Network, gateways: Gateways, tmp_path: Path
+) -> None:
+    g, t = gateways, gateways.tokens
+    by_device = await _submit(people, g, b"\xff\xd8\xff\xe0" + uuid.uuid4().bytes * 4096)
+    case_id = f"CASE-CAPTURE-{uuid.uuid4().hex[:8]}"
+    officer = t[f"{URBAN}/officer1"]
+    filed = await g.urban.post("/cases", json=case_filing(case_id, [by_device]), headers=officer)
+    assert filed.status_code == 201, filed.text
+    photo = b"\xff\xd8\xff\xe0" + uuid.uuid4().bytes * 2048
+    # A device may not capture in an officer's place; nothing of its attempt is kept.
+    upload = capture_upload(photo, case_id)
+    refused = await g.urban.post("/captures", files=upload, headers=t[f"{URBAN}/device1"])
+    assert refused.status_code == 403, refused.text
+    taken = await g.urban.post("/captures", files=upload, headers=officer)
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["items"][0]["duplicate"] is False
+    on_spot = taken.json()["items"][0]["evidence_id"]
+    assert [a["evidence_id"] for a in taken.json()["attached"]] == [on_spot]
+
+    # The ledger names the officer who took it, and holds it in the case.
+    owner = ledger_as(people.layout, URBAN, "officer")
+    record = await owner.evidence(on_spot)
+    assert "officer1" in record.registered_by
+    assert record.registered_role.value == "officer"
+    assert (record.device_id, record.camera_id) == ("officer1", "bodycam-0042")
+    assert sorted(await owner.case_evidence(case_id)) == sorted([by_device, on_spot])
+
+    resp = await g.urban.post(f"/cases/{case_id}/packages", headers=officer)
+    assert resp.status_code == 200, resp.text
+    package = tmp_path / f"{case_id}.tar"
+    package.write_bytes(resp.content)
+    with tarfile.open(package) as archive:
+        f = archive.extractfile(layout.MANIFEST)
+        assert f is not None
+        manifest = Manifest.from_json(f.read())
+        member = archive.extractfile(layout.evidence_path(on_spot))
+        assert member is not None
+        assert member.read() == photo
+    item = next(i for i in manifest.items if i.evidence_id == on_spot)
+    assert item.claims is not None
+    assert item.claims.claims["kind"] == "officer_capture"
+    assert item.claims.claims["device_id"] == "officer1"
+    # Offline, the officer-signed capture verifies against the officer's certificate.
+    report = verify_package(package)
+    assert report.ok, report.render()

@@ -20,7 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
-from netsupport import case_filing, caught_up, gateway_client, ledger_as, signed_upload
+from netsupport import (
+    capture_upload,
+    case_filing,
+    caught_up,
+    gateway_client,
+    ledger_as,
+    signed_upload,
+)
 from test_evidence_chaincode import refused_with, registration
 from test_redaction_network import _photo as real_photo
 
@@ -228,6 +235,16 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
             "evidence", "derivations", readers, 200, get(f"/evidence/{evidence_id}/derivations")
         ),
         Endpoint("evidence", "redact", officer, 201, post(f"/evidence/{evidence_id}/redactions")),
+        Endpoint(
+            "evidence",
+            "capture on the spot",
+            officer,
+            201,
+            # A new event for each role: a refused one must store nothing the next could find.
+            lambda role: d.call(
+                role, "POST", "/captures", files=capture_upload(photo + b"\x02", case_id)
+            ),
+        ),
         Endpoint(
             "packages",
             "export",

@@ -21,7 +21,7 @@ from node.index.database import sqlite_url
 from node.ingest import DeviceVerifier, IngestService
 from node.store import FilesystemBlobStore
 from node.vault import KeyVault, load_or_create_org_key
-from schemas.claims import CaptureClaims, canonical_bytes
+from schemas.claims import CaptureClaims, EvidenceClaims, OfficerCaptureClaims, canonical_bytes
 from schemas.hashes import Digest
 from schemas.ledger import EvidenceRecord, EvidenceRegistration, ledger_time
 
@@ -129,7 +129,24 @@ def claims(**changes: Any) -> CaptureClaims:
     return CaptureClaims.model_validate_json(json.dumps(doc))
 
 
-def signed(c: CaptureClaims, key: KeyPair) -> tuple[bytes, bytes, bytes]:
+def officer_capture(**changes: Any) -> OfficerCaptureClaims:
+    """An officer's capture on the spot, of the same two files as :func:`claims`."""
+    device_claims = claims().model_dump(mode="json")
+    doc: dict[str, Any] = {
+        "event_id": "hh-0042-0001",
+        "org": ORG,
+        "device_id": "officer-1",
+        "camera_id": "bodycam-0042",
+        "captured_at": device_claims["captured_at"],
+        "violation_type": "road_occupation",
+        "note": "stall on the pavement, owner present",
+        "media": device_claims["media"],
+    }
+    doc.update(changes)
+    return OfficerCaptureClaims.model_validate_json(json.dumps(doc))
+
+
+def signed(c: EvidenceClaims, key: KeyPair) -> tuple[bytes, bytes, bytes]:
     """(claims JSON, signature, certificate PEM) as a device uploads them."""
     body = canonical_bytes(c)
     return body, EcdsaSigner.from_pem(key.key_pem).sign(body), key.cert_pem

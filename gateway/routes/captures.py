@@ -1,0 +1,151 @@
+"""Officers' captures on the spot (现场取证): photos and video taken with a handheld terminal
+or a body-worn recorder (执法记录仪), stored, registered and attached to a case in one step.
+
+The handheld hashes each file as it takes it and sends the hashes with the files; the node
+signs the capture with the officer's own key (held by the node, as for the officer's
+transactions) and ingests it as it ingests a device's claims: every byte checked against
+the signed hashes, sealed, registered on the ledger as that officer. A package then carries
+the officer-signed capture beside the file, so a court sees who took it, when and where.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from gateway.auth import Principal
+from gateway.deps import Deps, Ledger, ledger_of, require
+from gateway.models import AttachedItem, CaptureIn, CaptureResult, IngestedItem
+from gateway.problems import Problem
+from gateway.submissions import check_idempotency_key, check_same_event
+from gateway.uploads import read_multipart
+from node.streams import Readable
+from schemas.canonical import parse_json
+from schemas.claims import OfficerCaptureClaims, canonical_bytes
+from schemas.glossary import Role
+
+router = APIRouter(tags=["evidence"])
+
+CAPTURES_ROUTE = "/captures"
+CAPTURE_PART = "capture"
+
+_CAPTURE_DOC = f"""An officer's own evidence, taken on the spot. Multipart parts: `{CAPTURE_PART}`
+(JSON: event id, handheld id, capture time, violation type, place, note, optional case id,
+and each file's name, media type, SHA-256 and size as the handheld took it) and one file part
+per medium, named as in `media`. The files are registered in the officer's name and, given a
+case id, attached to that case (held by this department, open). Idempotent by event id: a
+replay returns the same evidence ids with `duplicate: true`; other content under a stored
+event id is `409 EVENT_CONFLICT`."""
+
+
+@router.post(
+    CAPTURES_ROUTE,
+    response_model=CaptureResult,
+    status_code=201,
+    description=_CAPTURE_DOC,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [CAPTURE_PART],
+                        "properties": {CAPTURE_PART: {"type": "string", "format": "binary"}},
+                        "additionalProperties": {"type": "string", "format": "binary"},
+                    }
+                }
+            },
+        }
+    },
+)
+async def capture(
+    request: Request, deps: Deps, who: Annotated[Principal, require(Role.OFFICER)]
+) -> CaptureResult:
+    if deps.signer_for is None:
+        raise Problem(501, "CAPTURES_NOT_CONFIGURED", "this gateway takes no officer captures")
+    upload = await read_multipart(
+        request.headers.get("content-type", ""),
+        request.stream(),
+        spool_dir=deps.spool_dir,
+        max_file_bytes=deps.max_upload_bytes,
+        max_field_bytes=deps.max_claims_bytes,
+        field_names=(CAPTURE_PART,),
+    )
+    try:
+        ledger = ledger_of(deps, who)
+        form = _capture_form(upload.fields.get(CAPTURE_PART))
+        check_idempotency_key(request.headers.get("idempotency-key"), form.event_id)
+        claims = OfficerCaptureClaims(
+            org=deps.org, device_id=who.user, **form.model_dump(exclude_none=True)
+        )
+        if form.case_id is not None:
+            await _check_case_takes_evidence(ledger, deps.org, form.case_id)
+        check_same_event(deps.claims, claims)
+        identity, signer = deps.signer_for(who.user)
+        body = canonical_bytes(claims)
+        signature = signer.sign(body)
+        with ExitStack() as stack:
+            files: dict[str, Readable] = {
+                name: stack.enter_context(path.open("rb")) for name, path in upload.files.items()
+            }
+            done = await deps.ingest.ingest(
+                body, signature, identity.cert_pem, files, registrar=ledger
+            )
+    finally:
+        upload.discard()
+    if deps.claims is not None:  # packages carry the signed capture of each item
+        for i in done:
+            deps.claims.put(i.evidence_id, body, signature, identity.cert_pem)
+    # Stored and registered: a refusal from here on loses nothing, and a retry (a replay,
+    # then attaching again) is harmless.
+    attached: list[AttachedItem] = []
+    if form.case_id is not None:
+        for i in done:
+            tx_id = await ledger.attach_evidence(form.case_id, i.evidence_id)
+            attached.append(AttachedItem(evidence_id=i.evidence_id, tx_id=tx_id))
+    return CaptureResult(
+        event_id=form.event_id,
+        items=[
+            IngestedItem(
+                evidence_id=i.evidence_id,
+                file_name=i.media_name,
+                ledger_tx=i.ledger_tx,
+                duplicate=i.duplicate,
+            )
+            for i in done
+        ],
+        case_id=form.case_id,
+        attached=attached,
+    )
+
+
+def _capture_form(raw: bytes | None) -> CaptureIn:
+    if raw is None:
+        raise Problem(422, "MISSING_PART", f"missing parts: {CAPTURE_PART}")
+    try:
+        doc = parse_json(raw)
+    except ValueError:
+        raise Problem(422, "INVALID_REQUEST", f"{CAPTURE_PART}: not a JSON document") from None
+    try:
+        return CaptureIn.model_validate(doc)
+    except ValidationError as err:
+        e = err.errors()[0]
+        where = ".".join(str(p) for p in (CAPTURE_PART, *e["loc"]))
+        raise Problem(422, "INVALID_REQUEST", f"{where}: {e['msg']}") from None
+
+
+async def _check_case_takes_evidence(ledger: Ledger, org: str, case_id: str) -> None:
+    """Before anything is stored: the case exists, this department holds it and it is open
+    (the chaincode checks the same when attaching; this keeps a capture for a case it cannot
+    join from being stored without it)."""
+    case = await ledger.case(case_id)  # NOT_FOUND: 404; a case the officer may not read: 403
+    if case.holder_org != org:
+        raise Problem(
+            403, "CASE_NOT_HELD", f"case {case_id} is held by {case.holder_org}, not {org}"
+        )
+    if case.closed:
+        raise Problem(409, "CASE_CLOSED", f"case {case_id} is closed: it takes no new evidence")
