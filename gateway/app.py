@@ -16,6 +16,7 @@ from gateway.routes import (
     evidence,
     packages,
     redactions,
+    reports,
     review,
     subjects,
 )
@@ -41,6 +42,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(review.router)
     app.include_router(redactions.router)
     app.include_router(subjects.router)
+    app.include_router(reports.router)
     app.include_router(console.router)
     app.add_middleware(
         BodyLimit,

@@ -1,10 +1,10 @@
 """The index follower: chaincode events, with a checkpoint, into the department's index.
 
 Cases filed, moved or transferred in, items attached to them (including other departments'
-items, as rows without place or text), grants and access records appear in the local
-index. Each event is handled idempotently (upserts of what the ledger says now) and then
-checkpointed, so a restarted follower resumes where it stopped: an event handled but not
-yet checkpointed before a crash is handled again, harmlessly.
+items, as rows without place or text), the department's flags, grants and access records
+appear in the local index. Each event is handled idempotently (upserts of what the ledger
+says now) and then checkpointed, so a restarted follower resumes where it stopped: an event
+handled but not yet checkpointed before a crash is handled again, harmlessly.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from node.fabric import ChaincodeEvent, Checkpointer, Gateway, resume_events
 from node.index import IndexDatabase
-from node.index.schema import AccessRow, GrantRow
+from node.index.schema import AccessRow, FlagRow, GrantRow
 from node.ledger import LedgerClient, LedgerRefused
 from schemas.ledger import CaseRecord, EvidenceRecord, TargetKind, parse_ledger_time
 
@@ -102,8 +102,14 @@ class IndexFollower:
             registered_into_case = event.name == "EvidenceRegistered" and payload.get("case_id")
             if event.name in _CASE_EVENTS or registered_into_case:
                 await self._case(payload["case_id"])
+                # A case opened from a flag: the one event stands for the flag's step too.
+                if event.name == "CaseFiled" and "flag_id" in payload and self._org_is(payload):
+                    await self._flag(payload["flag_id"])
             elif event.name in ("AccessGranted", "AccessRevoked"):
                 await self._grants(TargetKind(payload["target"]), payload["target_id"])
+            elif event.name in ("ViolationFlagged", "ViolationMoved"):
+                if self._org_is(payload, key="org"):
+                    await self._flag(payload["flag_id"])
             elif event.name == "AccessRecorded":
                 await self._access(payload["record_id"])
             elif event.name == "PackageAccessRecorded":
@@ -130,6 +136,7 @@ class IndexFollower:
                 "violation_type": case.violation_type.value,
                 "subject_key": case.subject_key,
                 "updated_at": parse_ledger_time(case.updated_at),
+                "filed_at": parse_ledger_time(case.filed_at),
             },
             evidence_ids,
         )
@@ -141,6 +148,29 @@ class IndexFollower:
         if pending is not None and pending.to_org == self.org:
             return True
         return self.index.case(case.case_id) is not None  # held it before: keep it current
+
+    def _org_is(self, payload: dict[str, Any], key: str = "holder_org") -> bool:
+        """Whether the event is this department's (every event, without ``org``)."""
+        return self.org is None or payload.get(key) == self.org
+
+    async def _flag(self, flag_id: str) -> None:
+        flag = await self.ledger.violation(flag_id)  # as it stands now, whatever moved it
+        self.index.upsert_rows(
+            FlagRow,
+            [
+                {
+                    "flag_id": flag.flag_id,
+                    "org": flag.org,
+                    "camera_id": flag.camera_id,
+                    "violation_type": flag.violation_type.value,
+                    "detected_at": parse_ledger_time(flag.detected_at),
+                    "status": flag.status.value,
+                    "updated_at": parse_ledger_time(flag.updated_at),
+                    "case_id": flag.case_id,
+                }
+            ],
+            ["flag_id"],
+        )
 
     async def _grants(self, target: TargetKind, target_id: str) -> None:
         grants = await self.ledger.grants(target, target_id)

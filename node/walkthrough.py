@@ -482,6 +482,18 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
         ledger=ClientLedgerView(owner_view),
     )
     say(f"   evnet doctor --org UrbanManagement: {len(problems)} problem(s)")
+    async with urban_gw.as_user(Role.AUDITOR) as auditor_http:
+        resp = await auditor_http.get("/reports/day")
+        if resp.status_code != 200:
+            raise RuntimeError(f"GET /reports/day: {resp.status_code} {resp.text[:300]}")
+    day = resp.json()
+    # The index follows the ledger a moment behind: the figures are as of `generated_at`.
+    say(
+        f"   today's report (日报, GET /reports/day, evnet report): "
+        f"{day['flags']['raised']} flag(s) raised, {day['flags']['rejected']} rejected, "
+        f"{day['evidence']['items']} evidence item(s), {day['cases']['filed']} case(s) filed, "
+        f"{day['access']['records']} access record(s), {day['access']['denied']} denied"
+    )
     return Outcome(
         item.evidence_id,
         case_id,

@@ -51,10 +51,15 @@ async def assess_for(ctx: Stub, case: CaseRecord, *, rectified: bool, at: str) -
     return assess(schedule, case.violation_type, history, rectified=rectified, now=at)
 
 
-async def open_case(ctx: Stub, actor: Actor, req: CaseFiling) -> CaseRecord:
+async def open_case(
+    ctx: Stub, actor: Actor, req: CaseFiling, *, from_flag: str | None = None
+) -> CaseRecord:
     """File ``req`` for ``actor``'s org (the caller checked the role): the case at its source
     stage, its evidence linked (owned by that org), its key bound to the org's peers. The
-    same filing again returns the case unchanged; different content is CASE_CONFLICT."""
+    same filing again returns the case unchanged; different content is CASE_CONFLICT.
+
+    ``from_flag``: the flag the case is opened from; its ``CaseFiled`` event names it, since
+    that event stands for the flag's step too (a transaction carries one event)."""
     key = state.case(req.case_id)
     existing = await state.load(ctx, key, CaseRecord)
     if existing is not None:
@@ -93,15 +98,14 @@ async def open_case(ctx: Stub, actor: Actor, req: CaseFiling) -> CaseRecord:
     # Every later change of the case needs its holder's peer among the endorsers:
     # another department's peers cannot move a case they do not hold.
     await ctx.set_key_policy(key, peers_of([actor.org]))
-    emit(
-        ctx,
-        "CaseFiled",
-        {
-            "case_id": req.case_id,
-            "holder_org": actor.org,
-            "evidence_ids": list(dict.fromkeys(req.evidence_ids)),
-        },
-    )
+    filed: dict[str, Any] = {
+        "case_id": req.case_id,
+        "holder_org": actor.org,
+        "evidence_ids": list(dict.fromkeys(req.evidence_ids)),
+    }
+    if from_flag is not None:
+        filed["flag_id"] = from_flag
+    emit(ctx, "CaseFiled", filed)
     return case
 
 

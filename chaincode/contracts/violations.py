@@ -88,7 +88,7 @@ async def _move(
             source=CaseSource.CAMERA,
             evidence_ids=record.evidence_ids,
         )
-        case_id = (await open_case(ctx, actor, filing)).case_id
+        case_id = (await open_case(ctx, actor, filing, from_flag=record.flag_id)).case_id
     at = now(ctx)
     entry = ViolationEntry(
         flag_id=record.flag_id,
@@ -117,7 +117,7 @@ async def _move(
     )
     await state.save(ctx, state.violation(record.flag_id), moved)
     # A transaction carries one chaincode event: when a case was opened its CaseFiled stands
-    # (index followers need it); the flag's step is in its history either way.
+    # (index followers need it) and names the flag; the step is in its history either way.
     if case_id is None:
         emit(ctx, "ViolationMoved", {"flag_id": record.flag_id, "org": record.org, "status": to})
     return moved

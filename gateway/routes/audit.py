@@ -5,9 +5,7 @@ integrity sweep (:func:`node.doctor.sweep`)."""
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
-import io
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, cast
 
@@ -21,6 +19,7 @@ from gateway.deps import Deps, Ledger, ledger_of, require
 from gateway.loop_bridge import OnLoop, in_worker_thread
 from gateway.models import AccessView, TrailView
 from gateway.problems import Problem
+from gateway.spreadsheet import csv_line
 from node.doctor import sweep
 from node.ledger import LedgerRefused
 from schemas.glossary import Role
@@ -118,14 +117,14 @@ async def trail_csv(deps: Deps, who: Auditor, filters: Filters) -> StreamingResp
     pages = _pages(ledger, filters, first, MAX_EXPORT_RECORDS + 1)
 
     async def rows() -> AsyncIterator[bytes]:
-        yield _csv_line(CSV_COLUMNS)
+        yield csv_line(CSV_COLUMNS)
         sent = 0
         async for records in pages:
             for r in records:
                 if sent == MAX_EXPORT_RECORDS:
-                    yield _csv_line(("TRUNCATED", *[""] * (len(CSV_COLUMNS) - 1)))
+                    yield csv_line(("TRUNCATED", *[""] * (len(CSV_COLUMNS) - 1)))
                     return
-                yield _csv_line(_row(r))
+                yield csv_line(_row(r))
                 sent += 1
 
     stamp = deps.clock().strftime("%Y%m%dT%H%M%SZ")
@@ -313,10 +312,3 @@ def _row(r: AccessRecord) -> tuple[str, ...]:
         r.grant_tx or "",
         r.shared_with or "",
     )
-
-
-def _csv_line(cells: Sequence[str]) -> bytes:
-    out = io.StringIO()
-    # A cell a spreadsheet would read as a formula is quoted as text.
-    csv.writer(out).writerow([f"'{c}" if c[:1] in ("=", "+", "-", "@") else c for c in cells])
-    return out.getvalue().encode()

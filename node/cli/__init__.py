@@ -19,6 +19,7 @@ from node.cli import (
     identity,
     network,
     package,
+    report,
     stack,
     toolchain,
 )
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_parser(sub)
     stack.add_parser(sub)
     backup.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 

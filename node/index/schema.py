@@ -79,11 +79,35 @@ class CaseRow(Base):
     violation_type: Mapped[str] = mapped_column(String(32))
     subject_key: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    # Filed (on the ledger); None for a row written before the index kept it.
+    filed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), default=None)
 
     __table_args__ = (
         Index("ix_cases_time", "updated_at", "case_id"),
+        Index("ix_cases_filed", "filed_at"),
         Index("ix_cases_stage_time", "stage", "updated_at"),
         Index("ix_cases_type_time", "violation_type", "updated_at"),
+    )
+
+
+class FlagRow(Base):
+    """One of this department's flags as the ledger last showed it: where it stands in the
+    review queue and the co-governance loop."""
+
+    __tablename__ = "flags"
+
+    flag_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    org: Mapped[str] = mapped_column(String(64))
+    camera_id: Mapped[str] = mapped_column(String(128))
+    violation_type: Mapped[str] = mapped_column(String(32))
+    detected_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    case_id: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        Index("ix_flags_detected", "detected_at"),
+        Index("ix_flags_status_time", "status", "updated_at"),
     )
 
 

@@ -3,6 +3,7 @@ queue, and every refusal with its code."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -79,10 +80,20 @@ async def test_a_flag_waits_in_the_queue_and_is_idempotent(flagged: Harness) -> 
 
 
 async def test_confirm_with_a_case_files_it_in_the_same_transaction(flagged: Harness) -> None:
-    done = ok(
-        await submit(flagged, REVIEWER, "ReviewViolation", review(action="case", case=opening()))
+    result = await submit(
+        flagged, REVIEWER, "ReviewViolation", review(action="case", case=opening())
     )
+    done = ok(result)
     assert (done["status"], done["case_id"]) == ("case_filed", "C-9")
+    # The one event of the transaction is the case's, and names the flag for followers.
+    assert result.event is not None
+    assert result.event[0] == "CaseFiled"
+    assert json.loads(result.event[1]) == {
+        "case_id": "C-9",
+        "holder_org": URBAN,
+        "evidence_ids": ["E-1"],
+        "flag_id": "evt-1",
+    }
     case = await query(flagged, OFFICER, "GetCase", "C-9")
     assert (case["source"], case["violation_type"], case["stage"]) == (
         "camera",

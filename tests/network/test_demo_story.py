@@ -5,6 +5,7 @@ model on real footage, and the package it exports verifies offline."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,4 +67,7 @@ async def test_the_demo_story_runs_end_to_end(
     assert "1 violation(s)" in record
     assert "(step 2, stepped penalty)" in record  # the decision was step 1
     assert any("taken on the spot (现场取证)" in line for line in lines)
+    # Counted exactly in tests/network/test_index_follower.py; here, served and printed.
+    day = next(line for line in lines if "today's report (日报" in line)
+    assert re.search(r": \d+ flag\(s\) raised, \d+ rejected, \d+ evidence item\(s\), ", day), day
     assert any(line.startswith("== 9.") for line in lines)

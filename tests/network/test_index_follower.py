@@ -19,7 +19,8 @@ from node.fabric import FileCheckpointer
 from node.follower import IndexFollower
 from node.index import EvidenceQuery, open_index
 from node.index.database import sqlite_url
-from node.index.schema import AccessRow, CaseRow, GrantRow
+from node.index.reports import Period, period_bounds, period_report
+from node.index.schema import AccessRow, CaseRow, FlagRow, GrantRow
 from schemas.glossary import AccessKind, ViolationType
 from schemas.hashes import Digest
 from schemas.ledger import (
@@ -35,6 +36,7 @@ from schemas.ledger import (
     TransferProposal,
     package_record_id,
 )
+from schemas.violations import CaseOpening, ViolationFlag, ViolationReview
 
 pytestmark = pytest.mark.network
 
@@ -146,3 +148,90 @@ async def test_a_case_transferred_in_appears_in_the_receivers_index(
         row = session.get(AccessRow, package_record_id(exported.tx_id, 0))
         assert row is not None
         assert (row.kind, row.outcome, row.target_id) == ("package", "granted", evidence_id)
+
+
+async def test_the_department_s_flags_feed_its_period_report(
+    people: Network, tmp_path: Path
+) -> None:
+    layout = people.layout
+    device = ledger_as(layout, "UrbanManagement", "device")
+    reviewer = ledger_as(layout, "UrbanManagement", "reviewer")
+    tag = uuid.uuid4().hex[:8]
+    flags = [f"evt-report-{tag}-{n}" for n in (1, 2)]
+    case_id = f"CASE-REPORT-{tag}"
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for flag_id in flags:
+        evidence_id = f"EV-{flag_id}"
+        await device.register_evidence(
+            EvidenceRegistration(
+                evidence_id=evidence_id,
+                plaintext_hash=Digest.of(b"p" + evidence_id.encode()),
+                ciphertext_hash=Digest.of(b"c" + evidence_id.encode()),
+                size=1234,
+                media_type="image/jpeg",
+                captured_at=at,
+                device_id="device1",
+                camera_id="cam-7",
+                violation_type=ViolationType.ROAD_OCCUPATION,
+                owner_org="UrbanManagementMSP",
+                locator="blob:x",
+                claims_hash=Digest.of(b"claims"),
+            )
+        )
+    raised = [
+        await device.flag_violation(
+            ViolationFlag(
+                flag_id=flag_id,
+                camera_id="cam-7",
+                violation_type=ViolationType.ROAD_OCCUPATION,
+                detected_at=at,
+                evidence_ids=[f"EV-{flag_id}"],
+                confidence=0.8,
+                claims_hash=Digest.of(b"claims"),
+            )
+        )
+        for flag_id in flags
+    ]
+    await caught_up(reviewer, raised[-1].block_number)
+    await reviewer.review_violation(
+        ViolationReview(flag_id=flags[0], decision="rejected", reason="false_positive")
+    )
+    # Confirmed into a case: the transaction's one event is the case's CaseFiled.
+    opened = await reviewer.review_violation(
+        ViolationReview(
+            flag_id=flags[1],
+            decision="confirmed",
+            reason="confirmed_on_footage",
+            action="case",
+            case=CaseOpening(
+                case_id=case_id,
+                subject_key=hashlib.sha256(case_id.encode()).hexdigest(),
+                subject_kind=SubjectKind.PERSON,
+            ),
+        )
+    )
+
+    # The department's follower reads as its admin, as `evnet gateway serve` runs it.
+    reader = ledger_as(layout, "UrbanManagement")
+    await caught_up(reader, opened.block_number)
+    index = open_index(sqlite_url(tmp_path / "urban.sqlite"))
+    follower = IndexFollower(
+        reader, index, FileCheckpointer(tmp_path / "f.json"), org="UrbanManagementMSP"
+    )
+    # Two flags raised, one moved, one case filed from the other: four events.
+    run = follower.run(start_block=raised[0].block_number, stop_after=4)
+    assert await asyncio.wait_for(run, 60) == 4
+    with index.session() as session:
+        rows = [session.get(FlagRow, flag_id) for flag_id in flags]
+        assert [(r.status, r.case_id) if r else None for r in rows] == [
+            ("rejected", None),
+            ("case_filed", case_id),
+        ]
+        assert rows[0] is not None
+        assert (rows[0].camera_id, rows[0].detected_at) == ("cam-7", at)
+    since, until = period_bounds(Period.DAY, at.date(), dt.UTC)
+    report = period_report(index, "UrbanManagementMSP", Period.DAY, since, until, at)
+    f = report.flags
+    assert (f.raised, f.reviewed, f.rejected, f.cases_filed) == (2, 2, 1, 1)
+    assert f.false_positive_rate == 0.5
+    assert report.cases.filed == 1

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from sqlalchemy import select
 
 from node.fabric import ChaincodeEvent, FileCheckpointer
 from node.follower import IndexFollower, follow
 from node.index import IndexDatabase, open_index
 from node.index.database import sqlite_url
+from node.index.schema import FlagRow
 from node.ledger import LedgerClient
-from schemas.glossary import AccessKind, Procedure, Stage, ViolationType
+from schemas.glossary import AccessKind, Procedure, Stage, ViolationStatus, ViolationType
 from schemas.ledger import (
     CaseRecord,
     CaseSource,
@@ -28,6 +30,7 @@ from schemas.ledger import (
     TargetKind,
     ledger_time,
 )
+from schemas.violations import ViolationRecord
 
 URBAN, MARKET, POLICE = "UrbanManagementMSP", "MarketSupervisionMSP", "PublicSecurityMSP"
 AT = ledger_time(dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC))
@@ -69,11 +72,15 @@ def grant(case_id: str, grantee: str) -> GrantRecord:
 
 
 class Ledger:
-    """What the follower reads: cases (no items) and grants."""
+    """What the follower reads: cases (no items), grants and flags."""
 
     def __init__(self) -> None:
         self.cases: dict[str, CaseRecord] = {}
         self.grant_list: dict[str, list[GrantRecord]] = {}
+        self.flags: dict[str, ViolationRecord] = {}
+
+    async def violation(self, flag_id: str) -> ViolationRecord:
+        return self.flags[flag_id]
 
     async def case(self, case_id: str) -> CaseRecord:
         return self.cases[case_id]
@@ -129,6 +136,54 @@ async def test_a_case_granted_to_the_department_is_indexed(
     assert index.case("other") is None
 
 
+def flag(flag_id: str, org: str, status: ViolationStatus, **changes: Any) -> ViolationRecord:
+    doc: dict[str, Any] = {
+        "flag_id": flag_id,
+        "org": org,
+        "camera_id": "cam-jiangbei-12",
+        "violation_type": ViolationType.ROAD_OCCUPATION,
+        "detected_at": AT,
+        "evidence_ids": ["EV-1"],
+        "confidence": 0.9,
+        "claims_hash": "sha256:" + "c" * 64,
+        "status": status,
+        "flagged_by": "CN=edge-07",
+        "flagged_tx": "t" * 64,
+        "updated_at": AT,
+        "steps": 1,
+        **changes,
+    }
+    return ViolationRecord.model_validate(doc)
+
+
+async def test_the_department_s_flags_are_indexed_as_they_stand_now(
+    index: IndexDatabase, tmp_path: Path
+) -> None:
+    ledger = Ledger()
+    ledger.flags = {
+        "evt-1": flag("evt-1", URBAN, ViolationStatus.DETECTED),
+        "evt-9": flag("evt-9", MARKET, ViolationStatus.DETECTED),
+    }
+    f = follower(ledger, index, tmp_path)
+    await f.handle(event("ViolationFlagged", flag_id="evt-1", org=URBAN))
+    await f.handle(event("ViolationFlagged", flag_id="evt-9", org=MARKET))
+    ledger.flags["evt-1"] = flag("evt-1", URBAN, ViolationStatus.CASE_FILED, case_id="CASE-1")
+    await f.handle(event("ViolationMoved", flag_id="evt-1", org=URBAN, status="case_filed"))
+    # A step that opens a case: the transaction's one event is the case's, naming the flag.
+    ledger.flags["evt-2"] = flag("evt-2", URBAN, ViolationStatus.DETECTED)
+    await f.handle(event("ViolationFlagged", flag_id="evt-2", org=URBAN))
+    ledger.flags["evt-2"] = flag("evt-2", URBAN, ViolationStatus.CASE_FILED, case_id="CASE-2")
+    ledger.cases["CASE-2"] = case("CASE-2", URBAN)
+    await f.handle(event("CaseFiled", case_id="CASE-2", holder_org=URBAN, flag_id="evt-2"))
+    with index.session() as session:
+        rows = {r.flag_id: r for r in session.execute(select(FlagRow)).scalars()}
+    assert sorted(rows) == ["evt-1", "evt-2"]  # another department's flag is its own index's
+    assert (rows["evt-1"].status, rows["evt-1"].case_id) == ("case_filed", "CASE-1")
+    assert (rows["evt-2"].status, rows["evt-2"].case_id) == ("case_filed", "CASE-2")
+    assert index.case("CASE-2") is not None
+    assert rows["evt-1"].detected_at == dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC)
+
+
 async def test_a_case_handed_on_stays_current_in_the_index(
     index: IndexDatabase, tmp_path: Path
 ) -> None:
@@ -141,6 +196,7 @@ async def test_a_case_handed_on_stays_current_in_the_index(
     row = index.case("moved")
     assert row is not None
     assert (row.holder_org, row.stage) == (MARKET, "investigation")
+    assert row.filed_at == dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC)
 
 
 async def test_follow_reopens_a_broken_stream_and_stops_when_cancelled() -> None:

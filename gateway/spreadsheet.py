@@ -1,0 +1,14 @@
+"""CSV for people who open it in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+
+def csv_line(cells: Sequence[str]) -> bytes:
+    """One CSV row (UTF-8). A cell a spreadsheet would read as a formula is quoted as text."""
+    out = io.StringIO()
+    csv.writer(out).writerow([f"'{c}" if c[:1] in ("=", "+", "-", "@") else c for c in cells])
+    return out.getvalue().encode()
