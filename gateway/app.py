@@ -13,6 +13,7 @@ from gateway.routes import (
     captures,
     cases,
     devices,
+    dispatch,
     evidence,
     packages,
     redactions,
@@ -40,6 +41,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(packages.router)
     app.include_router(review.router)
+    app.include_router(dispatch.router)
     app.include_router(redactions.router)
     app.include_router(subjects.router)
     app.include_router(reports.router)

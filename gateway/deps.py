@@ -19,6 +19,7 @@ from gateway.remote import RemoteEvidence
 from gateway.tls import client_certificate
 from node.crypto.key_wrap import KeyRing
 from node.crypto.subjects import SubjectKeyer
+from node.dispatch import Area
 from node.fabric.identity import Identity, Signer
 from node.index import IndexDatabase
 from node.ingest import IngestService
@@ -127,6 +128,8 @@ class GatewayDeps:
     # Rectification requests to devices after a reminder (None: reminders ask nothing).
     rectifications: RectificationRequests | None = None
     rectification_policy: RectificationPolicy = field(default_factory=RectificationPolicy)
+    # Areas (片区): which officers get which cameras' flags (GET /assignments).
+    areas: tuple[Area, ...] = ()
     max_upload_bytes: int = 1 << 30
     max_claims_bytes: int = 256 * 1024
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))

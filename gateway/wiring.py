@@ -20,6 +20,7 @@ from node.consortium.launch import Layout
 from node.crypto.key_wrap import KeyRing
 from node.crypto.subjects import SubjectKeyer, subject_secret_path
 from node.department import NodeParts, NodePaths
+from node.dispatch import Area
 from node.exchange import ExchangeServer
 from node.exchange.ledger_items import LedgerOwnerItems
 from node.exchange.remote import consortium_fetcher
@@ -116,6 +117,7 @@ def department_gateway(
     max_upload_bytes: int = 1 << 30,
     claims_dir: Path | None = None,
     node_root: Path | None = None,
+    areas: tuple[Area, ...] = (),
 ) -> GatewayDeps:
     """``department``'s gateway over its node ``parts``; tokens live in ``work_dir``.
 
@@ -123,7 +125,8 @@ def department_gateway(
     ``remote`` fetches other departments' items (without it they answer 501). Device claims
     are kept in ``claims_dir`` (default: the node's ``claims/``, where ``evnet package`` looks),
     redacted copies' entries in the node's ``redactions/``; the node's directory is
-    ``node_root`` (default: ``<state>/nodes/<Department>``).
+    ``node_root`` (default: ``<state>/nodes/<Department>``); ``areas``: which officers get
+    which cameras' flags.
 
     Raises:
         FileNotFoundError: the department's crypto material has not been generated.
@@ -186,5 +189,6 @@ def department_gateway(
         rectifications=RectificationRequests(work_dir / "rectifications.sqlite"),
         redactions_dir=redactions_dir,
         max_upload_bytes=max_upload_bytes,
+        areas=areas,
         clock=clock,
     )

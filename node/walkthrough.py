@@ -37,7 +37,7 @@ from node.department import NodeParts, NodePaths, open_parts
 from node.doctor import ClientLedgerView, Problem, sweep
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
-from node.ops.config import department_runtime
+from node.ops.config import config_path, department_runtime
 from node.package import verify_package
 from node.package.anchors import TrustAnchors
 from node.settings import PROJECT_ROOT
@@ -125,6 +125,39 @@ async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> d
     return doc
 
 
+def ensure_demo_area(state_dir: Path) -> Path | None:
+    """Give the demo's officer the demo camera's area (片区), in UrbanManagement's
+    department file, if there is no such file yet (one written by hand is left alone).
+    Returns the file written, if any. Call it before the gateway starts: it reads the file
+    once."""
+    path = config_path(state_dir, "UrbanManagement")
+    if path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEMO_AREA, encoding="utf-8")
+    return path
+
+
+async def _dispatched(client: httpx.AsyncClient, flag_ids: set[str]) -> tuple[list[str], int]:
+    """(the officer's areas, how many of ``flag_ids`` its feed shows), asked until it shows
+    them all or 30 s have passed: the gateway's index follows the ledger a moment behind."""
+    seen: set[str] = set()
+    areas: list[str] = []
+    cursor: str | None = None
+    for _ in range(60):
+        params = {} if cursor is None else {"after": cursor}
+        resp = await client.get("/assignments", params=params)
+        if resp.status_code != 200:
+            raise RuntimeError(f"GET /assignments: {resp.status_code} {resp.text[:300]}")
+        page = resp.json()
+        areas, cursor = page["areas"], page["cursor"]
+        seen |= {i["flag_id"] for i in page["items"]} & flag_ids
+        if seen == flag_ids or not areas:
+            break
+        await asyncio.sleep(0.5)
+    return areas, len(seen)
+
+
 async def _capture(client: httpx.AsyncClient, case_id: str, photo: bytes) -> dict[str, Any]:
     """An officer's photo taken on the spot, sent as the handheld sends it: hashed when taken,
     for the case."""
@@ -165,6 +198,14 @@ async def _download_package(client: httpx.AsyncClient, path: str, out: Path) -> 
                 f.write(chunk)
         return int(resp.headers.get("x-access-records-total", "0"))
 
+
+# The demo's one area: its street camera, answered for by its officer.
+DEMO_AREA = """# Written by `evnet demo`: the grid officer's area (片区) for GET /assignments.
+[[areas]]
+name = "vtest-yard"
+cameras = ["vtest-*"]
+officers = ["demo-officer"]
+"""
 
 CAMERA_CONFIG = PROJECT_ROOT / "network-config" / "cameras" / "vtest-yard.yaml"
 
@@ -294,6 +335,12 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     say("== 3. a street camera (real footage, real SSD model) flags roaming vendors")
     urban_gw = GatewaySession(layout, urban)
     flags = await _camera_run(layout, urban, urban_gw, say, out_dir)
+    async with urban_gw.as_user(Role.OFFICER) as officer_http:
+        areas, seen = await _dispatched(officer_http, {f["flag_id"] for f in flags})
+    say(
+        f"   dispatched (派单) to the grid officer's handheld, area {', '.join(areas) or '-'}: "
+        f"{seen} of {len(flags)} flag(s) (GET /assignments)"
+    )
 
     say("== 4. the reviewer works the queue: confirm → case, reject, remind (审核)")
     reviewer_http = urban_gw.as_user(Role.REVIEWER)

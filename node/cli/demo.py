@@ -34,6 +34,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         print(f"stopped {len(stack.down())} process(es)")
         return 0
     print("== 1. the stack: 3 Raft orderers, 3 departments (peer, chaincode, node, gateway)")
+    if (written := walkthrough.ensure_demo_area(settings.state_dir)) is not None:
+        print(f"   the demo officer's area (片区): {written}")
     stack.up()
     layout = stack.layout
     for runtime in stack.runtimes():

@@ -66,6 +66,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             work_dir=runtime.work_dir,
             max_upload_bytes=runtime.max_upload_bytes,
             node_root=runtime.paths.root,
+            areas=runtime.areas,
             # Other departments' items: fetched from their nodes against the caller's record.
             remote=exchange_remote(layout, dep.name, parts.keyring),
         )

@@ -108,6 +108,7 @@ class FlagRow(Base):
     __table_args__ = (
         Index("ix_flags_detected", "detected_at"),
         Index("ix_flags_status_time", "status", "updated_at"),
+        Index("ix_flags_changes", "updated_at", "flag_id"),  # an officer's feed
     )
 
 

@@ -19,6 +19,11 @@ the key and what is wrong.
     dir = "/srv/evnet/urban"    # default: <state>/nodes/<Department>; must exist if given
     index_url = "sqlite:////srv/evnet/urban/node.sqlite"  # default: <dir>/node.sqlite
 
+    [[areas]]                   # 片区: officers get their areas' flags (GET /assignments)
+    name = "renmin-rd"
+    cameras = ["cam-jiangbei-*"] # camera-id patterns (* and ?)
+    officers = ["officer1"]
+
     [[detectors]]               # optional processes started by `evnet up`
     name = "cam-group-7"
     argv = ["python", "-m", "detectors", "..."]
@@ -38,6 +43,7 @@ from node.consortium.config import Department
 from node.consortium.errors import ConsortiumConfigError
 from node.consortium.identities import OrgCrypto
 from node.department import NodePaths
+from node.dispatch import CAMERA_PATTERN, Area
 from node.index.database import sqlite_url
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
@@ -110,10 +116,30 @@ class DetectorSection(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
 
 
+class AreaSection(_Strict):
+    name: Name
+    cameras: Annotated[
+        list[Annotated[str, Field(pattern=CAMERA_PATTERN)]], Field(min_length=1, max_length=200)
+    ]
+    officers: Annotated[list[Name], Field(min_length=1, max_length=200)]
+
+    def area(self) -> Area:
+        return Area(self.name, tuple(self.cameras), frozenset(self.officers))
+
+
 class DepartmentConfig(_Strict):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     node: NodeSection = Field(default_factory=NodeSection)
+    areas: list[AreaSection] = Field(default_factory=list)
     detectors: list[DetectorSection] = Field(default_factory=list)
+
+    @field_validator("areas")
+    @classmethod
+    def _unique_areas(cls, areas: list[AreaSection]) -> list[AreaSection]:
+        names = [a.name for a in areas]
+        if len(names) != len(set(names)):
+            raise ValueError("area names must be unique")
+        return areas
 
     @field_validator("detectors")
     @classmethod
@@ -184,6 +210,7 @@ class DepartmentRuntime:
     paths: NodePaths
     index_url: str
     detectors: tuple[DetectorSection, ...]
+    areas: tuple[Area, ...] = ()
     tls: bool = True
     client_certificates: str = "optional"
     exchange_port: int = 0
@@ -221,6 +248,7 @@ class DepartmentRuntime:
             paths=paths,
             index_url=config.node.index_url or sqlite_url(paths.root / "node.sqlite"),
             detectors=tuple(config.detectors),
+            areas=tuple(a.area() for a in config.areas),
             tls=config.gateway.tls,
             client_certificates=config.gateway.client_certificates,
             exchange_port=config.gateway.exchange_port or dep.peer.port + EXCHANGE_PORT_OFFSET,

@@ -29,6 +29,7 @@ def stack(people: Network) -> Iterator[Stack]:
         "EVNET_CONSORTIUM": str(layout.state_dir.parent / "c.yaml"),
         "EVNET_FABRIC_BIN": str(layout.toolchain.bin_dir),
     }
+    walkthrough.ensure_demo_area(layout.state_dir)  # as `evnet demo` does before `up`
     running = Stack(people, env)
     running.up(with_network=False)
     try:
@@ -66,6 +67,9 @@ async def test_the_demo_story_runs_end_to_end(
     record = next(line for line in lines if "the party's record" in line)
     assert "1 violation(s)" in record
     assert "(step 2, stepped penalty)" in record  # the decision was step 1
+    dispatched = next(line for line in lines if "dispatched (派单)" in line)
+    flags = len(outcome.flags)
+    assert f"area vtest-yard: {flags} of {flags} flag(s)" in dispatched, dispatched
     assert any("taken on the spot (现场取证)" in line for line in lines)
     # Counted exactly in tests/network/test_index_follower.py; here, served and printed.
     day = next(line for line in lines if "today's report (日报" in line)

@@ -258,6 +258,7 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
         Endpoint("audit", "trail pdf", auditor, 200, get("/audit/trail.pdf", **trail)),
         Endpoint("audit", "flags", auditor, 200, get("/audit/flags", **trail)),
         Endpoint("audit", "integrity", auditor, 200, get("/audit/integrity")),
+        Endpoint("dispatch", "assignments", officer, 200, get("/assignments")),
         Endpoint("reports", "day", staff, 200, get("/reports/day")),
         Endpoint("reports", "week as csv", staff, 200, get("/reports/week.csv")),
         Endpoint(
@@ -284,6 +285,7 @@ async def test_each_endpoint_group_admits_its_roles_and_refuses_the_others(desk:
         "audit",
         "subjects",
         "reports",
+        "dispatch",
     }
     wrong: list[str] = []
     # The refused roles first: a write refused must leave the target as the admitted

@@ -59,7 +59,7 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexDatab
         url = request.getfixturevalue("postgres_url")
         db = open_index(url)
         with db.engine.begin() as conn:  # each test starts from an empty index
-            tables = "evidence, cases, case_items, ingest_journal, access_records, grants"
+            tables = "evidence, cases, case_items, ingest_journal, access_records, grants, flags"
             conn.execute(text(f"TRUNCATE {tables} CASCADE"))
     db.upsert_evidence([row(i) for i in range(30)])
     yield db

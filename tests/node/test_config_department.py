@@ -138,3 +138,47 @@ def test_runtime_is_built_only_through_of(tmp_path: Path) -> None:
     runtime = DepartmentRuntime.of(load_department_config(tmp_path / "none.toml"), tmp_path, police)
     assert runtime.port == police.peer.port + 5
     assert runtime.port != department_runtime(tmp_path, URBAN).port
+
+
+def test_areas_give_officers_their_cameras(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        """
+[[areas]]
+name = "renmin-rd"
+cameras = ["cam-jiangbei-*", "cam-renmin-3"]
+officers = ["officer1", "grid-wang"]
+[[areas]]
+name = "market-st"
+cameras = ["cam-market-?"]
+officers = ["officer1"]
+""",
+    )
+    areas = department_runtime(tmp_path, URBAN).areas
+    assert [(a.name, a.cameras, sorted(a.officers)) for a in areas] == [
+        ("renmin-rd", ("cam-jiangbei-*", "cam-renmin-3"), ["grid-wang", "officer1"]),
+        ("market-st", ("cam-market-?",), ["officer1"]),
+    ]
+    assert areas[0].covers("cam-jiangbei-12")
+    assert not areas[0].covers("cam-renmin-30")
+    assert areas[1].covers("cam-market-7")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            '[[areas]]\nname = "a"\ncameras = ["cam/1"]\nofficers = ["o"]\n',
+            "areas.0.cameras.0: String should match pattern",
+        ),
+        ('[[areas]]\nname = "a"\ncameras = []\nofficers = ["o"]\n', "areas.0.cameras: List"),
+        ('[[areas]]\nname = "a"\ncameras = ["c*"]\n', "areas.0.officers: Field required"),
+        (
+            '[[areas]]\nname = "a"\ncameras = ["c*"]\nofficers = ["o"]\n' * 2,
+            "areas: area names must be unique",
+        ),
+        ('[[areas]]\nname = "a"\ncameras = ["c*"]\nofficers = ["o"]\nzone = 1\n', "unknown key"),
+    ],
+)
+def test_a_bad_area_is_named(tmp_path: Path, text: str, said: str) -> None:
+    assert said in _error(tmp_path, text)

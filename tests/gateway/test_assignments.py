@@ -1,0 +1,83 @@
+"""Dispatch over HTTP (GET /assignments): an officer's handheld polls the flags of the
+officer's areas with the cursor it was given; other roles are refused, a foreign cursor is a
+problem, an officer without an area is told so."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gatewaykit import Kit, build
+from ingestkit import NOW, ORG
+from test_gateway_devices import assert_problem
+
+from node.dispatch import Area
+from node.index.schema import FlagRow
+
+AREAS = (Area("renmin-rd", ("cam-renmin-*",), frozenset({"officer1"})),)
+
+
+def flag(flag_id: str, camera: str, minute: int, status: str = "detected") -> dict[str, Any]:
+    at = NOW + dt.timedelta(minutes=minute)
+    return {
+        "flag_id": flag_id,
+        "org": ORG,
+        "camera_id": camera,
+        "violation_type": "road_occupation",
+        "detected_at": at,
+        "status": status,
+        "updated_at": at,
+        "case_id": None,
+    }
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Kit:
+    kit = build(tmp_path, areas=AREAS)
+    rows = [flag("evt-1", "cam-renmin-1", 1), flag("evt-2", "cam-market-1", 2)]
+    kit.deps.index.upsert_rows(FlagRow, rows, ["flag_id"])
+    return kit
+
+
+def poll(kit: Kit, user: str = "officer1", **params: Any) -> Any:
+    return kit.client.get("/assignments", params=params, headers=kit.token(user))
+
+
+def test_the_handheld_gets_its_areas_flags_then_each_change(kit: Kit) -> None:
+    first = poll(kit)
+    assert first.status_code == 200, first.text
+    doc = first.json()
+    assert doc["areas"] == ["renmin-rd"]
+    assert [(i["flag_id"], i["area"], i["status"]) for i in doc["items"]] == [
+        ("evt-1", "renmin-rd", "detected")
+    ]
+    assert poll(kit, after=doc["cursor"]).json()["items"] == []
+    kit.deps.index.upsert_rows(
+        FlagRow, [flag("evt-1", "cam-renmin-1", 30, "reminded")], ["flag_id"]
+    )
+    later = poll(kit, after=doc["cursor"]).json()
+    assert [(i["flag_id"], i["status"]) for i in later["items"]] == [("evt-1", "reminded")]
+    assert later["cursor"] != doc["cursor"]
+
+
+def test_an_officer_without_an_area_is_told_so(tmp_path: Path) -> None:
+    kit = build(tmp_path)
+    doc = poll(kit).json()
+    assert (doc["areas"], doc["items"], doc["cursor"]) == ([], [], None)
+
+
+@pytest.mark.parametrize("after", ["yesterday", "2026-11-22T09:00:00|", "x" * 300])
+def test_a_cursor_the_feed_did_not_give_is_refused(kit: Kit, after: str) -> None:
+    assert_problem(poll(kit, after=after), 422, "INVALID_CURSOR")
+
+
+@pytest.mark.parametrize("size", [0, 201])
+def test_page_size_is_bounded(kit: Kit, size: int) -> None:
+    assert_problem(poll(kit, page_size=size), 422, "INVALID_REQUEST")
+
+
+@pytest.mark.parametrize("user", ["reviewer1", "auditor1", "partner1", "edge-07", "admin"])
+def test_only_officers_poll(kit: Kit, user: str) -> None:
+    assert_problem(poll(kit, user), 403, "ACCESS_DENIED")
