@@ -47,6 +47,22 @@ async def _target_owner(ctx: Stub, target: TargetKind, target_id: str) -> str:
     return case.holder_org
 
 
+async def _share_decision(
+    ctx: Stub, actor: Actor, req: GrantRequest
+) -> tuple[str, str | None]:
+    """(the target's owner or holder, why ``actor`` may not share it or None).
+
+    Raises:
+        ContractError: NOT_FOUND, no such target.
+    """
+    owner = await _target_owner(ctx, req.target, req.target_id)
+    if actor.role not in _GRANTORS:
+        return owner, "role"
+    if actor.org != owner:
+        return owner, "not_owner" if req.target is TargetKind.EVIDENCE else "not_holder"
+    return owner, None
+
+
 async def _cases_of(
     ctx: Stub, evidence_id: str, loaded: dict[str, CaseRecord | None]
 ) -> list[CaseRecord]:
@@ -107,10 +123,13 @@ class AccessContract(Contract):
         """The owner (or case holder) lets another department read, for a purpose, until
         a time; granting again replaces the earlier grant."""
         actor = actor_of(ctx)
-        actor.require(_GRANTORS, "granting access")
         req = parse(GrantRequest, request)
-        owner = await _target_owner(ctx, req.target, req.target_id)
-        actor.require_org(owner, f"grant access to {req.target} {req.target_id}")
+        owner, refusal = await _share_decision(ctx, actor, req)
+        if refusal is not None:
+            raise ContractError(
+                LedgerErrorCode.ACCESS_DENIED,
+                f"sharing {req.target} {req.target_id} with {req.grantee_org}: {refusal}",
+            )
         at = now(ctx)
         if req.grantee_org == owner:
             raise ContractError(
@@ -167,6 +186,52 @@ class AccessContract(Contract):
             {"target": req.target, "target_id": req.target_id, "grantee_org": req.grantee_org},
         )
         return record.model_dump(mode="json")
+
+    @transaction()
+    async def RecordShareDenial(self, ctx: Stub, request: str) -> dict[str, Any]:
+        """Record a share GrantAccess refused (ACCESS_DENIED), as a refused read is recorded:
+        who tried to share what with whom, and why not, in the target's, the cases', the
+        org's and the person's trails. Refused itself when the share would be granted, so
+        no one records a denial that did not happen."""
+        actor = actor_of(ctx)
+        req = parse(GrantRequest, request)
+        _, refusal = await _share_decision(ctx, actor, req)
+        if refusal is None:
+            raise ContractError(
+                LedgerErrorCode.VALIDATION_FAILED,
+                "this share would be granted: there is no denial to record",
+            )
+        if req.target is TargetKind.EVIDENCE:
+            case_ids = [c.case_id for c in await _cases_of(ctx, req.target_id, {})]
+        else:
+            case_ids = [req.target_id]
+        denial = AccessRecord(
+            record_id=ctx.tx_id,
+            accessor_org=actor.org,
+            accessor=actor.subject,
+            role=actor.role or "",
+            target=req.target,
+            target_id=req.target_id,
+            case_ids=case_ids,
+            purpose=req.purpose,
+            kind=AccessKind.SHARE,
+            at=now(ctx),
+            outcome=Outcome.DENIED,
+            reason=refusal,
+            shared_with=req.grantee_org,
+        )
+        await _record(ctx, denial)
+        emit(
+            ctx,
+            "AccessRecorded",
+            {
+                "record_id": ctx.tx_id,
+                "target": req.target,
+                "target_id": req.target_id,
+                "outcome": denial.outcome,
+            },
+        )
+        return denial.model_dump(mode="json")
 
     @transaction()
     async def RevokeAccess(

@@ -27,10 +27,12 @@ from gateway.models import (
 from gateway.problems import Problem, strict_request
 from node.crypto.subjects import SubjectKeyer
 from node.index.cases import CaseQuery, search_cases
+from node.ledger import LedgerRefused
 from schemas.glossary import Role, Stage, ViolationType
 from schemas.ledger import (
     CaseFiling,
     GrantRequest,
+    LedgerErrorCode,
     StageDetails,
     SubjectKind,
     TargetKind,
@@ -191,8 +193,23 @@ async def grant(
     deps: Deps,
     who: Annotated[Principal, require(Role.OFFICER)],
 ) -> GrantView:
+    """Share the case with a partner department. A share the chaincode refuses is recorded
+    as a denied `share` in the trails, like a refused read; its record's transaction id is
+    in `X-Access-Record`."""
     req = strict_request(GrantRequest, _json(body, target=TargetKind.CASE.value, target_id=case_id))
-    committed = await ledger_of(deps, who).grant_access(req)
+    ledger = ledger_of(deps, who)
+    try:
+        committed = await ledger.grant_access(req)
+    except LedgerRefused as refused:
+        if refused.code is not LedgerErrorCode.ACCESS_DENIED:
+            raise
+        try:
+            denial = await ledger.record_share_denial(req)
+        except LedgerRefused:
+            raise refused from None  # the refusal stands even if recording it raced a change
+        raise Problem(
+            403, "ACCESS_DENIED", "access denied", {"X-Access-Record": denial.tx_id}
+        ) from None
     return GrantView.of(committed.value, committed.tx_id)
 
 

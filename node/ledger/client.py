@@ -228,6 +228,10 @@ class LedgerClient:
     async def grant_access(self, req: GrantRequest) -> Committed[GrantRecord]:
         return await self._submit(GrantRecord, "GrantAccess", req)
 
+    async def record_share_denial(self, req: GrantRequest) -> Committed[AccessRecord]:
+        """Record the share GrantAccess just refused (ACCESS_DENIED) in the trails."""
+        return await self._submit(AccessRecord, "RecordShareDenial", req)
+
     async def revoke_access(
         self, target: TargetKind, target_id: str, grantee_org: str
     ) -> Committed[GrantRecord]:

@@ -26,6 +26,7 @@ from chaincode.runtime.harness import Harness
 
 OFFICER = creator(URBAN, "officer")
 PARTNER = creator(POLICE, "partner")
+AUDITOR = creator(URBAN, "auditor")
 LATER = (NOW + dt.timedelta(days=30)).isoformat()
 
 
@@ -93,6 +94,46 @@ async def test_sharing_a_case_is_in_the_case_s_and_the_granter_s_trail(item: Har
             POLICE,
         )
         assert share["case_ids"] == ["C-1"]
+
+
+@pytest.mark.parametrize(
+    ("who", "target", "target_id", "reason"),
+    [
+        (creator(MARKET, "officer"), "evidence", "E-1", "not_owner"),
+        (creator(URBAN, "device"), "evidence", "E-1", "role"),
+        (creator(MARKET, "officer"), "case", "C-1", "not_holder"),
+    ],
+)
+async def test_a_refused_share_is_recorded_in_the_trails(
+    item: Harness, who: tuple[str, bytes], target: str, target_id: str, reason: str
+) -> None:
+    ok(await submit(item, OFFICER, "FileCase", filing(evidence_ids=["E-1"])))
+    request = grant(target, target_id)
+    refused(await submit(item, who, "GrantAccess", request), "ACCESS_DENIED")
+    result = await submit(item, who, "RecordShareDenial", request)
+    denial = ok(result)
+    assert (denial["kind"], denial["outcome"], denial["reason"]) == ("share", "denied", reason)
+    assert (denial["target_id"], denial["shared_with"], denial["case_ids"]) == (
+        target_id,
+        POLICE,
+        ["C-1"],
+    )
+    assert result.event is not None
+    assert result.event[0] == "AccessRecorded"
+    # Where an auditor looks: the target's trail and the case's.
+    for by, of in ((target, target_id), ("case", "C-1")):
+        trail = await query(item, AUDITOR, "AccessTrail", json.dumps({"by": by, "target_id": of}))
+        assert denial["record_id"] in [r["record_id"] for r in trail["records"]]
+    # Nothing was shared.
+    assert await query(item, OFFICER, "ListGrants", target, target_id) == []
+
+
+async def test_no_one_records_a_denial_that_did_not_happen(item: Harness) -> None:
+    message = refused(
+        await submit(item, OFFICER, "RecordShareDenial", grant()), "VALIDATION_FAILED"
+    )
+    assert "would be granted" in message
+    refused(await submit(item, OFFICER, "RecordShareDenial", grant(target_id="E-404")), "NOT_FOUND")
 
 
 async def test_only_the_owner_org_grants_and_revokes(item: Harness) -> None:

@@ -515,9 +515,10 @@ class FakeLedger:
         return [g for (tid, _), g in self.chain.grants.items() if tid == target_id]
 
     async def grant_access(self, req: GrantRequest) -> Committed[GrantRecord]:
-        if self.role is not Role.OFFICER:
+        """GrantAccess's contract: an officer of the case's holder."""
+        case = await self.case(req.target_id)
+        if self.role is not Role.OFFICER or case.holder_org != self.org:
             raise self._deny()
-        await self.case(req.target_id)
         tx = self.chain.tx()
         grant = GrantRecord(
             target=req.target,
@@ -533,6 +534,30 @@ class FakeLedger:
         )
         self.chain.grants[(req.target_id, req.grantee_org)] = grant
         return Committed(grant, tx, 4)
+
+    async def record_share_denial(self, req: GrantRequest) -> Committed[AccessRecord]:
+        """RecordShareDenial's contract: only a share GrantAccess would refuse."""
+        case = await self.case(req.target_id)
+        if self.role is Role.OFFICER and case.holder_org == self.org:
+            raise LedgerRefused(LedgerErrorCode.VALIDATION_FAILED, "would be granted", "")
+        tx = self.chain.tx()
+        record = AccessRecord(
+            record_id=tx,
+            accessor_org=self.org,
+            accessor=f"CN={self.user}",
+            role=self.role.value,
+            target=req.target,
+            target_id=req.target_id,
+            case_ids=[req.target_id],
+            purpose=req.purpose,
+            kind=AccessKind.SHARE,
+            at=ledger_time(NOW),
+            outcome=Outcome.DENIED,
+            reason="role" if self.role is not Role.OFFICER else "not_holder",
+            shared_with=req.grantee_org,
+        )
+        self.chain.accesses.append(record)
+        return Committed(record, tx, len(self.chain.accesses))
 
     async def revoke_access(
         self, target: TargetKind, target_id: str, grantee_org: str

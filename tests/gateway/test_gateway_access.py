@@ -194,6 +194,30 @@ def test_grant_and_revoke(kit: Kit) -> None:
     )
 
 
+def test_a_refused_share_is_recorded_and_named_in_the_answer(kit: Kit) -> None:
+    officer = kit.token("officer1")
+    kit.client.post("/cases", json=filing(), headers=officer)
+    # The case has been handed on: sharing it is now its new holder's to do.
+    held = kit.chain.cases["case-1"]
+    kit.chain.cases["case-1"] = held.model_copy(update={"holder_org": PARTNER_ORG})
+    body = {
+        "grantee_org": "MarketSupervisionMSP",
+        "purpose": "joint_enforcement",
+        "expires_at": (NOW + dt.timedelta(days=7)).isoformat(),
+    }
+    refused = kit.client.post("/cases/case-1/grants", json=body, headers=officer)
+    assert_problem(refused, 403, "ACCESS_DENIED")
+    [denial] = kit.chain.accesses
+    assert refused.headers["x-access-record"] == denial.record_id
+    assert (denial.kind, denial.outcome, denial.reason, denial.shared_with) == (
+        "share",
+        "denied",
+        "not_holder",
+        "MarketSupervisionMSP",
+    )
+    assert kit.chain.grants == {}
+
+
 def test_a_case_transfer_history_lists_proposals_and_answers(kit: Kit) -> None:
     officer = kit.token("officer1")
     kit.client.post("/cases", json=filing(), headers=officer)

@@ -536,3 +536,57 @@ async def test_the_review_loop_through_the_gateway(people: Network, gateways: Ga
     )
     assert again.status_code == 409, again.text
     assert again.json()["code"] == "INVALID_VIOLATION_TRANSITION"
+
+
+async def test_a_share_by_a_department_not_holding_the_case_is_refused_and_recorded(
+    people: Network, gateways: Gateways
+) -> None:
+    g, t = gateways, gateways.tokens
+    layout = people.layout
+    evidence_id, _ = await _camera_photo(people, g, "evt-share")
+    case_id = f"CASE-SHARE-{uuid.uuid4().hex[:8]}"
+    filed = await g.urban.post(
+        "/cases", json=case_filing(case_id, [evidence_id]), headers=t[f"{URBAN}/officer1"]
+    )
+    assert filed.status_code == 201, filed.text
+    police = ledger_as(layout, POLICE, "officer")
+
+    async def case_visible() -> bool:
+        try:
+            await police.case(case_id)
+        except LedgerRefused:
+            return False
+        return True
+
+    await _eventually(case_visible)
+    market = layout.consortium.department("MarketSupervision").msp_id
+    body = {
+        "grantee_org": market,
+        "purpose": "joint_enforcement",
+        "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
+    }
+    # PublicSecurity's officer tries to share UrbanManagement's case: the chaincode refuses,
+    # and the attempt is on the ledger like a refused read.
+    refused = await g.police.post(
+        f"/cases/{case_id}/grants", json=body, headers=t[f"{POLICE}/officer1"]
+    )
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "ACCESS_DENIED"
+    record = await police.access_record(refused.headers["x-access-record"])
+    assert (record.kind, record.outcome, record.reason) == (
+        AccessKind.SHARE,
+        Outcome.DENIED,
+        "not_holder",
+    )
+    assert (record.shared_with, record.target_id) == (market, case_id)
+    assert record.accessor_org == layout.consortium.department(POLICE).msp_id
+    assert await ledger_as(layout, URBAN, "officer").grants(TargetKind.CASE, case_id) == []
+    # The holder's auditor finds the attempt in the case's trail.
+    auditor = ledger_as(layout, URBAN, "auditor")
+
+    async def in_trail() -> bool:
+        trail = await auditor.access_trail(TrailQuery(by=TrailBy.CASE, target_id=case_id))
+        return record.record_id in {r.record_id for r in trail.records}
+
+    await _eventually(in_trail)
