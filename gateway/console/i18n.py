@@ -11,6 +11,7 @@ from schemas.glossary import (
     STAGE_ZH,
     VIOLATION_STATUS_ZH,
     VIOLATION_ZH,
+    Outcome,
 )
 from schemas.ledger import TransferStatus
 
@@ -28,6 +29,9 @@ TRANSFER_STATUS_ZH = {
     TransferStatus.REJECTED: "已拒绝",
 }
 
+# An access's outcome (schemas.glossary.Outcome).
+OUTCOME_ZH = {Outcome.GRANTED: "准许", Outcome.DENIED: "拒绝"}
+
 _ZH_TERMS: dict[str, str] = {
     str(k): v
     for names in (
@@ -37,6 +41,7 @@ _ZH_TERMS: dict[str, str] = {
         VIOLATION_STATUS_ZH,
         ACCESS_KIND_ZH,
         TRANSFER_STATUS_ZH,
+        OUTCOME_ZH,
     )
     for k, v in names.items()
 }

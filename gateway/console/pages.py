@@ -39,8 +39,9 @@ from gateway.models import (
     TransferIn,
 )
 from gateway.problems import Problem, strict_request
-from gateway.routes import audit, cases, evidence, packages, review
+from gateway.routes import audit, cases, evidence, packages, reports, review
 from node.index.cases import CaseQuery, search_cases
+from node.index.reports import Period, PeriodReport
 from node.package import verify_package
 from schemas.glossary import (
     AccessKind,
@@ -606,6 +607,66 @@ async def audit_integrity(
     report = await audit.integrity(deps, session.who)
     form = {"by": "", "target_id": "", "org": "", "accessor": ""}
     return _audit_page(request, session, form, [], "", None, report)
+
+
+# --- period reports ---------------------------------------------------------------------------
+
+
+@router.get("/reports")
+async def reports_page(
+    request: Request,
+    deps: Deps,
+    session: Annotated[Session, viewer(*QUEUE_READERS)],
+    period: Period = Period.DAY,
+    on: dt.date | None = None,
+) -> Response:
+    """The department's day, week or month in figures (日报、周报、月报), with its CSV."""
+    report = await reports.build_report(deps, period, on)
+    query = urlencode({"period": period.value, "on": report.since.date().isoformat()})
+    return page(
+        request,
+        "reports.html",
+        {
+            "session": session,
+            "r": report,
+            "periods": list(Period),
+            "on": (on or report.since.date()).isoformat(),
+            # The period as a person says it: first and last day, and the local time made.
+            "first_day": report.since.date().isoformat(),
+            "last_day": (report.until - dt.timedelta(days=1)).date().isoformat(),
+            "as_of": report.generated_at.astimezone(report.since.tzinfo).strftime("%Y-%m-%d %H:%M"),
+            "csv_url": f"/console/reports.csv?{query}",
+            "sections": _report_sections(report),
+        },
+    )
+
+
+@router.get("/reports.csv")
+async def reports_csv(
+    deps: Deps,
+    session: Annotated[Session, viewer(*QUEUE_READERS)],
+    period: Period = Period.DAY,
+    on: dt.date | None = None,
+) -> Response:
+    return reports.report_csv_response(await reports.build_report(deps, period, on))
+
+
+def _report_sections(report: PeriodReport) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """(section, [(figure, value)]) in the report's order; a value is a number, a rate, or
+    a {key: number} breakdown (a kind's breakdown by outcome flattened to "kind / outcome")."""
+    sections: list[tuple[str, list[tuple[str, Any]]]] = []
+    for name in ("flags", "evidence", "cases", "access"):
+        figures: list[tuple[str, Any]] = []
+        for figure, value in getattr(report, name).model_dump(mode="json").items():
+            if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+                value = {
+                    f"{kind} / {outcome}": n
+                    for kind, outcomes in value.items()
+                    for outcome, n in outcomes.items()
+                }
+            figures.append((figure, value))
+        sections.append((name, figures))
+    return sections
 
 
 # --- overview ---------------------------------------------------------------------------------

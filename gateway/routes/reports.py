@@ -51,11 +51,15 @@ async def report_csv(
     period: Period, deps: Deps, who: Staff, on: On = None, utc_offset: Offset = DEFAULT_UTC_OFFSET
 ) -> Response:
     """The same report as CSV (UTF-8, one figure a row), for a spreadsheet."""
-    report = await _report(deps, period, on, utc_offset)
+    return report_csv_response(await build_report(deps, period, on, utc_offset))
+
+
+def report_csv_response(report: PeriodReport) -> Response:
+    """The report as a CSV attachment, one figure a row."""
     body = csv_line(("section", "figure", "value")) + b"".join(
         csv_line(row) for row in report_rows(report)
     )
-    name = f"report-{period.value}-{report.since.date().isoformat()}.csv"
+    name = f"report-{report.period.value}-{report.since.date().isoformat()}.csv"
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
@@ -70,12 +74,17 @@ async def report(
     """This department's day, ISO week or month holding `on`: flags its cameras raised and
     where they stand now (false-positive rate, rectified, filed), evidence it took, cases
     filed and closed (and open now by stage), access records by kind and outcome."""
-    return await _report(deps, period, on, utc_offset)
+    return await build_report(deps, period, on, utc_offset)
 
 
-async def _report(
-    deps: GatewayDeps, period: Period, on: dt.date | None, offset: str
+async def build_report(
+    deps: GatewayDeps, period: Period, on: dt.date | None, offset: str = DEFAULT_UTC_OFFSET
 ) -> PeriodReport:
+    """The department's report for the ``period`` holding ``on`` (default: today).
+
+    Raises:
+        Problem: 422 INVALID_REQUEST for an offset or a date out of range.
+    """
     now = deps.clock()
     try:
         zone = parse_utc_offset(offset)

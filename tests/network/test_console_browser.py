@@ -237,6 +237,10 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             await _shoot(officer, "case")
             await officer.goto(f"{served.url}/console/overview")
             await _shoot(officer, "overview")
+            # The department's week in figures (周报), as a squad leader reads it.
+            await officer.goto(f"{served.url}/console/reports?period=week")
+            assert "误报率" in await officer.content()
+            await _shoot(officer, "reports")
 
             # PublicSecurity's partner, with no grant, opens the item on its own gateway: the
             # denial is committed on the ledger first, and the page shows nothing of the item.
