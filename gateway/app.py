@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from gateway import console, observability, problems
 from gateway.body_limit import BodyLimit
-from gateway.console.pages import MAX_STAGE_DOCUMENT
+from gateway.console.pages import MAX_CONSOLE_EVIDENCE, MAX_STAGE_DOCUMENT
 from gateway.deps import GatewayDeps
 from gateway.routes import (
     audit,
@@ -55,6 +55,8 @@ def create_app(deps: GatewayDeps) -> FastAPI:
             packages.VERIFY_ROUTE: None,
             # A legal step's document, and the form around it.
             "/console/cases/{case_id}/stage": MAX_STAGE_DOCUMENT + (64 << 10),
+            # Evidence an officer adds in the console: its files, and the form around them.
+            "/console/cases/{case_id}/evidence": MAX_CONSOLE_EVIDENCE + (64 << 10),
         },
     )
     observability.install(app, deps)  # outside the cap: refusals are logged and counted

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -32,6 +33,7 @@ from gateway.console.session import (
 from gateway.deps import Deps, GatewayDeps, ledger_of
 from gateway.models import (
     AccessView,
+    CaptureIn,
     GrantIn,
     StageChangeIn,
     StageView,
@@ -39,10 +41,12 @@ from gateway.models import (
     TransferIn,
 )
 from gateway.problems import Problem, strict_request
-from gateway.routes import audit, cases, evidence, packages, reports, review
+from gateway.routes import audit, captures, cases, evidence, packages, reports, review
+from gateway.uploads import safe_name
 from node.index.cases import CaseQuery, search_cases
 from node.index.reports import Period, PeriodReport
 from node.package import verify_package
+from schemas.claims import MAX_MEDIA
 from schemas.glossary import (
     AccessKind,
     Department,
@@ -333,6 +337,7 @@ async def case_page(
             "can_transfer": officer and holds and open_case and not case.pending_transfer_to,
             "can_answer": officer and case.pending_transfer_to == deps.org,
             "can_grant": officer and holds and open_case,
+            "can_add_evidence": officer and holds and open_case and deps.signer_for is not None,
             "can_revoke": officer and holds,
             "departments": [d.msp_id for d in Department if d.msp_id != deps.org],
             "grant_kinds": [k.value for k in GRANTABLE],
@@ -405,6 +410,109 @@ async def advance(
     )
     view = await cases.advance(case_id, change, deps, session.who)
     return _see_other(f"/console/cases/{case_id}?" + urlencode({"tx": view.tx_id or ""}))
+
+
+# --- evidence an officer adds to a case -------------------------------------------------------
+
+# One form's files in all: photos and short clips from a phone or recorder, not archives.
+MAX_CONSOLE_EVIDENCE = 100 << 20
+_MEDIA_TYPE = re.compile(r"^[a-z]{1,32}/[a-z0-9][a-z0-9.+-]{0,63}$")
+
+
+@router.post("/cases/{case_id}/evidence")
+async def add_evidence(
+    case_id: cases.CaseId,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.OFFICER)],
+    files: Annotated[list[UploadFile], File()],
+    note: Annotated[str, Form(max_length=500)] = "",
+    taken_at: Annotated[dt.datetime | Literal[""], Form()] = "",
+) -> Response:
+    """An officer adds photos or clips taken on the spot to a case this department holds:
+    the API's capture (signed with the officer's key, registered in the officer's name,
+    attached), hashed here as they arrive. The same files again are the same capture."""
+    case = await cases.get_case(case_id, deps, session.who)
+    spooled = await _spool_evidence(files, deps.spool_dir)
+    try:
+        digest = hashlib.sha256(case_id.encode())
+        for name, (_, media) in sorted(spooled.items()):
+            digest.update(f"\n{name} {media['sha256']}".encode())
+        when = taken_at or deps.clock()
+        form = CaptureIn.model_validate(
+            {
+                "event_id": f"console-{digest.hexdigest()[:32]}",
+                "camera_id": "console-upload",
+                "captured_at": when if when.tzinfo else when.replace(tzinfo=DEADLINE_ZONE),
+                "violation_type": case.violation_type,
+                "note": note,
+                "case_id": case_id,
+                "media": [media for _, media in spooled.values()],
+            }
+        )
+        try:
+            done = await captures.take_capture(
+                deps, session.who, form, {name: path for name, (path, _) in spooled.items()}
+            )
+        except Problem as problem:
+            if problem.code != "EVENT_CONFLICT":
+                raise
+            # The same files, added before (another time or note): the event is theirs.
+            raise Problem(
+                409, "ALREADY_IN_CASE", "these files were added to this case before"
+            ) from None
+    finally:
+        for path, _ in spooled.values():
+            path.unlink(missing_ok=True)
+    return _done(case_id, done.attached[-1].tx_id if done.attached else None)
+
+
+async def _spool_evidence(
+    files: list[UploadFile], spool_dir: Path
+) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Each upload copied to the spool while hashed: name -> (path, its media entry)."""
+    chosen = [f for f in files if f.filename]
+    if not chosen:
+        raise Problem(422, "MISSING_PART", "choose at least one file")
+    if len(chosen) > MAX_MEDIA:
+        raise Problem(422, "TOO_MANY_FILES", f"at most {MAX_MEDIA} files at a time")
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    spooled: dict[str, tuple[Path, dict[str, Any]]] = {}
+    total = 0
+    try:
+        for upload in chosen:
+            name = safe_name(upload.filename or "")
+            if name in spooled:
+                raise Problem(422, "DUPLICATE_FILE", f"two files are named {name!r}")
+            path = spool_dir / f"console-{secrets.token_hex(8)}-{name}"
+            digest, size = hashlib.sha256(), 0
+            spooled[name] = (path, {})
+            with path.open("wb") as out:
+                while chunk := await upload.read(1 << 20):
+                    size += len(chunk)
+                    total += len(chunk)
+                    if total > MAX_CONSOLE_EVIDENCE:
+                        raise Problem(
+                            413, "TOO_LARGE", f"the files exceed {MAX_CONSOLE_EVIDENCE} bytes"
+                        )
+                    digest.update(chunk)
+                    out.write(chunk)
+            if size == 0:
+                raise Problem(422, "EMPTY_FILE", f"{name} is empty")
+            kind = (upload.content_type or "").split(";")[0].strip().lower()
+            spooled[name] = (
+                path,
+                {
+                    "name": name,
+                    "media_type": kind if _MEDIA_TYPE.match(kind) else "application/octet-stream",
+                    "sha256": f"sha256:{digest.hexdigest()}",
+                    "size": size,
+                },
+            )
+    except BaseException:
+        for path, _ in spooled.values():
+            path.unlink(missing_ok=True)
+        raise
+    return spooled
 
 
 # --- transfers and grants ---------------------------------------------------------------------

@@ -10,14 +10,16 @@ the officer-signed capture beside the file, so a court sees who took it, when an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from gateway.auth import Principal
-from gateway.deps import Deps, Ledger, ledger_of, require
+from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
 from gateway.models import AttachedItem, CaptureIn, CaptureResult, IngestedItem
 from gateway.problems import Problem
 from gateway.submissions import check_idempotency_key, check_same_event
@@ -65,8 +67,6 @@ event id is `409 EVENT_CONFLICT`."""
 async def capture(
     request: Request, deps: Deps, who: Annotated[Principal, require(Role.OFFICER)]
 ) -> CaptureResult:
-    if deps.signer_for is None:
-        raise Problem(501, "CAPTURES_NOT_CONFIGURED", "this gateway takes no officer captures")
     upload = await read_multipart(
         request.headers.get("content-type", ""),
         request.stream(),
@@ -76,27 +76,43 @@ async def capture(
         field_names=(CAPTURE_PART,),
     )
     try:
-        ledger = ledger_of(deps, who)
         form = _capture_form(upload.fields.get(CAPTURE_PART))
         check_idempotency_key(request.headers.get("idempotency-key"), form.event_id)
-        claims = OfficerCaptureClaims(
-            org=deps.org, device_id=who.user, **form.model_dump(exclude_none=True)
-        )
-        if form.case_id is not None:
-            await _check_case_takes_evidence(ledger, deps.org, form.case_id)
-        check_same_event(deps.claims, claims)
-        identity, signer = deps.signer_for(who.user)
-        body = canonical_bytes(claims)
-        signature = signer.sign(body)
-        with ExitStack() as stack:
-            files: dict[str, Readable] = {
-                name: stack.enter_context(path.open("rb")) for name, path in upload.files.items()
-            }
-            done = await deps.ingest.ingest(
-                body, signature, identity.cert_pem, files, registrar=ledger
-            )
+        return await take_capture(deps, who, form, upload.files)
     finally:
         upload.discard()
+
+
+async def take_capture(
+    deps: GatewayDeps, who: Principal, form: CaptureIn, files: Mapping[str, Path]
+) -> CaptureResult:
+    """Sign ``form`` as ``who``'s capture, ingest ``files`` (spooled, named as in its media)
+    in ``who``'s name and attach them to its case, if it names one. The caller removes the
+    files afterwards.
+
+    Raises:
+        Problem: 501 without signing keys; 404/403/409 for a case that cannot take them;
+            409 EVENT_CONFLICT; ingest's refusals (nothing stored).
+    """
+    if deps.signer_for is None:
+        raise Problem(501, "CAPTURES_NOT_CONFIGURED", "this gateway takes no officer captures")
+    ledger = ledger_of(deps, who)
+    claims = OfficerCaptureClaims(
+        org=deps.org, device_id=who.user, **form.model_dump(exclude_none=True)
+    )
+    if form.case_id is not None:
+        await _check_case_takes_evidence(ledger, deps.org, form.case_id)
+    check_same_event(deps.claims, claims)
+    identity, signer = deps.signer_for(who.user)
+    body = canonical_bytes(claims)
+    signature = signer.sign(body)
+    with ExitStack() as stack:
+        streams: dict[str, Readable] = {
+            name: stack.enter_context(path.open("rb")) for name, path in files.items()
+        }
+        done = await deps.ingest.ingest(
+            body, signature, identity.cert_pem, streams, registrar=ledger
+        )
     if deps.claims is not None:  # packages carry the signed capture of each item
         for i in done:
             deps.claims.put(i.evidence_id, body, signature, identity.cert_pem)

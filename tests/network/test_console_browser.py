@@ -218,6 +218,19 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             case = await api.get(f"/cases/{case_id}", headers=officer_api)
             assert case.json()["stage"] == "preliminary_check"
 
+            # A photo the officer took on the spot joins the case from the console, in the
+            # officer's name; the package below carries it with the officer-signed capture.
+            on_spot = KEYFRAME + uuid.uuid4().bytes
+            await officer.set_input_files(
+                "#evidence-files",
+                files=[{"name": "stall.jpg", "mimeType": "image/jpeg", "buffer": on_spot}],
+            )
+            await officer.fill("#evidence-note", "owner present")
+            await officer.click("#add-evidence button[type=submit]")
+            await officer.locator(".notice").wait_for(timeout=60_000)
+            held = await ledger_as(people.layout, URBAN, "officer").case_evidence(case_id)
+            assert len(held) == 2, held
+
             # One click builds the package (the export recorded first); the page shows the
             # offline verifier's report, and the file downloads and verifies here too.
             await officer.click("form.package button[type=submit]")

@@ -172,4 +172,11 @@ WORDS: dict[str, str] = {
     "fig_by_org": "By department",
     "fig_people": "People",
     "beijing_time": "Beijing time",
+    "add_evidence": "Add evidence taken on the spot",
+    "taken_at": "Taken at (Beijing time; empty: now)",
+    "evidence_note": "Note",
+    "add_evidence_help": (
+        "Photos or clips, at most 10 files and 100 MB; registered in your name and signed"
+        " with your key"
+    ),
 }

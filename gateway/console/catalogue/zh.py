@@ -171,4 +171,8 @@ WORDS: dict[str, str] = {
     "fig_by_org": "按部门",
     "fig_people": "人数",
     "beijing_time": "北京时间",
+    "add_evidence": "补充现场取证",
+    "taken_at": "拍摄时间 (北京时间; 留空为现在)",
+    "evidence_note": "说明",
+    "add_evidence_help": "照片或视频, 最多 10 个文件、100 MB; 以您的名义登记并用您的密钥签名",
 }
