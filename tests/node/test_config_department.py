@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from node import walkthrough
 from node.consortium import load_consortium
 from node.ops.config import (
     DepartmentConfigError,
@@ -182,3 +183,15 @@ officers = ["officer1"]
 )
 def test_a_bad_area_is_named(tmp_path: Path, text: str, said: str) -> None:
     assert said in _error(tmp_path, text)
+
+
+def test_the_demo_gives_its_officer_the_camera_s_area_once(tmp_path: Path) -> None:
+    written = walkthrough.ensure_demo_area(tmp_path)
+    assert written == config_path(tmp_path, "UrbanManagement")
+    [area] = department_runtime(tmp_path, URBAN).areas
+    assert area.covers("vtest-yard")
+    assert "demo-officer" in area.officers
+    # A file the operator wrote is theirs: the demo leaves it alone.
+    written.write_text("[gateway]\nport = 18080\n")
+    assert walkthrough.ensure_demo_area(tmp_path) is None
+    assert department_runtime(tmp_path, URBAN).areas == ()
