@@ -43,7 +43,9 @@ from gateway.models import (
 from gateway.problems import Problem, strict_request
 from gateway.routes import audit, captures, cases, evidence, packages, reports, review
 from gateway.uploads import safe_name
+from node.dispatch import areas_of
 from node.index.cases import CaseQuery, search_cases
+from node.index.flags import assigned_flags
 from node.index.reports import Period, PeriodReport
 from node.package import verify_package
 from schemas.claims import MAX_MEDIA
@@ -155,11 +157,22 @@ async def review_queue(
         lambda: {v.flag_id: review.capture_of(deps, v) for v in queue.items}
     )
     done = {k: request.query_params.get(k, "") for k in ("done", "flag", "tx", "case")}
+    # An officer's own areas (片区): their open flags, as the handheld's feed gives them.
+    mine = areas_of(deps.areas, session.who.user) if session.who.role is Role.OFFICER else []
+    assigned = (
+        await run_in_threadpool(
+            lambda: assigned_flags(deps.index, deps.org, mine, page_size=MAX_PAGE_SIZE).flags
+        )
+        if mine
+        else []
+    )
     return page(
         request,
         "review.html",
         {
             "session": session,
+            "areas": [a.name for a in mine],
+            "assigned": assigned,
             "queue": queue,
             "captures": captures,
             "status": status,

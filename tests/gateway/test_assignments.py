@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from consolekit import sign_in
 from gatewaykit import Kit, build
 from ingestkit import NOW, ORG
 from test_gateway_devices import assert_problem
@@ -81,3 +82,15 @@ def test_page_size_is_bounded(kit: Kit, size: int) -> None:
 @pytest.mark.parametrize("user", ["reviewer1", "auditor1", "partner1", "edge-07", "admin"])
 def test_only_officers_poll(kit: Kit, user: str) -> None:
     assert_problem(poll(kit, user), 403, "ACCESS_DENIED")
+
+
+def test_the_console_review_page_lists_an_officer_s_areas(kit: Kit) -> None:
+    officer, _ = sign_in(kit, "officer1")
+    page = officer.get("/console/review")
+    assert page.status_code == 200, page.text
+    assert "我的片区: renmin-rd" in page.text
+    assert 'href="/console/review?status=detected#flag-evt-1"' in page.text
+    assert "evt-2" not in page.text.split('id="my-areas"')[1].split("</section>")[0]
+    # A reviewer answers for no area: no such section.
+    reviewer, _ = sign_in(kit, "reviewer1")
+    assert 'id="my-areas"' not in reviewer.get("/console/review").text
