@@ -3,9 +3,32 @@ claims (``/devices/submissions``) and an officer's capture on the spot (``/captu
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from fastapi import Request
+
+from gateway.deps import GatewayDeps
 from gateway.problems import Problem
+from gateway.uploads import Upload, read_multipart
 from node.package import ClaimsArchive
 from schemas.claims import EvidenceClaims, canonical_bytes, evidence_id_for
+
+
+async def read_submission(request: Request, deps: GatewayDeps, parts: Collection[str]) -> Upload:
+    """The submission's body as it streams in: ``parts`` (signed documents, a form) kept in
+    memory under the claims limit, every other part a file spooled under the upload limit.
+
+    Raises:
+        Problem: 415, 413 or 422 as the reader finds them; nothing is left spooled.
+    """
+    return await read_multipart(
+        request.headers.get("content-type", ""),
+        request.stream(),
+        spool_dir=deps.spool_dir,
+        max_file_bytes=deps.max_upload_bytes,
+        max_field_bytes=deps.max_claims_bytes,
+        field_names=parts,
+    )
 
 
 def check_idempotency_key(key: str | None, event_id: object) -> None:

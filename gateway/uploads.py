@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +22,27 @@ FIELDS_PER_UPLOAD = 4  # the fields kept in memory, in all, at most this many fi
 
 # A file name is one plain path segment: no separators, no dot-dot, no control characters.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def multipart_openapi(
+    required: Sequence[str], optional: Sequence[str] = (), *, more_files: bool = False
+) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route that reads its multipart body itself: its named
+    parts (and, with ``more_files``, any number of file parts named as the caller likes)."""
+    binary = {"type": "string", "format": "binary"}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "required": list(required),
+        "properties": {name: binary for name in (*required, *optional)},
+    }
+    if more_files:
+        schema["additionalProperties"] = binary
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
+    }
 
 
 def safe_name(name: str) -> str:

@@ -47,9 +47,7 @@ async def _target_owner(ctx: Stub, target: TargetKind, target_id: str) -> str:
     return case.holder_org
 
 
-async def _share_decision(
-    ctx: Stub, actor: Actor, req: GrantRequest
-) -> tuple[str, str | None]:
+async def _share_decision(ctx: Stub, actor: Actor, req: GrantRequest) -> tuple[str, str | None]:
     """(the target's owner or holder, why ``actor`` may not share it or None).
 
     Raises:
@@ -61,6 +59,32 @@ async def _share_decision(
     if actor.org != owner:
         return owner, "not_owner" if req.target is TargetKind.EVIDENCE else "not_holder"
     return owner, None
+
+
+async def _share_record(
+    ctx: Stub, actor: Actor, req: GrantRequest, outcome: Outcome, reason: str, at: str
+) -> AccessRecord:
+    """The ``share`` access record of this transaction (not yet written), with the cases
+    the target is in."""
+    if req.target is TargetKind.EVIDENCE:
+        case_ids = [c.case_id for c in await _cases_of(ctx, req.target_id, {})]
+    else:
+        case_ids = [req.target_id]
+    return AccessRecord(
+        record_id=ctx.tx_id,
+        accessor_org=actor.org,
+        accessor=actor.subject,
+        role=actor.role or "",
+        target=req.target,
+        target_id=req.target_id,
+        case_ids=case_ids,
+        purpose=req.purpose,
+        kind=AccessKind.SHARE,
+        at=at,
+        outcome=outcome,
+        reason=reason,
+        shared_with=req.grantee_org,
+    )
 
 
 async def _cases_of(
@@ -154,25 +178,8 @@ class AccessContract(Contract):
         await state.save(ctx, state.grant(req.target, req.target_id, req.grantee_org), record)
         # Sharing is an access kind: it goes into the target's trail (and the granter's, and
         # the cases'), so auditors see every disclosure beside every read.
-        if req.target is TargetKind.EVIDENCE:
-            case_ids = [c.case_id for c in await _cases_of(ctx, req.target_id, {})]
-        else:
-            case_ids = [req.target_id]
-        share = AccessRecord(
-            record_id=ctx.tx_id,
-            accessor_org=actor.org,
-            accessor=actor.subject,
-            role=actor.role or "",
-            target=req.target,
-            target_id=req.target_id,
-            case_ids=case_ids,
-            purpose=req.purpose,
-            kind=AccessKind.SHARE,
-            at=at,
-            outcome=Outcome.GRANTED,
-            reason="owner" if req.target is TargetKind.EVIDENCE else "holder",
-            shared_with=req.grantee_org,
-        )
+        reason = "owner" if req.target is TargetKind.EVIDENCE else "holder"
+        share = await _share_record(ctx, actor, req, Outcome.GRANTED, reason, at)
         await _record(ctx, share)
         if req.target is TargetKind.CASE:
             # Sharing a case discloses its items: the share is in each item's trail too (the
@@ -201,36 +208,9 @@ class AccessContract(Contract):
                 LedgerErrorCode.VALIDATION_FAILED,
                 "this share would be granted: there is no denial to record",
             )
-        if req.target is TargetKind.EVIDENCE:
-            case_ids = [c.case_id for c in await _cases_of(ctx, req.target_id, {})]
-        else:
-            case_ids = [req.target_id]
-        denial = AccessRecord(
-            record_id=ctx.tx_id,
-            accessor_org=actor.org,
-            accessor=actor.subject,
-            role=actor.role or "",
-            target=req.target,
-            target_id=req.target_id,
-            case_ids=case_ids,
-            purpose=req.purpose,
-            kind=AccessKind.SHARE,
-            at=now(ctx),
-            outcome=Outcome.DENIED,
-            reason=refusal,
-            shared_with=req.grantee_org,
-        )
+        denial = await _share_record(ctx, actor, req, Outcome.DENIED, refusal, now(ctx))
         await _record(ctx, denial)
-        emit(
-            ctx,
-            "AccessRecorded",
-            {
-                "record_id": ctx.tx_id,
-                "target": req.target,
-                "target_id": req.target_id,
-                "outcome": denial.outcome,
-            },
-        )
+        _announce(ctx, denial)
         return denial.model_dump(mode="json")
 
     @transaction()
@@ -275,16 +255,7 @@ class AccessContract(Contract):
         req = parse(AccessRequest, request)
         record = await _decide(ctx, actor, req, ctx.tx_id, now(ctx))
         await _record(ctx, record)
-        emit(
-            ctx,
-            "AccessRecorded",
-            {
-                "record_id": ctx.tx_id,
-                "target": req.target,
-                "target_id": req.target_id,
-                "outcome": record.outcome,
-            },
-        )
+        _announce(ctx, record)
         return record.model_dump(mode="json")
 
     @transaction()
@@ -470,6 +441,20 @@ async def _record(ctx: Stub, record: AccessRecord) -> None:
         accessor=record.accessor,
     ):
         await _index(ctx, object_type, prefix, record)
+
+
+def _announce(ctx: Stub, record: AccessRecord) -> None:
+    """The transaction's event for one access record: index followers fetch it by id."""
+    emit(
+        ctx,
+        "AccessRecorded",
+        {
+            "record_id": record.record_id,
+            "target": record.target,
+            "target_id": record.target_id,
+            "outcome": record.outcome,
+        },
+    )
 
 
 async def _index(ctx: Stub, object_type: str, prefix: list[str], record: AccessRecord) -> None:

@@ -22,8 +22,8 @@ from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
 from gateway.models import AttachedItem, CaptureIn, CaptureResult, IngestedItem
 from gateway.problems import Problem
-from gateway.submissions import check_idempotency_key, check_same_event
-from gateway.uploads import read_multipart
+from gateway.submissions import check_idempotency_key, check_same_event, read_submission
+from gateway.uploads import multipart_openapi
 from node.streams import Readable
 from schemas.canonical import parse_json
 from schemas.claims import OfficerCaptureClaims, canonical_bytes
@@ -48,33 +48,12 @@ event id is `409 EVENT_CONFLICT`."""
     response_model=CaptureResult,
     status_code=201,
     description=_CAPTURE_DOC,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": [CAPTURE_PART],
-                        "properties": {CAPTURE_PART: {"type": "string", "format": "binary"}},
-                        "additionalProperties": {"type": "string", "format": "binary"},
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_openapi([CAPTURE_PART], more_files=True),
 )
 async def capture(
     request: Request, deps: Deps, who: Annotated[Principal, require(Role.OFFICER)]
 ) -> CaptureResult:
-    upload = await read_multipart(
-        request.headers.get("content-type", ""),
-        request.stream(),
-        spool_dir=deps.spool_dir,
-        max_file_bytes=deps.max_upload_bytes,
-        max_field_bytes=deps.max_claims_bytes,
-        field_names=(CAPTURE_PART,),
-    )
+    upload = await read_submission(request, deps, (CAPTURE_PART,))
     try:
         form = _capture_form(upload.fields.get(CAPTURE_PART))
         check_idempotency_key(request.headers.get("idempotency-key"), form.event_id)

@@ -15,8 +15,8 @@ from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
 from gateway.models import IngestedItem, SubmissionResult
 from gateway.problems import Problem
 from gateway.rectification import RequestConflict
-from gateway.submissions import check_idempotency_key, check_same_event
-from gateway.uploads import read_multipart
+from gateway.submissions import check_idempotency_key, check_same_event, read_submission
+from gateway.uploads import multipart_openapi
 from node.ingest import Ingested
 from node.ingest.devices import read_claims
 from node.ledger import Committed, LedgerRefused
@@ -50,37 +50,12 @@ evidence ids with `duplicate: true`."""
     response_model=SubmissionResult,
     status_code=201,
     description=_SUBMISSION_DOC,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["claims", "signature", "certificate"],
-                        "properties": {
-                            "claims": {"type": "string", "format": "binary"},
-                            "signature": {"type": "string", "format": "binary"},
-                            "certificate": {"type": "string", "format": "binary"},
-                        },
-                        "additionalProperties": {"type": "string", "format": "binary"},
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_openapi(SIGNED_PARTS, more_files=True),
 )
 async def submit(
     request: Request, deps: Deps, who: Annotated[Principal, require(Role.DEVICE)]
 ) -> SubmissionResult:
-    upload = await read_multipart(
-        request.headers.get("content-type", ""),
-        request.stream(),
-        spool_dir=deps.spool_dir,
-        max_file_bytes=deps.max_upload_bytes,
-        max_field_bytes=deps.max_claims_bytes,
-        field_names=SIGNED_PARTS,
-    )
+    upload = await read_submission(request, deps, SIGNED_PARTS)
     try:
         missing = [p for p in SIGNED_PARTS if p not in upload.fields]
         if missing:

@@ -28,7 +28,7 @@ from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, ledger_of, principal, require
 from gateway.loop_bridge import OnLoop, in_worker_thread
 from gateway.problems import Problem
-from gateway.uploads import read_multipart
+from gateway.uploads import multipart_openapi, read_multipart
 from node.crypto.sealing import SealingError
 from node.fabric.ledger import LedgerQueries
 from node.ledger import LedgerClient
@@ -197,23 +197,7 @@ async def package(
 @router.post(
     VERIFY_ROUTE,
     response_model=VerifyOut,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["package"],
-                        "properties": {
-                            "package": {"type": "string", "format": "binary"},
-                            "trust": {"type": "string", "format": "binary"},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_openapi(["package"], ["trust"]),
 )
 async def verify(
     request: Request, deps: Deps, _: Annotated[Principal, Depends(principal)]
