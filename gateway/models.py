@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from node.ingest import Ingested
 from schemas.claims import MAX_MEDIA, MAX_NOTE, MediaRef, Place
 from schemas.glossary import AccessKind, Procedure, Stage, ViolationType
 from schemas.ledger import (
@@ -32,6 +33,15 @@ class IngestedItem(_Out):
     file_name: str
     ledger_tx: str
     duplicate: bool
+
+    @classmethod
+    def of(cls, item: Ingested) -> IngestedItem:
+        return cls(
+            evidence_id=item.evidence_id,
+            file_name=item.media_name,
+            ledger_tx=item.ledger_tx,
+            duplicate=item.duplicate,
+        )
 
 
 class SubmissionResult(_Out):

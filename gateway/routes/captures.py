@@ -104,15 +104,7 @@ async def take_capture(
             attached.append(AttachedItem(evidence_id=i.evidence_id, tx_id=tx_id))
     return CaptureResult(
         event_id=form.event_id,
-        items=[
-            IngestedItem(
-                evidence_id=i.evidence_id,
-                file_name=i.media_name,
-                ledger_tx=i.ledger_tx,
-                duplicate=i.duplicate,
-            )
-            for i in done
-        ],
+        items=[IngestedItem.of(i) for i in done],
         case_id=form.case_id,
         attached=attached,
     )

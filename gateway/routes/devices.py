@@ -88,15 +88,7 @@ async def submit(
                 upload.fields["signature"],
                 upload.fields["certificate"],
             )
-    items = [
-        IngestedItem(
-            evidence_id=i.evidence_id,
-            file_name=i.media_name,
-            ledger_tx=i.ledger_tx,
-            duplicate=i.duplicate,
-        )
-        for i in done
-    ]
+    items = [IngestedItem.of(i) for i in done]
     if isinstance(claims, RectificationClaims):
         return _attach_report(deps, claims, done, items)
     # The event becomes a flag in the review queue, signed by the device itself. A replay
