@@ -137,6 +137,7 @@ class IndexFollower:
                 "subject_key": case.subject_key,
                 "updated_at": parse_ledger_time(case.updated_at),
                 "filed_at": parse_ledger_time(case.filed_at),
+                "filed_by_org": case.filed_by_org,
             },
             evidence_ids,
         )

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from node.index.database import IndexDatabase
 from node.index.schema import AccessRow, CaseRow, EvidenceRow, FlagRow
@@ -105,7 +105,7 @@ class EvidenceFigures(_Figures):
 
 
 class CaseFigures(_Figures):
-    filed: int  # filed in the period (cases this department knows: its own, transferred in)
+    filed: int  # filed by this department in the period
     filed_by_type: dict[str, int]
     closed: int  # closed in the period by this department, with or without a penalty
     closed_without_penalty: int
@@ -113,7 +113,8 @@ class CaseFigures(_Figures):
 
 
 class AccessFigures(_Figures):
-    """Access records in the period: reading, downloading, packaging and sharing evidence."""
+    """Access records in the period by this department's people, or on its items and the
+    cases it holds: reading, downloading, packaging and sharing evidence."""
 
     records: int
     denied: int
@@ -198,7 +199,15 @@ def period_report(
             cameras=scalar(select(func.count(func.distinct(EvidenceRow.camera_id))).where(taken)),
         )
 
-        filed = and_(CaseRow.filed_at >= since, CaseRow.filed_at < until)
+        filed = and_(
+            # Filed here (a row from before the index kept the filer: held here).
+            or_(
+                CaseRow.filed_by_org == org,
+                and_(CaseRow.filed_by_org.is_(None), CaseRow.holder_org == org),
+            ),
+            CaseRow.filed_at >= since,
+            CaseRow.filed_at < until,
+        )
         closed = and_(
             CaseRow.holder_org == org,
             CaseRow.stage.in_(CLOSED_STAGES),
@@ -224,7 +233,22 @@ def period_report(
             ),
         )
 
-        accessed = and_(AccessRow.at >= since, AccessRow.at < until)
+        # Every department's index holds the channel's records; the department's are those
+        # by its people and those on its items and the cases it holds.
+        ours = or_(
+            AccessRow.accessor_org == org,
+            and_(
+                AccessRow.target == "evidence",
+                AccessRow.target_id.in_(
+                    select(EvidenceRow.evidence_id).where(EvidenceRow.owner_org == org)
+                ),
+            ),
+            and_(
+                AccessRow.target == "case",
+                AccessRow.target_id.in_(select(CaseRow.case_id).where(CaseRow.holder_org == org)),
+            ),
+        )
+        accessed = and_(ours, AccessRow.at >= since, AccessRow.at < until)
         by_kind: dict[str, dict[str, int]] = {}
         for kind, outcome, n in s.execute(
             select(AccessRow.kind, AccessRow.outcome, func.count())

@@ -81,6 +81,7 @@ class CaseRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     # Filed (on the ledger); None for a row written before the index kept it.
     filed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), default=None)
+    filed_by_org: Mapped[str | None] = mapped_column(String(64), default=None)
 
     __table_args__ = (
         Index("ix_cases_time", "updated_at", "case_id"),

@@ -197,6 +197,7 @@ async def test_a_case_handed_on_stays_current_in_the_index(
     assert row is not None
     assert (row.holder_org, row.stage) == (MARKET, "investigation")
     assert row.filed_at == dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC)
+    assert row.filed_by_org == URBAN  # filed here, held there now
 
 
 async def test_follow_reopens_a_broken_stream_and_stops_when_cancelled() -> None:

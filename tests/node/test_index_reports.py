@@ -114,7 +114,10 @@ def filled(index: IndexDatabase) -> IndexDatabase:
     index.upsert_case(case("C-closed", "closure"))
     index.upsert_case(case("C-waived", "closed_without_penalty", filed_at=BEFORE))
     index.upsert_case(case("C-closed-before", "closure", updated_at=BEFORE, filed_at=BEFORE))
-    index.upsert_case(case("C-theirs", "closure", holder_org=MARKET))  # transferred on
+    # Filed here, then transferred on: filed here, closed there.
+    index.upsert_case(case("C-theirs", "closure", holder_org=MARKET, filed_by_org=URBAN))
+    # Another department's case, granted to this one: not filed here.
+    index.upsert_case(case("C-granted", "investigation", holder_org=MARKET, filed_by_org=MARKET))
     index.upsert_case(case("C-unknown-filing", "decision", filed_at=None))
     index.upsert_rows(
         AccessRow,
@@ -124,6 +127,18 @@ def filled(index: IndexDatabase) -> IndexDatabase:
             access(3, "download", "denied", accessor_org=MARKET, accessor="CN=partner1"),
             access(4, "package", "granted"),
             access(5, "view", "granted", at=BEFORE),
+            # Another department reading its own item: on the channel, not this report's.
+            access(6, "view", "granted", accessor_org=MARKET, target_id="M-0001"),
+            # Another department reading this department's case (E-0001 is this one's too).
+            access(
+                7,
+                "view",
+                "denied",
+                accessor_org=MARKET,
+                accessor="CN=officer9,O=market",
+                target="case",
+                target_id="C-open",
+            ),
         ],
         ["record_id"],
     )
@@ -150,18 +165,20 @@ def test_every_figure_counts_the_period_and_the_department(filled: IndexDatabase
     assert (e.items, e.bytes, e.cameras) == (2, 300, 2)
     assert e.by_type == {"shopfront_operation": 1, "road_occupation": 1}
     c = report.cases
-    assert c.filed == 3  # C-open, C-closed, C-theirs; not those filed before or unknown
+    # C-open, C-closed (rows without a filer: held here), C-theirs (filed here); not those
+    # filed before, with no filing time, or filed by the department that granted one.
+    assert c.filed == 3
     assert c.filed_by_type == {"road_occupation": 3}
     assert (c.closed, c.closed_without_penalty) == (2, 1)
     assert c.open_by_stage == {"investigation": 1, "source": 1, "decision": 1}
     a = report.access
-    assert (a.records, a.denied, a.people) == (4, 1, 3)
+    assert (a.records, a.denied, a.people) == (5, 2, 4)
     assert a.by_kind == {
-        "view": {"granted": 2},
+        "view": {"granted": 2, "denied": 1},
         "download": {"denied": 1},
         "package": {"granted": 1},
     }
-    assert a.by_org == {URBAN: 3, MARKET: 1}
+    assert a.by_org == {URBAN: 3, MARKET: 2}
 
 
 def test_an_empty_period_reports_zeros_and_no_rate(index: IndexDatabase) -> None:
