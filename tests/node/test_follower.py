@@ -191,7 +191,7 @@ async def test_a_case_handed_on_stays_current_in_the_index(
     ledger.cases = {"moved": case("moved", URBAN)}
     f = follower(ledger, index, tmp_path)
     await f.handle(event("CaseFiled", case_id="moved"))
-    ledger.cases["moved"] = case("moved", MARKET, stage=Stage.INVESTIGATION)
+    ledger.cases["moved"] = case("moved", MARKET, stage=Stage.INVESTIGATION, filed_by_org=URBAN)
     await f.handle(event("TransferAccepted", case_id="moved"))
     row = index.case("moved")
     assert row is not None
