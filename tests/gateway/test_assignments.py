@@ -11,34 +11,24 @@ from typing import Any
 import pytest
 from consolekit import sign_in
 from gatewaykit import Kit, build
-from ingestkit import NOW, ORG
+from indexkit import flag_row, put_flags
+from ingestkit import NOW
 from test_gateway_devices import assert_problem
 
 from node.dispatch import Area
-from node.index.schema import FlagRow
 
 AREAS = (Area("renmin-rd", ("cam-renmin-*",), frozenset({"officer1"})),)
 
 
 def flag(flag_id: str, camera: str, minute: int, status: str = "detected") -> dict[str, Any]:
-    at = NOW + dt.timedelta(minutes=minute)
-    return {
-        "flag_id": flag_id,
-        "org": ORG,
-        "camera_id": camera,
-        "violation_type": "road_occupation",
-        "detected_at": at,
-        "status": status,
-        "updated_at": at,
-        "case_id": None,
-    }
+    return flag_row(flag_id, NOW + dt.timedelta(minutes=minute), status, camera)
 
 
 @pytest.fixture
 def kit(tmp_path: Path) -> Kit:
     kit = build(tmp_path, areas=AREAS)
     rows = [flag("evt-1", "cam-renmin-1", 1), flag("evt-2", "cam-market-1", 2)]
-    kit.deps.index.upsert_rows(FlagRow, rows, ["flag_id"])
+    put_flags(kit.deps.index, *rows)
     return kit
 
 
@@ -55,9 +45,7 @@ def test_the_handheld_gets_its_areas_flags_then_each_change(kit: Kit) -> None:
         ("evt-1", "renmin-rd", "detected")
     ]
     assert poll(kit, after=doc["cursor"]).json()["items"] == []
-    kit.deps.index.upsert_rows(
-        FlagRow, [flag("evt-1", "cam-renmin-1", 30, "reminded")], ["flag_id"]
-    )
+    put_flags(kit.deps.index, flag("evt-1", "cam-renmin-1", 30, "reminded"))
     later = poll(kit, after=doc["cursor"]).json()
     assert [(i["flag_id"], i["status"]) for i in later["items"]] == [("evt-1", "reminded")]
     assert later["cursor"] != doc["cursor"]

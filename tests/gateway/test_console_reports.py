@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from consolekit import browser, sign_in
 from gatewaykit import Kit, build
-from ingestkit import NOW, ORG
-
-from node.index.schema import FlagRow
+from indexkit import flag_row, put_flags
+from ingestkit import NOW
 
 CN = dt.timezone(dt.timedelta(hours=8))
 
@@ -23,20 +22,8 @@ CN = dt.timezone(dt.timedelta(hours=8))
 def kit(tmp_path: Path) -> Kit:
     kit = build(tmp_path, clock=lambda: NOW)
     at = dt.datetime(2026, 11, 22, 8, tzinfo=CN)
-    rows = [
-        {
-            "flag_id": f"evt-{i}",
-            "org": ORG,
-            "camera_id": "cam-1",
-            "violation_type": "road_occupation",
-            "detected_at": at,
-            "status": status,
-            "updated_at": at,
-            "case_id": None,
-        }
-        for i, status in enumerate(["rejected", "rejected", "case_filed", "detected"])
-    ]
-    kit.deps.index.upsert_rows(FlagRow, rows, ["flag_id"])
+    statuses = ["rejected", "rejected", "case_filed", "detected"]
+    put_flags(kit.deps.index, *(flag_row(f"evt-{i}", at, s) for i, s in enumerate(statuses)))
     return kit
 
 

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from gatewaykit import Kit, build
+from indexkit import flag_row, put_flags
 from ingestkit import NOW, ORG
 from test_gateway_devices import assert_problem
-
-from node.index.schema import FlagRow
 
 CN = dt.timezone(dt.timedelta(hours=8))
 
@@ -28,23 +27,7 @@ def kit(tmp_path: Path) -> Kit:
         ("evt-1", dt.datetime(2026, 11, 22, 8, tzinfo=CN), "rejected"),
         ("evt-2", dt.datetime(2026, 11, 23, 7, tzinfo=CN), "detected"),
     ]
-    kit.deps.index.upsert_rows(
-        FlagRow,
-        [
-            {
-                "flag_id": flag_id,
-                "org": ORG,
-                "camera_id": "cam-1",
-                "violation_type": "road_occupation",
-                "detected_at": at,
-                "status": status,
-                "updated_at": at,
-                "case_id": None,
-            }
-            for flag_id, at, status in flags
-        ],
-        ["flag_id"],
-    )
+    put_flags(kit.deps.index, *(flag_row(i, at, status) for i, at, status in flags))
     return kit
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from node.index import IndexDatabase
+from node.index.schema import FlagRow
+
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 STREETS = ["江北区人民路12号 水果店", "Renmin Rd 12, fruit shop", "庆丰街 50% off sign_board"]
 
@@ -32,3 +35,30 @@ def row(i: int, **changes: Any) -> dict[str, Any]:
     }
     doc.update(changes)
     return doc
+
+
+def flag_row(
+    flag_id: str,
+    at: dt.datetime,
+    status: str = "detected",
+    camera_id: str = "cam-1",
+    **changes: Any,
+) -> dict[str, Any]:
+    """A flag as the index follower copies it from the ledger: raised and last moved at
+    ``at``, UrbanManagement's, a road-occupation flag unless ``changes`` say otherwise."""
+    doc: dict[str, Any] = {
+        "flag_id": flag_id,
+        "org": "UrbanManagementMSP",
+        "camera_id": camera_id,
+        "violation_type": "road_occupation",
+        "detected_at": at,
+        "status": status,
+        "updated_at": at,
+        "case_id": None,
+    }
+    doc.update(changes)
+    return doc
+
+
+def put_flags(index: IndexDatabase, *rows: dict[str, Any]) -> None:
+    index.upsert_rows(FlagRow, list(rows), ["flag_id"])

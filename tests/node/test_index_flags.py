@@ -9,11 +9,11 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from indexkit import flag_row, put_flags
 
 from node.dispatch import Area, like_pattern
 from node.index import IndexDatabase, SearchError
 from node.index.flags import FlagCursor, assigned_flags
-from node.index.schema import FlagRow
 
 URBAN, MARKET = "UrbanManagementMSP", "MarketSupervisionMSP"
 T0 = dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC)
@@ -22,22 +22,10 @@ MARKET_ST = Area("market-st", ("cam-market-?",), frozenset({"officer1", "officer
 
 
 def flag(flag_id: str, camera: str, minute: int, status: str = "detected", **more: Any) -> Any:
-    at = T0 + dt.timedelta(minutes=minute)
-    return {
-        "flag_id": flag_id,
-        "org": URBAN,
-        "camera_id": camera,
-        "violation_type": "road_occupation",
-        "detected_at": at,
-        "status": status,
-        "updated_at": at,
-        "case_id": None,
-        **more,
-    }
+    return flag_row(flag_id, T0 + dt.timedelta(minutes=minute), status, camera, **more)
 
 
-def put(index: IndexDatabase, *rows: dict[str, Any]) -> None:
-    index.upsert_rows(FlagRow, list(rows), ["flag_id"])
+put = put_flags
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from indexkit import row
+from indexkit import flag_row, put_flags, row
 
 from node.index import IndexDatabase
 from node.index.reports import Period, period_bounds, period_report, report_rows
-from node.index.schema import AccessRow, FlagRow
+from node.index.schema import AccessRow
 
 URBAN, MARKET = "UrbanManagementMSP", "MarketSupervisionMSP"
 CN = dt.timezone(dt.timedelta(hours=8))
@@ -47,17 +47,9 @@ def test_a_period_is_a_calendar_day_iso_week_or_month_in_the_offset(
 
 
 def flag(i: int, status: str, at: dt.datetime = INSIDE, **changes: Any) -> dict[str, Any]:
-    return {
-        "flag_id": f"evt-{i}",
-        "org": URBAN,
-        "camera_id": "cam-1" if i % 3 else "cam-2",
-        "violation_type": "road_occupation" if i % 2 else "shopfront_operation",
-        "detected_at": at,
-        "status": status,
-        "updated_at": at,
-        "case_id": None,
-        **changes,
-    }
+    kind = "road_occupation" if i % 2 else "shopfront_operation"
+    camera = "cam-1" if i % 3 else "cam-2"
+    return flag_row(f"evt-{i}", at, status, camera, violation_type=kind, **changes)
 
 
 def case(case_id: str, stage: str, **changes: Any) -> dict[str, Any]:
@@ -100,7 +92,7 @@ def filled(index: IndexDatabase) -> IndexDatabase:
         flag(91, "detected", at=UNTIL),  # next week
         flag(92, "rejected", org=MARKET),  # another department's
     ]
-    index.upsert_rows(FlagRow, flags, ["flag_id"])
+    put_flags(index, *flags)
     index.upsert_evidence(
         [
             row(1, captured_at=INSIDE, size=100, camera_id="cam-1"),
