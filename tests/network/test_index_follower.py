@@ -41,6 +41,26 @@ from schemas.violations import CaseOpening, ViolationFlag, ViolationReview
 pytestmark = pytest.mark.network
 
 
+def _registration(
+    evidence_id: str, at: dt.datetime, violation_type: ViolationType
+) -> EvidenceRegistration:
+    """An UrbanManagement camera's item, registered by its device without a node."""
+    return EvidenceRegistration(
+        evidence_id=evidence_id,
+        plaintext_hash=Digest.of(b"p" + evidence_id.encode()),
+        ciphertext_hash=Digest.of(b"c" + evidence_id.encode()),
+        size=1234,
+        media_type="image/jpeg",
+        captured_at=at,
+        device_id="device1",
+        camera_id="cam-7",
+        violation_type=violation_type,
+        owner_org="UrbanManagementMSP",
+        locator="blob:x",
+        claims_hash=Digest.of(b"claims"),
+    )
+
+
 async def test_a_case_transferred_in_appears_in_the_receivers_index(
     people: Network, tmp_path: Path
 ) -> None:
@@ -55,19 +75,10 @@ async def test_a_case_transferred_in_appears_in_the_receivers_index(
     )
     evidence_id, case_id = f"EV-{uuid.uuid4().hex[:10]}", f"CASE-{uuid.uuid4().hex[:8]}"
     first = await device.register_evidence(
-        EvidenceRegistration(
-            evidence_id=evidence_id,
-            plaintext_hash=Digest.of(b"p" + evidence_id.encode()),
-            ciphertext_hash=Digest.of(b"c" + evidence_id.encode()),
-            size=1234,
-            media_type="image/jpeg",
-            captured_at=dt.datetime(2026, 11, 22, 8, tzinfo=dt.UTC),
-            device_id="device1",
-            camera_id="cam-7",
-            violation_type=ViolationType.SHOPFRONT_OPERATION,
-            owner_org="UrbanManagementMSP",
-            locator="blob:x",
-            claims_hash=Digest.of(b"claims"),
+        _registration(
+            evidence_id,
+            dt.datetime(2026, 11, 22, 8, tzinfo=dt.UTC),
+            ViolationType.SHOPFRONT_OPERATION,
         )
     )
     await urban.file_case(
@@ -163,20 +174,7 @@ async def test_the_department_s_flags_feed_its_period_report(
     for flag_id in flags:
         evidence_id = f"EV-{flag_id}"
         await device.register_evidence(
-            EvidenceRegistration(
-                evidence_id=evidence_id,
-                plaintext_hash=Digest.of(b"p" + evidence_id.encode()),
-                ciphertext_hash=Digest.of(b"c" + evidence_id.encode()),
-                size=1234,
-                media_type="image/jpeg",
-                captured_at=at,
-                device_id="device1",
-                camera_id="cam-7",
-                violation_type=ViolationType.ROAD_OCCUPATION,
-                owner_org="UrbanManagementMSP",
-                locator="blob:x",
-                claims_hash=Digest.of(b"claims"),
-            )
+            _registration(evidence_id, at, ViolationType.ROAD_OCCUPATION)
         )
     raised = [
         await device.flag_violation(
