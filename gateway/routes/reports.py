@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, require
 from gateway.problems import Problem
-from gateway.spreadsheet import csv_line
+from gateway.spreadsheet import period_report_csv
 from node.index.reports import (
     DEFAULT_UTC_OFFSET,
     Period,
@@ -22,7 +22,6 @@ from node.index.reports import (
     period_bounds,
     period_report,
     report_day,
-    report_rows,
 )
 from schemas.glossary import Role
 
@@ -56,9 +55,7 @@ async def report_csv(
 
 def report_csv_response(report: PeriodReport) -> Response:
     """The report as a CSV attachment, one figure a row."""
-    body = csv_line(("section", "figure", "value")) + b"".join(
-        csv_line(row) for row in report_rows(report)
-    )
+    body = period_report_csv(report)
     name = f"report-{report.period.value}-{report.since.date().isoformat()}.csv"
     return Response(
         body,

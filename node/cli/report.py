@@ -9,7 +9,7 @@ import datetime as dt
 import sys
 from typing import Any
 
-from gateway.spreadsheet import csv_line
+from gateway.spreadsheet import period_report_csv
 from node.cli.network import network_from
 from node.department import NodePaths
 from node.index import IndexConfigError, open_index
@@ -65,11 +65,11 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     period = Period(args.period)
     since, until = period_bounds(period, day, zone)
-    rows = report_rows(period_report(index, department.msp_id, period, since, until, now))
+    report = period_report(index, department.msp_id, period, since, until, now)
     if args.csv:
-        out = csv_line(("section", "figure", "value")) + b"".join(csv_line(r) for r in rows)
-        sys.stdout.write(out.decode())
+        sys.stdout.write(period_report_csv(report).decode())
         return 0
+    rows = report_rows(report)
     width = max(len(f"{section}.{name}") for section, name, _ in rows)
     for section, name, value in rows:
         print(f"{f'{section}.{name}':<{width}}  {value}")
