@@ -158,6 +158,7 @@ class AccessRow(Base):
     __table_args__ = (
         Index("ix_access_target", "target_id", "at"),
         Index("ix_access_org", "accessor_org", "at"),
+        Index("ix_access_time", "at"),  # the period reports
     )
 
 

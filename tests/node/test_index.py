@@ -122,7 +122,7 @@ def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path: Path) -> None:
     assert again.count() == 1
     with again.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0009"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
         names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
     # The case list's indexes come from the migration, not only from the models.
     assert {"ix_cases_time", "ix_cases_stage_time", "ix_cases_type_time"} <= names
