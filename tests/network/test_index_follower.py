@@ -42,9 +42,12 @@ pytestmark = pytest.mark.network
 
 
 def _registration(
-    evidence_id: str, at: dt.datetime, violation_type: ViolationType
+    evidence_id: str,
+    at: dt.datetime,
+    violation_type: ViolationType,
+    owner_org: str = "UrbanManagementMSP",
 ) -> EvidenceRegistration:
-    """An UrbanManagement camera's item, registered by its device without a node."""
+    """A camera's item, registered by its department's device without a node."""
     return EvidenceRegistration(
         evidence_id=evidence_id,
         plaintext_hash=Digest.of(b"p" + evidence_id.encode()),
@@ -55,7 +58,7 @@ def _registration(
         device_id="device1",
         camera_id="cam-7",
         violation_type=violation_type,
-        owner_org="UrbanManagementMSP",
+        owner_org=owner_org,
         locator="blob:x",
         claims_hash=Digest.of(b"claims"),
     )
@@ -164,9 +167,12 @@ async def test_a_case_transferred_in_appears_in_the_receivers_index(
 async def test_the_department_s_flags_feed_its_period_report(
     people: Network, tmp_path: Path
 ) -> None:
+    # MarketSupervision's, so that its ledger-only items (no node holds them) sit in no case
+    # UrbanManagement holds: the console and demo tests sweep UrbanManagement's node.
     layout = people.layout
-    device = ledger_as(layout, "UrbanManagement", "device")
-    reviewer = ledger_as(layout, "UrbanManagement", "reviewer")
+    market = "MarketSupervisionMSP"
+    device = ledger_as(layout, "MarketSupervision", "device")
+    reviewer = ledger_as(layout, "MarketSupervision", "reviewer")
     tag = uuid.uuid4().hex[:8]
     flags = [f"evt-report-{tag}-{n}" for n in (1, 2)]
     case_id = f"CASE-REPORT-{tag}"
@@ -174,7 +180,7 @@ async def test_the_department_s_flags_feed_its_period_report(
     for flag_id in flags:
         evidence_id = f"EV-{flag_id}"
         await device.register_evidence(
-            _registration(evidence_id, at, ViolationType.ROAD_OCCUPATION)
+            _registration(evidence_id, at, ViolationType.ROAD_OCCUPATION, market)
         )
     raised = [
         await device.flag_violation(
@@ -210,12 +216,10 @@ async def test_the_department_s_flags_feed_its_period_report(
     )
 
     # The department's follower reads as its admin, as `evnet gateway serve` runs it.
-    reader = ledger_as(layout, "UrbanManagement")
+    reader = ledger_as(layout, "MarketSupervision")
     await caught_up(reader, opened.block_number)
-    index = open_index(sqlite_url(tmp_path / "urban.sqlite"))
-    follower = IndexFollower(
-        reader, index, FileCheckpointer(tmp_path / "f.json"), org="UrbanManagementMSP"
-    )
+    index = open_index(sqlite_url(tmp_path / "market.sqlite"))
+    follower = IndexFollower(reader, index, FileCheckpointer(tmp_path / "f.json"), org=market)
     # Two flags raised, one moved, one case filed from the other: four events.
     run = follower.run(start_block=raised[0].block_number, stop_after=4)
     assert await asyncio.wait_for(run, 60) == 4
@@ -228,7 +232,7 @@ async def test_the_department_s_flags_feed_its_period_report(
         assert rows[0] is not None
         assert (rows[0].camera_id, rows[0].detected_at) == ("cam-7", at)
     since, until = period_bounds(Period.DAY, at.date(), dt.UTC)
-    report = period_report(index, "UrbanManagementMSP", Period.DAY, since, until, at)
+    report = period_report(index, market, Period.DAY, since, until, at)
     f = report.flags
     assert (f.raised, f.reviewed, f.rejected, f.cases_filed) == (2, 2, 1, 1)
     assert f.false_positive_rate == 0.5
