@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from enum import StrEnum
 from typing import Any
 
@@ -156,25 +157,25 @@ def period_report(
             FlagRow.org == org, FlagRow.detected_at >= since, FlagRow.detected_at < until
         )
         # One pass over the period's flags, every figure summed from its groups.
-        by_status: dict[str, int] = {}
-        by_type: dict[str, int] = {}
-        by_camera: dict[str, int] = {}
+        by_status: Counter[str] = Counter()
+        by_type: Counter[str] = Counter()
+        by_camera: Counter[str] = Counter()
         for status, kind, camera, n in s.execute(
             select(FlagRow.status, FlagRow.violation_type, FlagRow.camera_id, func.count())
             .where(flagged)
             .group_by(FlagRow.status, FlagRow.violation_type, FlagRow.camera_id)
         ):
-            by_status[str(status)] = by_status.get(str(status), 0) + int(n)
-            by_type[str(kind)] = by_type.get(str(kind), 0) + int(n)
-            by_camera[str(camera)] = by_camera.get(str(camera), 0) + int(n)
-        raised = sum(by_status.values())
+            by_status[str(status)] += int(n)
+            by_type[str(kind)] += int(n)
+            by_camera[str(camera)] += int(n)
+        raised = by_status.total()
         reviewed = raised - by_status.get(ViolationStatus.DETECTED.value, 0)
         rejected = by_status.get(ViolationStatus.REJECTED.value, 0)
         busiest = sorted(by_camera.items(), key=lambda c: (-c[1], c[0]))[:TOP_CAMERAS]
         flags = FlagFigures(
             raised=raised,
-            by_type=by_type,
-            by_status_now=by_status,
+            by_type=dict(by_type),
+            by_status_now=dict(by_status),
             reviewed=reviewed,
             rejected=rejected,
             false_positive_rate=round(rejected / reviewed, 4) if reviewed else None,
@@ -256,8 +257,8 @@ def period_report(
         accessed = and_(AccessRow.at >= since, AccessRow.at < until, ours)
         # One pass over the period's records (each tested once against the department),
         # every figure summed from its groups.
-        by_kind: dict[str, dict[str, int]] = {}
-        by_org: dict[str, int] = {}
+        by_kind: dict[str, Counter[str]] = {}
+        by_org: Counter[str] = Counter()
         people: set[str] = set()
         for kind, outcome, accessor_org, accessor, n in s.execute(
             select(
@@ -270,15 +271,14 @@ def period_report(
             .where(accessed)
             .group_by(AccessRow.kind, AccessRow.outcome, AccessRow.accessor_org, AccessRow.accessor)
         ):
-            outcomes = by_kind.setdefault(str(kind), {})
-            outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + int(n)
-            by_org[str(accessor_org)] = by_org.get(str(accessor_org), 0) + int(n)
+            by_kind.setdefault(str(kind), Counter())[str(outcome)] += int(n)
+            by_org[str(accessor_org)] += int(n)
             people.add(str(accessor))
         access = AccessFigures(
-            records=sum(by_org.values()),
-            denied=sum(o.get("denied", 0) for o in by_kind.values()),
-            by_kind=by_kind,
-            by_org=by_org,
+            records=by_org.total(),
+            denied=sum(o["denied"] for o in by_kind.values()),
+            by_kind={k: dict(o) for k, o in by_kind.items()},
+            by_org=dict(by_org),
             people=len(people),
         )
     return PeriodReport(
