@@ -74,6 +74,7 @@ class LedgerErrorCode(StrEnum):
     SCHEDULE_CONFLICT = "SCHEDULE_CONFLICT"
     VIOLATION_CONFLICT = "VIOLATION_CONFLICT"
     INVALID_VIOLATION_TRANSITION = "INVALID_VIOLATION_TRANSITION"
+    DOCUMENT_MISMATCH = "DOCUMENT_MISMATCH"
     INTERNAL = "INTERNAL"
 
 
@@ -136,6 +137,17 @@ class EvidenceRegistration(EvidenceContent):
     """Registration request: the content, optionally attached to a case held by the owner."""
 
     case_id: Ident | None = None
+
+
+MAX_CASE_STEPS = 10_000
+
+
+class DocumentFiling(EvidenceContent):
+    """A step's legal document (审批表, 告知书, 决定书...) into the case file: the content of
+    its item, the case, and the step whose recorded ``document_hash`` it must be."""
+
+    case_id: Ident
+    step: Annotated[int, Field(ge=1, le=MAX_CASE_STEPS)]  # the stage entry's seq
 
 
 class EvidenceStatus(StrEnum):

@@ -6,7 +6,7 @@ from typing import Any
 
 from chaincode import state
 from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
-from chaincode.contracts.evidence import link
+from chaincode.contracts.evidence import link, register
 from chaincode.rules.penalties import assess, check_simple_procedure
 from chaincode.rules.stages import check_transition
 from chaincode.runtime import Contract, ContractError, Stub, transaction
@@ -15,6 +15,7 @@ from schemas.glossary import Procedure, Role, Stage
 from schemas.ledger import (
     CaseFiling,
     CaseRecord,
+    DocumentFiling,
     EvidenceRecord,
     LedgerErrorCode,
     Penalty,
@@ -185,6 +186,43 @@ class CasesContract(Contract):
             {"case_id": case.case_id, "from": case.stage, "to": req.to_stage, "seq": entry.seq},
         )
         return updated.model_dump(mode="json")
+
+    @transaction()
+    async def FileDocument(self, ctx: Stub, request: str) -> dict[str, Any]:
+        """Put a step's legal document into the case file: registered as an item of the
+        holder and attached to the case, only if it is the very document the step bound by
+        its hash. An officer or reviewer of the holder files it; after closure too (the
+        closing step has its document). The same filing again changes nothing."""
+        actor = actor_of(ctx)
+        actor.require({Role.OFFICER, Role.REVIEWER}, "filing a case document")
+        req = parse(DocumentFiling, request)
+        actor.require_org(req.owner_org, f"file a document owned by {req.owner_org}")
+        case = await load_case(ctx, req.case_id)
+        actor.require_org(case.holder_org, f"file into case {case.case_id} (its holder)")
+        entry = await state.load(ctx, state.stage_entry(case.case_id, req.step), StageEntry)
+        if entry is None:
+            raise not_found("step", f"{case.case_id} #{req.step}")
+        bound = entry.details.get("document_hash")
+        if bound != str(req.plaintext_hash):
+            raise ContractError(
+                LedgerErrorCode.DOCUMENT_MISMATCH,
+                f"step {req.step} of case {case.case_id} ({entry.to_stage}) "
+                + (f"bound the document {bound}" if bound else "bound no document")
+                + f", not {req.plaintext_hash}",
+            )
+        record, written = await register(ctx, actor, req)
+        if await link(ctx, case.case_id, req.evidence_id) or written:
+            emit(
+                ctx,
+                "EvidenceRegistered",
+                {
+                    "evidence_id": req.evidence_id,
+                    "owner_org": req.owner_org,
+                    "case_id": case.case_id,
+                    "step": req.step,
+                },
+            )
+        return record.model_dump(mode="json")
 
     @transaction(read_only=True)
     async def GetCase(self, ctx: Stub, case_id: str) -> dict[str, Any]:

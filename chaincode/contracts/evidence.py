@@ -29,7 +29,7 @@ def _record_content(record: EvidenceRecord) -> dict[str, Any]:
     return record.model_dump(mode="json", include=_CONTENT_FIELDS)
 
 
-def _request_content(req: EvidenceRegistration) -> dict[str, Any]:
+def _request_content(req: EvidenceContent) -> dict[str, Any]:
     content = req.model_dump(mode="json", include=_CONTENT_FIELDS)
     content["captured_at"] = ledger_time(req.captured_at)
     return content
@@ -56,6 +56,35 @@ async def link(ctx: Stub, case_id: str, evidence_id: str) -> bool:
     return True
 
 
+async def register(ctx: Stub, actor: Actor, req: EvidenceContent) -> tuple[EvidenceRecord, bool]:
+    """Write the item's record and its owner's listing key; the same content again writes
+    nothing (False), other content under its id is EVIDENCE_CONFLICT."""
+    key = state.evidence(req.evidence_id)
+    existing = await state.load(ctx, key, EvidenceRecord)
+    if existing is not None:
+        if _record_content(existing) != _request_content(req):
+            differing = sorted(
+                k for k, v in _request_content(req).items() if _record_content(existing)[k] != v
+            )
+            raise ContractError(
+                LedgerErrorCode.EVIDENCE_CONFLICT,
+                f"evidence {req.evidence_id} is already registered with different "
+                f"{', '.join(differing)}",
+            )
+        return existing, False
+    record = EvidenceRecord(
+        **_request_content(req),
+        registered_by=actor.subject,
+        registered_role=Role(actor.role or ""),
+        registered_at=now(ctx),
+        registered_tx=ctx.tx_id,
+    )
+    await state.save(ctx, key, record)
+    # The owner's own listing (for its integrity sweep), one key per item.
+    await ctx.put_state(state.owner_evidence(req.owner_org, req.evidence_id), state.INDEX_MARK)
+    return record, True
+
+
 class EvidenceContract(Contract):
     name = "Evidence"
 
@@ -68,34 +97,7 @@ class EvidenceContract(Contract):
         actor.require_org(req.owner_org, f"register evidence owned by {req.owner_org}")
         if req.case_id is not None:
             await open_case_held_by(ctx, req.case_id, actor, "attach evidence to this case")
-        key = state.evidence(req.evidence_id)
-        existing = await state.load(ctx, key, EvidenceRecord)
-        if existing is not None:
-            if _record_content(existing) != _request_content(req):
-                differing = sorted(
-                    k for k, v in _request_content(req).items() if _record_content(existing)[k] != v
-                )
-                raise ContractError(
-                    LedgerErrorCode.EVIDENCE_CONFLICT,
-                    f"evidence {req.evidence_id} is already registered with different "
-                    f"{', '.join(differing)}",
-                )
-            record = existing
-            written = False
-        else:
-            record = EvidenceRecord(
-                **_request_content(req),
-                registered_by=actor.subject,
-                registered_role=Role(actor.role or ""),
-                registered_at=now(ctx),
-                registered_tx=ctx.tx_id,
-            )
-            await state.save(ctx, key, record)
-            # The owner's own listing (for its integrity sweep), one key per item.
-            await ctx.put_state(
-                state.owner_evidence(req.owner_org, req.evidence_id), state.INDEX_MARK
-            )
-            written = True
+        record, written = await register(ctx, actor, req)
         if req.case_id is not None:
             written = await link(ctx, req.case_id, req.evidence_id) or written
         if written:
