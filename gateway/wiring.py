@@ -29,10 +29,11 @@ from node.fabric import FileCheckpointer
 from node.fabric.ledger import LedgerQueries
 from node.follower import IndexFollower
 from node.ingest import DeviceVerifier, IngestService
+from node.ingest.errors import NOT_CASE_STAFF, IngestRefused
 from node.ledger import LedgerClient
 from node.package import ClaimsArchive, Exporter
 from node.redaction.archive import CopyArchive
-from schemas.ledger import EvidenceRegistration
+from schemas.ledger import DocumentFiling, EvidenceRegistration
 
 
 class _Clients:
@@ -104,6 +105,11 @@ class _DeviceRegistrar:
 
     async def register_evidence(self, reg: EvidenceRegistration) -> Any:
         return await self._clients(self._user).register_evidence(reg)
+
+    async def file_document(self, filing: DocumentFiling) -> Any:
+        # Case documents are filed as the officer or reviewer who signed them, never as the
+        # node (the chaincode would refuse a device): the gateway passes their own client.
+        raise IngestRefused(NOT_CASE_STAFF, "a case document is filed by its signer, not the node")
 
 
 def department_gateway(

@@ -1,5 +1,6 @@
 """Capture claims: what an edge device asserts about a violation it recorded, signed by it;
-and an officer's own capture on the spot, signed with the officer's key.
+an officer's own capture on the spot, signed with the officer's key; and a case document
+filed into the case file, signed by its filer.
 
 The claims stay off the shared ledger (they hold the place and the detections); the ledger
 records only their hash (``claims_hash`` of each evidence item), which binds them. Each
@@ -19,9 +20,9 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from schemas.canonical import canonical_json, parse_json
-from schemas.glossary import ViolationType
+from schemas.glossary import Stage, ViolationType
 from schemas.hashes import Digest
-from schemas.ledger import Code, Ident, MediaType, MspId
+from schemas.ledger import MAX_CASE_STEPS, Code, Ident, MediaType, MspId
 
 FileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 MAX_MEDIA = 10
@@ -127,9 +128,45 @@ class OfficerCaptureClaims(_Model):
     media: Annotated[list[MediaRef], Field(min_length=1, max_length=MAX_MEDIA)]
 
 
+# The ``camera_id`` of a case document: it came from no camera.
+CASE_FILE: Literal["case-file"] = "case-file"
+
+
+class CaseDocumentClaims(_Model):
+    """What the filer of a step's legal document (立案审批表, 告知书, 处罚决定书...) asserts:
+    this file, with this hash, is the document step ``step`` of case ``case_id`` bound.
+
+    Signed with the filer's own key (an officer or reviewer of the holder, held by the node as
+    for their transactions); the chaincode's ``FileDocument`` takes the file into the case
+    only if the step recorded that very hash. ``device_id`` is the filer, ``camera_id``
+    :data:`CASE_FILE`, ``captured_at`` the step's time, so a retry signs the same claims.
+    """
+
+    schema_version: Literal[1] = 1
+    kind: Literal["case_document"] = "case_document"
+    event_id: Ident  # case_document_event(case_id, step): one document per step
+    org: MspId
+    device_id: Ident
+    camera_id: Literal["case-file"] = CASE_FILE
+    captured_at: AwareDatetime
+    violation_type: ViolationType
+    case_id: Ident
+    step: Annotated[int, Field(ge=1, le=MAX_CASE_STEPS)]
+    stage: Stage  # what the step moved the case to
+    media: Annotated[list[MediaRef], Field(min_length=1, max_length=1)]
+
+
+def case_document_event(case_id: str, step: int) -> str:
+    """The event id of a step's document: derived, so filing it again is idempotent."""
+    digest = hashlib.sha256(f"{case_id}\n{step}".encode()).hexdigest()
+    return f"DOC-{digest[:24]}-{step}"
+
+
 DeviceClaims = CaptureClaims | RectificationClaims
-# Everything ingest accepts: a device's claims, or an officer's capture.
-EvidenceClaims = DeviceClaims | OfficerCaptureClaims
+# Everything ingest accepts: a device's claims, or a person's (an officer's capture, a case
+# document).
+PersonClaims = OfficerCaptureClaims | CaseDocumentClaims
+EvidenceClaims = DeviceClaims | PersonClaims
 
 
 def parse_device_claims(claims_json: bytes | str) -> DeviceClaims:
@@ -149,7 +186,7 @@ def _device_claims(doc: object) -> DeviceClaims:
 
 
 def parse_evidence_claims(claims_json: bytes | str) -> EvidenceClaims:
-    """A device's claims or an officer's capture, told apart by ``kind``.
+    """A device's claims, an officer's capture or a case document, told apart by ``kind``.
 
     Raises:
         pydantic.ValidationError: not valid claims of that kind.
@@ -157,6 +194,8 @@ def parse_evidence_claims(claims_json: bytes | str) -> EvidenceClaims:
     doc = parse_json(claims_json)
     if isinstance(doc, dict) and doc.get("kind") == "officer_capture":
         return OfficerCaptureClaims.model_validate(doc)
+    if isinstance(doc, dict) and doc.get("kind") == "case_document":
+        return CaseDocumentClaims.model_validate(doc)
     return _device_claims(doc)
 
 

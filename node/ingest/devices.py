@@ -19,12 +19,14 @@ from node.ingest.errors import (
     DEVICE_MISMATCH,
     NOT_A_DEVICE,
     NOT_AN_OFFICER,
+    NOT_CASE_STAFF,
     UNKNOWN_DEVICE,
     WRONG_ORG,
     IngestRefused,
 )
 from schemas.canonical import CanonicalJSONError
 from schemas.claims import (
+    CaseDocumentClaims,
     EvidenceClaims,
     OfficerCaptureClaims,
     canonical_bytes,
@@ -88,11 +90,10 @@ class DeviceVerifier:
             raise IngestRefused(CERT_NOT_VALID, "the device certificate is not valid now")
         # Each kind of claims has one kind of signer: a device cannot pass its detections
         # off as an officer's observation, nor an officer sign in a camera's place.
-        signer_kind = "officer" if isinstance(claims, OfficerCaptureClaims) else "device"
-        if certificate_attributes(cert).get("role") != signer_kind:
+        signer_kind, roles, refusal = _signers(claims)
+        if certificate_attributes(cert).get("role") not in roles:
             raise IngestRefused(
-                NOT_AN_OFFICER if signer_kind == "officer" else NOT_A_DEVICE,
-                f"the certificate does not carry the {signer_kind} role",
+                refusal, f"the certificate does not carry the {' or '.join(roles)} role"
             )
         # Verify the bytes the device signed: the canonical form of what we parsed, so a
         # re-ordered or re-spaced document cannot carry a signature over other content.
@@ -109,3 +110,13 @@ class DeviceVerifier:
         if claims.org != self.org:
             raise IngestRefused(WRONG_ORG, f"claims for {claims.org} sent to {self.org}")
         return claims
+
+
+def _signers(claims: EvidenceClaims) -> tuple[str, tuple[str, ...], str]:
+    """Who may sign ``claims``: the signer's word in messages, its roles, the refusal code."""
+    if isinstance(claims, OfficerCaptureClaims):
+        return "officer", ("officer",), NOT_AN_OFFICER
+    if isinstance(claims, CaseDocumentClaims):
+        # The step's own people: officers file notices, reviewers their approvals.
+        return "filer", ("officer", "reviewer"), NOT_CASE_STAFF
+    return "device", ("device",), NOT_A_DEVICE

@@ -15,6 +15,7 @@ BAD_SIGNATURE = "BAD_SIGNATURE"  # the claims were not signed by the presented c
 UNKNOWN_DEVICE = "UNKNOWN_DEVICE"  # the certificate was not issued by this department's CA
 NOT_A_DEVICE = "NOT_A_DEVICE"  # issued, but not with the device role
 NOT_AN_OFFICER = "NOT_AN_OFFICER"  # an officer's capture signed by another role
+NOT_CASE_STAFF = "NOT_CASE_STAFF"  # a case document signed by neither officer nor reviewer
 CERT_NOT_VALID = "CERT_NOT_VALID"  # outside the certificate's validity period
 DEVICE_MISMATCH = "DEVICE_MISMATCH"  # signed by one device (or officer) in another's name
 WRONG_ORG = "WRONG_ORG"  # claims for another department

@@ -40,6 +40,8 @@ from node.store import BlobStore, BlobTooLarge
 from node.streams import Readable
 from node.vault import KeyVault
 from schemas.claims import (
+    CaseDocumentClaims,
+    DeviceClaims,
     EvidenceClaims,
     MediaRef,
     OfficerCaptureClaims,
@@ -49,7 +51,7 @@ from schemas.claims import (
     parse_evidence_claims,
 )
 from schemas.hashes import Digest
-from schemas.ledger import EvidenceRecord, EvidenceRegistration
+from schemas.ledger import DocumentFiling, EvidenceContent, EvidenceRecord, EvidenceRegistration
 
 SEALING, SEALED = "sealing", "sealed"
 
@@ -58,6 +60,7 @@ class Registrar(Protocol):
     """The ledger side (node.ledger.LedgerClient satisfies it)."""
 
     async def register_evidence(self, reg: EvidenceRegistration) -> Any: ...
+    async def file_document(self, filing: DocumentFiling) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,7 @@ class IngestService:
         ciphertext: Digest,
         ledger: Registrar,
     ) -> Ingested:
-        registration = EvidenceRegistration(
+        content = EvidenceContent(
             evidence_id=evidence_id,
             plaintext_hash=media.sha256,
             ciphertext_hash=ciphertext,
@@ -221,9 +224,14 @@ class IngestService:
             locator=f"blob:{ciphertext}",
             claims_hash=claims_digest(claims),
         )
-        committed = await ledger.register_evidence(registration)
+        if isinstance(claims, CaseDocumentClaims):
+            filing = DocumentFiling(**dict(content), case_id=claims.case_id, step=claims.step)
+            committed = await ledger.file_document(filing)
+        else:
+            committed = await ledger.register_evidence(EvidenceRegistration(**dict(content)))
         record: EvidenceRecord = committed.value
         self._crash_point("register")
+        place = None if isinstance(claims, CaseDocumentClaims) else claims.place
         row = {
             "evidence_id": evidence_id,
             "owner_org": claims.org,
@@ -231,9 +239,9 @@ class IngestService:
             "camera_id": claims.camera_id,
             "device_id": claims.device_id,
             "captured_at": claims.captured_at,
-            "lat": claims.place.lat if claims.place else None,
-            "lon": claims.place.lon if claims.place else None,
-            "zone": None if isinstance(claims, OfficerCaptureClaims) else claims.zone,
+            "lat": place.lat if place else None,
+            "lon": place.lon if place else None,
+            "zone": claims.zone if isinstance(claims, DeviceClaims) else None,
             "subject_key": None,
             "media_type": media.media_type,
             "size": media.size,
@@ -286,6 +294,11 @@ class IngestService:
         for row in rows:
             claims = parse_evidence_claims(row.claims_json)
             media = next(m for m in claims.media if m.name == row.media_name)
+            if row.state == SEALED and isinstance(claims, CaseDocumentClaims):
+                # Only an officer or reviewer of the holder may file it, not the node: the
+                # sealed blob waits (referenced by its row) for the filer's retry, which
+                # resumes here with the same ciphertext.
+                continue
             if row.state == SEALED and row.ciphertext_hash:
                 # As the node's own registrar, an officer's capture too: its signed claims
                 # still name the officer who took it.
@@ -321,8 +334,10 @@ class IngestService:
 
 
 def _search_text(claims: EvidenceClaims) -> str:
-    """What a person searching the index may type: the zone and rule a device watched, or
-    the officer's note."""
+    """What a person searching the index may type: the zone and rule a device watched, the
+    officer's note, or the stage whose document it is."""
     if isinstance(claims, OfficerCaptureClaims):
         return claims.note
+    if isinstance(claims, CaseDocumentClaims):
+        return f"document {claims.stage}"
     return f"{claims.zone} {claims.rule}"

@@ -25,6 +25,7 @@ from schemas.ledger import (
     AccessRequest,
     CaseFiling,
     CaseRecord,
+    DocumentFiling,
     EvidenceRecord,
     EvidenceRegistration,
     GrantRecord,
@@ -172,6 +173,10 @@ class LedgerClient:
 
     async def register_evidence(self, reg: EvidenceRegistration) -> Committed[EvidenceRecord]:
         return await self._submit(EvidenceRecord, "RegisterEvidence", reg)
+
+    async def file_document(self, filing: DocumentFiling) -> Committed[EvidenceRecord]:
+        """A step's document into the case file (registered and attached in one)."""
+        return await self._submit(EvidenceRecord, "FileDocument", filing)
 
     async def attach_evidence(self, case_id: str, evidence_id: str) -> str:
         """Attach; returns the transaction id."""

@@ -611,6 +611,7 @@ class _Verification:
                 self._derivation(item, record, manifest)
             else:
                 self._claims(item, record, trust, tx.timestamp)
+                self._case_document(item, manifest, tx)
             self.report.count("items")
 
     def _derivation(self, item: Item, record: EvidenceRecord, manifest: Manifest) -> None:
@@ -667,6 +668,29 @@ class _Verification:
                 subject,
                 f"tx {tx.tx_id} does not link it to {described.original_id}",
             )
+
+    def _case_document(self, item: Item, manifest: Manifest, tx: TransactionView) -> None:
+        """A step's legal document: filed into this package's case by ``FileDocument``, the
+        transaction in which the chaincode checked it against the hash that step recorded.
+        Registered any other way, claims that call it a case document prove nothing."""
+        claims = item.claims.claims if item.claims is not None else {}
+        if claims.get("kind") != "case_document":
+            return
+        case_id = manifest.case.get("case_id")
+        if claims.get("case_id") != case_id or _filing_of(tx) != (case_id, claims.get("step")):
+            self.report.fail(
+                "DOCUMENT_NOT_FILED",
+                item.evidence_id,
+                f"claims a document of case {claims.get('case_id')!r} step {claims.get('step')}, "
+                f"but tx {tx.tx_id} ({tx.function or 'no function'}) did not file it as that "
+                f"step's document of case {case_id!r}",
+            )
+            return
+        self.report.count("case documents")
+        self.report.notes.append(
+            f"{item.evidence_id} is the document of step {claims.get('step')} "
+            f"({claims.get('stage')}) of case {case_id}, filed by {claims.get('device_id')}"
+        )
 
     def _claims(
         self,
@@ -858,3 +882,14 @@ def _written(tx: TransactionView, kind: type[M]) -> Iterator[M]:
             yield kind.model_validate_json(write.value)
         except ValueError:
             continue
+
+
+def _filing_of(tx: TransactionView) -> tuple[object, object] | None:
+    """(case id, step) of a ``FileDocument`` invocation, as the chaincode received them."""
+    if tx.function != "FileDocument" or len(tx.args) != 2:
+        return None
+    try:
+        filing = json.loads(tx.args[1])
+    except ValueError:
+        return None
+    return (filing.get("case_id"), filing.get("step")) if isinstance(filing, dict) else None

@@ -34,6 +34,7 @@ from schemas.ledger import (
     AccessRequest,
     CaseFiling,
     CaseRecord,
+    DocumentFiling,
     EvidenceRecord,
     EvidenceRegistration,
     GrantRecord,
@@ -338,6 +339,29 @@ class FakeLedger:
             raise self._deny()
         committed = await FileLedger(self.chain.evidence_file).register_evidence(reg)
         self.chain.registered_by.setdefault(reg.evidence_id, self.user)
+        return committed
+
+    async def file_document(self, filing: DocumentFiling) -> Any:
+        """FileDocument's contract: an officer or reviewer of the holder and owner, the very
+        document the step bound."""
+        if self.role not in (Role.OFFICER, Role.REVIEWER) or self.org != filing.owner_org:
+            raise self._deny()
+        case = await self.case(filing.case_id)
+        if self.org != case.holder_org:
+            raise self._deny()
+        steps = self.chain.history[filing.case_id]
+        if not 1 <= filing.step <= len(steps):
+            raise LedgerRefused(LedgerErrorCode.NOT_FOUND, f"no step {filing.step}", "")
+        if steps[filing.step - 1].details.get("document_hash") != str(filing.plaintext_hash):
+            raise LedgerRefused(LedgerErrorCode.DOCUMENT_MISMATCH, "not the step's document", "")
+        content = filing.model_dump_json(exclude={"case_id", "step"})
+        committed = await FileLedger(self.chain.evidence_file).register_evidence(
+            EvidenceRegistration.model_validate_json(content)
+        )
+        self.chain.registered_by.setdefault(filing.evidence_id, self.user)
+        attached = self.chain.attached.setdefault(filing.case_id, [])
+        if filing.evidence_id not in attached:
+            attached.append(filing.evidence_id)
         return committed
 
     async def attach_evidence(self, case_id: str, evidence_id: str) -> str:

@@ -21,9 +21,16 @@ from node.index.database import sqlite_url
 from node.ingest import DeviceVerifier, IngestService
 from node.store import FilesystemBlobStore
 from node.vault import KeyVault, load_or_create_org_key
-from schemas.claims import CaptureClaims, EvidenceClaims, OfficerCaptureClaims, canonical_bytes
+from schemas.claims import (
+    CaptureClaims,
+    CaseDocumentClaims,
+    EvidenceClaims,
+    OfficerCaptureClaims,
+    canonical_bytes,
+    case_document_event,
+)
 from schemas.hashes import Digest
-from schemas.ledger import EvidenceRecord, EvidenceRegistration, ledger_time
+from schemas.ledger import DocumentFiling, EvidenceRecord, EvidenceRegistration, ledger_time
 
 ORG = "UrbanManagementMSP"
 NOW = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
@@ -71,6 +78,15 @@ class FileLedger:
             registered_tx=existing["tx"],
         )
         return Committed(record, existing["tx"])
+
+    async def file_document(self, filing: DocumentFiling) -> Committed:
+        """FileDocument's registration; the record keeps the case and step it was filed for."""
+        content = filing.model_dump_json(exclude={"case_id", "step"})
+        committed = await self.register_evidence(EvidenceRegistration.model_validate_json(content))
+        records = self.records()
+        records[filing.evidence_id]["filed"] = [filing.case_id, filing.step]
+        self.path.write_text(json.dumps(records))
+        return committed
 
 
 def make_ca(root: Path) -> KeyPair:
@@ -144,6 +160,26 @@ def officer_capture(**changes: Any) -> OfficerCaptureClaims:
     }
     doc.update(changes)
     return OfficerCaptureClaims.model_validate_json(json.dumps(doc))
+
+
+def case_document(**changes: Any) -> CaseDocumentClaims:
+    """A filing approval form (step 2 of case-1), as its filer signs it: the keyframe's bytes
+    stand in for the document."""
+    keyframe = claims().media[0].model_dump(mode="json")
+    doc: dict[str, Any] = {
+        "kind": "case_document",
+        "event_id": case_document_event("case-1", 2),
+        "org": ORG,
+        "device_id": "reviewer-1",
+        "captured_at": claims().model_dump(mode="json")["captured_at"],
+        "violation_type": "road_occupation",
+        "case_id": "case-1",
+        "step": 2,
+        "stage": "filing_approval",
+        "media": [{**keyframe, "name": "filing_approval-2.pdf", "media_type": "application/pdf"}],
+    }
+    doc.update(changes)
+    return CaseDocumentClaims.model_validate_json(json.dumps(doc))
 
 
 def signed(c: EvidenceClaims, key: KeyPair) -> tuple[bytes, bytes, bytes]:

@@ -18,6 +18,7 @@ from ingestkit import (
     NOW,
     ORG,
     FileLedger,
+    case_document,
     claims,
     device,
     load_keyring,
@@ -167,6 +168,47 @@ async def test_an_officer_s_capture_is_registered_by_the_registrar_given(tmp_pat
     assert (row.text, row.zone, row.device_id) == (officer_capture().note, None, "officer-1")
 
 
+class FailingFiler(FileLedger):
+    """The filer's client, whose FileDocument fails (the peer unreachable) until told not to."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.down = True
+
+    async def file_document(self, filing: Any) -> Any:
+        if self.down:
+            raise ConnectionError("peer unavailable")
+        return await super().file_document(filing)
+
+
+async def test_a_case_document_is_filed_through_its_filer_even_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    svc = service(tmp_path)
+    filer = FailingFiler(tmp_path / "reviewer-ledger.json")
+    body, sig, cert = signed(case_document(), device(make_ca(tmp_path), "reviewer", "reviewer-1"))
+    document = {"filing_approval-2.pdf": io.BytesIO(KEYFRAME)}
+    with pytest.raises(ConnectionError):
+        await svc.ingest(body, sig, cert, document, registrar=filer)
+    # The node restarts: its own (device) identity may not file documents, so the sealed
+    # document waits, blob and journal row kept, for its filer.
+    restarted = service(tmp_path)
+    assert await restarted.reconcile() == {"finished": 0, "dropped": 0, "blobs_removed": 0}
+    waiting = state(tmp_path, restarted)
+    assert (len(waiting["blobs"]), waiting["journal"], waiting["indexed"]) == (1, 1, [])
+    filer.down = False
+    (done,) = await restarted.ingest(
+        body, sig, cert, {"filing_approval-2.pdf": io.BytesIO(KEYFRAME)}, registrar=filer
+    )
+    filed = filer.records()[done.evidence_id]
+    assert filed["filed"] == ["case-1", 2]
+    assert filed["content"]["camera_id"] == "case-file"
+    after = state(tmp_path, restarted)
+    assert (after["blobs"], after["journal"]) == (waiting["blobs"], 0)  # the same ciphertext
+    assert after["registered"] == []  # never through the node's own registrar
+    assert after["rows"][done.evidence_id].text == "document filing_approval"
+
+
 def _bad_cases(root: Path) -> dict[str, tuple[tuple[bytes, bytes, bytes], dict[str, Readable]]]:
     ca = make_ca(root)
     good = signed(claims(), device(ca))
@@ -181,6 +223,8 @@ def _bad_cases(root: Path) -> dict[str, tuple[tuple[bytes, bytes, bytes], dict[s
         "BAD_CLAIMS": ((b'{"event_id": "x"}', sig, cert), files()),
         # An officer's capture must be signed by an officer, in that officer's own name.
         "NOT_AN_OFFICER": (signed(officer_capture(device_id="edge-07"), device(ca)), files()),
+        # A case document is signed by an officer or reviewer of the department.
+        "NOT_CASE_STAFF": (signed(case_document(device_id="edge-07"), device(ca)), files()),
         "DEVICE_MISMATCH/officer": (
             signed(officer_capture(device_id="officer-2"), device(ca, "officer", "officer-1")),
             files(),
@@ -200,6 +244,7 @@ def _bad_cases(root: Path) -> dict[str, tuple[tuple[bytes, bytes, bytes], dict[s
         "DEVICE_MISMATCH",
         "BAD_CLAIMS",
         "NOT_AN_OFFICER",
+        "NOT_CASE_STAFF",
         "DEVICE_MISMATCH/officer",
         "UNKNOWN_MEDIA",
         "MEDIA_MISMATCH",

@@ -14,9 +14,10 @@ import pytest
 from pydantic import ValidationError
 
 from node.cli import main
+from node.fabric.blocks import TransactionView
 from node.package import ClaimsArchive, ClaimsNotArchived, Manifest, verifier, verify_package
 from node.package import manifest as layout
-from node.package.manifest import Item, Member
+from node.package.manifest import DeviceClaims, Item, Member
 from node.package.verifier import hash_shares
 from schemas.hashes import Digest
 
@@ -199,3 +200,63 @@ def test_cli_verify_names_a_file_it_cannot_read(
     err = capsys.readouterr().err
     assert "FILE_UNREADABLE" in err
     assert "anchors.json" in err
+
+
+def _registration(function: str, *args: bytes) -> TransactionView:
+    return TransactionView(
+        tx_id="tx-reg",
+        channel="evidence",
+        type="ENDORSER_TRANSACTION",
+        timestamp=None,
+        creator=None,
+        chaincode=layout.CHAINCODE,
+        args=(function.encode(), *args),
+        result=b"",
+        endorsements=(),
+        write_sets=(),
+        validation_code="VALID",
+        envelope=b"",
+        payload=b"",
+        signature=b"",
+        data=b"",
+    )
+
+
+@pytest.mark.parametrize(
+    ("function", "filing", "failure"),
+    [
+        ("FileDocument", {"case_id": "CASE-1", "step": 2}, None),
+        # Registered as any item: nothing checked it against the step.
+        ("RegisterEvidence", {"case_id": "CASE-1", "step": 2}, "DOCUMENT_NOT_FILED"),
+        ("FileDocument", {"case_id": "CASE-2", "step": 2}, "DOCUMENT_NOT_FILED"),
+        ("FileDocument", {"case_id": "CASE-1", "step": 3}, "DOCUMENT_NOT_FILED"),
+    ],
+)
+def test_a_case_document_is_one_only_as_filed_for_its_step(
+    function: str, filing: dict[str, object], failure: str | None
+) -> None:
+    """The verifier's check of a case document against the transaction that registered it
+    (the rest of an item's checks: tests/network/test_gateway_packages.py)."""
+    claims = {
+        "kind": "case_document",
+        "case_id": "CASE-1",
+        "step": 2,
+        "stage": "filing_approval",
+        "device_id": "officer1",
+    }
+    manifest = _manifest()
+    item = manifest.items[0].model_copy(
+        update={"claims": DeviceClaims(claims=claims, signature="", certificate="")}
+    )
+    check = verifier._Verification.__new__(verifier._Verification)
+    check.report = verifier.Report("p.tar")
+    check._case_document(item, manifest, _registration(function, json.dumps(filing).encode()))
+    if failure is None:
+        assert check.report.ok, check.report.render()
+        assert check.report.checked == {"case documents": 1}
+        assert check.report.notes == [
+            "EV-1 is the document of step 2 (filing_approval) of case CASE-1, filed by officer1"
+        ]
+    else:
+        assert check.report.codes == {failure}
+        assert "CASE-1" in check.report.failures[0].message
