@@ -14,6 +14,7 @@ from gateway.routes import (
     cases,
     devices,
     dispatch,
+    documents,
     evidence,
     packages,
     redactions,
@@ -37,6 +38,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(devices.router)
     app.include_router(captures.router)
     app.include_router(cases.router)
+    app.include_router(documents.router)
     app.include_router(evidence.router)
     app.include_router(audit.router)
     app.include_router(packages.router)
@@ -54,7 +56,9 @@ def create_app(deps: GatewayDeps) -> FastAPI:
             captures.CAPTURES_ROUTE: None,
             packages.VERIFY_ROUTE: None,
             # A legal step's document, and the form around it.
+            documents.DOCUMENTS_ROUTE: documents.MAX_CASE_DOCUMENT + (64 << 10),
             "/console/cases/{case_id}/stage": MAX_STAGE_DOCUMENT + (64 << 10),
+            "/console/cases/{case_id}/documents/{step}": MAX_STAGE_DOCUMENT + (64 << 10),
             # Evidence an officer adds in the console: its files, and the form around them.
             "/console/cases/{case_id}/evidence": MAX_CONSOLE_EVIDENCE + (64 << 10),
         },

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from node.ingest import Ingested
-from schemas.claims import MAX_MEDIA, MAX_NOTE, MediaRef, Place
+from schemas.claims import MAX_MEDIA, MAX_NOTE, CaseDocumentClaims, MediaRef, Place
 from schemas.glossary import AccessKind, Procedure, Stage, ViolationType
 from schemas.ledger import (
     AccessRecord,
@@ -80,6 +80,59 @@ class CaptureResult(_Out):
     items: list[IngestedItem]
     case_id: str | None = None
     attached: list[AttachedItem] = []
+
+
+class FiledDocument(_Out):
+    """A step's document in the case file."""
+
+    case_id: str
+    step: int
+    stage: Stage
+    evidence_id: str
+    sha256: str
+    media_type: str
+    ledger_tx: str  # the FileDocument transaction (empty if the index has not followed yet)
+    duplicate: bool
+
+    @classmethod
+    def of(
+        cls, claims: CaseDocumentClaims, evidence_id: str, ledger_tx: str, *, duplicate: bool
+    ) -> FiledDocument:
+        (media,) = claims.media
+        return cls(
+            case_id=claims.case_id,
+            step=claims.step,
+            stage=claims.stage,
+            evidence_id=evidence_id,
+            sha256=str(media.sha256),
+            media_type=media.media_type,
+            ledger_tx=ledger_tx,
+            duplicate=duplicate,
+        )
+
+
+class CaseDocumentView(_Out):
+    """A step that bound a document, and the item holding it once filed (else null)."""
+
+    step: int
+    stage: Stage
+    at: str
+    actor: str
+    role: str
+    document_hash: str
+    evidence_id: str | None
+
+    @classmethod
+    def of(cls, e: StageEntry, evidence_id: str | None) -> CaseDocumentView:
+        return cls(
+            step=e.seq,
+            stage=e.to_stage,
+            at=e.at,
+            actor=e.actor,
+            role=e.role,
+            document_hash=str(e.details["document_hash"]),
+            evidence_id=evidence_id,
+        )
 
 
 class CaseView(_Out):

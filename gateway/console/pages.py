@@ -41,7 +41,16 @@ from gateway.models import (
     TransferIn,
 )
 from gateway.problems import Problem, strict_request
-from gateway.routes import audit, captures, cases, evidence, packages, reports, review
+from gateway.routes import (
+    audit,
+    captures,
+    cases,
+    documents,
+    evidence,
+    packages,
+    reports,
+    review,
+)
 from gateway.uploads import safe_name
 from node.dispatch import areas_of
 from node.index.cases import CaseQuery, search_cases
@@ -323,6 +332,7 @@ async def case_page(
     # index adds what it knows of each. Opening one is a recorded view, on click.
     ids = await ledger_of(deps, who).case_evidence(case_id)
     gallery = await run_in_threadpool(lambda: [(e, deps.index.evidence(e)) for e in ids[:500]])
+    case_file = await documents.case_documents(deps, who, case_id) if insider else []
     # Only the steps the law allows from here, to this role (the chaincode's own table; it
     # checks again): no button the ledger would refuse.
     steps = stage_machine(case.procedure).get(case.stage, {})
@@ -351,6 +361,11 @@ async def case_page(
             "can_answer": officer and case.pending_transfer_to == deps.org,
             "can_grant": officer and holds and open_case,
             "can_add_evidence": officer and holds and open_case and deps.signer_for is not None,
+            "case_file": case_file,
+            "can_file": who.role in (Role.OFFICER, Role.REVIEWER)
+            and holds
+            and deps.signer_for is not None,
+            "unfiled": request.query_params.get("unfiled", ""),
             "can_revoke": officer and holds,
             "departments": [d.msp_id for d in Department if d.msp_id != deps.org],
             "grant_kinds": [k.value for k in GRANTABLE],
@@ -380,17 +395,26 @@ MAX_STAGE_DOCUMENT = 20 << 20
 DEADLINE_ZONE = dt.timezone(dt.timedelta(hours=8))
 
 
-async def _document_hash(document: UploadFile | None) -> str | None:
-    """SHA-256 of the step's document, read in chunks; only the hash goes on the ledger."""
+async def _spool_document(document: UploadFile | None, spool_dir: Path) -> Path | None:
+    """The step's document copied to the spool, within its size limit; None without one."""
     if document is None or not document.filename:
         return None
-    digest, size = hashlib.sha256(), 0
-    while chunk := await document.read(1 << 20):
-        size += len(chunk)
-        if size > MAX_STAGE_DOCUMENT:
-            raise Problem(413, "TOO_LARGE", f"the document exceeds {MAX_STAGE_DOCUMENT} bytes")
-        digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    path = spool_dir / f"console-document-{secrets.token_hex(8)}"
+    size = 0
+    try:
+        with path.open("wb") as out:
+            while chunk := await document.read(1 << 20):
+                size += len(chunk)
+                if size > MAX_STAGE_DOCUMENT:
+                    raise Problem(
+                        413, "TOO_LARGE", f"the document exceeds {MAX_STAGE_DOCUMENT} bytes"
+                    )
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 @router.post("/cases/{case_id}/stage")
@@ -406,23 +430,64 @@ async def advance(
     rectified: Annotated[bool, Form()] = False,
     execution_result: Annotated[ExecutionResult | Literal[""], Form()] = "",
 ) -> Response:
-    """One legal step, with what the law asks of it; the chaincode says what is missing."""
+    """One legal step, with what the law asks of it; the chaincode says what is missing.
+    The step binds its document by hash; the document itself then goes into the case file
+    (signed and registered in the person's name), so a package carries it."""
     deadline = (
         dt.datetime.combine(statement_deadline, dt.time(23, 59), DEADLINE_ZONE)
         if statement_deadline
         else None
     )
-    change = StageChangeIn(
-        to=to,
-        document_hash=await _document_hash(document),
-        statement_right=statement_right or None,
-        statement_deadline=deadline,
-        party_waived=party_waived,
-        rectified=rectified,
-        execution_result=execution_result or None,
-    )
-    view = await cases.advance(case_id, change, deps, session.who)
-    return _see_other(f"/console/cases/{case_id}?" + urlencode({"tx": view.tx_id or ""}))
+    spooled = await _spool_document(document, deps.spool_dir)
+    try:
+        # Its type and hash before the step: a file the case file cannot take stops here.
+        media = (
+            None
+            if spooled is None
+            else await run_in_threadpool(documents.describe_document, spooled, "document")
+        )
+        change = StageChangeIn(
+            to=to,
+            document_hash=None if media is None else str(media.sha256),
+            statement_right=statement_right or None,
+            statement_deadline=deadline,
+            party_waived=party_waived,
+            rectified=rectified,
+            execution_result=execution_result or None,
+        )
+        view = await cases.advance(case_id, change, deps, session.who)
+        unfiled = ""
+        if spooled is not None and deps.signer_for is not None:
+            try:
+                step = await documents.step_of(deps, session.who, case_id, view.tx_id or "")
+                await documents.file_case_document(deps, session.who, case_id, step, spooled)
+            except Problem as problem:
+                # The step is on the ledger; its document can be filed from the case page.
+                unfiled = problem.code
+    finally:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
+    query = {"tx": view.tx_id or ""} | ({"unfiled": unfiled} if unfiled else {})
+    return _see_other(f"/console/cases/{case_id}?" + urlencode(query))
+
+
+@router.post("/cases/{case_id}/documents/{step}")
+async def file_document(
+    case_id: cases.CaseId,
+    step: documents.Step,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.OFFICER, Role.REVIEWER)],
+    document: Annotated[UploadFile, File()],
+) -> Response:
+    """A step's document into the case file, later (a step taken without it on file)."""
+    spooled = await _spool_document(document, deps.spool_dir)
+    if spooled is None:
+        raise Problem(422, "MISSING_PART", "choose the document to file")
+    try:
+        filed = await documents.file_case_document(deps, session.who, case_id, step, spooled)
+    finally:
+        spooled.unlink(missing_ok=True)
+    return _done(case_id, filed.ledger_tx)
 
 
 # --- evidence an officer adds to a case -------------------------------------------------------

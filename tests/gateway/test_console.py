@@ -362,3 +362,71 @@ def test_the_package_button_is_refused_where_it_must_be(kit: Kit) -> None:
     (folder / "reviewer1.abc.tar").write_bytes(b"not yours")
     assert officer.get("/console/packages/reviewer1.abc.tar").status_code == 404
     assert officer.get("/console/packages/..%2Fsecret.tar").status_code in (404, 422)
+
+
+def test_the_step_s_document_goes_into_the_case_file(kit: Kit) -> None:
+    file_case(kit)
+    officer, csrf = sign_in(kit, "officer1")
+    officer.post("/console/cases/case-1/stage", data={"csrf": csrf, "to": "preliminary_check"})
+    # A file the case file cannot take stops before the step: nothing moves.
+    refused = officer.post(
+        "/console/cases/case-1/stage",
+        data={"csrf": csrf, "to": "filing_approval"},
+        files={"document": ("form.txt", b"typed notes", "text/plain")},
+    )
+    assert refused.status_code == 415, refused.text
+    assert kit.chain.cases["case-1"].stage is Stage.PRELIMINARY_CHECK
+    form = b"%PDF-1.7 the filing form, signed"
+    moved = officer.post(
+        "/console/cases/case-1/stage",
+        data={"csrf": csrf, "to": "filing_approval"},
+        files={"document": ("form.pdf", form, "application/pdf")},
+    )
+    assert moved.status_code == 200, moved.text
+    assert "unfiled" not in str(moved.url)
+    (filed,) = [i for i in kit.chain.attached["case-1"] if kit.chain.registered_by.get(i)]
+    assert kit.chain.registered_by[filed] == "officer1"
+    row = kit.deps.index.evidence(filed)
+    assert row is not None
+    assert row.plaintext_hash == str(Digest.of(form))
+    assert f'href="/console/evidence/{filed}/content"' in moved.text
+    assert 'id="case-file"' in moved.text
+    assert kit.spooled() == []
+
+
+def test_a_step_taken_without_its_file_can_file_it_from_the_case_page(kit: Kit) -> None:
+    file_case(kit)
+    approval = b"\x89PNG\r\n\x1a\n the reviewer's approval, scanned"
+    for user, body in (
+        ("officer1", {"to": "preliminary_check"}),
+        ("officer1", {"to": "filing_approval", "document_hash": str(Digest.of(approval))}),
+    ):
+        resp = kit.client.post("/cases/case-1/stage", json=body, headers=kit.token(user))
+        assert resp.status_code == 200, resp.text
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    page = reviewer.get("/console/cases/case-1")
+    action = 'action="/console/cases/case-1/documents/2"'
+    assert action in page.text
+    wrong = reviewer.post(
+        "/console/cases/case-1/documents/2",
+        data={"csrf": csrf},
+        files={"document": ("scan.png", approval + b"!", "image/png")},
+    )
+    assert wrong.status_code == 409, wrong.text
+    assert kit.chain.attached["case-1"] == []
+    done = reviewer.post(
+        "/console/cases/case-1/documents/2",
+        data={"csrf": csrf},
+        files={"document": ("scan.png", approval, "image/png")},
+    )
+    assert done.status_code == 200, done.text
+    (filed,) = kit.chain.attached["case-1"]
+    assert kit.chain.registered_by[filed] == "reviewer1"
+    assert action not in done.text
+    # Without the session's CSRF token, nothing is filed.
+    forged = reviewer.post(
+        "/console/cases/case-1/documents/2",
+        data={"csrf": "forged"},
+        files={"document": ("scan.png", approval, "image/png")},
+    )
+    assert forged.status_code == 403, forged.text
