@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import io
 import json
 import ssl
 import sys
@@ -276,6 +277,50 @@ async def _camera_run(
     return flags
 
 
+def filing_form(case_id: str, party: str) -> bytes:
+    """The filing approval form (立案审批表) as the office prints it: a one-page PDF, the same
+    bytes for the same case (no creation time in it), so a rerun files the same document."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen.canvas import Canvas
+
+    font = "STSong-Light"  # an Adobe-GB1 font every PDF reader has: nothing to embed
+    pdfmetrics.registerFont(UnicodeCIDFont(font))
+    out = io.BytesIO()
+    page = Canvas(out, pagesize=A4, invariant=True)
+    page.setTitle(f"立案审批表 {case_id}")
+    page.setFont(font, 18)
+    page.drawString(72, 770, "立案审批表")
+    page.setFont(font, 11)
+    lines = [
+        f"案件编号:{case_id}",
+        "案由:占道经营(road_occupation)",
+        f"当事人:{party}",
+        "承办人意见:现场照片及视频证据确凿,建议立案。",
+        "审批意见:同意立案。",
+    ]
+    for n, line in enumerate(lines):
+        page.drawString(72, 730 - 22 * n, line)
+    page.showPage()
+    page.save()
+    return out.getvalue()
+
+
+async def _file_document(
+    client: httpx.AsyncClient, case_id: str, step: int, name: str, document: bytes
+) -> dict[str, Any]:
+    async with client:
+        resp = await client.post(
+            f"/cases/{case_id}/documents/{step}",
+            files=[("document", (name, document, "application/pdf"))],
+        )
+    if resp.status_code >= 300:
+        raise RuntimeError(f"filing the document: {resp.status_code} {resp.text[:300]}")
+    doc: dict[str, Any] = resp.json()
+    return doc
+
+
 def street_photo() -> bytes:
     """A JPEG of real street footage (Debian's opencv-doc), or a refusal saying what to install."""
     capture = cv2.VideoCapture(str(STREET_FOOTAGE))
@@ -379,13 +424,25 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
 
     officer, reviewer = as_user(layout, urban, Role.OFFICER), as_user(layout, urban, Role.REVIEWER)
     await officer.change_stage(case_id, Stage.PRELIMINARY_CHECK)
-    await officer.change_stage(
-        case_id, Stage.FILING_APPROVAL, StageDetails(document_hash=Digest.of(b"filing form"))
+    form = filing_form(case_id, party)
+    approval_step = await officer.change_stage(
+        case_id, Stage.FILING_APPROVAL, StageDetails(document_hash=Digest.of(form))
+    )
+    filed_form = await _file_document(
+        urban_gw.as_user(Role.OFFICER),
+        case_id,
+        approval_step.value.stage_changes,
+        "filing-form.pdf",
+        form,
     )
     await reviewer.change_stage(
         case_id, Stage.INVESTIGATION, StageDetails(document_hash=Digest.of(b"approval"))
     )
     say(f"   {case_id}: source → preliminary_check → filing_approval → investigation")
+    say(
+        f"   the filing approval form (立案审批表, PDF) is in the case file: "
+        f"{filed_form['evidence_id']}, filed in the officer's name; the step bound its hash"
+    )
 
     say("== 5. the vendor holds a business licence matter: transfer to MarketSupervision (移送)")
     proposal = await officer.propose_transfer(

@@ -33,6 +33,7 @@ from node.department import NodePaths, open_parts
 from node.follower import follow
 from node.package import verify_package
 from node.settings import PROJECT_ROOT
+from node.walkthrough import filing_form
 from schemas.glossary import Outcome
 
 pytestmark = pytest.mark.network
@@ -230,6 +231,23 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             await officer.locator(".notice").wait_for(timeout=60_000)
             held = await ledger_as(people.layout, URBAN, "officer").case_evidence(case_id)
             assert len(held) == 2, held
+
+            # The next step binds its document by hash, and the document itself goes into
+            # the case file, filed in the officer's name; the package below carries it too.
+            form = filing_form(case_id, "vendor seen by cam-console-1")
+            await officer.select_option("#to", "filing_approval")
+            await officer.set_input_files(
+                "#document",
+                files=[{"name": "form.pdf", "mimeType": "application/pdf", "buffer": form}],
+            )
+            await officer.click("form.stage button[type=submit]")
+            await officer.locator(".notice").wait_for(timeout=60_000)
+            assert "unfiled" not in officer.url
+            case_file = officer.locator("#case-file")
+            assert "立案审批" in await case_file.inner_text()
+            assert await case_file.locator("a").count() == 1
+            held = await ledger_as(people.layout, URBAN, "officer").case_evidence(case_id)
+            assert len(held) == 3, held
 
             # One click builds the package (the export recorded first); the page shows the
             # offline verifier's report, and the file downloads and verifies here too.

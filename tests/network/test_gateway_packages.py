@@ -37,9 +37,11 @@ from test_gateway_api import POLICE, URBAN, _eventually, _visible
 
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
+from node.ledger import LedgerRefused
 from node.package import Manifest, verify_package
 from node.package import manifest as layout
 from schemas.glossary import AccessKind, Outcome
+from schemas.ledger import DocumentFiling, EvidenceContent
 
 pytestmark = pytest.mark.network
 
@@ -298,3 +300,57 @@ async def test_an_officer_s_capture_on_the_spot_is_in_the_case_s_package_in_thei
     # Offline, the officer-signed capture verifies against the officer's certificate.
     report = verify_package(package)
     assert report.ok, report.render()
+
+
+async def test_a_step_s_legal_document_is_filed_and_proven_in_the_package(
+    people: Network, gateways: Gateways, tmp_path: Path
+) -> None:
+    """The chaincode takes a document into the case file only if the step bound its hash;
+    the package carries it, and the verifier names it as that step's document."""
+    g, t = gateways, gateways.tokens
+    officer = t[f"{URBAN}/officer1"]
+    by_device = await _submit(people, g, b"\xff\xd8\xff\xe0" + uuid.uuid4().bytes * 1024)
+    case_id = f"CASE-DOC-{uuid.uuid4().hex[:8]}"
+    filed = await g.urban.post("/cases", json=case_filing(case_id, [by_device]), headers=officer)
+    assert filed.status_code == 201, filed.text
+    form = b"%PDF-1.7\n% filing approval form " + uuid.uuid4().bytes * 256
+    bound = f"sha256:{hashlib.sha256(form).hexdigest()}"
+    for body in ({"to": "preliminary_check"}, {"to": "filing_approval", "document_hash": bound}):
+        moved = await g.urban.post(f"/cases/{case_id}/stage", json=body, headers=officer)
+        assert moved.status_code == 200, moved.text
+
+    # On the ledger itself: another file for that step is refused, whoever asks.
+    owner = ledger_as(people.layout, URBAN, "officer")
+    record = await owner.evidence(by_device)
+    forged = DocumentFiling.model_validate_json(
+        json.dumps(
+            record.model_dump(mode="json", include=set(EvidenceContent.model_fields))
+            | {"evidence_id": f"EV-forged-{uuid.uuid4().hex[:8]}", "case_id": case_id, "step": 2}
+        )
+    )
+    with pytest.raises(LedgerRefused) as refused:
+        await owner.file_document(forged)
+    assert refused.value.code == "DOCUMENT_MISMATCH"
+
+    upload = [("document", ("form.pdf", form, "application/pdf"))]
+    resp = await g.urban.post(f"/cases/{case_id}/documents/2", files=upload, headers=officer)
+    assert resp.status_code == 201, resp.text
+    document = resp.json()["evidence_id"]
+    listed = await g.urban.get(f"/cases/{case_id}/documents", headers=t[f"{URBAN}/auditor1"])
+    assert [(d["step"], d["evidence_id"]) for d in listed.json()] == [(2, document)]
+    on_ledger = await owner.evidence(document)
+    assert on_ledger.plaintext_hash == bound
+    assert "officer1" in on_ledger.registered_by
+
+    resp = await g.urban.post(f"/cases/{case_id}/packages", headers=officer)
+    assert resp.status_code == 200, resp.text
+    package = tmp_path / f"{case_id}.tar"
+    package.write_bytes(resp.content)
+    with tarfile.open(package) as archive:
+        member = archive.extractfile(layout.evidence_path(document))
+        assert member is not None
+        assert member.read() == form
+    report = verify_package(package)
+    assert report.ok, report.render()
+    assert report.checked["case documents"] == 1
+    assert any(f"{document} is the document of step 2 (filing_approval)" in n for n in report.notes)

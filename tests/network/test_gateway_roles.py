@@ -117,6 +117,15 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
     # The stage each admitted role may take from ``source``, each on a case of its own.
     stage_cases = {role: await d.filed([evidence_id]) for role in ("officer", "reviewer")}
     transfer_case = await d.filed([evidence_id])
+    # A case whose filing approval bound a form: its document is filed by either admitted role.
+    form = b"%PDF-1.7\n% filing approval form " + uuid.uuid4().bytes
+    document_case = await d.filed([evidence_id])
+    for body in (
+        {"to": "preliminary_check"},
+        {"to": "filing_approval", "document_hash": str(Digest.of(form))},
+    ):
+        moved = await d.call("officer", "POST", f"/cases/{document_case}/stage", json=body)
+        assert moved.status_code == 200, moved.text
     police = d.people.layout.consortium.department(POLICE).msp_id
     week = (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).isoformat()
     upload = d.upload(photo + b"\x01")  # one device submission, tried by every role
@@ -190,6 +199,19 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
         Endpoint("cases", "history", staff, 200, get(f"/cases/{case_id}/history")),
         Endpoint("cases", "transfers", staff, 200, get(f"/cases/{case_id}/transfers")),
         Endpoint("cases", "stage", frozenset(stage_body), 200, stage),
+        Endpoint(
+            "cases",
+            "file a step's document",
+            frozenset({"officer", "reviewer"}),
+            201,
+            lambda role: d.call(
+                role,
+                "POST",
+                f"/cases/{document_case}/documents/2",
+                files=[("document", ("form.pdf", form, "application/pdf"))],
+            ),
+        ),
+        Endpoint("cases", "documents", staff, 200, get(f"/cases/{document_case}/documents")),
         Endpoint(
             "cases",
             "attach",
