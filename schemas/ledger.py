@@ -234,6 +234,12 @@ def record_tx_id(record_id: str) -> str:
     return record_id.partition(".")[0]
 
 
+def stage_entry_keys(case_id: str) -> str:
+    """The prefix of the world-state keys of a case's stage entries (``\x00case_stage\x00
+    <id>\x00<seq, six digits>\x00``): a package's verifier finds the case's steps by it."""
+    return f"\x00case_stage\x00{case_id}\x00"
+
+
 def case_state_key(case_id: str) -> str:
     """The world-state key of a case, as the chaincode writes it (a Fabric composite key,
     ``\\x00case\\x00<id>\\x00``): a package's verifier finds the case in a write set by it."""

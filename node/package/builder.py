@@ -243,6 +243,13 @@ async def build_package(
         case, case_tx = await _case_as_exported(queries, blocks, exports, case)
         if case_tx is not None:
             tx_ids.add(case_tx)
+        # Every legal step up to the case as exported (read after the export committed, so
+        # none is missing; a later one is left out), each with its block: who took it, when,
+        # and the hash of its document, proven.
+        steps = {e.tx for e in await ledger.case_history(case_id) if e.seq <= case.stage_changes}
+        if steps - tx_ids:
+            tx_ids |= steps
+            blocks.update(await _blocks_of(queries, tx_ids, blocks))
         if BlockView.from_bytes(config).number == 0 and 1 not in blocks:
             # Nobody signs the genesis block; block 1, which the orderers signed, names its
             # header hash, and so anchors the config a verifier trusts (docs/PACKAGE.md).
@@ -266,7 +273,7 @@ async def build_package(
         proofs = _transactions_of(blocks, tx_ids)
         trail_json = canonical_json([r.model_dump(mode="json") for r in trail.values()])
         manifest = Manifest(
-            format="evidencenet-package/1",
+            format=layout.FORMAT,
             channel=queries.channel,
             case=case.model_dump(mode="json"),
             exporter_org=exporter.identity.msp_id,

@@ -6,13 +6,15 @@ The manifest is canonical JSON (RFC 8785); the exporting department signs its ex
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.canonical import canonical_json
 
-FORMAT = "evidencenet-package/1"
+# /2: the package proves every step of its case (each ChangeStage transaction). A /1 package
+# (built before) verifies as it did, and its report says its steps are not proven.
+FORMAT: Final = "evidencenet-package/2"
 CHAINCODE = "evidence"  # the chaincode (namespace) whose writes and reads a package proves
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -70,7 +72,7 @@ class Item(_Model):
 
 
 class Manifest(_Model):
-    format: Literal["evidencenet-package/1"]
+    format: Literal["evidencenet-package/1", "evidencenet-package/2"]
     channel: str
     case: dict[str, Any]
     exporter_org: str

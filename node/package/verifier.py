@@ -35,8 +35,10 @@ from schemas.ledger import (
     AccessRecord,
     CaseRecord,
     EvidenceRecord,
+    StageEntry,
     case_state_key,
     record_tx_id,
+    stage_entry_keys,
 )
 
 _CHUNK = 4 << 20
@@ -70,6 +72,39 @@ class Failure:
         return f"{self.code}: {self.subject}: {self.message}"
 
 
+@dataclass(frozen=True)
+class ProvenStep:
+    """One legal step of the case, as a VALID transaction in the package wrote it."""
+
+    entry: StageEntry
+    document_item: str | None  # the packaged item holding the step's document, if any
+
+    def to_json(self) -> dict[str, Any]:
+        e = self.entry
+        return {
+            "seq": e.seq,
+            "from": e.from_stage.value,
+            "to": e.to_stage.value,
+            "actor": e.actor,
+            "role": e.role,
+            "org": e.actor_org,
+            "at": e.at,
+            "tx": e.tx,
+            "document_hash": e.details.get("document_hash"),
+            "document_item": self.document_item,
+        }
+
+    def __str__(self) -> str:
+        e = self.entry
+        text = f"{e.seq}: {e.from_stage} -> {e.to_stage} by {e.actor} ({e.role}, {e.actor_org})"
+        text += f" at {e.at}"
+        if (document := e.details.get("document_hash")) is not None:
+            text += f"; document {document}" + (
+                f" in {self.document_item}" if self.document_item else " (not in the package)"
+            )
+        return text
+
+
 @dataclass
 class Report:
     """What was checked and every failure; :attr:`ok` only if there is none."""
@@ -78,6 +113,8 @@ class Report:
     failures: list[Failure] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # The case's legal steps as the package proves them, in order (a court's timeline).
+    steps: list[ProvenStep] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -102,6 +139,7 @@ class Report:
                 {"code": f.code, "subject": f.subject, "message": f.message} for f in self.failures
             ],
             "notes": self.notes,
+            "steps": [step.to_json() for step in self.steps],
         }
 
     def render(self) -> str:
@@ -109,6 +147,7 @@ class Report:
         lines += [f"  checked {n} {what}" for what, n in sorted(self.checked.items())]
         lines += [f"  FAIL {f}" for f in self.failures]
         lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  step {step}" for step in self.steps]
         return "\n".join(lines)
 
 
@@ -259,6 +298,7 @@ class _Verification:
         self._items(manifest, trust)
         self._trail_and_export(manifest)
         self._case(manifest)
+        self._steps(manifest)
         if signer_pem is not None:
             self._signer_standing(manifest, Identity(manifest.exporter_org, signer_pem), trust)
 
@@ -668,6 +708,63 @@ class _Verification:
                 subject,
                 f"tx {tx.tx_id} does not link it to {described.original_id}",
             )
+
+    def _steps(self, manifest: Manifest) -> None:
+        """The case's legal steps, each proven by the VALID transaction that wrote its stage
+        entry: a /2 package proves every one up to the case as exported (STEP_NOT_PROVEN
+        otherwise); each case document is the one its step bound (DOCUMENT_NOT_FILED)."""
+        try:
+            case = CaseRecord.model_validate(manifest.case)
+        except ValidationError:
+            return  # CASE_MALFORMED is reported
+        prefix = stage_entry_keys(case.case_id)
+        proven: dict[int, StageEntry] = {}
+        for tx in self.transactions.values():
+            if tx.validation_code != "VALID":
+                continue
+            for write in tx.writes(CHAINCODE):
+                if write.is_delete or not write.key.startswith(prefix):
+                    continue
+                try:
+                    entry = StageEntry.model_validate_json(write.value)
+                except ValidationError as exc:
+                    self.report.fail("STEP_MALFORMED", f"tx {tx.tx_id}", str(exc)[:200])
+                    continue
+                if (
+                    entry.case_id != case.case_id
+                    or write.key != f"{prefix}{entry.seq:06d}\x00"
+                    or entry.tx != tx.tx_id
+                ):
+                    self.report.fail("STEP_MALFORMED", f"tx {tx.tx_id}", "not its own entry")
+                    continue
+                proven[entry.seq] = entry
+        documents = {
+            i.claims.claims.get("step"): i
+            for i in manifest.items
+            if i.claims is not None and i.claims.claims.get("kind") == "case_document"
+        }
+        missing = [n for n in range(1, case.stage_changes + 1) if n not in proven]
+        if missing and manifest.format == "evidencenet-package/1":
+            self.report.notes.append(
+                f"a package of format /1 (built before packages proved their case's steps): "
+                f"{case.stage_changes - len(missing)} of the case's {case.stage_changes} "
+                "steps are proven"
+            )
+        else:
+            for n in missing:
+                self.report.fail("STEP_NOT_PROVEN", f"case {case.case_id}", f"step {n}")
+        for seq in sorted(n for n in proven if n <= case.stage_changes):
+            entry = proven[seq]
+            item = documents.get(seq)
+            if item is not None and entry.details.get("document_hash") != item.sha256:
+                self.report.fail(
+                    "DOCUMENT_NOT_FILED",
+                    item.evidence_id,
+                    f"step {seq} bound {entry.details.get('document_hash')}, not this file",
+                )
+                item = None
+            self.report.steps.append(ProvenStep(entry, item.evidence_id if item else None))
+            self.report.count("case steps")
 
     def _case_document(self, item: Item, manifest: Manifest, tx: TransactionView) -> None:
         """A step's legal document: filed into this package's case by ``FileDocument``, the

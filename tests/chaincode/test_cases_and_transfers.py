@@ -24,7 +24,7 @@ from ledgerkit import (
 
 from chaincode import state
 from chaincode.runtime.harness import Harness, TxResult
-from schemas.ledger import case_state_key
+from schemas.ledger import case_state_key, stage_entry_keys
 
 OFFICER, REVIEWER = creator(URBAN, "officer"), creator(URBAN, "reviewer")
 M_OFFICER = creator(MARKET, "officer")
@@ -319,3 +319,8 @@ async def test_penalty_preview_matches_the_decision(filed: Harness) -> None:
 @pytest.mark.parametrize("case_id", ["CASE-1", "案件-2026-0001"])
 def test_the_case_key_a_verifier_looks_for_is_the_chaincode_s(case_id: str) -> None:
     assert case_state_key(case_id) == state.case(case_id)
+    step = state.stage_entry(case_id, 7)
+    assert step.startswith(stage_entry_keys(case_id))
+    assert step.removeprefix(stage_entry_keys(case_id)) == "000007\x00"
+    # Another case whose id extends this one's is not taken for it.
+    assert not state.stage_entry(case_id + "-2", 7).startswith(stage_entry_keys(case_id))

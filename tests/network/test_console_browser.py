@@ -255,6 +255,11 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             verdict = officer.locator("p.ok")
             await verdict.wait_for(timeout=120_000)
             assert "校验通过" in await verdict.inner_text()
+            # The case's two steps as the package proves them, the form filed with the second.
+            steps = officer.locator("#proven-steps tbody tr")
+            assert await steps.count() == 2
+            assert "立案审批" in await steps.nth(1).inner_text()
+            assert await steps.nth(1).locator("code").count() == 1
             href = await officer.locator("a[download]").get_attribute("href")
             assert href is not None
             got = await officer.request.get(f"{served.url}{href}")

@@ -353,4 +353,6 @@ async def test_a_step_s_legal_document_is_filed_and_proven_in_the_package(
     report = verify_package(package)
     assert report.ok, report.render()
     assert report.checked["case documents"] == 1
+    # The case's two steps, proven by their transactions; the second with its document.
+    assert [(s.entry.seq, s.document_item) for s in report.steps] == [(1, None), (2, document)]
     assert any(f"{document} is the document of step 2 (filing_approval)" in n for n in report.notes)

@@ -50,7 +50,7 @@ from node.package import manifest as layout
 from node.package.anchors import TrustAnchors
 from schemas.canonical import canonical_json
 from schemas.claims import CaptureClaims, canonical_bytes
-from schemas.glossary import AccessKind, Outcome, ViolationType
+from schemas.glossary import AccessKind, Outcome, Stage, ViolationType
 from schemas.hashes import Digest
 from schemas.ledger import (
     MAX_PACKAGE_BATCH,
@@ -148,6 +148,8 @@ async def _scenario(people: Network, root: Path) -> tuple[Exporter, str]:
             evidence_ids=[item.evidence_id],
         )
     )
+    # One legal step, which the package proves with the case.
+    await exporter.ledger.change_stage(case_id, Stage.PRELIMINARY_CHECK)
     return exporter, case_id
 
 
@@ -271,6 +273,7 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
         assert report.ok, report.render()
         assert report.checked["items"] == 1
         assert report.checked["case"] == 1  # the manifest's case is the ledger's
+        assert report.checked["case steps"] == 1
 
     lay = people.layout
     _, signer = user_identity(lay, lay.consortium.department(URBAN), "officer1")
@@ -299,7 +302,9 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     check(m, "FILE_HASH_MISMATCH")
     # The manifest (not re-signed).
     m = dict(pristine)
-    m[layout.MANIFEST] = m[layout.MANIFEST].replace(b'"stage":"source"', b'"stage":"closure"')
+    m[layout.MANIFEST] = m[layout.MANIFEST].replace(
+        b'"stage":"preliminary_check"', b'"stage":"closure"'
+    )
     assert m[layout.MANIFEST] != pristine[layout.MANIFEST]
     check(m, "MANIFEST_SIGNATURE_INVALID")
     # A file and the manifest with it, re-signed: the ledger still says otherwise.
@@ -331,6 +336,12 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
         transactions=[t for t in doc["transactions"] if t["path"] != case_writer]
     ))  # fmt: skip
     check(m, "TRANSACTION_MISSING")
+    check(m, "STEP_NOT_PROVEN")  # the case's last write is its one step
+    # The report's timeline: the step, who took it, from its transaction.
+    (step,) = verify_package(second).steps
+    assert (step.entry.seq, step.entry.to_stage) == (1, Stage.PRELIMINARY_CHECK)
+    assert "officer1" in step.entry.actor
+    assert step.document_item is None
     # The device-signed capture claims (re-signed manifests): a detail changed, dropped, a
     # signature broken, or claims re-signed by a device of another department.
     m = dict(pristine)

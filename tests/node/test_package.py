@@ -14,17 +14,18 @@ import pytest
 from pydantic import ValidationError
 
 from node.cli import main
-from node.fabric.blocks import TransactionView
+from node.fabric.blocks import KVWrite, NamespaceWrites, TransactionView
 from node.package import ClaimsArchive, ClaimsNotArchived, Manifest, verifier, verify_package
 from node.package import manifest as layout
 from node.package.manifest import DeviceClaims, Item, Member
 from node.package.verifier import hash_shares
 from schemas.hashes import Digest
+from schemas.ledger import stage_entry_keys
 
 
 def _manifest(**changes: object) -> Manifest:
     base: dict[str, object] = {
-        "format": "evidencenet-package/1",
+        "format": layout.FORMAT,
         "channel": "evidence",
         "case": {"case_id": "CASE-1", "stage": "source"},
         "exporter_org": "UrbanManagementMSP",
@@ -80,8 +81,9 @@ def test_manifest_is_canonical_and_strict() -> None:
     assert raw == json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
     with pytest.raises(ValidationError, match="extra"):
         Manifest.from_json(raw.replace(b'"blocks"', b'"extra":1,"blocks"'))
+    assert _manifest(format="evidencenet-package/1").format == "evidencenet-package/1"
     with pytest.raises(ValidationError, match="format"):
-        _manifest(format="evidencenet-package/2")
+        _manifest(format="evidencenet-package/3")
     assert [m.path for m in manifest.members()] == [
         "evidence/EV-1",
         layout.TRAIL,
@@ -202,9 +204,11 @@ def test_cli_verify_names_a_file_it_cannot_read(
     assert "anchors.json" in err
 
 
-def _registration(function: str, *args: bytes) -> TransactionView:
+def _registration(
+    function: str, *args: bytes, tx_id: str = "tx-reg", writes: tuple[KVWrite, ...] = ()
+) -> TransactionView:
     return TransactionView(
-        tx_id="tx-reg",
+        tx_id=tx_id,
         channel="evidence",
         type="ENDORSER_TRANSACTION",
         timestamp=None,
@@ -213,7 +217,7 @@ def _registration(function: str, *args: bytes) -> TransactionView:
         args=(function.encode(), *args),
         result=b"",
         endorsements=(),
-        write_sets=(),
+        write_sets=(NamespaceWrites(layout.CHAINCODE, writes),),
         validation_code="VALID",
         envelope=b"",
         payload=b"",
@@ -260,3 +264,86 @@ def test_a_case_document_is_one_only_as_filed_for_its_step(
     else:
         assert check.report.codes == {failure}
         assert "CASE-1" in check.report.failures[0].message
+
+
+def _step(seq: int, tx_id: str, **changes: object) -> KVWrite:
+    """The stage entry ``seq`` of CASE-1 as ChangeStage ``tx_id`` writes it."""
+    entry = {
+        "case_id": "CASE-1",
+        "seq": seq,
+        "from_stage": "source" if seq == 1 else "preliminary_check",
+        "to_stage": "preliminary_check" if seq == 1 else "filing_approval",
+        "actor_org": "UrbanManagementMSP",
+        "actor": "CN=officer1",
+        "role": "officer",
+        "at": f"2026-12-07T04:0{seq}:00.000000Z",
+        "tx": tx_id,
+        "details": {} if seq == 1 else {"document_hash": str(Digest.of(b"photo"))},
+        **changes,
+    }
+    key = f"{stage_entry_keys('CASE-1')}{seq:06d}\x00"
+    return KVWrite(key, json.dumps(entry).encode(), is_delete=False)
+
+
+def _check_steps(
+    txs: list[TransactionView], fmt: str = layout.FORMAT, document: bool = False
+) -> verifier.Report:
+    case = {
+        "case_id": "CASE-1",
+        "violation_type": "road_occupation",
+        "subject_key": "s",
+        "subject_kind": "person",
+        "source": "camera",
+        "procedure": "general",
+        "stage": "filing_approval",
+        "holder_org": "UrbanManagementMSP",
+        "filed_by_org": "UrbanManagementMSP",
+        "filed_by": "CN=officer1",
+        "filed_at": "2026-12-07T04:00:00.000000Z",
+        "filed_tx": "tx-file",
+        "updated_at": "2026-12-07T04:02:00.000000Z",
+        "stage_changes": 2,
+    }
+    manifest = _manifest(format=fmt, case=case)
+    if document:  # EV-1 (the bytes b"photo") is step 2's document
+        claims = {"kind": "case_document", "case_id": "CASE-1", "step": 2}
+        item = manifest.items[0].model_copy(
+            update={"claims": DeviceClaims(claims=claims, signature="", certificate="")}
+        )
+        manifest = manifest.model_copy(update={"items": [item]})
+    check = verifier._Verification.__new__(verifier._Verification)
+    check.report = verifier.Report("p.tar")
+    check.transactions = {tx.tx_id: tx for tx in txs}
+    check._steps(manifest)
+    return check.report
+
+
+def test_every_step_of_the_case_is_proven_in_order_with_its_document() -> None:
+    txs = [
+        _registration("ChangeStage", tx_id="tx-2", writes=(_step(2, "tx-2"),)),
+        _registration("ChangeStage", tx_id="tx-1", writes=(_step(1, "tx-1"),)),
+    ]
+    report = _check_steps(txs, document=True)
+    assert report.ok, report.render()
+    assert [(s.entry.seq, s.document_item) for s in report.steps] == [(1, None), (2, "EV-1")]
+    assert report.checked == {"case steps": 2}
+    assert "step 2: preliminary_check -> filing_approval by CN=officer1" in report.render()
+    assert report.to_json()["steps"][1]["document_item"] == "EV-1"
+
+
+def test_a_step_left_out_or_not_its_own_is_named() -> None:
+    one = _registration("ChangeStage", tx_id="tx-1", writes=(_step(1, "tx-1"),))
+    assert _check_steps([one]).codes == {"STEP_NOT_PROVEN"}
+    # A package of format /1 was built before packages proved steps: said, not failed.
+    old = _check_steps([one], fmt="evidencenet-package/1")
+    assert old.ok
+    assert "1 of the case's 2 steps are proven" in old.notes[0]
+    # An entry written by another transaction than the one it names, or of another case.
+    forged = _registration("ChangeStage", tx_id="tx-9", writes=(_step(2, "tx-2"),))
+    assert _check_steps([one, forged]).codes == {"STEP_MALFORMED", "STEP_NOT_PROVEN"}
+    other = _registration("ChangeStage", tx_id="tx-2", writes=(_step(2, "tx-2", case_id="X"),))
+    assert _check_steps([one, other]).codes == {"STEP_MALFORMED", "STEP_NOT_PROVEN"}
+    # A case document whose step bound another file.
+    bound = _step(2, "tx-2", details={"document_hash": str(Digest.of(b"other"))})
+    two = _registration("ChangeStage", tx_id="tx-2", writes=(bound,))
+    assert _check_steps([one, two], document=True).codes == {"DOCUMENT_NOT_FILED"}
