@@ -20,7 +20,7 @@ import json
 import ssl
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from schemas.hashes import Digest
 from schemas.ledger import (
     ExecutionResult,
     GrantRequest,
+    Penalty,
     StageDetails,
     StatementRight,
     TargetKind,
@@ -277,9 +278,9 @@ async def _camera_run(
     return flags
 
 
-def filing_form(case_id: str, party: str) -> bytes:
-    """The filing approval form (立案审批表) as the office prints it: a one-page PDF, the same
-    bytes for the same case (no creation time in it), so a rerun files the same document."""
+def legal_document(title: str, lines: Sequence[str]) -> bytes:
+    """A legal document as the office prints it: a one-page PDF, the same bytes for the same
+    text (no creation time in it), so a rerun files the same document."""
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -289,22 +290,43 @@ def filing_form(case_id: str, party: str) -> bytes:
     pdfmetrics.registerFont(UnicodeCIDFont(font))
     out = io.BytesIO()
     page = Canvas(out, pagesize=A4, invariant=True)
-    page.setTitle(f"立案审批表 {case_id}")
+    page.setTitle(title)
     page.setFont(font, 18)
-    page.drawString(72, 770, "立案审批表")
+    page.drawString(72, 770, title)
     page.setFont(font, 11)
-    lines = [
-        f"案件编号:{case_id}",
-        "案由:占道经营(road_occupation)",
-        f"当事人:{party}",
-        "承办人意见:现场照片及视频证据确凿,建议立案。",
-        "审批意见:同意立案。",
-    ]
     for n, line in enumerate(lines):
         page.drawString(72, 730 - 22 * n, line)
     page.showPage()
     page.save()
     return out.getvalue()
+
+
+def filing_form(case_id: str, party: str) -> bytes:
+    """The filing approval form (立案审批表) of a case."""
+    return legal_document(
+        "立案审批表",
+        [
+            f"案件编号:{case_id}",
+            f"当事人:{party}",
+            "承办人意见:现场照片及视频证据确凿,建议立案。",
+            "审批意见:同意立案。",
+        ],
+    )
+
+
+def decision_form(case_id: str, party: str, penalty: Penalty) -> bytes:
+    """The decision on an administrative penalty (行政处罚决定书), stating what the chaincode
+    assesses from the consortium's schedule."""
+    return legal_document(
+        "行政处罚决定书",
+        [
+            f"案件编号:{case_id}",
+            f"当事人:{party}",
+            f"依据:{penalty.legal_basis}(裁量基准 {penalty.discretion_benchmark})",
+            f"决定:罚款人民币 {penalty.amount_cents / 100:.0f} 元(第 {penalty.step} 次违法)。",
+            "当事人放弃陈述、申辩权利。",
+        ],
+    )
 
 
 async def _file_document(
@@ -511,10 +533,23 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
             statement_deadline=deadline,
         ),
     )
+    # The decision states the penalty the chaincode will assess (its preview, same rules).
+    held = await m_reviewer.case(case_id)
+    assessed = await m_reviewer.assess_penalty(held.subject_key, held.violation_type, False)
+    decision = decision_form(case_id, party, assessed)
     decided = await m_reviewer.change_stage(
         case_id,
         Stage.DECISION,
-        StageDetails(document_hash=Digest.of(b"decision"), party_waived=True),
+        StageDetails(document_hash=Digest.of(decision), party_waived=True),
+    )
+    if decided.value.penalty is None or decided.value.penalty.amount_cents != assessed.amount_cents:
+        raise RuntimeError("the decision's penalty is not what its document states")
+    filed_decision = await _file_document(
+        GatewaySession(layout, market).as_user(Role.REVIEWER),
+        case_id,
+        decided.value.stage_changes,
+        "decision.pdf",
+        decision,
     )
     await m_officer.change_stage(
         case_id, Stage.EXECUTION, StageDetails(document_hash=Digest.of(b"receipt"))
@@ -530,6 +565,10 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
             f"   decision: {penalty.amount_cents / 100:.0f} yuan (step {penalty.step}, "
             f"{penalty.legal_basis}); stage now {closed.value.stage}"
         )
+    say(
+        f"   the decision (行政处罚决定书, PDF) is in the case file: "
+        f"{filed_decision['evidence_id']}, filed by MarketSupervision's reviewer"
+    )
     # Any department's officer meeting the party again sees its record, by keyed subject.
     looked = await _post(
         urban_gw.as_user(Role.OFFICER),
@@ -543,10 +582,14 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
         f"(step {again['step']}, stepped penalty)"
     )
 
-    say("== 8. UrbanManagement exports the case's evidence package; it verifies offline")
+    # The holder exports the case for the court: its own decision, and UrbanManagement's
+    # evidence and form, each fetched from UrbanManagement's node against the export's record.
+    # (UrbanManagement itself may not package MarketSupervision's decision without a grant.)
+    say("== 8. MarketSupervision, the holder, exports the case's evidence package (with")
+    say("      UrbanManagement's items, fetched from its node); it verifies offline")
     package = out_dir / f"{case_id}.tar"
     export_records = await _download_package(
-        urban_gw.as_user(Role.OFFICER), f"/cases/{case_id}/packages", package
+        GatewaySession(layout, market).as_user(Role.OFFICER), f"/cases/{case_id}/packages", package
     )
     # What a court pins, handed over out of band: each MSP's roots and the ordering MSPs.
     anchors = out_dir / "trust-anchors.json"

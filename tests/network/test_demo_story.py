@@ -16,6 +16,7 @@ from node import walkthrough
 from node.consortium.network import Network
 from node.ops.stack import Stack
 from node.package import verify_package
+from schemas.glossary import Stage
 
 pytestmark = pytest.mark.network
 
@@ -57,7 +58,25 @@ async def test_the_demo_story_runs_end_to_end(
     others = {"LEDGER_WITHOUT_INDEX", "BLOB_MISSING", "KEY_MISSING"}
     assert {p.kind for p in outcome.problems} <= others
     assert outcome.flags, "the camera raised no flag"
-    assert verify_package(outcome.package).ok
+    report = verify_package(outcome.package)
+    assert report.ok, report.render()
+    # The case file's documents travel with it: UrbanManagement's filing approval form,
+    # fetched from its node for the holder's package, and MarketSupervision's decision.
+    assert report.checked["case documents"] == 2
+    # Every step of the case, from the source to the closure, proven in the package.
+    assert [s.entry.to_stage for s in report.steps] == [
+        Stage.PRELIMINARY_CHECK,
+        Stage.FILING_APPROVAL,
+        Stage.INVESTIGATION,
+        Stage.ADVANCE_NOTICE,
+        Stage.DECISION,
+        Stage.EXECUTION,
+        Stage.CLOSURE,
+    ]
+    filed = {s.entry.to_stage: s.document_item for s in report.steps if s.document_item}
+    assert set(filed) == {Stage.FILING_APPROVAL, Stage.DECISION}
+    assert any("document of step 2 (filing_approval)" in note for note in report.notes)
+    assert any("(decision)" in note and "reviewer" in note for note in report.notes)
     reads = [t for t in outcome.trail if " share with " not in t]
     assert [t.split(" → ")[1] for t in reads][:2] == [
         "denied (no_grant)",
