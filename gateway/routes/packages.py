@@ -45,7 +45,7 @@ from node.package import manifest as layout
 from node.package.builder import DEFAULT_PURPOSE
 from node.store.errors import StoreError
 from node.vault import VaultError
-from schemas.glossary import Role
+from schemas.glossary import Role, Stage
 from schemas.ledger import CODE_PATTERN
 
 log = logging.getLogger("gateway")
@@ -85,6 +85,23 @@ class VerifyFailure(BaseModel):
     message: str
 
 
+class VerifiedStep(BaseModel):
+    """One step of the case as the package proves it (``from``/``to``: stages)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    seq: int
+    from_stage: Stage = Field(alias="from")
+    to_stage: Stage = Field(alias="to")
+    actor: str
+    role: str
+    org: str
+    at: str
+    tx: str
+    document_hash: str | None
+    document_item: str | None  # the packaged item holding the step's document
+
+
 class VerifyOut(BaseModel):
     """The offline verifier's report (``evnet verify --json``) for the uploaded file."""
 
@@ -93,6 +110,7 @@ class VerifyOut(BaseModel):
     checked: dict[str, int]
     failures: list[VerifyFailure]
     notes: list[str]
+    steps: list[VerifiedStep]  # the case's legal steps, in order
 
 
 @router.post("/cases/{case_id}/evidence", response_model=AttachOut, tags=["cases"])

@@ -355,4 +355,9 @@ async def test_a_step_s_legal_document_is_filed_and_proven_in_the_package(
     assert report.checked["case documents"] == 1
     # The case's two steps, proven by their transactions; the second with its document.
     assert [(s.entry.seq, s.document_item) for s in report.steps] == [(1, None), (2, document)]
+    # The gateway's verifier gives the same timeline.
+    verified = await _verify_upload(g, package)
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["steps"] == report.to_json()["steps"]
+    assert verified.json()["steps"][1]["from"] == "preliminary_check"
     assert any(f"{document} is the document of step 2 (filing_approval)" in n for n in report.notes)
