@@ -123,7 +123,7 @@ class CaseDocumentView(_Out):
     evidence_id: str | None
 
     @classmethod
-    def of(cls, e: StageEntry, evidence_id: str | None) -> CaseDocumentView:
+    def of(cls, e: StageView, evidence_id: str | None) -> CaseDocumentView:
         return cls(
             step=e.seq,
             stage=e.to_stage,

@@ -332,7 +332,10 @@ async def case_page(
     # index adds what it knows of each. Opening one is a recorded view, on click.
     ids = await ledger_of(deps, who).case_evidence(case_id)
     gallery = await run_in_threadpool(lambda: [(e, deps.index.evidence(e)) for e in ids[:500]])
-    case_file = await documents.case_documents(deps, who, case_id) if insider else []
+    # The case file: the steps' documents among the items (those past the gallery too); none
+    # for partners, who see no history.
+    items = [*gallery, *((i, None) for i in ids[len(gallery) :])]
+    case_file = await documents.case_documents(ledger_of(deps, who), history, items)
     # Only the steps the law allows from here, to this role (the chaincode's own table; it
     # checks again): no button the ledger would refuse.
     steps = stage_machine(case.procedure).get(case.stage, {})

@@ -11,6 +11,7 @@ A package then carries the decision a court reads, not only its hash.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path as FilePath
 from typing import Annotated
@@ -20,11 +21,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
-from gateway.models import CaseDocumentView, FiledDocument
+from gateway.models import CaseDocumentView, FiledDocument, StageView
 from gateway.problems import Problem
 from gateway.routes.cases import CaseId
 from gateway.submissions import check_same_event, read_submission
 from gateway.uploads import multipart_openapi
+from node.index.schema import EvidenceRow
 from node.streams import Readable
 from schemas.claims import (
     CaseDocumentClaims,
@@ -97,15 +99,31 @@ async def documents(
     who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER, Role.AUDITOR)],
 ) -> list[CaseDocumentView]:
     """Each step that bound a document, and the item holding it once it is filed."""
-    return await case_documents(deps, who, case_id)
-
-
-async def case_documents(deps: GatewayDeps, who: Principal, case_id: str) -> list[CaseDocumentView]:
     ledger = ledger_of(deps, who)
-    bound = [e for e in await ledger.case_history(case_id) if e.details.get("document_hash")]
-    wanted = {str(e.details["document_hash"]) for e in bound}
-    filed = await _filed_by_hash(deps, ledger, case_id, wanted) if wanted else {}
-    return [CaseDocumentView.of(e, filed.get(str(e.details["document_hash"]))) for e in bound]
+    steps = [StageView.of(e) for e in await ledger.case_history(case_id)]
+    ids = await ledger.case_evidence(case_id)
+    rows = await run_in_threadpool(lambda: [(i, deps.index.evidence(i)) for i in ids])
+    return await case_documents(ledger, steps, rows)
+
+
+async def case_documents(
+    ledger: Ledger, steps: Sequence[StageView], items: Sequence[tuple[str, EvidenceRow | None]]
+) -> list[CaseDocumentView]:
+    """Each of ``steps`` that bound a document, with the one of the case's ``items`` (each
+    with what the index knows of it) holding it: matched by hash in the index, else, for a
+    hash still missing, in the ledger's records of the items the index does not know (a
+    document another department filed before a transfer, or before the follower caught
+    up)."""
+    bound = [s for s in steps if s.details.get("document_hash")]
+    wanted = {str(s.details["document_hash"]) for s in bound}
+    found = {r.plaintext_hash: i for i, r in items if r is not None and r.plaintext_hash in wanted}
+    for evidence_id in (i for i, r in items if r is None):
+        if wanted <= found.keys():
+            break
+        record = await ledger.evidence(evidence_id)
+        if record.plaintext_hash in wanted:
+            found.setdefault(record.plaintext_hash, evidence_id)
+    return [CaseDocumentView.of(s, found.get(str(s.details["document_hash"]))) for s in bound]
 
 
 async def step_of(deps: GatewayDeps, who: Principal, case_id: str, tx_id: str) -> int:
@@ -217,21 +235,3 @@ def describe_document(path: FilePath, stem: str) -> MediaRef:
         sha256=Digest("sha256", digest.digest()),
         size=size,
     )
-
-
-async def _filed_by_hash(
-    deps: GatewayDeps, ledger: Ledger, case_id: str, wanted: set[str]
-) -> dict[str, str]:
-    """The ids of the case's items holding the ``wanted`` hashes: what the index knows,
-    then, for a hash still missing, the ledger's records of the items it does not know (a
-    document another department filed before a transfer, before the follower caught up)."""
-    ids = await ledger.case_evidence(case_id)
-    rows = await run_in_threadpool(lambda: [(i, deps.index.evidence(i)) for i in ids])
-    found = {r.plaintext_hash: i for i, r in rows if r is not None and r.plaintext_hash in wanted}
-    for evidence_id in (i for i, r in rows if r is None):
-        if wanted <= found.keys():
-            break
-        record = await ledger.evidence(evidence_id)
-        if record.plaintext_hash in wanted:
-            found.setdefault(record.plaintext_hash, evidence_id)
-    return found

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from gatewaykit import Kit, build
 from ingestkit import make_ca
+from sqlalchemy import delete
 from test_gateway_devices import assert_problem
 from test_officer_captures import assert_nothing_stored, file_case
 
+from node.index.schema import EvidenceRow
 from node.ingest import DeviceVerifier
 from node.package import ClaimsArchive
 from schemas.claims import CaseDocumentClaims
@@ -190,3 +192,15 @@ def test_without_signing_keys_the_gateway_files_no_documents(tmp_path: Path) -> 
     walk(kit)
     assert_problem(send(kit), 501, "DOCUMENTS_NOT_CONFIGURED")
     assert_nothing_stored(kit)
+
+
+def test_a_document_the_index_has_not_followed_is_found_on_the_ledger(kit: Kit) -> None:
+    """Filed by another department before a transfer, or before the follower caught up: the
+    list finds it among the ledger's records of the items the index does not know."""
+    walk(kit)
+    evidence_id = send(kit).json()["evidence_id"]
+    with kit.deps.index.session() as session:
+        session.execute(delete(EvidenceRow).where(EvidenceRow.evidence_id == evidence_id))
+    assert kit.deps.index.evidence(evidence_id) is None
+    listed = kit.client.get("/cases/case-1/documents", headers=kit.token("officer1")).json()
+    assert [(d["step"], d["evidence_id"]) for d in listed] == [(2, evidence_id), (3, None)]
