@@ -92,6 +92,11 @@ def violation_entry(flag_id: str, seq: int) -> str:
     return composite_key("violation_step", [flag_id, _seq(seq)])
 
 
+def evidence_flag(evidence_id: str, flag_id: str) -> str:
+    """Which flags cite an item: one marker per (item, flag), written when the flag is raised."""
+    return composite_key("evidence_flag", [evidence_id, flag_id])
+
+
 def violation_queue(org: str, status: str, flag_id: str) -> str:
     """The queue index: one marker per flag under its org and current status."""
     return composite_key("violation_queue", [org, status, flag_id])

@@ -47,6 +47,8 @@ MAX_PAGE_SIZE = 200
 # Items per RequestPackageAccess transaction: 100 ids of the longest form still fit in one
 # request of MAX_REQUEST_BYTES; a larger export is a few such transactions.
 MAX_PACKAGE_BATCH = 100
+# A flag's loop holds two reminders: the first one and, after an escalation, the community's.
+MAX_REMINDERS = 2
 
 
 def ledger_time(moment: dt.datetime) -> str:
@@ -75,6 +77,8 @@ class LedgerErrorCode(StrEnum):
     VIOLATION_CONFLICT = "VIOLATION_CONFLICT"
     INVALID_VIOLATION_TRANSITION = "INVALID_VIOLATION_TRANSITION"
     DOCUMENT_MISMATCH = "DOCUMENT_MISMATCH"
+    REMINDERS_REQUIRED = "REMINDERS_REQUIRED"
+    EVIDENCE_UNDER_FLAG = "EVIDENCE_UNDER_FLAG"
     INTERNAL = "INTERNAL"
 
 
@@ -319,6 +323,9 @@ class ScheduleEntry(_Request):
         list[Annotated[int, Field(ge=0, le=10**9)]], Field(min_length=1, max_length=10)
     ]
     lookback_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    # The co-governance rule (小河共治): how many reminders a flag of this type must have had
+    # (the first reminder, then the community's) before it may become a case.
+    reminders_before_case: Annotated[int, Field(ge=0, le=MAX_REMINDERS)] = 0
 
 
 class PenaltySchedule(_Request):

@@ -7,6 +7,7 @@ from typing import Any
 from chaincode import state
 from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
 from chaincode.contracts.evidence import link, register
+from chaincode.contracts.schedule import current_schedule
 from chaincode.rules.penalties import assess, check_simple_procedure
 from chaincode.rules.stages import check_transition
 from chaincode.runtime import Contract, ContractError, Stub, transaction
@@ -19,7 +20,6 @@ from schemas.ledger import (
     EvidenceRecord,
     LedgerErrorCode,
     Penalty,
-    PenaltySchedule,
     StageChange,
     StageEntry,
     SubjectViolation,
@@ -34,16 +34,6 @@ async def load_case(ctx: Stub, case_id: str) -> CaseRecord:
     if case is None:
         raise not_found("case", case_id)
     return case
-
-
-async def current_schedule(ctx: Stub) -> PenaltySchedule:
-    raw = await ctx.get_state(state.penalty_schedule())
-    if raw is None:
-        raise ContractError(
-            LedgerErrorCode.NOT_FOUND,
-            "no penalty schedule has been published; a consortium admin must publish one",
-        )
-    return PenaltySchedule.model_validate_json(raw)
 
 
 async def assess_for(ctx: Stub, case: CaseRecord, *, rectified: bool, at: str) -> Penalty:
@@ -78,7 +68,7 @@ async def open_case(
         if item is None:
             raise not_found("evidence", evidence_id)
         actor.require_org(item.owner_org, f"file a case on evidence {evidence_id} (its owner)")
-        await link(ctx, req.case_id, evidence_id)
+        await link(ctx, req.case_id, evidence_id, from_flag=from_flag)
     at = now(ctx)
     case = CaseRecord(
         case_id=req.case_id,

@@ -6,6 +6,7 @@ from typing import Any
 
 from chaincode import state
 from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
+from chaincode.contracts.co_governance import guard_case_link
 from chaincode.runtime import Contract, ContractError, Stub, transaction
 from chaincode.runtime.keys import partial_key_range
 from schemas.glossary import Role
@@ -46,11 +47,14 @@ async def open_case_held_by(ctx: Stub, case_id: str, actor: Actor, doing: str) -
     return case
 
 
-async def link(ctx: Stub, case_id: str, evidence_id: str) -> bool:
-    """Attach an item to a case (both directions); False if it already was."""
+async def link(ctx: Stub, case_id: str, evidence_id: str, *, from_flag: str | None = None) -> bool:
+    """Attach an item to a case (both directions); False if it already was. Every way an
+    item reaches a case passes here, so here the reminders of the flags citing it are kept
+    (EVIDENCE_UNDER_FLAG); ``from_flag`` is the flag opening this case, if any."""
     key = state.case_evidence(case_id, evidence_id)
     if await ctx.get_state(key) is not None:
         return False
+    await guard_case_link(ctx, evidence_id, from_flag=from_flag)
     await ctx.put_state(key, state.INDEX_MARK)
     await ctx.put_state(state.evidence_case(evidence_id, case_id), state.INDEX_MARK)
     return True

@@ -7,7 +7,7 @@ from typing import Any
 
 from chaincode import state
 from chaincode.contracts.base import actor_of, emit, now, parse
-from chaincode.contracts.cases import current_schedule
+from chaincode.contracts.schedule import current_schedule
 from chaincode.rules.penalties import assess, check_schedule
 from chaincode.runtime import Contract, ContractError, Stub, transaction
 from schemas.canonical import canonical_json

@@ -14,6 +14,7 @@ from typing import Any
 from chaincode import state
 from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
 from chaincode.contracts.cases import open_case
+from chaincode.contracts.co_governance import require_reminders
 from chaincode.rules.violations import check_step
 from chaincode.runtime import Contract, ContractError, Stub, transaction
 from chaincode.runtime.keys import partial_key_range
@@ -80,6 +81,7 @@ async def _move(
         actor.require_org(item.owner_org, f"cite evidence {evidence_id} (its owner)")
     case_id = None
     if case is not None:
+        await require_reminders(ctx, record)
         filing = CaseFiling(
             case_id=case.case_id,
             violation_type=record.violation_type,
@@ -177,6 +179,8 @@ class ViolationsContract(Contract):
         )
         await state.save(ctx, key, record)
         await state.save(ctx, state.violation_entry(req.flag_id, 0), entry)
+        for evidence_id in record.evidence_ids:
+            await ctx.put_state(state.evidence_flag(evidence_id, req.flag_id), state.INDEX_MARK)
         await ctx.put_state(
             state.violation_queue(actor.org, ViolationStatus.DETECTED, req.flag_id),
             state.INDEX_MARK,
