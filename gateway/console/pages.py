@@ -161,6 +161,7 @@ async def review_queue(
     bookmark: Annotated[str, Query(max_length=512)] = "",
 ) -> Response:
     queue = await review.queue(deps, session.who, status, MAX_PAGE_SIZE // 2, bookmark)
+    rules = await review.reminder_rules(ledger_of(deps, session.who))
     # Zone, rule and what the model saw come from the device's signed claims on this node.
     captures = await run_in_threadpool(
         lambda: {v.flag_id: review.capture_of(deps, v) for v in queue.items}
@@ -188,6 +189,12 @@ async def review_queue(
             "statuses": list(ViolationStatus),
             "reasons": REJECT_REASONS,
             "can_decide": session.who.role is Role.REVIEWER and status is ViolationStatus.DETECTED,
+            # The co-governance rule: reminders still owed before a case, and the later steps
+            # this person may take on each flag.
+            "owed": {v.flag_id: review.reminders_owed(v, rules) for v in queue.items},
+            "later": {
+                v.flag_id: review.later_steps(v, session.who.role, rules) for v in queue.items
+            },
             "done": done if done["done"] else None,
         },
     )
@@ -233,6 +240,38 @@ async def remind(flag_id: FlagId, deps: Deps, session: Reviewer) -> Response:
     case is opened from it)."""
     body = review.ReviewIn(decision="confirmed", reason="confirmed_on_footage", action="reminder")
     return _after("remind", await review.review(flag_id, body, deps, session.who))
+
+
+Staff = Annotated[Session, poster(Role.OFFICER, Role.REVIEWER)]
+
+
+@router.post("/review/{flag_id}/escalate")
+async def escalate(flag_id: FlagId, deps: Deps, session: Staff) -> Response:
+    """The reminder was not heeded: on to the community (社区、物业)."""
+    body = review.ReasonIn(reason="not_rectified")
+    return _after("escalate", await review.escalate(flag_id, body, deps, session.who))
+
+
+@router.post("/review/{flag_id}/community-remind")
+async def community_remind(
+    flag_id: FlagId, deps: Deps, session: Annotated[Session, poster(Role.OFFICER)]
+) -> Response:
+    """The community's reminder, the second one the co-governance rule counts."""
+    return _after("community_remind", await review.community_remind(flag_id, deps, session.who))
+
+
+@router.post("/review/{flag_id}/file-case")
+async def file_case_from_flag(
+    flag_id: FlagId,
+    deps: Deps,
+    session: Staff,
+    subject: Subject = "",
+    subject_kind: Kind = SubjectKind.PERSON,
+) -> Response:
+    """Reminders given and not heeded: the flag opens its case (the ledger refuses it while
+    the schedule's reminders are owed)."""
+    body = review.CaseIn(subject=subject.strip() or None, subject_kind=subject_kind)
+    return _after("file_case", await review.file_case(flag_id, body, deps, session.who))
 
 
 @router.post("/review/{flag_id}/reject")

@@ -11,14 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Principal
-from gateway.deps import Deps, GatewayDeps, ledger_of, require
+from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
 from gateway.problems import Problem, strict_request
 from gateway.routes.cases import subject_key_of
 from node.crypto.subjects import SubjectKeyer
+from node.ledger import LedgerRefused
 from node.package import ClaimsNotArchived
 from schemas.claims import CaptureClaims, parse_device_claims
 from schemas.glossary import Role, ViolationStatus
-from schemas.ledger import MAX_CASE_EVIDENCE, MAX_PAGE_SIZE, SubjectKind
+from schemas.ledger import MAX_CASE_EVIDENCE, MAX_PAGE_SIZE, LedgerErrorCode, SubjectKind
 from schemas.rectification import RectificationRequest
 from schemas.violations import (
     ViolationEntry,
@@ -102,6 +103,57 @@ class StepView(BaseModel):
     @classmethod
     def of(cls, entry: ViolationEntry) -> StepView:
         return cls(**entry.model_dump(include=set(cls.model_fields)))
+
+
+# --- the co-governance rule, for people to see what is next ---------------------------------
+
+# The reminders a flag has had by its status: the loop has one path through them. Only to
+# show what is still owed; the chaincode counts the flag's history and decides.
+_GIVEN = {
+    ViolationStatus.REMINDED: 1,
+    ViolationStatus.ESCALATED: 1,
+    ViolationStatus.COMMUNITY_REMINDED: 2,
+}
+# The later steps a person may take from each status, and who (as the chaincode's loop).
+_LATER_STEPS: dict[ViolationStatus, tuple[tuple[str, frozenset[Role]], ...]] = {
+    ViolationStatus.CONFIRMED: (("file_case", frozenset({Role.OFFICER, Role.REVIEWER})),),
+    ViolationStatus.REMINDED: (("escalate", frozenset({Role.OFFICER, Role.REVIEWER})),),
+    ViolationStatus.ESCALATED: (
+        ("community_remind", frozenset({Role.OFFICER})),
+        ("file_case", frozenset({Role.OFFICER, Role.REVIEWER})),
+    ),
+    ViolationStatus.COMMUNITY_REMINDED: (("file_case", frozenset({Role.OFFICER, Role.REVIEWER})),),
+}
+
+
+async def reminder_rules(ledger: Ledger) -> dict[str, int]:
+    """The reminders the consortium's penalty schedule requires before a case, by violation
+    type (only types that require some); none before a schedule is published."""
+    try:
+        schedule = await ledger.penalty_schedule()
+    except LedgerRefused as err:
+        if err.code is LedgerErrorCode.NOT_FOUND:
+            return {}
+        raise
+    return {
+        vtype.value: entry.reminders_before_case
+        for vtype, entry in schedule.entries.items()
+        if entry.reminders_before_case
+    }
+
+
+def reminders_owed(flag: ViolationView, rules: dict[str, int]) -> int:
+    return max(0, rules.get(flag.violation_type, 0) - _GIVEN.get(flag.status, 0))
+
+
+def later_steps(flag: ViolationView, role: Role, rules: dict[str, int]) -> list[str]:
+    """The co-governance steps ``role`` may take on ``flag`` now; a case only once the
+    reminders the schedule asks for were given."""
+    return [
+        name
+        for name, roles in _LATER_STEPS.get(flag.status, ())
+        if role in roles and not (name == "file_case" and reminders_owed(flag, rules))
+    ]
 
 
 def _opening(flag_id: str, body: CaseIn, subjects: SubjectKeyer) -> dict[str, Any]:
@@ -259,7 +311,9 @@ async def file_case(
     deps: Deps,
     who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER)],
 ) -> ViolationView:
-    """Open the case (from a confirmed, escalated or community-reminded flag)."""
+    """Open the case (from a confirmed, escalated or community-reminded flag), once the
+    reminders the penalty schedule requires for its type were given (409
+    REMINDERS_REQUIRED otherwise)."""
     return await _advance(
         deps, who, flag_id, ViolationStatus.CASE_FILED, case=_opening(flag_id, body, deps.subjects)
     )

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from ingestkit import CLIP, KEYFRAME, NOW, ORG, FileLedger, claims, device, make_ca, service, signed
 
 from chaincode.rules.penalties import assess
-from chaincode.rules.violations import check_step
+from chaincode.rules.violations import check_reminders, check_step, reminders_given
 from chaincode.runtime import ContractError
 from gateway.app import create_app
 from gateway.auth import TokenStore
@@ -43,6 +43,7 @@ from schemas.ledger import (
     LedgerErrorCode,
     PackageAccessRequest,
     Penalty,
+    PenaltySchedule,
     PendingTransfer,
     StageDetails,
     StageEntry,
@@ -261,6 +262,18 @@ class FakeLedger:
                 has_evidence=bool(more.get("evidence_ids")),
                 has_case=more.get("case") is not None,
             )
+            if to is ViolationStatus.CASE_FILED:
+                # The chaincode's co-governance rule over the consortium's first schedule.
+                entry = SCHEDULE.entries.get(record.violation_type)
+                check_reminders(
+                    record.flag_id,
+                    record.status,
+                    record.violation_type,
+                    given=reminders_given(
+                        e.to_status for e in self.chain.flag_steps[record.flag_id]
+                    ),
+                    required=0 if entry is None else entry.reminders_before_case,
+                )
         except ContractError as err:
             raise LedgerRefused(LedgerErrorCode(err.code), err.message, "") from None
         case_id = more["case"].case_id if more.get("case") else None
@@ -283,13 +296,22 @@ class FakeLedger:
         return moved
 
     async def review_violation(self, review: ViolationReview) -> Committed[ViolationRecord]:
-        record = self._move(
-            self._flag(review.flag_id), ViolationStatus(review.decision), reason=review.reason
+        # One transaction: a refused second step leaves the first unwritten, as on the ledger.
+        flags, steps = (
+            dict(self.chain.flags),
+            {k: list(v) for k, v in self.chain.flag_steps.items()},
         )
-        if review.action == "reminder":
-            record = self._move(record, ViolationStatus.REMINDED)
-        elif review.action == "case":
-            record = self._move(record, ViolationStatus.CASE_FILED, case=review.case)
+        try:
+            record = self._move(
+                self._flag(review.flag_id), ViolationStatus(review.decision), reason=review.reason
+            )
+            if review.action == "reminder":
+                record = self._move(record, ViolationStatus.REMINDED)
+            elif review.action == "case":
+                record = self._move(record, ViolationStatus.CASE_FILED, case=review.case)
+        except LedgerRefused:
+            self.chain.flags, self.chain.flag_steps = flags, steps
+            raise
         return Committed(record, self.chain.tx(), 1)
 
     async def advance_violation(self, step: ViolationStep) -> Committed[ViolationRecord]:
@@ -402,6 +424,9 @@ class FakeLedger:
 
     async def subject_history(self, subject_key: str) -> list[SubjectViolation]:
         return list(self.chain.subject_violations.get(subject_key, []))
+
+    async def penalty_schedule(self) -> PenaltySchedule:
+        return SCHEDULE
 
     async def assess_penalty(
         self, subject_key: str, violation_type: str, rectified: bool

@@ -223,6 +223,63 @@ def test_reject_takes_a_reason_code_and_remind_confirms_with_a_reminder(kit: Kit
     assert "INVALID_VIOLATION_TRANSITION" in again.text
 
 
+def test_a_shopfront_flag_owes_two_reminders_before_the_console_opens_its_case(
+    kit: Kit,
+) -> None:
+    """The schedule's co-governance rule (小河共治): no case button until the reminder and
+    the community's reminder were given; the ledger refuses a case posted anyway."""
+    flag = submit(kit, event_id="evt-20261122-0009", violation_type="shopfront_operation")[
+        "flag_id"
+    ]
+    reviewer, r_csrf = sign_in(kit, "reviewer1")
+    page = reviewer.get("/console/review")
+    assert "立案前尚需劝导 2 次" in page.text
+    assert f"/console/review/{flag}/confirm" not in page.text
+    assert f"/console/review/{flag}/remind" in page.text
+    refused = reviewer.post(f"/console/review/{flag}/confirm", data={"csrf": r_csrf})
+    assert refused.status_code == 409
+    assert "REMINDERS_REQUIRED" in refused.text
+    assert kit.chain.flags[flag].status is ViolationStatus.DETECTED  # not even confirmed
+    assert reviewer.post(f"/console/review/{flag}/remind", data={"csrf": r_csrf}).is_success
+
+    officer, csrf = sign_in(kit, "officer1")
+    reminded = officer.get("/console/review", params={"status": "reminded"})
+    assert f"/console/review/{flag}/escalate" in reminded.text
+    assert f"/console/review/{flag}/file-case" not in reminded.text
+    assert officer.post(f"/console/review/{flag}/escalate", data={"csrf": csrf}).is_success
+    assert kit.chain.flag_steps[flag][-1].reason == "not_rectified"
+    escalated = officer.get("/console/review", params={"status": "escalated"})
+    assert "立案前尚需劝导 1 次" in escalated.text
+    assert f"/console/review/{flag}/community-remind" in escalated.text
+    assert f"/console/review/{flag}/file-case" not in escalated.text
+    early = officer.post(f"/console/review/{flag}/file-case", data={"csrf": csrf})
+    assert early.status_code == 409
+    assert "REMINDERS_REQUIRED" in early.text
+    # The community's reminder is an officer's step, not a reviewer's.
+    denied = reviewer.post(f"/console/review/{flag}/community-remind", data={"csrf": r_csrf})
+    assert denied.status_code == 403
+    assert officer.post(f"/console/review/{flag}/community-remind", data={"csrf": csrf}).is_success
+
+    ready = officer.get("/console/review", params={"status": "community_reminded"})
+    assert "立案前尚需劝导" not in ready.text
+    assert f"/console/review/{flag}/file-case" in ready.text
+    filed = officer.post(
+        f"/console/review/{flag}/file-case",
+        data={"csrf": csrf, "subject": "shop 12, Jiangbei road", "subject_kind": "organization"},
+    )
+    assert filed.status_code == 200
+    assert f"CASE-{flag}" in filed.text
+    assert kit.chain.flags[flag].status is ViolationStatus.CASE_FILED
+    assert [e.to_status for e in kit.chain.flag_steps[flag]][2:] == [
+        ViolationStatus.REMINDED,
+        ViolationStatus.ESCALATED,
+        ViolationStatus.COMMUNITY_REMINDED,
+        ViolationStatus.CASE_FILED,
+    ]
+    opening = kit.chain.openings[f"CASE-{flag}"]
+    assert opening.subject_kind is SubjectKind.ORGANIZATION
+
+
 def test_viewing_evidence_goes_through_an_access_record_the_auditor_then_finds(kit: Kit) -> None:
     item = submit(kit)["items"][0]["evidence_id"]
     reviewer, _ = sign_in(kit, "reviewer1")

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gatewaykit import Kit, build, submit
+from gatewaykit import FakeLedger, Kit, build, submit
+
+from gateway.routes.review import reminder_rules
+from node.ledger import LedgerRefused
+from schemas.ledger import LedgerErrorCode, PenaltySchedule
 
 PROBLEM = "application/problem+json"
 
@@ -116,3 +120,41 @@ def test_unknown_flag_and_no_token(kit: Kit) -> None:
     problem(kit.client.get("/violations"), 401, "UNAUTHENTICATED")
     problem(kit.client.get("/violations", params={"status": "lost"},
                            headers=kit.token("reviewer1")), 422, "INVALID_REQUEST")  # fmt: skip
+
+
+def test_a_flag_owing_reminders_is_refused_a_case_with_its_code(kit: Kit) -> None:
+    flag = submit(kit, event_id="evt-20261122-0031", violation_type="street_hanging")["flag_id"]
+    confirm = {"decision": "confirmed", "reason": "confirmed_on_footage"}
+    resp = post(kit, f"/violations/{flag}/review", "reviewer1", {**confirm, "action": "case"})
+    problem(resp, 409, "REMINDERS_REQUIRED")
+    assert "requires 2 reminder(s)" in resp.json()["detail"]
+    assert (
+        kit.client.get(f"/violations/{flag}", headers=kit.token("reviewer1")).json()["status"]
+        == "detected"
+    )
+
+
+class _Schedules:
+    """A ledger whose schedule read fails with ``code``."""
+
+    def __init__(self, code: LedgerErrorCode) -> None:
+        self.code = code
+
+    async def penalty_schedule(self) -> PenaltySchedule:
+        raise LedgerRefused(self.code, "refused", "")
+
+
+async def test_reminder_rules_are_none_before_a_schedule_and_other_failures_surface() -> None:
+    assert await reminder_rules(_Schedules(LedgerErrorCode.NOT_FOUND)) == {}  # type: ignore[arg-type]
+    with pytest.raises(LedgerRefused):
+        await reminder_rules(_Schedules(LedgerErrorCode.ACCESS_DENIED))  # type: ignore[arg-type]
+
+
+async def test_reminder_rules_read_the_consortium_schedule(kit: Kit) -> None:
+    rules = await reminder_rules(FakeLedger(kit.chain, "reviewer1"))
+    assert rules == {
+        "shopfront_operation": 2,
+        "garbage_pile": 2,
+        "nonmotor_parking": 2,
+        "street_hanging": 2,
+    }

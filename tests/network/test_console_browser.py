@@ -188,18 +188,36 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             view_tx = (await note.get_attribute("data-tx")) or ""
             assert len(view_tx) == 64
             assert await row.locator("img").count() == 1
-            await reviewer.keyboard.press("c")
-            notice = reviewer.locator(".notice")
-            await notice.wait_for(timeout=60_000)
+            # Shopfront operation owes two reminders before a case (小河共治): no confirm
+            # button, the reviewer reminds; the officer takes the loop to its case.
+            assert "立案前尚需劝导 2 次" in await row.inner_text()
+            assert await row.locator('[data-key="c"]').count() == 0
+            await reviewer.keyboard.press("m")
+            await reviewer.locator(".notice").wait_for(timeout=60_000)
+            officer = await _sign_in(browser, served, "officer1")
+            for status, step in (
+                ("reminded", "escalate"),
+                ("escalated", "community-remind"),
+                ("community_reminded", "file-case"),
+            ):
+                await officer.goto(f"{served.url}/console/review?status={status}")
+                await officer.click(f'form[action="/console/review/{flag}/{step}"] button')
+                await officer.locator(".notice").wait_for(timeout=60_000)
             case_id = f"CASE-{flag}"
-            assert case_id in await notice.inner_text()
+            assert case_id in await officer.locator(".notice").inner_text()
 
             officer_api = {"Authorization": f"Bearer {served.tokens['officer1']}"}
             case = await api.get(f"/cases/{case_id}", headers=officer_api)
             assert case.status_code == 200, case.text
             assert case.json()["stage"] == "source"
+            steps = await api.get(f"/violations/{flag}/history", headers=officer_api)
+            assert [s["to_status"] for s in steps.json()][2:] == [
+                "reminded",
+                "escalated",
+                "community_reminded",
+                "case_filed",
+            ]
 
-            officer = await _sign_in(browser, served, "officer1")
             # The case list is the index, which the follower fills from the ledger's events:
             # the new case shows up there, and the officer opens it from the list.
             listed = officer.locator(f'#case-list a[href="/console/cases/{case_id}"]')

@@ -114,11 +114,12 @@ async def gateways(people: Network, tmp_path: Path) -> AsyncIterator[Gateways]:
         await server.stop()
 
 
-def device_upload(people: Network) -> Upload:
+def device_upload(people: Network, **claims: Any) -> Upload:
     layout = people.layout
     device = org_crypto(layout.state_dir, layout.consortium, URBAN).user("device1")
     msp = layout.consortium.department(URBAN).msp_id
-    return signed_upload(device, msp, PHOTO, event_id=f"evt-gw-{uuid.uuid4().hex[:10]}")
+    event_id = f"evt-gw-{uuid.uuid4().hex[:10]}"
+    return signed_upload(device, msp, PHOTO, event_id=event_id, **claims)
 
 
 async def _camera_photo(people: Network, g: Gateways, event_prefix: str) -> tuple[str, bytes]:
@@ -437,9 +438,11 @@ async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20)
 async def test_the_review_loop_through_the_gateway(people: Network, gateways: Gateways) -> None:
     g, t = gateways, gateways.tokens
 
-    async def flagged() -> dict[str, Any]:
+    async def flagged(**claims: Any) -> dict[str, Any]:
         done = await g.urban.post(
-            "/devices/submissions", files=device_upload(people), headers=t[f"{URBAN}/device1"]
+            "/devices/submissions",
+            files=device_upload(people, **claims),
+            headers=t[f"{URBAN}/device1"],
         )
         assert done.status_code == 201, done.text
         doc: dict[str, Any] = done.json()
@@ -451,7 +454,9 @@ async def test_the_review_loop_through_the_gateway(people: Network, gateways: Ga
         doc: dict[str, Any] = resp.json()
         return doc
 
-    a, b, c, d = [await flagged() for _ in range(4)]
+    a, b, c = [await flagged() for _ in range(3)]
+    # Shopfront operation: the consortium's schedule asks two reminders before a case (小河共治).
+    d = await flagged(violation_type="shopfront_operation")
     queue = await g.urban.get(
         "/violations", params={"page_size": 200}, headers=t[f"{URBAN}/reviewer1"]
     )
@@ -517,11 +522,41 @@ async def test_the_review_loop_through_the_gateway(people: Network, gateways: Ga
     assert stray.json()["code"] == "RECTIFICATION_NOT_REQUESTED"
 
     flag_d = d["flag_id"]
+    officer = t[f"{URBAN}/officer1"]
+
+    async def refused(path: str, body: dict[str, Any], code: str) -> None:
+        resp = await g.urban.post(path, json=body, headers=officer)
+        assert resp.status_code == 409, resp.text
+        assert resp.json()["code"] == code, resp.text
+
+    no_case_yet = {"subject": "shop 12"}
+    early = await g.urban.post(
+        f"/violations/{flag_d}/review",
+        json={**confirm, "action": "case", **no_case_yet},
+        headers=t[f"{URBAN}/reviewer1"],
+    )
+    assert early.status_code == 409, early.text
+    assert early.json()["code"] == "REMINDERS_REQUIRED"
     await post(f"/violations/{flag_d}/review", "reviewer1", {**confirm, "action": "reminder"})
     await post(f"/violations/{flag_d}/escalate", "officer1", {"reason": "not_rectified"})
+    await refused(f"/violations/{flag_d}/file-case", no_case_yet, "REMINDERS_REQUIRED")
+    # Nor can the officer skip the loop by filing a case on the flag's evidence directly.
+    d_items = [i["evidence_id"] for i in d["items"]]
+    await refused("/cases", case_filing(f"CASE-skip-{flag_d}", d_items), "EVIDENCE_UNDER_FLAG")
     await post(f"/violations/{flag_d}/community-remind", "officer1")
-    filed = await post(f"/violations/{flag_d}/file-case", "officer1", {"subject": "cart 3"})
+    filed = await post(f"/violations/{flag_d}/file-case", "officer1", {"subject": "shop 12"})
     assert filed["status"] == "case_filed"
+    d_steps = await g.urban.get(f"/violations/{flag_d}/history", headers=officer)
+    assert [s["to_status"] for s in d_steps.json()] == [
+        "detected",
+        "confirmed",
+        "reminded",
+        "escalated",
+        "community_reminded",
+        "case_filed",
+    ]
+    missing = await g.urban.get(f"/cases/CASE-skip-{flag_d}", headers=officer)
+    assert missing.status_code == 404, missing.text
 
     steps = await g.urban.get(f"/violations/{a['flag_id']}/history", headers=t[f"{URBAN}/auditor1"])
     assert [(s["to_status"], s["role"]) for s in steps.json()] == [

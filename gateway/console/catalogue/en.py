@@ -74,6 +74,11 @@ WORDS: dict[str, str] = {
     "confirm": "Confirm and open case",
     "reject": "Reject",
     "remind": "Confirm and remind",
+    "reminders_owed": "Co-governance rule: {n} more reminder(s) before a case (first a "
+    "reminder, then the community's)",
+    "step_escalate": "Not rectified: escalate to the community",
+    "step_community_remind": "Community reminder given",
+    "step_file_case": "Open case",
     "reason": "Reason",
     "subject": "Party: plate, licence, id",
     "subject_help": "the ledger keeps only the consortium's keyed hash of it; repeat "
