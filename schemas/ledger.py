@@ -244,6 +244,12 @@ def stage_entry_keys(case_id: str) -> str:
     return f"\x00case_stage\x00{case_id}\x00"
 
 
+def violation_entry_keys(flag_id: str) -> str:
+    """The prefix of the world-state keys of a flag's history entries (``\x00violation_step
+    \x00<id>\x00<seq, six digits>\x00``): a package's verifier finds the loop by it."""
+    return f"\x00violation_step\x00{flag_id}\x00"
+
+
 def case_state_key(case_id: str) -> str:
     """The world-state key of a case, as the chaincode writes it (a Fabric composite key,
     ``\\x00case\\x00<id>\\x00``): a package's verifier finds the case in a write set by it."""
@@ -438,6 +444,9 @@ class CaseRecord(_Record):
     pending_transfer: PendingTransfer | None = None
     statement_deadline: LedgerTime | None = None
     penalty: Penalty | None = None
+    # The AI flag the case was opened from: its co-governance loop (reminders, escalation)
+    # led here, and a package proves it.
+    flag_id: str | None = None
 
     @property
     def closed(self) -> bool:

@@ -84,6 +84,7 @@ async def open_case(
         filed_at=at,
         filed_tx=ctx.tx_id,
         updated_at=at,
+        flag_id=from_flag,
     )
     await state.save(ctx, key, case)
     # Every later change of the case needs its holder's peer among the endorsers:

@@ -45,7 +45,7 @@ from node.package import manifest as layout
 from node.package.builder import DEFAULT_PURPOSE
 from node.store.errors import StoreError
 from node.vault import VaultError
-from schemas.glossary import Role, Stage
+from schemas.glossary import Role, Stage, ViolationStatus
 from schemas.ledger import CODE_PATTERN
 
 log = logging.getLogger("gateway")
@@ -102,6 +102,24 @@ class VerifiedStep(BaseModel):
     document_item: str | None  # the packaged item holding the step's document
 
 
+class VerifiedLoopStep(BaseModel):
+    """One step of the flag's co-governance loop that led to the case, as the package proves
+    it (``from``/``to``: violation statuses; the reminders are among them)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    seq: int
+    from_status: ViolationStatus | None = Field(alias="from")
+    to_status: ViolationStatus = Field(alias="to")
+    by: str
+    role: str
+    org: str
+    at: str
+    tx: str
+    reason: str
+    case_id: str | None
+
+
 class VerifyOut(BaseModel):
     """The offline verifier's report (``evnet verify --json``) for the uploaded file."""
 
@@ -111,6 +129,7 @@ class VerifyOut(BaseModel):
     failures: list[VerifyFailure]
     notes: list[str]
     steps: list[VerifiedStep]  # the case's legal steps, in order
+    loop: list[VerifiedLoopStep]  # a case opened from a flag: the flag's loop, in order
 
 
 @router.post("/cases/{case_id}/evidence", response_model=AttachOut, tags=["cases"])

@@ -247,6 +247,10 @@ async def build_package(
         # none is missing; a later one is left out), each with its block: who took it, when,
         # and the hash of its document, proven.
         steps = {e.tx for e in await ledger.case_history(case_id) if e.seq <= case.stage_changes}
+        if case.flag_id is not None:
+            # And the flag's loop that led to the case (detection, review, the reminders):
+            # it ended when the case was opened, so it is whole.
+            steps |= {e.tx_id for e in await ledger.violation_history(case.flag_id)}
         if steps - tx_ids:
             tx_ids |= steps
             blocks.update(await _blocks_of(queries, tx_ids, blocks))

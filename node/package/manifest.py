@@ -14,7 +14,9 @@ from schemas.canonical import canonical_json
 
 # /2: the package proves every step of its case (each ChangeStage transaction). A /1 package
 # (built before) verifies as it did, and its report says its steps are not proven.
-FORMAT: Final = "evidencenet-package/2"
+# /3: a case opened from an AI flag also proves the flag's co-governance loop (each step of
+# its history, from detection to the case), the reminders before enforcement among them.
+FORMAT: Final = "evidencenet-package/3"
 CHAINCODE = "evidence"  # the chaincode (namespace) whose writes and reads a package proves
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -72,7 +74,7 @@ class Item(_Model):
 
 
 class Manifest(_Model):
-    format: Literal["evidencenet-package/1", "evidencenet-package/2"]
+    format: Literal["evidencenet-package/1", "evidencenet-package/2", "evidencenet-package/3"]
     channel: str
     case: dict[str, Any]
     exporter_org: str

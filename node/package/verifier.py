@@ -29,7 +29,7 @@ from node.package.manifest import CHAINCODE, Item, Manifest
 from node.package.trust import ChannelTrust, signed_by
 from schemas.canonical import canonical_json
 from schemas.derivations import DerivationDescription, DerivationRecord
-from schemas.glossary import AccessKind, Outcome
+from schemas.glossary import AccessKind, Outcome, ViolationStatus
 from schemas.hashes import Digest
 from schemas.ledger import (
     AccessRecord,
@@ -39,7 +39,9 @@ from schemas.ledger import (
     case_state_key,
     record_tx_id,
     stage_entry_keys,
+    violation_entry_keys,
 )
+from schemas.violations import ViolationEntry
 
 _CHUNK = 4 << 20
 
@@ -115,6 +117,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     # The case's legal steps as the package proves them, in order (a court's timeline).
     steps: list[ProvenStep] = field(default_factory=list)
+    # A case opened from an AI flag: the flag's loop as the package proves it, in order.
+    loop: list[ViolationEntry] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +144,7 @@ class Report:
             ],
             "notes": self.notes,
             "steps": [step.to_json() for step in self.steps],
+            "loop": [_loop_json(e) for e in self.loop],
         }
 
     def render(self) -> str:
@@ -148,7 +153,29 @@ class Report:
         lines += [f"  FAIL {f}" for f in self.failures]
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  step {step}" for step in self.steps]
+        lines += [f"  loop {_loop_text(e)}" for e in self.loop]
         return "\n".join(lines)
+
+
+def _loop_json(e: ViolationEntry) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "from": e.from_status.value if e.from_status else None,
+        "to": e.to_status.value,
+        "by": e.by,
+        "role": e.role.value,
+        "org": e.by_org,
+        "at": e.at,
+        "tx": e.tx_id,
+        "reason": e.reason,
+        "case_id": e.case_id,
+    }
+
+
+def _loop_text(e: ViolationEntry) -> str:
+    text = f"{e.seq}: {e.from_status or '-'} -> {e.to_status} by {e.by} ({e.role}, {e.by_org})"
+    text += f" at {e.at}"
+    return text + (f", reason {e.reason}" if e.reason else "")
 
 
 def verify_package(
@@ -299,6 +326,7 @@ class _Verification:
         self._trail_and_export(manifest)
         self._case(manifest)
         self._steps(manifest)
+        self._loop(manifest)
         if signer_pem is not None:
             self._signer_standing(manifest, Identity(manifest.exporter_org, signer_pem), trust)
 
@@ -719,25 +747,15 @@ class _Verification:
             return  # CASE_MALFORMED is reported
         prefix = stage_entry_keys(case.case_id)
         proven: dict[int, StageEntry] = {}
-        for tx in self.transactions.values():
-            if tx.validation_code != "VALID":
+        for key, entry, tx in self._entries_under(prefix, StageEntry, "STEP_MALFORMED"):
+            if (
+                entry.case_id != case.case_id
+                or key != f"{prefix}{entry.seq:06d}\x00"
+                or entry.tx != tx.tx_id
+            ):
+                self.report.fail("STEP_MALFORMED", f"tx {tx.tx_id}", "not its own entry")
                 continue
-            for write in tx.writes(CHAINCODE):
-                if write.is_delete or not write.key.startswith(prefix):
-                    continue
-                try:
-                    entry = StageEntry.model_validate_json(write.value)
-                except ValidationError as exc:
-                    self.report.fail("STEP_MALFORMED", f"tx {tx.tx_id}", str(exc)[:200])
-                    continue
-                if (
-                    entry.case_id != case.case_id
-                    or write.key != f"{prefix}{entry.seq:06d}\x00"
-                    or entry.tx != tx.tx_id
-                ):
-                    self.report.fail("STEP_MALFORMED", f"tx {tx.tx_id}", "not its own entry")
-                    continue
-                proven[entry.seq] = entry
+            proven[entry.seq] = entry
         documents = {
             i.claims.claims.get("step"): i
             for i in manifest.items
@@ -765,6 +783,72 @@ class _Verification:
                 item = None
             self.report.steps.append(ProvenStep(entry, item.evidence_id if item else None))
             self.report.count("case steps")
+
+    def _entries_under(
+        self, prefix: str, model: type[M], malformed: str
+    ) -> Iterator[tuple[str, M, TransactionView]]:
+        """Every entry a VALID transaction of the package wrote under the key ``prefix``, as
+        ``model`` (``malformed`` for a value that is not one)."""
+        for tx in self.transactions.values():
+            if tx.validation_code != "VALID":
+                continue
+            for write in tx.writes(CHAINCODE):
+                if write.is_delete or not write.key.startswith(prefix):
+                    continue
+                try:
+                    entry = model.model_validate_json(write.value)
+                except ValidationError as exc:
+                    self.report.fail(malformed, f"tx {tx.tx_id}", str(exc)[:200])
+                    continue
+                yield write.key, entry, tx
+
+    def _loop(self, manifest: Manifest) -> None:
+        """A case opened from an AI flag: the flag's co-governance loop, each step proven by
+        the VALID transaction that wrote its history entry, from the detection (step 0) to
+        the step that opened this case (FLAG_STEP_NOT_PROVEN, FLAG_STEP_MALFORMED). Those
+        between are the review and the reminders before enforcement."""
+        try:
+            case = CaseRecord.model_validate(manifest.case)
+        except ValidationError:
+            return  # CASE_MALFORMED is reported
+        flag = case.flag_id
+        if flag is None:
+            return
+        prefix = violation_entry_keys(flag)
+        proven: dict[int, ViolationEntry] = {}
+        for key, entry, tx in self._entries_under(prefix, ViolationEntry, "FLAG_STEP_MALFORMED"):
+            if (
+                entry.flag_id != flag
+                or key != f"{prefix}{entry.seq:06d}\x00"
+                or entry.tx_id != tx.tx_id
+            ):
+                self.report.fail("FLAG_STEP_MALFORMED", f"tx {tx.tx_id}", "not its own entry")
+                continue
+            proven[entry.seq] = entry
+        opening = [e for e in proven.values() if e.to_status is ViolationStatus.CASE_FILED]
+        if not opening and manifest.format != "evidencenet-package/3":
+            self.report.notes.append(
+                f"a package of format {manifest.format.rpartition('/')[2]} (built before "
+                f"packages proved a flag's loop): the loop of flag {flag} is not proven"
+            )
+            return
+        if not opening:
+            self.report.fail(
+                "FLAG_STEP_NOT_PROVEN", f"flag {flag}", "the step that opened this case"
+            )
+            return
+        last = opening[0]
+        if last.case_id != case.case_id:
+            self.report.fail(
+                "FLAG_STEP_MALFORMED",
+                f"flag {flag}",
+                f"its step {last.seq} opened case {last.case_id}, not {case.case_id}",
+            )
+        for n in range(last.seq):
+            if n not in proven:
+                self.report.fail("FLAG_STEP_NOT_PROVEN", f"flag {flag}", f"step {n}")
+        self.report.loop = [proven[n] for n in sorted(proven) if n <= last.seq]
+        self.report.count("flag steps", len(self.report.loop))
 
     def _case_document(self, item: Item, manifest: Manifest, tx: TransactionView) -> None:
         """A step's legal document: filed into this package's case by ``FileDocument``, the

@@ -21,7 +21,9 @@ from ledgerkit import (
     submit,
 )
 
+from chaincode import state
 from chaincode.runtime.harness import Harness
+from schemas.ledger import violation_entry_keys
 
 ADMIN, DEVICE = creator(URBAN, "admin"), creator(URBAN, "device")
 OFFICER, REVIEWER = creator(URBAN, "officer"), creator(URBAN, "reviewer")
@@ -142,6 +144,10 @@ async def test_two_reminders_before_a_shopfront_flag_becomes_a_case(
     assert (await query(ledger, OFFICER, "CaseEvidence", "C-1", "50", ""))["evidence_ids"] == [
         "E-shop"
     ]
+    # The case names its flag, whose loop a package then proves entry by entry.
+    assert (await query(ledger, OFFICER, "GetCase", "C-1"))["flag_id"] == "f-shop"
+    assert state.violation_entry("f-shop", 5).startswith(violation_entry_keys("f-shop"))
+    assert state.violation_entry("f-shop", 5) == f"{violation_entry_keys('f-shop')}000005\x00"
     history = await query(ledger, AUDITOR, "ViolationHistory", "f-shop")
     assert [h["to_status"] for h in history] == [
         "detected",
@@ -191,8 +197,10 @@ async def test_a_type_without_the_rule_goes_straight_to_a_case(
         )
     )
     assert done["status"] == "case_filed"
-    # Its evidence may join other cases too: no reminders are owed on it.
-    ok(await submit(ledger, OFFICER, "FileCase", filing("C-4", evidence_ids=["E-vendor"])))
+    # Its evidence may join other cases too: no reminders are owed on it. Filed directly, a
+    # case names no flag.
+    direct = ok(await submit(ledger, OFFICER, "FileCase", filing("C-4", evidence_ids=["E-vendor"])))
+    assert direct["flag_id"] is None
 
 
 @pytest.mark.parametrize(

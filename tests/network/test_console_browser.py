@@ -278,6 +278,10 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             assert await steps.count() == 2
             assert "立案审批" in await steps.nth(1).inner_text()
             assert await steps.nth(1).locator("code").count() == 1
+            # And the flag's loop that led to the case: both reminders before it, proven.
+            loop = officer.locator("#proven-loop tbody tr")
+            assert await loop.count() == 6
+            assert "社区提醒" in await loop.nth(4).inner_text()
             href = await officer.locator("a[download]").get_attribute("href")
             assert href is not None
             got = await officer.request.get(f"{served.url}{href}")

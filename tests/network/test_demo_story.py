@@ -16,7 +16,7 @@ from node import walkthrough
 from node.consortium.network import Network
 from node.ops.stack import Stack
 from node.package import verify_package
-from schemas.glossary import Stage
+from schemas.glossary import Role, Stage, ViolationStatus
 
 pytestmark = pytest.mark.network
 
@@ -72,6 +72,13 @@ async def test_the_demo_story_runs_end_to_end(
         Stage.DECISION,
         Stage.EXECUTION,
         Stage.CLOSURE,
+    ]
+    # The case came from the camera's flag: its loop (detection, the reviewer's decision to
+    # open the case) is proven too; roaming vendors owe no reminders before a case.
+    assert [(e.to_status, e.role) for e in report.loop] == [
+        (ViolationStatus.DETECTED, Role.DEVICE),
+        (ViolationStatus.CONFIRMED, Role.REVIEWER),
+        (ViolationStatus.CASE_FILED, Role.REVIEWER),
     ]
     filed = {s.entry.to_stage: s.document_item for s in report.steps if s.document_item}
     assert set(filed) == {Stage.FILING_APPROVAL, Stage.DECISION}

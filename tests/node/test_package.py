@@ -20,7 +20,7 @@ from node.package import manifest as layout
 from node.package.manifest import DeviceClaims, Item, Member
 from node.package.verifier import hash_shares
 from schemas.hashes import Digest
-from schemas.ledger import stage_entry_keys
+from schemas.ledger import stage_entry_keys, violation_entry_keys
 
 
 def _manifest(**changes: object) -> Manifest:
@@ -83,7 +83,7 @@ def test_manifest_is_canonical_and_strict() -> None:
         Manifest.from_json(raw.replace(b'"blocks"', b'"extra":1,"blocks"'))
     assert _manifest(format="evidencenet-package/1").format == "evidencenet-package/1"
     with pytest.raises(ValidationError, match="format"):
-        _manifest(format="evidencenet-package/3")
+        _manifest(format="evidencenet-package/4")
     assert [m.path for m in manifest.members()] == [
         "evidence/EV-1",
         layout.TRAIL,
@@ -347,3 +347,122 @@ def test_a_step_left_out_or_not_its_own_is_named() -> None:
     bound = _step(2, "tx-2", details={"document_hash": str(Digest.of(b"other"))})
     two = _registration("ChangeStage", tx_id="tx-2", writes=(bound,))
     assert _check_steps([one, two], document=True).codes == {"DOCUMENT_NOT_FILED"}
+
+
+_LOOP = ["detected", "confirmed", "reminded", "escalated", "community_reminded", "case_filed"]
+
+
+def _flag_step(seq: int, tx_id: str, **changes: object) -> KVWrite:
+    """The history entry ``seq`` of flag evt-1 as the Violations contract writes it, along
+    the loop to CASE-1 with both reminders."""
+    entry = {
+        "flag_id": "evt-1",
+        "seq": seq,
+        "from_status": _LOOP[seq - 1] if seq else None,
+        "to_status": _LOOP[seq],
+        "by": "CN=device1" if seq == 0 else "CN=officer1",
+        "by_org": "UrbanManagementMSP",
+        "role": "device" if seq == 0 else "officer",
+        "at": f"2026-12-07T04:0{seq}:00.000000Z",
+        "tx_id": tx_id,
+        "reason": "not_rectified" if _LOOP[seq] == "escalated" else "",
+        "evidence_ids": [],
+        "case_id": "CASE-1" if _LOOP[seq] == "case_filed" else None,
+        **changes,
+    }
+    key = f"{violation_entry_keys('evt-1')}{seq:06d}\x00"
+    return KVWrite(key, json.dumps(entry).encode(), is_delete=False)
+
+
+def _check_loop(
+    txs: list[TransactionView], fmt: str = layout.FORMAT, flag_id: str | None = "evt-1"
+) -> verifier.Report:
+    case = {
+        "case_id": "CASE-1",
+        "violation_type": "shopfront_operation",
+        "subject_key": "s",
+        "subject_kind": "organization",
+        "source": "camera",
+        "procedure": "general",
+        "stage": "source",
+        "holder_org": "UrbanManagementMSP",
+        "filed_by_org": "UrbanManagementMSP",
+        "filed_by": "CN=officer1",
+        "filed_at": "2026-12-07T04:05:00.000000Z",
+        "filed_tx": "tx-5",
+        "updated_at": "2026-12-07T04:05:00.000000Z",
+        "flag_id": flag_id,
+    }
+    check = verifier._Verification.__new__(verifier._Verification)
+    check.report = verifier.Report("p.tar")
+    check.transactions = {tx.tx_id: tx for tx in txs}
+    check._loop(_manifest(format=fmt, case=case))
+    return check.report
+
+
+def _loop_txs(*, skip: int | None = None) -> list[TransactionView]:
+    return [
+        _registration("AdvanceViolation", tx_id=f"tx-{n}", writes=(_flag_step(n, f"tx-{n}"),))
+        for n in range(len(_LOOP))
+        if n != skip
+    ]
+
+
+def test_a_case_from_a_flag_proves_its_loop_with_both_reminders() -> None:
+    report = _check_loop(_loop_txs())
+    assert report.ok, report.render()
+    assert [e.to_status.value for e in report.loop] == _LOOP
+    assert report.checked == {"flag steps": 6}
+    text = report.render()
+    assert "loop 3: reminded -> escalated by CN=officer1 (officer, UrbanManagementMSP)" in text
+    assert "reason not_rectified" in text
+    assert report.to_json()["loop"][5] == {
+        "seq": 5,
+        "from": "community_reminded",
+        "to": "case_filed",
+        "by": "CN=officer1",
+        "role": "officer",
+        "org": "UrbanManagementMSP",
+        "at": "2026-12-07T04:05:00.000000Z",
+        "tx": "tx-5",
+        "reason": "",
+        "case_id": "CASE-1",
+    }
+    # A case filed directly has no loop to prove.
+    assert _check_loop([], flag_id=None).ok
+
+
+def test_a_loop_step_left_out_or_not_its_own_is_named() -> None:
+    # The second reminder dropped: the court would not see it was given.
+    missing = _check_loop(_loop_txs(skip=4))
+    assert missing.codes == {"FLAG_STEP_NOT_PROVEN"}
+    assert missing.failures[0].message == "step 4"
+    assert _check_loop(_loop_txs(skip=5)).codes == {"FLAG_STEP_NOT_PROVEN"}
+    # An entry written by another transaction than the one it names.
+    forged = [
+        *_loop_txs(skip=2),
+        _registration("AdvanceViolation", tx_id="tx-9", writes=(_flag_step(2, "tx-2"),)),
+    ]
+    assert _check_loop(forged).codes == {"FLAG_STEP_MALFORMED", "FLAG_STEP_NOT_PROVEN"}
+    # The flag's loop opened another case.
+    other = [
+        *_loop_txs(skip=5),
+        _registration(
+            "AdvanceViolation", tx_id="tx-5", writes=(_flag_step(5, "tx-5", case_id="CASE-2"),)
+        ),
+    ]
+    assert _check_loop(other).codes == {"FLAG_STEP_MALFORMED"}
+    # Not an entry at all.
+    junk = [
+        *_loop_txs(skip=1),
+        _registration(
+            "AdvanceViolation",
+            tx_id="tx-1",
+            writes=(KVWrite(f"{violation_entry_keys('evt-1')}000001\x00", b"{", False),),
+        ),
+    ]
+    assert _check_loop(junk).codes == {"FLAG_STEP_MALFORMED", "FLAG_STEP_NOT_PROVEN"}
+    # A package built before /3 says so instead of failing.
+    old = _check_loop([], fmt="evidencenet-package/2")
+    assert old.ok
+    assert "the loop of flag evt-1 is not proven" in old.notes[0]

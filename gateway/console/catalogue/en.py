@@ -105,6 +105,7 @@ WORDS: dict[str, str] = {
     "stage_document": "The step's document (PDF or scan; its SHA-256 goes on the ledger)",
     "case_file": "Case file: the steps' documents",
     "proven_steps": "The case's steps, proven by the ledger",
+    "proven_loop": "The flag's co-governance loop, proven by the ledger (reminders first)",
     "step_by": "Step taken by",
     "document_unfiled": "The step is recorded, but its document could not be filed; file it below",
     "open_document": "Open (recorded view)",

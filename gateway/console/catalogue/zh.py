@@ -103,6 +103,7 @@ WORDS: dict[str, str] = {
     "stage_document": "本环节文书(PDF或扫描件:SHA-256上链,文件归入案卷)",
     "case_file": "案卷文书",
     "proven_steps": "办案环节(经账本证明)",
+    "proven_loop": "违法线索处置(经账本证明, 含立案前的劝导)",
     "step_by": "经办人",
     "document_unfiled": "环节已记录,但文书未能归档;请在下方归档",
     "open_document": "查看(记录访问)",
