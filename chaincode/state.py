@@ -92,9 +92,14 @@ def violation_entry(flag_id: str, seq: int) -> str:
     return composite_key("violation_step", [flag_id, _seq(seq)])
 
 
-def evidence_flag(evidence_id: str, flag_id: str) -> str:
-    """Which flags cite an item: one marker per (item, flag), written when the flag is raised."""
-    return composite_key("evidence_flag", [evidence_id, flag_id])
+def evidence_flags(evidence_id: str) -> str:
+    """Which flags cite an item: one key per item holding their ids (canonical JSON list).
+
+    Read on every link of an item to a case, so one key, not a range: a point read costs a
+    fraction of a range query. Written by ``FlagViolation`` only, and an item's flags are
+    raised one at a time (a device flags its own new item; rarely an officer again), so
+    the read-modify-write does not collide in practice."""
+    return composite_key("evidence_flags", [evidence_id])
 
 
 def violation_queue(org: str, status: str, flag_id: str) -> str:

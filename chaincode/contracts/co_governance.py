@@ -9,11 +9,14 @@ it, attaching it, registering it into a case).
 
 from __future__ import annotations
 
+from pydantic import TypeAdapter
+
 from chaincode import state
 from chaincode.contracts.base import not_found
 from chaincode.contracts.schedule import published_schedule
 from chaincode.rules.violations import check_flagged_evidence, check_reminders, reminders_given
 from chaincode.runtime import Stub
+from schemas.canonical import canonical_json
 from schemas.glossary import ViolationType
 from schemas.violations import ViolationEntry, ViolationRecord
 
@@ -42,13 +45,29 @@ async def require_reminders(ctx: Stub, record: ViolationRecord) -> None:
     )
 
 
-async def guard_case_link(ctx: Stub, evidence_id: str, *, from_flag: str | None) -> None:
+_FLAG_IDS = TypeAdapter(list[str])
+
+
+def flags_of(raw: bytes | None) -> list[str]:
+    """The ids in an item's ``evidence_flags`` value (none if it has no key)."""
+    return [] if raw is None else _FLAG_IDS.validate_json(raw)
+
+
+async def note_flag(ctx: Stub, evidence_id: str, flag_id: str) -> None:
+    """Index a new flag under an item it cites."""
+    key = state.evidence_flags(evidence_id)
+    flags = flags_of(await ctx.get_state(key))
+    if flag_id not in flags:
+        await ctx.put_state(key, canonical_json([*flags, flag_id]))
+
+
+async def guard_case_link(
+    ctx: Stub, evidence_id: str, flags: list[str], *, from_flag: str | None
+) -> None:
     """Raises ContractError EVIDENCE_UNDER_FLAG when linking the item to a case would skip
-    the reminders of a flag that cites it (``from_flag``, the flag opening the case, is
-    checked by ``require_reminders`` instead)."""
-    page = await ctx.by_partial_key("evidence_flag", [evidence_id])
-    for key, _ in page.items:
-        flag_id = state.last_attribute(key)
+    the reminders of one of ``flags``, those citing it (``from_flag``, the flag opening the
+    case, is checked by ``require_reminders`` instead)."""
+    for flag_id in flags:
         if flag_id == from_flag:
             continue
         record = await state.load(ctx, state.violation(flag_id), ViolationRecord)

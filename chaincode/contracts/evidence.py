@@ -6,7 +6,7 @@ from typing import Any
 
 from chaincode import state
 from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
-from chaincode.contracts.co_governance import guard_case_link
+from chaincode.contracts.co_governance import flags_of, guard_case_link
 from chaincode.runtime import Contract, ContractError, Stub, transaction
 from chaincode.runtime.keys import partial_key_range
 from schemas.glossary import Role
@@ -52,9 +52,11 @@ async def link(ctx: Stub, case_id: str, evidence_id: str, *, from_flag: str | No
     item reaches a case passes here, so here the reminders of the flags citing it are kept
     (EVIDENCE_UNDER_FLAG); ``from_flag`` is the flag opening this case, if any."""
     key = state.case_evidence(case_id, evidence_id)
-    if await ctx.get_state(key) is not None:
+    # One read for both: whether it is linked already, and the flags citing it.
+    linked, flags = await ctx.get_states([key, state.evidence_flags(evidence_id)])
+    if linked is not None:
         return False
-    await guard_case_link(ctx, evidence_id, from_flag=from_flag)
+    await guard_case_link(ctx, evidence_id, flags_of(flags), from_flag=from_flag)
     await ctx.put_state(key, state.INDEX_MARK)
     await ctx.put_state(state.evidence_case(evidence_id, case_id), state.INDEX_MARK)
     return True

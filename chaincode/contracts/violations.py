@@ -14,7 +14,7 @@ from typing import Any
 from chaincode import state
 from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
 from chaincode.contracts.cases import open_case
-from chaincode.contracts.co_governance import require_reminders
+from chaincode.contracts.co_governance import note_flag, require_reminders
 from chaincode.rules.violations import check_step
 from chaincode.runtime import Contract, ContractError, Stub, transaction
 from chaincode.runtime.keys import partial_key_range
@@ -180,7 +180,7 @@ class ViolationsContract(Contract):
         await state.save(ctx, key, record)
         await state.save(ctx, state.violation_entry(req.flag_id, 0), entry)
         for evidence_id in record.evidence_ids:
-            await ctx.put_state(state.evidence_flag(evidence_id, req.flag_id), state.INDEX_MARK)
+            await note_flag(ctx, evidence_id, req.flag_id)
         await ctx.put_state(
             state.violation_queue(actor.org, ViolationStatus.DETECTED, req.flag_id),
             state.INDEX_MARK,
