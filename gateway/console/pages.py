@@ -191,9 +191,19 @@ async def review_queue(
             "can_decide": session.who.role is Role.REVIEWER and status is ViolationStatus.DETECTED,
             # The co-governance rule: reminders still owed before a case, and the later steps
             # this person may take on each flag.
-            "owed": {v.flag_id: review.reminders_owed(v, rules) for v in queue.items},
+            "owed": {
+                v.flag_id: review.reminders_owed(v.status, v.violation_type, rules)
+                for v in queue.items
+            },
             "later": {
-                v.flag_id: review.later_steps(v, session.who.role, rules) for v in queue.items
+                v.flag_id: [
+                    step
+                    for step in review.next_steps(
+                        v.status, v.violation_type, session.who.role, rules
+                    )
+                    if step in CONSOLE_STEPS
+                ]
+                for v in queue.items
             },
             "done": done if done["done"] else None,
         },
@@ -243,6 +253,10 @@ async def remind(flag_id: FlagId, deps: Deps, session: Reviewer) -> Response:
 
 
 Staff = Annotated[Session, poster(Role.OFFICER, Role.REVIEWER)]
+# The loop's later steps the console offers as buttons (a rectification needs its evidence,
+# which the camera's report or the API brings; a confirmed flag was reminded or made a case
+# by its review here).
+CONSOLE_STEPS = ("escalate", "community-remind", "file-case")
 
 
 @router.post("/review/{flag_id}/escalate")

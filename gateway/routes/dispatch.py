@@ -15,12 +15,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Principal
-from gateway.deps import Deps, require
+from gateway.deps import Deps, ledger_of, require
 from gateway.problems import Problem
+from gateway.routes.review import next_steps, reminder_rules, reminders_owed
 from node.dispatch import areas_of
 from node.index.errors import SearchError
 from node.index.flags import FlagCursor, assigned_flags
-from schemas.glossary import Role
+from schemas.glossary import Role, ViolationStatus
 
 router = APIRouter(prefix="/assignments", tags=["review"])
 
@@ -36,6 +37,10 @@ class AssignedView(BaseModel):
     status: str
     updated_at: str
     case_id: str | None
+    # The co-governance rule (小河共治): reminders still owed before a case, and the steps
+    # this officer may take now, each a route under /violations/{flag_id}.
+    reminders_owed: int
+    next_steps: list[str]
 
 
 class AssignmentsPage(BaseModel):
@@ -54,7 +59,9 @@ async def assignments(
     """The flags of the caller's areas. Without `after`: the open ones (the work at hand),
     oldest change first. With the `cursor` of the last answer as `after`: every change
     since, settling included (rejected, rectified, filed), so the handheld drops what is
-    done. Details and evidence: `GET /violations/{flag_id}`."""
+    done. Each flag says the reminders it still owes before a case and the steps the
+    officer may take now (``next_steps``: routes under ``/violations/{flag_id}``). Details
+    and evidence: `GET /violations/{flag_id}`."""
     mine = areas_of(deps.areas, who.user)
     try:
         cursor = None if after is None else FlagCursor.parse(after)
@@ -63,6 +70,7 @@ async def assignments(
     page = await run_in_threadpool(
         assigned_flags, deps.index, deps.org, mine, after=cursor, page_size=page_size
     )
+    rules = await reminder_rules(ledger_of(deps, who)) if page.flags else {}
     return AssignmentsPage(
         areas=[a.name for a in mine],
         items=[
@@ -75,6 +83,10 @@ async def assignments(
                 status=f.status,
                 updated_at=f.updated_at.isoformat(),
                 case_id=f.case_id,
+                reminders_owed=reminders_owed(ViolationStatus(f.status), f.violation_type, rules),
+                next_steps=next_steps(
+                    ViolationStatus(f.status), f.violation_type, Role.OFFICER, rules
+                ),
             )
             for f in page.flags
         ],

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from chaincode.rules.violations import NEXT, STEPS
 from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
 from gateway.problems import Problem, strict_request
@@ -114,15 +115,14 @@ _GIVEN = {
     ViolationStatus.ESCALATED: 1,
     ViolationStatus.COMMUNITY_REMINDED: 2,
 }
-# The later steps a person may take from each status, and who (as the chaincode's loop).
-_LATER_STEPS: dict[ViolationStatus, tuple[tuple[str, frozenset[Role]], ...]] = {
-    ViolationStatus.CONFIRMED: (("file_case", frozenset({Role.OFFICER, Role.REVIEWER})),),
-    ViolationStatus.REMINDED: (("escalate", frozenset({Role.OFFICER, Role.REVIEWER})),),
-    ViolationStatus.ESCALATED: (
-        ("community_remind", frozenset({Role.OFFICER})),
-        ("file_case", frozenset({Role.OFFICER, Role.REVIEWER})),
-    ),
-    ViolationStatus.COMMUNITY_REMINDED: (("file_case", frozenset({Role.OFFICER, Role.REVIEWER})),),
+# The later steps of the loop, each as its route under /violations/{flag_id}, in the loop's
+# order; which follows which and who takes it are the chaincode's own rules.
+_ROUTES = {
+    ViolationStatus.REMINDED: "remind",
+    ViolationStatus.RECTIFIED: "rectified",
+    ViolationStatus.ESCALATED: "escalate",
+    ViolationStatus.COMMUNITY_REMINDED: "community-remind",
+    ViolationStatus.CASE_FILED: "file-case",
 }
 
 
@@ -142,17 +142,23 @@ async def reminder_rules(ledger: Ledger) -> dict[str, int]:
     }
 
 
-def reminders_owed(flag: ViolationView, rules: dict[str, int]) -> int:
-    return max(0, rules.get(flag.violation_type, 0) - _GIVEN.get(flag.status, 0))
+def reminders_owed(status: ViolationStatus, violation_type: str, rules: dict[str, int]) -> int:
+    """Reminders a flag in ``status`` still owes before a case, by the schedule's ``rules``."""
+    return max(0, rules.get(violation_type, 0) - _GIVEN.get(status, 0))
 
 
-def later_steps(flag: ViolationView, role: Role, rules: dict[str, int]) -> list[str]:
-    """The co-governance steps ``role`` may take on ``flag`` now; a case only once the
-    reminders the schedule asks for were given."""
+def next_steps(
+    status: ViolationStatus, violation_type: str, role: Role, rules: dict[str, int]
+) -> list[str]:
+    """The loop's steps ``role`` may take on a flag now (the review aside), as the routes
+    that take them; a case only once the reminders the schedule asks for were given."""
+    allowed = NEXT.get(status, frozenset())
     return [
-        name
-        for name, roles in _LATER_STEPS.get(flag.status, ())
-        if role in roles and not (name == "file_case" and reminders_owed(flag, rules))
+        route
+        for to, route in _ROUTES.items()
+        if to in allowed
+        and role in STEPS[to].roles
+        and not (to is ViolationStatus.CASE_FILED and reminders_owed(status, violation_type, rules))
     ]
 
 

@@ -20,8 +20,10 @@ from node.dispatch import Area
 AREAS = (Area("renmin-rd", ("cam-renmin-*",), frozenset({"officer1"})),)
 
 
-def flag(flag_id: str, camera: str, minute: int, status: str = "detected") -> dict[str, Any]:
-    return flag_row(flag_id, NOW + dt.timedelta(minutes=minute), status, camera)
+def flag(
+    flag_id: str, camera: str, minute: int, status: str = "detected", **changes: Any
+) -> dict[str, Any]:
+    return flag_row(flag_id, NOW + dt.timedelta(minutes=minute), status, camera, **changes)
 
 
 @pytest.fixture
@@ -49,6 +51,32 @@ def test_the_handheld_gets_its_areas_flags_then_each_change(kit: Kit) -> None:
     later = poll(kit, after=doc["cursor"]).json()
     assert [(i["flag_id"], i["status"]) for i in later["items"]] == [("evt-1", "reminded")]
     assert later["cursor"] != doc["cursor"]
+
+
+@pytest.mark.parametrize(
+    ("vtype", "status", "owed", "steps"),
+    [
+        # Shopfront operation owes two reminders before a case (小河共治).
+        ("shopfront_operation", "detected", 2, []),  # the review is the reviewer's
+        ("shopfront_operation", "confirmed", 2, ["remind"]),
+        ("shopfront_operation", "reminded", 1, ["rectified", "escalate"]),
+        ("shopfront_operation", "escalated", 1, ["community-remind"]),
+        ("shopfront_operation", "community_reminded", 0, ["rectified", "file-case"]),
+        # Road occupation owes none: a case may follow at once.
+        ("road_occupation", "confirmed", 0, ["remind", "file-case"]),
+        ("road_occupation", "escalated", 0, ["community-remind", "file-case"]),
+        ("road_occupation", "case_filed", 0, []),
+    ],
+)
+def test_each_flag_says_the_reminders_owed_and_the_officer_s_next_steps(
+    kit: Kit, vtype: str, status: str, owed: int, steps: list[str]
+) -> None:
+    cursor = poll(kit).json()["cursor"]
+    # The flag moved (a settled one too reaches the handheld once, as a change).
+    put_flags(kit.deps.index, flag("evt-1", "cam-renmin-1", 30, status, violation_type=vtype))
+    [item] = poll(kit, after=cursor).json()["items"]
+    assert (item["flag_id"], item["status"]) == ("evt-1", status)
+    assert (item["reminders_owed"], item["next_steps"]) == (owed, steps)
 
 
 def test_an_officer_without_an_area_is_told_so(tmp_path: Path) -> None:
