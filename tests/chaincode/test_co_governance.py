@@ -22,7 +22,7 @@ from ledgerkit import (
 )
 
 from chaincode import state
-from chaincode.runtime.harness import Harness
+from chaincode.runtime.harness import Harness, TxResult
 from schemas.ledger import violation_entry_keys
 
 ADMIN, DEVICE = creator(URBAN, "admin"), creator(URBAN, "device")
@@ -90,6 +90,19 @@ async def ledger_with_policy(ledger: Harness) -> Harness:
     return ledger
 
 
+async def remind_and_escalate(ledger: Harness, flag_id: str) -> None:
+    """The reminder (with the review), not heeded: escalated to the community."""
+    ok(await submit(ledger, REVIEWER, "ReviewViolation", confirm(flag_id, action="reminder")))
+    escalation = step(flag_id, "escalated", reason="not_rectified")
+    ok(await submit(ledger, OFFICER, "AdvanceViolation", escalation))
+
+
+async def case_from(ledger: Harness, flag_id: str, case_id: str) -> TxResult:
+    """The officer opens ``case_id`` from the flag."""
+    opened = step(flag_id, "case_filed", case=opening(case_id))
+    return await submit(ledger, OFFICER, "AdvanceViolation", opened)
+
+
 async def status(ledger: Harness, flag_id: str) -> str:
     record: dict[str, Any] = await query(ledger, AUDITOR, "GetViolation", flag_id)
     return str(record["status"])
@@ -118,16 +131,9 @@ async def test_two_reminders_before_a_shopfront_flag_becomes_a_case(
     assert await status(ledger, "f-shop") == "detected"
     await no_case(ledger, "C-1")
 
-    ok(await submit(ledger, REVIEWER, "ReviewViolation", confirm("f-shop", action="reminder")))
-    ok(
-        await submit(
-            ledger, OFFICER, "AdvanceViolation", step("f-shop", "escalated", reason="not_rectified")
-        )
-    )
+    await remind_and_escalate(ledger, "f-shop")
     message = refused(
-        await submit(
-            ledger, OFFICER, "AdvanceViolation", step("f-shop", "case_filed", case=opening("C-1"))
-        ),
+        await case_from(ledger, "f-shop", "C-1"),
         "REMINDERS_REQUIRED",
     )
     assert "has had 1: give the community reminder" in message
@@ -135,11 +141,7 @@ async def test_two_reminders_before_a_shopfront_flag_becomes_a_case(
     await no_case(ledger, "C-1")
 
     ok(await submit(ledger, OFFICER, "AdvanceViolation", step("f-shop", "community_reminded")))
-    done = ok(
-        await submit(
-            ledger, OFFICER, "AdvanceViolation", step("f-shop", "case_filed", case=opening("C-1"))
-        )
-    )
+    done = ok(await case_from(ledger, "f-shop", "C-1"))
     assert (done["status"], done["case_id"]) == ("case_filed", "C-1")
     assert (await query(ledger, OFFICER, "CaseEvidence", "C-1", "50", ""))["evidence_ids"] == [
         "E-shop"
@@ -165,9 +167,7 @@ async def test_one_reminder_is_enough_where_the_schedule_asks_for_one(
     ledger = ledger_with_policy
     ok(await submit(ledger, REVIEWER, "ReviewViolation", confirm("f-road", action="reminder")))
     message = refused(
-        await submit(
-            ledger, OFFICER, "AdvanceViolation", step("f-road", "case_filed", case=opening("C-2"))
-        ),
+        await case_from(ledger, "f-road", "C-2"),
         "INVALID_VIOLATION_TRANSITION",  # the loop itself: a reminded flag escalates first
     )
     assert "escalated" in message
@@ -176,11 +176,7 @@ async def test_one_reminder_is_enough_where_the_schedule_asks_for_one(
             ledger, OFFICER, "AdvanceViolation", step("f-road", "escalated", reason="not_rectified")
         )
     )
-    done = ok(
-        await submit(
-            ledger, OFFICER, "AdvanceViolation", step("f-road", "case_filed", case=opening("C-2"))
-        )
-    )
+    done = ok(await case_from(ledger, "f-road", "C-2"))
     assert done["status"] == "case_filed"
 
 
@@ -260,17 +256,8 @@ async def test_once_the_flag_became_a_case_its_evidence_may_join_another(
     ledger_with_policy: Harness,
 ) -> None:
     ledger = ledger_with_policy
-    ok(await submit(ledger, REVIEWER, "ReviewViolation", confirm("f-road", action="reminder")))
-    ok(
-        await submit(
-            ledger, OFFICER, "AdvanceViolation", step("f-road", "escalated", reason="not_rectified")
-        )
-    )
-    ok(
-        await submit(
-            ledger, OFFICER, "AdvanceViolation", step("f-road", "case_filed", case=opening("C-7"))
-        )
-    )
+    await remind_and_escalate(ledger, "f-road")
+    ok(await case_from(ledger, "f-road", "C-7"))
     ok(await submit(ledger, OFFICER, "FileCase", filing("C-8", evidence_ids=["E-road"])))
 
 
