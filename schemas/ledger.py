@@ -245,8 +245,8 @@ def stage_entry_keys(case_id: str) -> str:
 
 
 def violation_entry_keys(flag_id: str) -> str:
-    """The prefix of the world-state keys of a flag's history entries (``\x00violation_step
-    \x00<id>\x00<seq, six digits>\x00``): a package's verifier finds the loop by it."""
+    """The prefix of the world-state keys of a flag's history entries (``\\x00violation_step
+    \\x00<id>\\x00<seq, six digits>\\x00``): a package's verifier finds the loop by it."""
     return f"\x00violation_step\x00{flag_id}\x00"
 
 
