@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from node.ingest import Ingested
 from schemas.claims import MAX_MEDIA, MAX_NOTE, CaseDocumentClaims, MediaRef, Place
@@ -67,7 +67,16 @@ class CaptureIn(BaseModel):
     place: Place | None = None
     note: Annotated[str, StringConstraints(max_length=MAX_NOTE)] = ""
     case_id: Ident | None = None  # attach the files to this case (held here, open)
+    # Report it (上报): the capture raises a flag in the review queue, the officer's own, and
+    # the violation loop (review, the reminders the schedule asks, a case) follows from it.
+    flag: bool = False
     media: Annotated[list[MediaRef], Field(min_length=1, max_length=MAX_MEDIA)]
+
+    @model_validator(mode="after")
+    def _case_or_flag(self) -> CaptureIn:
+        if self.flag and self.case_id is not None:
+            raise ValueError("a capture joins a case or raises a flag, not both")
+        return self
 
 
 class AttachedItem(_Out):
@@ -80,6 +89,8 @@ class CaptureResult(_Out):
     items: list[IngestedItem]
     case_id: str | None = None
     attached: list[AttachedItem] = []
+    flag_id: str | None = None  # a reported capture: its flag in the review queue
+    flag_tx: str | None = None  # the FlagViolation transaction
 
 
 class FiledDocument(_Out):

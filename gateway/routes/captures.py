@@ -22,12 +22,14 @@ from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
 from gateway.models import AttachedItem, CaptureIn, CaptureResult, IngestedItem
 from gateway.problems import Problem
+from gateway.routes.devices import flag_stored_event
 from gateway.submissions import check_idempotency_key, check_same_event, read_submission
 from gateway.uploads import multipart_openapi
 from node.streams import Readable
 from schemas.canonical import parse_json
-from schemas.claims import OfficerCaptureClaims, canonical_bytes
+from schemas.claims import OfficerCaptureClaims, canonical_bytes, claims_digest
 from schemas.glossary import Role
+from schemas.violations import ViolationFlag
 
 router = APIRouter(tags=["evidence"])
 
@@ -38,7 +40,9 @@ _CAPTURE_DOC = f"""An officer's own evidence, taken on the spot. Multipart parts
 (JSON: event id, handheld id, capture time, violation type, place, note, optional case id,
 and each file's name, media type, SHA-256 and size as the handheld took it) and one file part
 per medium, named as in `media`. The files are registered in the officer's name and, given a
-case id, attached to that case (held by this department, open). Idempotent by event id: a
+case id, attached to that case (held by this department, open); with `flag: true` instead,
+reported (上报): a flag in the review queue, the officer's own, from which the violation loop
+follows. Idempotent by event id: a
 replay returns the same evidence ids with `duplicate: true`; other content under a stored
 event id is `409 EVENT_CONFLICT`."""
 
@@ -77,7 +81,7 @@ async def take_capture(
         raise Problem(501, "CAPTURES_NOT_CONFIGURED", "this gateway takes no officer captures")
     ledger = ledger_of(deps, who)
     claims = OfficerCaptureClaims(
-        org=deps.org, device_id=who.user, **form.model_dump(exclude_none=True)
+        org=deps.org, device_id=who.user, **form.model_dump(exclude_none=True, exclude={"flag"})
     )
     if form.case_id is not None:
         await _check_case_takes_evidence(ledger, deps.org, form.case_id)
@@ -102,11 +106,29 @@ async def take_capture(
         for i in done:
             tx_id = await ledger.attach_evidence(form.case_id, i.evidence_id)
             attached.append(AttachedItem(evidence_id=i.evidence_id, tx_id=tx_id))
+    flagged = None
+    if form.flag:
+        # The officer saw it: a person's report, certain as far as a model's confidence
+        # goes; the reviewer still decides, as for a camera's flag.
+        flagged = await flag_stored_event(
+            ledger,
+            ViolationFlag(
+                flag_id=form.event_id,
+                camera_id=form.camera_id,
+                violation_type=form.violation_type,
+                detected_at=form.captured_at,
+                evidence_ids=[i.evidence_id for i in done],
+                confidence=1.0,
+                claims_hash=claims_digest(claims),
+            ),
+        )
     return CaptureResult(
         event_id=form.event_id,
         items=[IngestedItem.of(i) for i in done],
         case_id=form.case_id,
         attached=attached,
+        flag_id=None if flagged is None else flagged.value.flag_id,
+        flag_tx=None if flagged is None else flagged.tx_id,
     )
 
 

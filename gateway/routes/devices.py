@@ -94,7 +94,7 @@ async def submit(
     # The event becomes a flag in the review queue, signed by the device itself. A replay
     # flags again harmlessly (FlagViolation is idempotent), so a failure here is retried by
     # the device with nothing lost: its evidence is already stored.
-    flagged = await _flag(
+    flagged = await flag_stored_event(
         ledger_of(deps, who),
         ViolationFlag(
             flag_id=claims.event_id,
@@ -118,7 +118,7 @@ async def submit(
 FLAG_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
 
-async def _flag(ledger: Ledger, flag: ViolationFlag) -> Committed[ViolationRecord]:
+async def flag_stored_event(ledger: Ledger, flag: ViolationFlag) -> Committed[ViolationRecord]:
     """FlagViolation for items whose registration this node saw commit a moment ago.
 
     NOT_FOUND for them can only mean the peer that endorsed first has not caught up yet (a

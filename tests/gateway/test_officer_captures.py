@@ -17,6 +17,7 @@ from test_gateway_devices import assert_problem
 
 from node.ingest import DeviceVerifier
 from node.package import ClaimsArchive
+from schemas.canonical import canonical_json
 from schemas.claims import OfficerCaptureClaims
 from schemas.glossary import Stage
 
@@ -110,6 +111,33 @@ def test_a_capture_is_stored_registered_and_attached_in_the_officer_s_name(kit: 
     assert row.camera_id == "bodycam-0042"
 
 
+def test_a_reported_capture_raises_the_officer_s_own_flag_for_review(kit: Kit) -> None:
+    """上报: a grid officer's report enters the review queue like a camera's flag, and the
+    violation loop (with the schedule's reminders) follows from it."""
+    doc = capture(flag=True, violation_type="shopfront_operation")
+    resp = send(kit, doc)
+    assert resp.status_code == 201, resp.text
+    out = resp.json()
+    ids = [i["evidence_id"] for i in out["items"]]
+    assert (out["flag_id"], out["case_id"], out["attached"]) == (doc["event_id"], None, [])
+    assert out["flag_tx"]
+    flag = kit.chain.flags[doc["event_id"]]
+    assert (flag.flagged_by, flag.evidence_ids, flag.confidence) == ("CN=officer1", ids, 1.0)
+    assert (flag.camera_id, flag.violation_type.value) == ("bodycam-0042", "shopfront_operation")
+    # The flag binds the officer-signed capture the package will carry.
+    assert kit.deps.claims is not None
+    kept = canonical_json(json.loads(kit.deps.claims.get(ids[0]).claims_json))
+    assert flag.claims_hash == f"sha256:{hashlib.sha256(kept).hexdigest()}"
+    assert b'"flag"' not in kept  # what the officer asserts about the files, not a request
+    queue = kit.client.get("/violations", headers=kit.token("reviewer1")).json()
+    assert [v["flag_id"] for v in queue["items"]] == [doc["event_id"]]
+    # A replay: the same items and the same flag, nothing new.
+    again = send(kit, doc).json()
+    assert (again["flag_id"], [i["evidence_id"] for i in again["items"]]) == (out["flag_id"], ids)
+    assert all(i["duplicate"] for i in again["items"])
+    assert len(kit.chain.flags) == 1
+
+
 def test_a_capture_without_a_case_is_stored_and_attached_to_nothing(kit: Kit) -> None:
     resp = send(kit, capture())
     assert resp.status_code == 201, resp.text
@@ -173,6 +201,8 @@ def test_files_must_be_the_ones_named(kit: Kit, files: dict[str, bytes], code: s
         (capture(event_id="../etc"), "capture.event_id"),
         (capture(device_id="officer2"), "capture.device_id"),  # the signer is not the caller's
         (capture(media=[media("../photo.jpg", PHOTO)]), "capture.media.0.name"),
+        (capture(case_id="case-1", flag=True), "capture: Value error, a capture joins a case"),
+        (capture(flag="yes please"), "capture.flag"),
     ],
 )
 def test_a_malformed_capture_is_refused_with_where(kit: Kit, doc: Any, where: str) -> None:

@@ -319,9 +319,12 @@ def rectification_upload(device: IdentityFiles, org: str, flag_id: str, photo: b
     return signed_parts(device, report, photo)
 
 
-def capture_upload(photo: bytes, case_id: str | None = None) -> list[tuple[str, object]]:
-    """An officer's handheld capture of ``photo`` for ``case_id``, as the handheld sends it."""
-    capture = {
+def capture_upload(
+    photo: bytes, case_id: str | None = None, **changes: Any
+) -> list[tuple[str, object]]:
+    """An officer's handheld capture of ``photo`` for ``case_id``, as the handheld sends it;
+    ``changes`` override its fields."""
+    capture: dict[str, Any] = {
         "event_id": f"hh-pkg-{uuid.uuid4().hex[:10]}",
         "camera_id": "bodycam-0042",
         "captured_at": "2026-11-22T10:15:00+08:00",
@@ -337,6 +340,7 @@ def capture_upload(photo: bytes, case_id: str | None = None) -> list[tuple[str, 
             }
         ],
     }
+    capture.update(changes)
     return [
         ("capture", (None, json.dumps(capture).encode())),
         ("files", ("onsite.jpg", photo, "image/jpeg")),

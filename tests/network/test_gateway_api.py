@@ -21,6 +21,7 @@ import pypdf
 import pytest
 from netsupport import (
     Upload,
+    capture_upload,
     case_filing,
     caught_up,
     gateway_client,
@@ -557,6 +558,28 @@ async def test_the_review_loop_through_the_gateway(people: Network, gateways: Ga
     ]
     missing = await g.urban.get(f"/cases/CASE-skip-{flag_d}", headers=officer)
     assert missing.status_code == 404, missing.text
+
+    # A grid officer's own report (上报) from the handheld: a flag signed by the officer,
+    # in the same queue and under the same rule.
+    shot = PHOTO + uuid.uuid4().bytes
+    reported = await g.urban.post(
+        "/captures",
+        files=capture_upload(shot, flag=True, violation_type="shopfront_operation"),
+        headers=officer,
+    )
+    assert reported.status_code == 201, reported.text
+    flag_e = reported.json()["flag_id"]
+    seen = await g.urban.get(f"/violations/{flag_e}", headers=t[f"{URBAN}/reviewer1"])
+    assert (seen.json()["status"], seen.json()["camera_id"]) == ("detected", "bodycam-0042")
+    e_steps = await g.urban.get(f"/violations/{flag_e}/history", headers=officer)
+    assert [(s["to_status"], s["role"]) for s in e_steps.json()] == [("detected", "officer")]
+    too_soon = await g.urban.post(
+        f"/violations/{flag_e}/review",
+        json={**confirm, "action": "case", **no_case_yet},
+        headers=t[f"{URBAN}/reviewer1"],
+    )
+    assert too_soon.status_code == 409, too_soon.text
+    assert too_soon.json()["code"] == "REMINDERS_REQUIRED"
 
     steps = await g.urban.get(f"/violations/{a['flag_id']}/history", headers=t[f"{URBAN}/auditor1"])
     assert [(s["to_status"], s["role"]) for s in steps.json()] == [
