@@ -160,16 +160,17 @@ async def _dispatched(client: httpx.AsyncClient, flag_ids: set[str]) -> tuple[li
     return areas, len(seen)
 
 
-async def _capture(client: httpx.AsyncClient, case_id: str, photo: bytes) -> dict[str, Any]:
-    """An officer's photo taken on the spot, sent as the handheld sends it: hashed when taken,
-    for the case."""
+async def _capture(
+    client: httpx.AsyncClient, event_id: str, photo: bytes, **fields: Any
+) -> dict[str, Any]:
+    """An officer's photo taken on the spot, sent as the handheld sends it: hashed when taken;
+    ``fields`` (a case id, a report, the violation type, the note) complete the capture."""
     capture = {
-        "event_id": f"hh-{case_id}",  # one capture per case: a rerun replays it harmlessly
+        "event_id": event_id,  # a rerun replays it harmlessly
         "camera_id": "bodycam-demo",
         "captured_at": dt.datetime.now(dt.UTC).isoformat(),
         "violation_type": "road_occupation",
-        "note": "vendor's stall on the pavement, photographed on the spot",
-        "case_id": case_id,
+        **fields,
         "media": [
             {
                 "name": "onsite.jpg",
@@ -188,6 +189,52 @@ async def _capture(client: httpx.AsyncClient, case_id: str, photo: bytes) -> dic
         raise RuntimeError(f"POST /captures: {resp.status_code} {resp.text[:300]}")
     doc: dict[str, Any] = resp.json()
     return doc
+
+
+async def _co_governance(gateway: GatewaySession, tag: str, say: Say) -> None:
+    """The Xiaohe loop (小河共治) on a grid officer's report: goods outside a shop, for which
+    the schedule asks two reminders before any case; the shop clears its doorway after the
+    first, as most do."""
+    async with gateway.as_user(Role.OFFICER) as officer_http:
+        shop = street_photo()
+        reported = await _capture(
+            officer_http,
+            f"hh-report-{tag}",
+            shop,
+            flag=True,
+            violation_type="shopfront_operation",
+            note="goods stacked outside the shop door at no. 12",
+        )
+        flag_id = reported["flag_id"]
+        say(f"   a grid officer reports goods outside a shop (上报, 出店经营): flag {flag_id}")
+        async with gateway.as_user(Role.REVIEWER) as reviewer_http:
+            confirm = {"decision": "confirmed", "reason": "confirmed_on_footage"}
+            early = await reviewer_http.post(
+                f"/violations/{flag_id}/review", json={**confirm, "action": "case"}
+            )
+            problem = early.json()
+            if early.status_code != 409 or problem.get("code") != "REMINDERS_REQUIRED":
+                raise RuntimeError(f"a case before the reminders: {early.status_code} {early.text}")
+            refusal = f"{early.status_code} {problem['code']} ({problem['detail']})"
+            say(f"   a case on it at once is refused by the ledger: {refusal}")
+            await _post(
+                reviewer_http, f"/violations/{flag_id}/review", {**confirm, "action": "reminder"}
+            )
+        clear = await _capture(
+            officer_http,
+            f"hh-clear-{tag}",
+            shop + b"\n",  # another photo: the doorway clear
+            violation_type="shopfront_operation",
+            note="doorway clear after the reminder",
+        )
+        proof = [i["evidence_id"] for i in clear["items"]]
+        fixed = await _post(
+            officer_http, f"/violations/{flag_id}/rectified", {"evidence_ids": proof}
+        )
+        say(
+            f"   reminded (共治提醒); the shop put it right itself: {fixed['status']}, with the "
+            f"officer's photo {proof[0]} as evidence (自行整改)"
+        )
 
 
 async def _download_package(client: httpx.AsyncClient, path: str, out: Path) -> int:
@@ -436,11 +483,18 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
             {"decision": "confirmed", "reason": "confirmed_on_footage", "action": "reminder"},
         )
         say(f"   {others[1]['flag_id']}: {reminded['status']} (co-governance reminder, 共治)")
-    captured = await _capture(urban_gw.as_user(Role.OFFICER), case_id, street_photo())
+    captured = await _capture(
+        urban_gw.as_user(Role.OFFICER),
+        f"hh-{case_id}",
+        street_photo(),
+        case_id=case_id,
+        note="vendor's stall on the pavement, photographed on the spot",
+    )
     say(
         f"   an officer adds a photo taken on the spot (现场取证): "
         f"{captured['items'][0]['evidence_id']}, registered and attached in the officer's name"
     )
+    await _co_governance(urban_gw, case_id, say)
     evidence_ids = list(first["evidence_ids"])
     item = _Item(evidence_ids[0])
 

@@ -93,6 +93,10 @@ async def test_the_demo_story_runs_end_to_end(
     assert any(" share with PublicSecurityMSP → granted (holder)" in t for t in outcome.trail)
     # Through PublicSecurity's own gateway service: refused first, then fetched from
     # UrbanManagement's node over the exchange that `evnet gateway serve` runs.
+    # The Xiaohe rule on a grid officer's report: no case before the reminders, and the shop
+    # put it right itself after the first.
+    assert any("refused by the ledger: 409 REMINDERS_REQUIRED" in line for line in lines)
+    assert any("put it right itself: rectified" in line for line in lines)
     assert any("request 1: 403 ACCESS_DENIED" in line for line in lines)
     assert any("node released it against that record" in line for line in lines)
     # The party decided against once is on record for every department: the same violation
