@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 from node.ingest import Ingested
 from schemas.claims import MAX_MEDIA, MAX_NOTE, CaseDocumentClaims, MediaRef, Place
@@ -69,7 +77,7 @@ class CaptureIn(BaseModel):
     case_id: Ident | None = None  # attach the files to this case (held here, open)
     # Report it (上报): the capture raises a flag in the review queue, the officer's own, and
     # the violation loop (review, the reminders the schedule asks, a case) follows from it.
-    flag: bool = False
+    flag: StrictBool = False
     media: Annotated[list[MediaRef], Field(min_length=1, max_length=MAX_MEDIA)]
 
     @model_validator(mode="after")

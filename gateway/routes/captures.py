@@ -25,10 +25,12 @@ from gateway.problems import Problem
 from gateway.routes.devices import flag_stored_event
 from gateway.submissions import check_idempotency_key, check_same_event, read_submission
 from gateway.uploads import multipart_openapi
+from node.ledger import LedgerRefused
 from node.streams import Readable
 from schemas.canonical import parse_json
 from schemas.claims import OfficerCaptureClaims, canonical_bytes, claims_digest
 from schemas.glossary import Role
+from schemas.ledger import LedgerErrorCode
 from schemas.violations import ViolationFlag
 
 router = APIRouter(tags=["evidence"])
@@ -85,6 +87,8 @@ async def take_capture(
     )
     if form.case_id is not None:
         await _check_case_takes_evidence(ledger, deps.org, form.case_id)
+    if form.flag:
+        await _check_flag_free(ledger, form.event_id, claims)
     check_same_event(deps.claims, claims)
     identity, signer = deps.signer_for(who.user)
     body = canonical_bytes(claims)
@@ -145,6 +149,22 @@ def _capture_form(raw: bytes | None) -> CaptureIn:
         e = err.errors()[0]
         where = ".".join(str(p) for p in (CAPTURE_PART, *e["loc"]))
         raise Problem(422, "INVALID_REQUEST", f"{where}: {e['msg']}") from None
+
+
+async def _check_flag_free(ledger: Ledger, flag_id: str, claims: OfficerCaptureClaims) -> None:
+    """Before anything is stored: the report's flag id (its event id) is free, or holds this
+    very capture (a replay). Another flag under it would refuse the report only after its
+    files were stored."""
+    try:
+        existing = await ledger.violation(flag_id)
+    except LedgerRefused as err:
+        if err.code is LedgerErrorCode.NOT_FOUND:
+            return
+        raise
+    if existing.claims_hash != str(claims_digest(claims)):
+        raise Problem(
+            409, "EVENT_CONFLICT", f"flag {flag_id} already exists for another event: use a new id"
+        )
 
 
 async def _check_case_takes_evidence(ledger: Ledger, org: str, case_id: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gatewaykit import PARTNER_ORG, Kit, build
+from gatewaykit import PARTNER_ORG, Kit, build, submit
 from ingestkit import CLIP, KEYFRAME, make_ca
 from test_gateway_access import filing
 from test_gateway_devices import assert_problem
@@ -138,6 +138,17 @@ def test_a_reported_capture_raises_the_officer_s_own_flag_for_review(kit: Kit) -
     assert len(kit.chain.flags) == 1
 
 
+def test_a_report_under_another_event_s_flag_id_stores_nothing(kit: Kit) -> None:
+    done = submit(kit, event_id="hh-0042-20261122-0001")  # a camera's flag took the id
+    assert kit.chain.flags[done["flag_id"]].flagged_by != "CN=officer1"
+    blobs, registered = kit.blobs(), dict(kit.chain.registered_by)
+    resp = send(kit, capture(flag=True))
+    assert_problem(resp, 409, "EVENT_CONFLICT")
+    assert "already exists for another event" in resp.json()["detail"]
+    assert (kit.blobs(), kit.chain.registered_by) == (blobs, registered)
+    assert kit.spooled() == []
+
+
 def test_a_capture_without_a_case_is_stored_and_attached_to_nothing(kit: Kit) -> None:
     resp = send(kit, capture())
     assert resp.status_code == 201, resp.text
@@ -203,6 +214,7 @@ def test_files_must_be_the_ones_named(kit: Kit, files: dict[str, bytes], code: s
         (capture(media=[media("../photo.jpg", PHOTO)]), "capture.media.0.name"),
         (capture(case_id="case-1", flag=True), "capture: Value error, a capture joins a case"),
         (capture(flag="yes please"), "capture.flag"),
+        (capture(flag="true"), "capture.flag"),  # a JSON boolean, not a string that reads so
     ],
 )
 def test_a_malformed_capture_is_refused_with_where(kit: Kit, doc: Any, where: str) -> None:
