@@ -22,7 +22,7 @@ from gateway.auth import Principal
 from gateway.deps import Deps, GatewayDeps, Ledger, ledger_of, require
 from gateway.models import AttachedItem, CaptureIn, CaptureResult, IngestedItem
 from gateway.problems import Problem
-from gateway.routes.devices import flag_stored_event
+from gateway.routes.devices import event_flag, flag_stored_event
 from gateway.submissions import check_idempotency_key, check_same_event, read_submission
 from gateway.uploads import multipart_openapi
 from node.ledger import LedgerRefused
@@ -31,7 +31,6 @@ from schemas.canonical import parse_json
 from schemas.claims import OfficerCaptureClaims, canonical_bytes, claims_digest
 from schemas.glossary import Role
 from schemas.ledger import LedgerErrorCode
-from schemas.violations import ViolationFlag
 
 router = APIRouter(tags=["evidence"])
 
@@ -114,18 +113,7 @@ async def take_capture(
     if form.flag:
         # The officer saw it: a person's report, certain as far as a model's confidence
         # goes; the reviewer still decides, as for a camera's flag.
-        flagged = await flag_stored_event(
-            ledger,
-            ViolationFlag(
-                flag_id=form.event_id,
-                camera_id=form.camera_id,
-                violation_type=form.violation_type,
-                detected_at=form.captured_at,
-                evidence_ids=[i.evidence_id for i in done],
-                confidence=1.0,
-                claims_hash=claims_digest(claims),
-            ),
-        )
+        flagged = await flag_stored_event(ledger, event_flag(claims, done, 1.0))
     return CaptureResult(
         event_id=form.event_id,
         items=[IngestedItem.of(i) for i in done],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Annotated
 
@@ -22,7 +23,9 @@ from node.ingest.devices import read_claims
 from node.ledger import Committed, LedgerRefused
 from node.streams import Readable
 from schemas.claims import (
+    CaptureClaims,
     DeviceClaims,
+    OfficerCaptureClaims,
     RectificationClaims,
     claims_digest,
     parse_device_claims,
@@ -94,23 +97,29 @@ async def submit(
     # The event becomes a flag in the review queue, signed by the device itself. A replay
     # flags again harmlessly (FlagViolation is idempotent), so a failure here is retried by
     # the device with nothing lost: its evidence is already stored.
-    flagged = await flag_stored_event(
-        ledger_of(deps, who),
-        ViolationFlag(
-            flag_id=claims.event_id,
-            camera_id=claims.camera_id,
-            violation_type=claims.violation_type,
-            detected_at=claims.captured_at,
-            evidence_ids=[i.evidence_id for i in done],
-            confidence=max((d.confidence for d in claims.detections), default=0.0),
-            claims_hash=claims_digest(claims),
-        ),
-    )
+    confidence = max((d.confidence for d in claims.detections), default=0.0)
+    flagged = await flag_stored_event(ledger_of(deps, who), event_flag(claims, done, confidence))
     return SubmissionResult(
         event_id=claims.event_id,
         flag_id=flagged.value.flag_id,
         flag_tx=flagged.tx_id,
         items=items,
+    )
+
+
+def event_flag(
+    claims: CaptureClaims | OfficerCaptureClaims, items: Sequence[Ingested], confidence: float
+) -> ViolationFlag:
+    """The flag an event raises on its stored items: its id is the event's, and it binds
+    the signed claims by their hash."""
+    return ViolationFlag(
+        flag_id=claims.event_id,
+        camera_id=claims.camera_id,
+        violation_type=claims.violation_type,
+        detected_at=claims.captured_at,
+        evidence_ids=[i.evidence_id for i in items],
+        confidence=confidence,
+        claims_hash=claims_digest(claims),
     )
 
 
