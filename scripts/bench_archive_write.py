@@ -47,7 +47,7 @@ from benchfiles import MEMORY_HELP, MEMORY_STATES, copy_files, hash_files, prepa
 
 from node.department import NodePaths, open_parts
 from node.evidence_sealing import seal_to_store
-from node.package import builder, evidence_files
+from node.package import evidence_files
 from node.package.archive_file import ArchiveFile
 from node.settings import PROJECT_ROOT
 from schemas.hashes import Digest
@@ -66,23 +66,20 @@ while True:
 def _archive(
     items: list[Any], ciphertexts: dict[str, Digest], parts: Any, out: Path, direct: bool
 ) -> None:
-    with (
-        ArchiveFile(out, direct=direct) as file,
-        tarfile.TarFile(
-            fileobj=file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=builder.COPY_SIZE
-        ) as archive,
-    ):
+    with ArchiveFile(out, direct=direct) as file:
         file.reserve(evidence_files.member_bytes(i.size for i in items))
         granted = threading.Event()
         granted.set()
         evidence_files.write_own_evidence(
-            archive,
+            file,
             items,
             ciphertexts,
             dict.fromkeys(ciphertexts, granted),
             parts,
             threading.Event(),
         )
+        # The end of the archive, as the builder's tarfile writes it after the evidence.
+        tarfile.TarFile(fileobj=file, mode="w", format=evidence_files.FORMAT).close()
     out.unlink()
 
 

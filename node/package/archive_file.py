@@ -10,15 +10,17 @@ buffers: about 0.15 CPU seconds per gigabyte, the writer waiting on the disk ins
 
 So :class:`ArchiveFile` gathers the archive's writes in page-aligned buffers (stages) and
 writes each full stage at an aligned offset with ``O_DIRECT``, in a thread of its own, while
-the next stage fills: the disk stays busy and the archive's writer does not wait for it.
+the next stages fill: the disk stays busy and the archive's writer does not wait for it.
 The last, partial stage is written padded to a whole page and the file cut back to its
-length. Where the platform or the filesystem refuses direct I/O (at the open, or at a
-write), the same object writes through the page cache: the bytes on disk are the same
-either way.
+length. :meth:`ArchiveFile.write_into` lets the evidence be decrypted straight into a stage,
+so the package's gigabyte is not copied once more on its way to the disk. Where the
+platform or the filesystem refuses direct I/O (at the open, or at a write), the same object
+writes through the page cache: the bytes on disk are the same either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -27,6 +29,7 @@ import logging
 import mmap
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -36,8 +39,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STAGE: Final = 1 << 20  # bytes gathered per write: one sealing chunk
-STAGES: Final = 2  # one filling while the other is written
+# Bytes per write. Eight sealing chunks: while the consortium beside a build commits, the
+# writing thread and the decrypting one each wait for a core or the GIL at every hand-over,
+# so fewer, larger writes keep the disk busier (docs/BENCHMARKS.md, "Evidence packages").
+STAGE: Final = 8 << 20
+STAGES: Final = 3  # one filling, one being written, one queued for the disk
+# Room after a stage for what :meth:`ArchiveFile.write_into` lets run past its end: one
+# sealing chunk, moved to the start of the next stage once the full stage is handed over.
+SPILL: Final = 1 << 20
 _PAGE: Final = mmap.PAGESIZE  # covers every block device's direct-I/O alignment here
 _O_DIRECT: Final = getattr(os, "O_DIRECT", 0)
 _FALLOC_FL_KEEP_SIZE: Final = 1
@@ -46,12 +55,13 @@ _FALLOC_FL_KEEP_SIZE: Final = 1
 class ArchiveFile(io.RawIOBase):
     """A new file at ``path`` (created or truncated), written sequentially.
 
-    ``write`` copies into the current stage; a full stage goes to disk in the background
-    (one at a time, in order) and the last at :meth:`close`, which raises any write's
-    error. Only :meth:`close` makes the whole content visible on disk: the caller
-    publishes the file after it (the package builder renames it). After an error, or
-    without :meth:`close`, call :meth:`discard`; a ``with`` block does: it closes the file
-    when it ends normally and discards it when it ends with an error.
+    ``write`` copies into the current stage and :meth:`write_into` lets the caller fill it
+    in place; a full stage goes to disk in the background (one at a time, in order) and the
+    last at :meth:`close`, which raises any write's error. Only :meth:`close` makes the
+    whole content visible on disk: the caller publishes the file after it (the package
+    builder renames it). After an error, or without :meth:`close`, call :meth:`discard`; a
+    ``with`` block does: it closes the file when it ends normally and discards it when it
+    ends with an error.
     """
 
     def __init__(self, path: Path, *, direct: bool = True) -> None:
@@ -68,8 +78,9 @@ class ArchiveFile(io.RawIOBase):
                     raise
         if self._fd < 0:
             self._fd = os.open(path, flags, 0o666)
-        # Page-aligned, as direct I/O needs: one filling, one being written.
-        self._stages = [mmap.mmap(-1, STAGE) for _ in range(STAGES)]
+        # Page-aligned, as direct I/O needs; each with room to spill past its end.
+        self._stages = [mmap.mmap(-1, STAGE + SPILL) for _ in range(STAGES)]
+        self._scratch = bytearray()  # for write_into beyond SPILL (a rare, larger chunk)
         self._views = [memoryview(m) for m in self._stages]
         self._current = 0  # the stage being filled
         self._fill = 0  # bytes in it
@@ -111,6 +122,34 @@ class ArchiveFile(io.RawIOBase):
                 if self._fill == STAGE:
                     self._hand_over(STAGE)
         return size
+
+    def write_into(self, size: int, fill: Callable[[memoryview], int]) -> int:
+        """Let ``fill`` write the archive's next bytes in place: it is given a writable view
+        of ``size`` bytes at the current position, fills it from the start, and returns how
+        many bytes it wrote (0 to ``size``); the archive goes on after them. If ``fill``
+        raises, nothing is written (the view's content is then undefined: write again or
+        discard). Up to :data:`SPILL` bytes the view is in the current stage itself (a
+        sealed chunk decrypts straight into the archive); beyond, in a buffer of its own,
+        copied afterwards."""
+        if self.closed:
+            raise ValueError("write to a closed archive file")
+        if size > SPILL:
+            if len(self._scratch) < size:
+                self._scratch = bytearray(size)
+            with memoryview(self._scratch) as scratch, scratch[:size] as room:
+                return self.write(room[: _filled(fill(room), size)])
+        # Fill is below STAGE after every call, so the stage's SPILL room covers the view.
+        with self._views[self._current][self._fill : self._fill + size] as room:
+            n = _filled(fill(room), size)
+        self._fill += n
+        if self._fill >= STAGE:
+            spilled = self._fill - STAGE
+            full = self._current
+            self._hand_over(STAGE)
+            if spilled:
+                self._views[self._current][:spilled] = self._views[full][STAGE:][:spilled]
+                self._fill = spilled
+        return n
 
     def reserve(self, size: int) -> None:
         """Reserve ``size`` bytes of disk blocks from the current position, without
@@ -180,7 +219,10 @@ class ArchiveFile(io.RawIOBase):
         for view in self._views:
             view.release()
         for stage in self._stages:
-            stage.close()
+            # A fill that raised may leave a view of its stage in its traceback (an evidence
+            # chunk that failed its tag): then the mapping goes when that does.
+            with contextlib.suppress(BufferError):
+                stage.close()
         os.close(self._fd)
         super().close()
 
@@ -201,3 +243,10 @@ class ArchiveFile(io.RawIOBase):
                 self._direct = False
                 flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
+
+
+def _filled(n: int, size: int) -> int:
+    """What :meth:`ArchiveFile.write_into`'s ``fill`` returned, checked."""
+    if not 0 <= n <= size:
+        raise ValueError(f"filled {n} bytes of a {size}-byte view")
+    return n

@@ -54,7 +54,7 @@ IN_FLIGHT = 32
 # Each item's first trail page in the bulk read: an answer for 100 items stays near 1 MB.
 FIRST_TRAIL_PAGE = 20
 BLOCKS_IN_FLIGHT = 16  # qscc block reads at a time: each block parses on the peer and here
-COPY_SIZE = 1 << 20  # the sealing chunk size: each read is one authenticated chunk
+COPY_SIZE = 1 << 20  # reads when copying another department's fetched item into the archive
 FETCHES_IN_FLIGHT = 4  # other departments' items fetched at a time
 T = TypeVar("T")
 
@@ -191,14 +191,11 @@ async def build_package(
         own = [i for i in items if i.owner_org == exporter.identity.msp_id]
         remote = [records[i.evidence_id] for i in items if i.owner_org != exporter.identity.msp_id]
         file = ArchiveFile(partial)
-        archive = tarfile.TarFile(
-            fileobj=file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_SIZE
-        )
         file.reserve(evidence_files.member_bytes(i.size for i in items))
         writing = asyncio.ensure_future(
             asyncio.to_thread(
                 evidence_files.write_own_evidence,
-                archive,
+                file,
                 own,
                 {i: Digest.parse(r.ciphertext_hash) for i, r in records.items()},
                 {i: grants[n] for n, b in enumerate(batches) for i in b.evidence_ids},
@@ -293,6 +290,11 @@ async def build_package(
         body = manifest.canonical_bytes()
         signature = exporter.signer.sign(body)
         await writing
+        # The rest of the archive goes on after the own evidence's members (tarfile writes
+        # from the file's position).
+        archive = tarfile.TarFile(
+            fileobj=file, mode="w", format=evidence_files.FORMAT, copybufsize=COPY_SIZE
+        )
         if fetched:
             await asyncio.to_thread(_add_staged, archive, fetched)
         # The evidence first, then the proofs, and last the signed manifest that binds them

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from node.package import archive_file
-from node.package.archive_file import STAGE, ArchiveFile
+from node.package.archive_file import SPILL, STAGE, STAGES, ArchiveFile
 
 
 def _bytes(n: int, size: int) -> bytes:
@@ -122,12 +122,12 @@ def test_other_write_errors_are_raised_not_hidden(
 def test_discarding_writes_nothing_more_and_closes(tmp_path: Path) -> None:
     path = tmp_path / "archive.tar"
     file = ArchiveFile(path)
-    file.write(_bytes(4, 2 * STAGE + 10))
+    file.write(_bytes(4, STAGES * STAGE + 10))
     file.discard()
     assert file.closed
-    # The first stage was written (handing over the second waited for it); the second was
-    # being written or is cancelled; the partial third never goes out.
-    assert path.stat().st_size in (STAGE, 2 * STAGE)
+    # The first stage was written (handing over the last waited for it); the others were
+    # being written or are cancelled; the partial last one never goes out.
+    assert path.stat().st_size in range(STAGE, STAGES * STAGE + 1, STAGE)
     file.discard()  # twice is harmless
     file.close()
     with pytest.raises(ValueError, match="closed"):
@@ -176,3 +176,82 @@ def test_a_tar_archive_written_through_it_reads_back(tmp_path: Path) -> None:
     with tarfile.open(path) as archive:
         read = {m.name: archive.extractfile(m).read() for m in archive.getmembers()}  # type: ignore[union-attr]
     assert read == members
+
+
+def _filler(data: bytes) -> tuple[list[int], Any]:
+    """A ``fill`` for write_into that copies ``data`` in, noting each view's size."""
+    sizes: list[int] = []
+
+    def fill(view: memoryview) -> int:
+        sizes.append(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    return sizes, fill
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "through the cache"])
+def test_filling_in_place_across_stages_keeps_every_byte_in_order(
+    tmp_path: Path, direct: bool
+) -> None:
+    # Chunks as the evidence step writes them, between headers and padding: they run past
+    # the end of a stage (spilled into the next) and land exactly on it; one is larger than
+    # the room a stage has past its end, another fills less than its view.
+    path = tmp_path / "archive.tar"
+    parts: list[bytes] = []
+    with ArchiveFile(path, direct=direct) as file:
+        for n in range(3 * STAGE // SPILL + 2):
+            header = _bytes(1000 + n, 512 * (n % 3))
+            file.write(header)
+            chunk = _bytes(n, SPILL - (n % 2))
+            sizes, fill = _filler(chunk)
+            assert file.write_into(SPILL, fill) == len(chunk)
+            assert sizes == [SPILL]
+            parts += [header, chunk]
+            assert file.tell() == sum(map(len, parts))
+        big = _bytes(-1, 2 * SPILL + 3)
+        sizes, fill = _filler(big[:-3])
+        assert file.write_into(len(big), fill) == len(big) - 3
+        assert sizes == [len(big)]
+        parts.append(big[:-3])
+        _, fill = _filler(b"")
+        assert file.write_into(SPILL, fill) == 0  # a sealed stream's empty final chunk
+    assert path.read_bytes() == b"".join(parts)
+
+
+def test_a_fill_that_fails_or_overstates_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "archive.tar"
+    with ArchiveFile(path) as file:
+        file.write(b"head")
+
+        def failing(view: memoryview) -> int:
+            view[:3] = b"bad"
+            raise ValueError("tag mismatch")
+
+        with pytest.raises(ValueError, match="tag mismatch"):
+            file.write_into(SPILL, failing)
+        for size in (SPILL, 2 * SPILL):
+            with pytest.raises(ValueError, match="filled"):
+                file.write_into(size, lambda view: len(view) + 1)
+            with pytest.raises(ValueError, match="filled"):
+                file.write_into(size, lambda view: -1)
+        assert file.tell() == 4
+        file.write(b"tail")
+    assert path.read_bytes() == b"headtail"
+    with pytest.raises(ValueError, match="closed"):
+        file.write_into(1, lambda view: 0)
+
+
+def test_a_failed_fill_still_holding_its_view_does_not_stop_the_discard(tmp_path: Path) -> None:
+    file = ArchiveFile(tmp_path / "archive.tar")
+    kept: list[memoryview] = []
+
+    def failing(view: memoryview) -> int:
+        kept.append(view[:10])  # as a traceback keeps the frame of a decryption that failed
+        raise ValueError("tag mismatch")
+
+    with pytest.raises(ValueError, match="tag mismatch"):
+        file.write_into(SPILL, failing)
+    file.discard()
+    assert file.closed
+    kept.clear()

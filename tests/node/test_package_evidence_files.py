@@ -1,5 +1,5 @@
 """The package builder's evidence step without a ledger: the department's own items,
-decrypted from its store into the archive through reused buffers, or refused.
+decrypted from its store straight into the archive file, or refused.
 
 The whole build, with the ledger, runs in tests/network/test_package_network.py.
 """
@@ -77,19 +77,24 @@ def _write(
     ciphertexts: dict[str, Digest],
     stop: threading.Event | None = None,
     granted: dict[str, threading.Event] | None = None,
+    after: dict[str, bytes] | None = None,
 ) -> None:
-    with (
-        ArchiveFile(out) as file,  # as the builder writes: around the page cache
-        tarfile.TarFile(fileobj=file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=C) as a,
-    ):
+    """As the builder writes: the own evidence, then tarfile's members (``after``) and end."""
+    with ArchiveFile(out) as file:  # around the page cache
         evidence_files.write_own_evidence(
-            a,
+            file,
             items,
             ciphertexts,
             _granted(items) if granted is None else granted,
             parts,
             stop or threading.Event(),
         )
+        with tarfile.TarFile(fileobj=file, mode="w", format=evidence_files.FORMAT) as archive:
+            for name, data in (after or {}).items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                info.mode = 0o644
+                archive.addfile(info, io.BytesIO(data))
 
 
 def _members(path: Path) -> dict[str, bytes]:
@@ -100,8 +105,9 @@ def _members(path: Path) -> dict[str, bytes]:
         }
 
 
-def _decrypting_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name.startswith("evidence-decrypt"))
+def _writing_threads() -> int:
+    """Threads the evidence step left running (the archive file's disk thread)."""
+    return sum(1 for t in threading.enumerate() if t.name.startswith("archive-file"))
 
 
 def test_items_of_every_size_and_chunk_size_come_out_whole(
@@ -118,9 +124,28 @@ def test_items_of_every_size_and_chunk_size_come_out_whole(
         ciphertexts[item.evidence_id] = ciphertext
         plain[item.path] = data
     out = tmp_path / "case.tar"
-    _write(parts, out, items, ciphertexts)
-    assert _members(out) == plain
-    assert _decrypting_threads() == 0
+    after = {layout.MANIFEST: b"{}", "a/" + "long-name-" * 12: b"x" * 700}
+    _write(parts, out, items, ciphertexts, after=after)
+    assert _members(out) == plain | after
+    assert _writing_threads() == 0
+    # Byte for byte the archive tarfile writes for the same members by itself.
+    reference = io.BytesIO()
+    with tarfile.TarFile(fileobj=reference, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in (plain | after).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+    assert out.read_bytes() == reference.getvalue()
+
+
+def test_a_long_member_name_gets_its_extended_header() -> None:
+    name = "evidence/" + "x" * 120 + "/clip.mp4"
+    header = evidence_files.member_header(name, 5)
+    with tarfile.open(fileobj=io.BytesIO(header + b"hello" + bytes(507) + bytes(1024))) as tar:
+        (member,) = tar.getmembers()
+    assert (member.name, member.size) == (name, 5)
+    assert len(header) > tarfile.BLOCKSIZE
 
 
 @pytest.mark.parametrize("ledger_size", ["shorter", "longer"])
@@ -136,7 +161,7 @@ def test_a_plaintext_not_of_the_ledgers_size_is_refused(
             [item.model_copy(update={"size": wrong})],
             {item.evidence_id: ciphertext},
         )
-    assert _decrypting_threads() == 0
+    assert _writing_threads() == 0
 
 
 def test_a_tampered_blob_fails_after_the_items_before_it(parts: NodeParts, tmp_path: Path) -> None:
@@ -156,7 +181,7 @@ def test_a_tampered_blob_fails_after_the_items_before_it(parts: NodeParts, tmp_p
             [first, second],
             {first.evidence_id: first_ct, second.evidence_id: second_ct},
         )
-    assert _decrypting_threads() == 0
+    assert _writing_threads() == 0
 
 
 def test_a_missing_blob_is_named(parts: NodeParts, tmp_path: Path) -> None:
@@ -175,7 +200,7 @@ def test_a_stopped_build_stops_decrypting(parts: NodeParts, tmp_path: Path) -> N
     stop.set()
     with pytest.raises(evidence_files.Stopped):
         _write(parts, tmp_path / "case.tar", items, ciphertexts, stop)
-    assert _decrypting_threads() == 0
+    assert _writing_threads() == 0
 
 
 def test_an_item_is_opened_only_once_its_export_is_granted(
