@@ -39,9 +39,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Bytes per write. Eight sealing chunks: while the consortium beside a build commits, the
-# writing thread and the decrypting one each wait for a core or the GIL at every hand-over,
-# so fewer, larger writes keep the disk busier (docs/BENCHMARKS.md, "Evidence packages").
+# Bytes per write: eight sealing chunks. A chunk decrypted in place that runs past a stage's
+# end is copied to the next one's start; with 1 MiB stages nearly every chunk would be, with
+# 8 MiB about one in eight. Builds were fastest with these among 1, 4, 8 and 16 MiB
+# (docs/BENCHMARKS.md, "Evidence packages").
 STAGE: Final = 8 << 20
 STAGES: Final = 3  # one filling, one being written, one queued for the disk
 # Room after a stage for what :meth:`ArchiveFile.write_into` lets run past its end: one
