@@ -21,8 +21,9 @@ holding this item's unwrapped key could seal other content that passes, and then
 does not hash to the manifest's (the ledger's) digest, which every verifier checks
 (FILE_HASH_MISMATCH): the package cannot pass for the evidence. Hashing here as well would
 cost two SHA-256 passes (ciphertext and plaintext) over every byte. A chunk that fails its
-tag may leave garbage in the archive file: the error stops the build, which never
-publishes the file.
+tag leaves its bytes in the stage's memory past the archive's end, where nothing writes
+them; a plaintext longer than the ledger's size may reach the partial file. Either error
+stops the build, which removes the partial file and publishes nothing.
 """
 
 from __future__ import annotations
