@@ -553,9 +553,7 @@ async def _fetch_foreign(
 
 def _add_staged(archive: tarfile.TarFile, fetched: list[tuple[Item, Path]]) -> None:
     for item, path in fetched:
-        info = tarfile.TarInfo(item.path)
-        info.size = path.stat().st_size
-        info.mode = 0o644
+        info = evidence_files.member_info(item.path, path.stat().st_size)
         if info.size != item.size:  # the fetch checked the digest; a size apart is a bug
             raise IntegrityError()
         with path.open("rb") as f:
@@ -651,10 +649,7 @@ def _member(path: str, raw: bytes) -> Member:
 
 
 def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o644
-    archive.addfile(info, io.BytesIO(data))
+    archive.addfile(evidence_files.member_info(name, len(data)), io.BytesIO(data))
 
 
 __all__ = [

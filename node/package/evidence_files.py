@@ -90,13 +90,19 @@ def write_own_evidence(
         file.write(bytes(-item.size % tarfile.BLOCKSIZE))
 
 
-def member_header(path: str, size: int) -> bytes:
-    """The tar header (with its PAX extended header where the name needs one) of a
-    regular file ``path`` of ``size`` bytes, as the package's ``tarfile`` writes one."""
+def member_info(path: str, size: int) -> tarfile.TarInfo:
+    """Every member of a package: a regular file ``path`` of ``size`` bytes, readable by
+    all, its other fields ``tarfile``'s defaults."""
     info = tarfile.TarInfo(path)
     info.size = size
     info.mode = 0o644
-    return info.tobuf(FORMAT, tarfile.ENCODING, "surrogateescape")
+    return info
+
+
+def member_header(path: str, size: int) -> bytes:
+    """The tar header (with its PAX extended header where the name needs one) of the
+    member ``path`` of ``size`` bytes, as the package's ``tarfile`` writes one."""
+    return member_info(path, size).tobuf(FORMAT, tarfile.ENCODING, "surrogateescape")
 
 
 def _wait(granted: threading.Event, stop: threading.Event) -> None:

@@ -91,10 +91,7 @@ def _write(
         )
         with tarfile.TarFile(fileobj=file, mode="w", format=evidence_files.FORMAT) as archive:
             for name, data in (after or {}).items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                info.mode = 0o644
-                archive.addfile(info, io.BytesIO(data))
+                archive.addfile(evidence_files.member_info(name, len(data)), io.BytesIO(data))
 
 
 def _members(path: Path) -> dict[str, bytes]:
