@@ -826,7 +826,7 @@ class _Verification:
                 continue
             proven[entry.seq] = entry
         opening = [e for e in proven.values() if e.to_status is ViolationStatus.CASE_FILED]
-        if not opening and manifest.format != "evidencenet-package/3":
+        if not opening and manifest.format in ("evidencenet-package/1", "evidencenet-package/2"):
             self.report.notes.append(
                 f"a package of format {manifest.format.rpartition('/')[2]} (built before "
                 f"packages proved a flag's loop): the loop of flag {flag} is not proven"
