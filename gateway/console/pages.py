@@ -161,7 +161,7 @@ async def review_queue(
     bookmark: Annotated[str, Query(max_length=512)] = "",
 ) -> Response:
     queue = await review.queue(deps, session.who, status, MAX_PAGE_SIZE // 2, bookmark)
-    rules = await review.reminder_rules(ledger_of(deps, session.who))
+    rules = await review.reminder_rules(ledger_of(deps, session.who)) if queue.items else {}
     # Zone, rule and what the model saw come from the device's signed claims on this node.
     captures = await run_in_threadpool(
         lambda: {v.flag_id: review.capture_of(deps, v) for v in queue.items}
