@@ -96,45 +96,43 @@ def from_ingest(err: IngestRefused) -> Problem:
     return Problem(_INGEST_STATUS.get(err.code, 422), err.code, err.message)
 
 
+def problem_of(exc: Exception) -> Problem | None:
+    """The problem a known failure is to the caller (logged here as the operator needs it),
+    or None for an unexpected one. Shared by the handlers below and by responses already
+    under way (an event stream), which can no longer answer with problem+json."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, LedgerRefused):
+        log.info("ledger refused: %s (tx %s)", exc, exc.tx_id)
+        return from_ledger(exc)
+    if isinstance(exc, IngestRefused):
+        return from_ingest(exc)
+    if isinstance(exc, SearchError):
+        return Problem(422, "INVALID_SEARCH", str(exc)[:300])
+    if isinstance(exc, GatewayError):
+        log.error("ledger unavailable: %s", exc)
+        return Problem(503, "LEDGER_UNAVAILABLE", "the ledger could not be reached")
+    if isinstance(exc, UserKeyError):
+        # The node cannot sign as this person: an operator problem, not the caller's.
+        log.error("user key unavailable: %s", exc)
+        return Problem(
+            503, exc.code, "the node cannot open this identity's signing key; tell the operator"
+        )
+    if isinstance(exc, TokenStoreCorrupt):
+        log.error("token store unusable: %s", exc)
+        return Problem(
+            503, exc.code, "this gateway cannot check bearer tokens now; tell the operator"
+        )
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Map every failure the gateway can meet to problem+json."""
 
-    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.code, exc.detail, exc.headers)
-
-    async def on_ledger(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, LedgerRefused)
-        log.info("ledger refused: %s (tx %s)", exc, exc.tx_id)
-        p = from_ledger(exc)
+    async def on_known(_: Request, exc: Exception) -> JSONResponse:
+        p = problem_of(exc)
+        assert p is not None
         return problem_response(p.status, p.code, p.detail, p.headers)
-
-    async def on_ingest(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, IngestRefused)
-        p = from_ingest(exc)
-        return problem_response(p.status, p.code, p.detail)
-
-    async def on_search(_: Request, exc: Exception) -> JSONResponse:
-        return problem_response(422, "INVALID_SEARCH", str(exc)[:300])
-
-    async def on_fabric(_: Request, exc: Exception) -> JSONResponse:
-        log.error("ledger unavailable: %s", exc)
-        return problem_response(503, "LEDGER_UNAVAILABLE", "the ledger could not be reached")
-
-    async def on_user_key(_: Request, exc: Exception) -> JSONResponse:
-        # The node cannot sign as this person: an operator problem, not the caller's.
-        assert isinstance(exc, UserKeyError)
-        log.error("user key unavailable: %s", exc)
-        return problem_response(
-            503, exc.code, "the node cannot open this identity's signing key; tell the operator"
-        )
-
-    async def on_token_store(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, TokenStoreCorrupt)
-        log.error("token store unusable: %s", exc)
-        return problem_response(
-            503, exc.code, "this gateway cannot check bearer tokens now; tell the operator"
-        )
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -153,13 +151,16 @@ def install(app: FastAPI) -> None:
         log.exception("unexpected failure", exc_info=exc)
         return problem_response(500, "INTERNAL", "internal error")
 
-    app.add_exception_handler(Problem, on_problem)
-    app.add_exception_handler(LedgerRefused, on_ledger)
-    app.add_exception_handler(IngestRefused, on_ingest)
-    app.add_exception_handler(GatewayError, on_fabric)
-    app.add_exception_handler(SearchError, on_search)
-    app.add_exception_handler(UserKeyError, on_user_key)
-    app.add_exception_handler(TokenStoreCorrupt, on_token_store)
+    for known in (
+        Problem,
+        LedgerRefused,
+        IngestRefused,
+        GatewayError,
+        SearchError,
+        UserKeyError,
+        TokenStoreCorrupt,
+    ):
+        app.add_exception_handler(known, on_known)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
