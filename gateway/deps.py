@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.auth import IdentityDirectory, Principal, TokenStore
+from gateway.feeds import StreamPolicy, StreamSlots
 from gateway.problems import Problem
 from gateway.rectification import RectificationPolicy, RectificationRequests
 from gateway.remote import RemoteEvidence
@@ -22,6 +23,7 @@ from node.crypto.subjects import SubjectKeyer
 from node.dispatch import Area
 from node.fabric.identity import Identity, Signer
 from node.index import IndexDatabase
+from node.index.changes import ChangeSignal
 from node.ingest import IngestService
 from node.ledger import Committed
 from node.package import ClaimsArchive, Exporter
@@ -135,6 +137,11 @@ class GatewayDeps:
     rectification_policy: RectificationPolicy = field(default_factory=RectificationPolicy)
     # Areas (片区): which officers get which cameras' flags (GET /assignments).
     areas: tuple[Area, ...] = ()
+    # The officers' open feeds (GET /assignments/stream): the index follower tells
+    # ``flag_changes`` of each flag it writes; how streams live, and how many per person.
+    flag_changes: ChangeSignal = field(default_factory=ChangeSignal)
+    streams: StreamPolicy = field(default_factory=StreamPolicy)
+    stream_slots: StreamSlots = field(default_factory=StreamSlots)
     max_upload_bytes: int = 1 << 30
     max_claims_bytes: int = 256 * 1024
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
@@ -200,6 +207,21 @@ def require(*roles: Role) -> Any:
         return who
 
     return Depends(check)
+
+
+async def readmitted(
+    request: Request, deps: GatewayDeps, who: Principal, *roles: Role
+) -> Problem | None:
+    """For a response that lasts (an event stream): None while the request's credentials
+    still admit ``who`` with one of ``roles``; else the problem (a token revoked or
+    expired, a certificate reissued, a role changed since the response began)."""
+    try:
+        now = principal(request, deps, await _bearer(request))
+    except Problem as problem:
+        return problem
+    if now.user != who.user or now.role not in roles:
+        return Problem(403, "ACCESS_DENIED", "access denied")
+    return None
 
 
 def ledger_of(deps: GatewayDeps, who: Principal) -> Ledger:

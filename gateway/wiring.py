@@ -28,6 +28,7 @@ from node.exchange.tls import exchange_tls
 from node.fabric import FileCheckpointer
 from node.fabric.ledger import LedgerQueries
 from node.follower import IndexFollower
+from node.index.changes import ChangeSignal
 from node.ingest import DeviceVerifier, IngestService
 from node.ingest.errors import NOT_CASE_STAFF, IngestRefused
 from node.ledger import LedgerClient
@@ -87,14 +88,25 @@ async def start_exchange_server(
 
 
 def index_follower(
-    layout: Layout, department: str, parts: NodeParts, checkpoint: Path
+    layout: Layout,
+    department: str,
+    parts: NodeParts,
+    checkpoint: Path,
+    flag_changes: ChangeSignal | None = None,
 ) -> IndexFollower:
     """The follower that keeps ``department``'s index in step with the ledger's events (its
     cases, their items from any department, grants, access records); it reads as the org
-    admin (queries only) and checkpoints in ``checkpoint``."""
+    admin (queries only), checkpoints in ``checkpoint`` and tells ``flag_changes`` of each
+    flag it writes."""
     dep = layout.consortium.department(department)
     reader = LedgerClient(department_contract(layout, dep, user=ADMIN_USER))
-    return IndexFollower(reader, parts.index, FileCheckpointer(checkpoint), org=dep.msp_id)
+    return IndexFollower(
+        reader,
+        parts.index,
+        FileCheckpointer(checkpoint),
+        org=dep.msp_id,
+        flag_changes=flag_changes,
+    )
 
 
 class _DeviceRegistrar:

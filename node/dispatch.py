@@ -3,8 +3,9 @@
 The field reports' grid officers (网格员, 片区执法队员) get the flags of their own streets
 pushed to their phones as they happen, instead of waiting for someone at the centre to
 forward them. A department lists its areas in its configuration (``[[areas]]``: a name,
-camera-id patterns, the officers); an officer's handheld then polls the flags of its areas
-(``GET /violations/assigned``), each change once, in the order the changes happened.
+camera-id patterns, the officers); an officer's handheld then gets the flags of its areas,
+each change once, in the order the changes happened: pushed as the index follower writes
+them (``GET /assignments/stream``), or asked for (``GET /assignments``).
 """
 
 from __future__ import annotations

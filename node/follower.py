@@ -17,6 +17,7 @@ from typing import Any
 
 from node.fabric import ChaincodeEvent, Checkpointer, Gateway, resume_events
 from node.index import IndexDatabase
+from node.index.changes import ChangeSignal
 from node.index.schema import AccessRow, FlagRow, GrantRow
 from node.ledger import LedgerClient, LedgerRefused
 from schemas.ledger import CaseRecord, EvidenceRecord, TargetKind, parse_ledger_time
@@ -67,9 +68,12 @@ class IndexFollower:
         checkpointer: Checkpointer,
         *,
         org: str | None = None,
+        flag_changes: ChangeSignal | None = None,
     ) -> None:
         self.ledger, self.index, self.checkpointer = ledger, index, checkpointer
         self.org = org
+        # Told after each flag written, so the officers' open feeds send it at once.
+        self.flag_changes = flag_changes
 
     async def run(self, *, start_block: int | None = None, stop_after: int | None = None) -> int:
         """Follow events until cancelled (or ``stop_after`` events); return how many."""
@@ -172,6 +176,8 @@ class IndexFollower:
             ],
             ["flag_id"],
         )
+        if self.flag_changes is not None:
+            self.flag_changes.notify()
 
     async def _grants(self, target: TargetKind, target_id: str) -> None:
         grants = await self.ledger.grants(target, target_id)

@@ -1,28 +1,37 @@
-"""Dispatch (派单): the flags of an officer's areas, for the officer's handheld to poll.
+"""Dispatch (派单): the flags of an officer's areas, pushed to the officer's handheld or asked
+for by it.
 
 Each officer answers for the areas (片区) the department's configuration gives them
-(node.dispatch); the handheld keeps the cursor of its last answer and asks for what changed
+(node.dispatch). The handheld keeps the cursor of its last answer and gets what changed
 after it, so a new flag, a reminder due or a flag settled elsewhere reaches the officer
-once, in order, without someone at the centre forwarding it.
+once, in order, without someone at the centre forwarding it: as an event on an open stream
+(``GET /assignments/stream``) the moment the index follower writes the flag, or on the next
+poll (``GET /assignments``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from gateway import feeds
 from gateway.auth import Principal
-from gateway.deps import Deps, ledger_of, require
-from gateway.problems import Problem
+from gateway.deps import Deps, GatewayDeps, ledger_of, readmitted, require
+from gateway.problems import Problem, problem_of
 from gateway.routes.review import next_steps, reminder_rules, reminders_owed
-from node.dispatch import areas_of
+from node.dispatch import Area, areas_of
 from node.index.errors import SearchError
 from node.index.flags import FlagCursor, assigned_flags
 from schemas.glossary import Role, ViolationStatus
 
+log = logging.getLogger("gateway.dispatch")
 router = APIRouter(prefix="/assignments", tags=["review"])
 
 MAX_PAGE = 200
@@ -61,16 +70,139 @@ async def assignments(
     since, settling included (rejected, rectified, filed), so the handheld drops what is
     done. Each flag says the reminders it still owes before a case and the steps the
     officer may take now (``next_steps``: routes under ``/violations/{flag_id}``). Details
-    and evidence: `GET /violations/{flag_id}`."""
+    and evidence: `GET /violations/{flag_id}`. The same, pushed: `GET /assignments/stream`."""
+    return await _page(deps, who, areas_of(deps.areas, who.user), _cursor(after), page_size)
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: `assignments` (data: an AssignmentsPage, "
+            "id: its cursor) and a last `end` (data: {code, detail}).",
+            "content": {feeds.MEDIA_TYPE: {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def assignment_stream(
+    request: Request,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER)],
+    after: Annotated[str | None, Query(max_length=300)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=300)] = None,
+) -> StreamingResponse:
+    """The flags of the caller's areas as server-sent events, each change as the ledger's
+    follower writes it into this department's index: first what `GET /assignments` answers
+    (with `after`: the changes since), then an `assignments` event for each later change,
+    its id the cursor. A reconnecting client sends the last id as `Last-Event-ID` (it
+    takes the place of `after`) and misses nothing. The stream ends by itself after a few
+    minutes (an `end` event, code `RECONNECT`: connect again), or when the caller's token
+    is revoked or expires (code `UNAUTHENTICATED`: do not). 409 `NO_AREAS` for an officer
+    who answers for no area (nothing would ever come); 429 `TOO_MANY_STREAMS` while the
+    caller already holds as many streams as a person may."""
+    cursor = _cursor(last_event_id or after)
     mine = areas_of(deps.areas, who.user)
+    if not mine:
+        raise Problem(
+            409,
+            "NO_AREAS",
+            "you answer for no area (片区) yet; ask your department's admin to add you to one",
+        )
+    if deps.stream_slots.held(who.user) >= deps.streams.per_user:
+        too_many = _too_many(deps.streams)
+        raise Problem(429, too_many.code, too_many.detail, too_many.headers)
+    return StreamingResponse(
+        _events(request, deps, who, mine, cursor),
+        media_type=feeds.MEDIA_TYPE,
+        # Proxies must pass each event on at once, not buffer the stream.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(
+    request: Request,
+    deps: GatewayDeps,
+    who: Principal,
+    mine: list[Area],
+    cursor: FlagCursor | None,
+) -> AsyncIterator[str]:
+    """The stream's text: the feed's pages as they change, keep-alives between them."""
+    policy, changes = deps.streams, deps.flag_changes
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + policy.lifetime_seconds
+    yield feeds.retry(policy.retry_ms)
+    # The slot is taken here, not in the route, so that a stream that never starts (its
+    # client gone before the first byte) holds none. The route refused when none was free;
+    # a concurrent request may have taken the last since.
+    if not deps.stream_slots.take(who.user, policy.per_user):
+        too_many = _too_many(policy)
+        yield feeds.ending(too_many.code, too_many.detail)
+        return
+    # A client that goes away is noticed by Starlette, which cancels this generator (under
+    # an ASGI 2.4 server, at the next keep-alive written): its slot is given back below.
     try:
-        cursor = None if after is None else FlagCursor.parse(after)
+        first = True
+        while True:
+            seen = changes.count  # before the read: a change during it wakes the wait below
+            try:
+                page = await _page(deps, who, mine, cursor, MAX_PAGE)
+            except Exception as exc:  # the response has begun: say why it ends, then end
+                problem = problem_of(exc)
+                if problem is None:
+                    log.exception("assignment stream of %s failed", who.user)
+                    problem = Problem(500, "INTERNAL", "internal error")
+                yield feeds.ending(problem.code, problem.detail)
+                return
+            if page.items or first:
+                first = False
+                yield feeds.event("assignments", page.model_dump_json(), page.cursor)
+                cursor = None if page.cursor is None else FlagCursor.parse(page.cursor)
+                if len(page.items) == MAX_PAGE:
+                    continue  # more changes wait: no need to wait for news
+            left = ends_at - loop.time()
+            if left <= 0:
+                yield feeds.ending("RECONNECT", "the stream's time is up; connect again")
+                return
+            if not await changes.wait(seen, min(policy.keepalive_seconds, left)):
+                # Quiet for a while: still admitted? Then keep the connection alive.
+                refused = await readmitted(request, deps, who, Role.OFFICER)
+                if refused is not None:
+                    yield feeds.ending(refused.code, refused.detail)
+                    return
+                yield feeds.keepalive()
+    finally:
+        deps.stream_slots.give_back(who.user)
+
+
+def _too_many(policy: feeds.StreamPolicy) -> Problem:
+    return Problem(
+        429,
+        "TOO_MANY_STREAMS",
+        f"you already hold {policy.per_user} open streams; close one (or wait "
+        f"{policy.keepalive_seconds:.0f} s for a dropped one to be noticed)",
+        {"Retry-After": str(max(1, round(policy.keepalive_seconds)))},
+    )
+
+
+def _cursor(text: str | None) -> FlagCursor | None:
+    try:
+        return None if text is None else FlagCursor.parse(text)
     except SearchError as err:
         raise Problem(422, "INVALID_CURSOR", str(err)) from None
+
+
+async def _page(
+    deps: GatewayDeps,
+    who: Principal,
+    mine: list[Area],
+    cursor: FlagCursor | None,
+    page_size: int,
+) -> AssignmentsPage:
     page = await run_in_threadpool(
         assigned_flags, deps.index, deps.org, mine, after=cursor, page_size=page_size
     )
-    rules = await reminder_rules(ledger_of(deps, who)) if page.flags else {}
+    owed = await reminder_rules(ledger_of(deps, who)) if page.flags else {}
     return AssignmentsPage(
         areas=[a.name for a in mine],
         items=[
@@ -83,9 +215,9 @@ async def assignments(
                 status=f.status,
                 updated_at=f.updated_at.isoformat(),
                 case_id=f.case_id,
-                reminders_owed=reminders_owed(ViolationStatus(f.status), f.violation_type, rules),
+                reminders_owed=reminders_owed(ViolationStatus(f.status), f.violation_type, owed),
                 next_steps=next_steps(
-                    ViolationStatus(f.status), f.violation_type, Role.OFFICER, rules
+                    ViolationStatus(f.status), f.violation_type, Role.OFFICER, owed
                 ),
             )
             for f in page.flags

@@ -103,8 +103,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "exchange serving on 127.0.0.1:%d", runtime.exchange_port
         )
         # The console's case list and the overview read the index; the follower fills it.
+        # The officers' open feeds (GET /assignments/stream) send a flag once it is written.
         follower = index_follower(
-            layout, dep.name, parts, runtime.paths.root / "index-follower.json"
+            layout,
+            dep.name,
+            parts,
+            runtime.paths.root / "index-follower.json",
+            flag_changes=deps.flag_changes,
         )
         following = asyncio.create_task(follow(follower))
         config = uvicorn.Config(

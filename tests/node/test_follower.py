@@ -17,6 +17,7 @@ from sqlalchemy import select
 from node.fabric import ChaincodeEvent, FileCheckpointer
 from node.follower import IndexFollower, follow
 from node.index import IndexDatabase, open_index
+from node.index.changes import ChangeSignal
 from node.index.database import sqlite_url
 from node.index.schema import FlagRow
 from node.ledger import LedgerClient
@@ -182,6 +183,31 @@ async def test_the_department_s_flags_are_indexed_as_they_stand_now(
     assert (rows["evt-2"].status, rows["evt-2"].case_id) == ("case_filed", "CASE-2")
     assert index.case("CASE-2") is not None
     assert rows["evt-1"].detected_at == dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC)
+
+
+async def test_each_flag_written_is_signalled_to_the_open_feeds(
+    index: IndexDatabase, tmp_path: Path
+) -> None:
+    ledger = Ledger()
+    ledger.flags = {
+        "evt-1": flag("evt-1", URBAN, ViolationStatus.DETECTED),
+        "evt-9": flag("evt-9", MARKET, ViolationStatus.DETECTED),
+    }
+    ledger.cases = {"CASE-1": case("CASE-1", URBAN)}
+    changes = ChangeSignal()
+    checkpoint = FileCheckpointer(tmp_path / "follower.json")
+    f = IndexFollower(
+        cast(LedgerClient, ledger), index, checkpoint, org=URBAN, flag_changes=changes
+    )
+    await f.handle(event("ViolationFlagged", flag_id="evt-1", org=URBAN))
+    assert changes.count == 1
+    # Another department's flag and a case without one write no flag here: no news.
+    await f.handle(event("ViolationFlagged", flag_id="evt-9", org=MARKET))
+    await f.handle(event("CaseFiled", case_id="CASE-1", holder_org=URBAN))
+    assert changes.count == 1
+    ledger.flags["evt-1"] = flag("evt-1", URBAN, ViolationStatus.REMINDED)
+    await f.handle(event("ViolationMoved", flag_id="evt-1", org=URBAN, status="reminded"))
+    assert changes.count == 2
 
 
 async def test_a_case_handed_on_stays_current_in_the_index(
