@@ -13,6 +13,7 @@ job cannot silently rot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -30,6 +31,7 @@ import httpx
 import yaml
 from fabric_protos.common import ledger_pb2
 
+from gateway.feeds import EventReader
 from node.consortium.clients import department_contract
 from node.consortium.config import Department
 from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
@@ -140,24 +142,53 @@ def ensure_demo_area(state_dir: Path) -> Path | None:
     return path
 
 
-async def _dispatched(client: httpx.AsyncClient, flag_ids: set[str]) -> tuple[list[str], int]:
-    """(the officer's areas, how many of ``flag_ids`` its feed shows), asked until it shows
-    them all or 30 s have passed: the gateway's index follows the ledger a moment behind."""
-    seen: set[str] = set()
-    areas: list[str] = []
-    cursor: str | None = None
-    for _ in range(60):
-        params = {} if cursor is None else {"after": cursor}
-        resp = await client.get("/assignments", params=params)
-        if resp.status_code != 200:
-            raise RuntimeError(f"GET /assignments: {resp.status_code} {resp.text[:300]}")
-        page = resp.json()
-        areas, cursor = page["areas"], page["cursor"]
-        seen |= {i["flag_id"] for i in page["items"]} & flag_ids
-        if seen == flag_ids or not areas:
-            break
-        await asyncio.sleep(0.5)
-    return areas, len(seen)
+class _Handheld:
+    """The grid officer's handheld as a phone app holds it: ``GET /assignments/stream``
+    open, reconnecting with the last event id when the gateway ends a stream; each flag id
+    pushed to it, kept with the moment it came."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.areas: list[str] = []
+        self.seen: dict[str, float] = {}
+        self._last_id: str | None = None
+        self._news = asyncio.Event()
+
+    async def run(self) -> None:
+        """Hold the stream until cancelled. Raises RuntimeError if the gateway refuses it or
+        ends it for good (a revoked token, a failed ledger)."""
+        while True:
+            reader = EventReader()
+            headers = {} if self._last_id is None else {"Last-Event-ID": self._last_id}
+            async with self.client.stream("GET", "/assignments/stream", headers=headers) as resp:
+                if resp.status_code != 200:
+                    body = (await resp.aread()).decode(errors="replace")
+                    raise RuntimeError(f"GET /assignments/stream: {resp.status_code} {body[:300]}")
+                async for line in resp.aiter_lines():
+                    event = reader.feed(line)
+                    if event is None:
+                        continue
+                    doc = json.loads(event.data)
+                    if event.name == "end" and doc["code"] != "RECONNECT":
+                        raise RuntimeError(f"the assignment stream ended: {doc}")
+                    if event.name == "assignments":
+                        self.areas, self._last_id = doc["areas"], event.id or self._last_id
+                        now = asyncio.get_running_loop().time()
+                        for item in doc["items"]:
+                            self.seen.setdefault(item["flag_id"], now)
+                        self._news.set()
+            await asyncio.sleep((reader.retry_ms or 1000) / 1000)
+
+    async def until_seen(self, flag_ids: set[str], timeout: float) -> int:
+        """How many of ``flag_ids`` were pushed, waiting up to ``timeout`` seconds for all
+        of them (the gateway's index follows the ledger a moment behind)."""
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + timeout
+        while not flag_ids <= self.seen.keys() and (left := ends_at - loop.time()) > 0:
+            self._news.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), left)
+        return len(flag_ids & self.seen.keys())
 
 
 async def _capture(
@@ -448,12 +479,23 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
 
     say("== 3. a street camera (real footage, real SSD model) flags roaming vendors")
     urban_gw = GatewaySession(layout, urban)
-    flags = await _camera_run(layout, urban, urban_gw, say, out_dir)
+    # The grid officer's handheld is listening before the camera starts.
     async with urban_gw.as_user(Role.OFFICER) as officer_http:
-        areas, seen = await _dispatched(officer_http, {f["flag_id"] for f in flags})
+        handheld = _Handheld(officer_http)
+        listening = asyncio.ensure_future(handheld.run())
+        try:
+            flags = await _camera_run(layout, urban, urban_gw, say, out_dir)
+            wanted = {f["flag_id"] for f in flags}
+            seen = await handheld.until_seen(wanted, 30.0)
+            if listening.done():  # refused or ended for good: say why
+                listening.result()
+        finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
     say(
-        f"   dispatched (派单) to the grid officer's handheld, area {', '.join(areas) or '-'}: "
-        f"{seen} of {len(flags)} flag(s) (GET /assignments)"
+        f"   dispatched (派单) to the grid officer's handheld, area "
+        f"{', '.join(handheld.areas) or '-'}: {seen} of {len(flags)} flag(s), each pushed "
+        "as the gateway indexed it (GET /assignments/stream)"
     )
 
     say("== 4. the reviewer works the queue: confirm → case, reject, remind (审核)")

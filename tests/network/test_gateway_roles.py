@@ -281,6 +281,9 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
         Endpoint("audit", "flags", auditor, 200, get("/audit/flags", **trail)),
         Endpoint("audit", "integrity", auditor, 200, get("/audit/integrity")),
         Endpoint("dispatch", "assignments", officer, 200, get("/assignments")),
+        # This gateway gives its officer no area: admitted, then told so, before any stream
+        # begins (a stream on the real network: tests/network/test_demo_story.py).
+        Endpoint("dispatch", "assignment stream", officer, 409, get("/assignments/stream")),
         Endpoint("reports", "day", staff, 200, get("/reports/day")),
         Endpoint("reports", "week as csv", staff, 200, get("/reports/week.csv")),
         Endpoint(
