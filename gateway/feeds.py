@@ -59,6 +59,10 @@ class StreamSlots:
         with self._lock:
             return self._open.get(user, 0)
 
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._open.values())
+
 
 def event(name: str, data: str, event_id: str | None = None) -> str:
     """One event; ``event_id`` is what the client sends back as ``Last-Event-ID``."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -200,6 +200,11 @@ def install(app: FastAPI, deps: GatewayDeps) -> Metrics:
     if isinstance(inner, _TimedLedgerFor):  # a second app over the same deps
         inner = inner.inner
     deps.ledger_for = _TimedLedgerFor(inner, metrics.ledger_latency)
+    Gauge(
+        "evnet_gateway_open_streams",
+        "Event streams open now (officers' handhelds on GET /assignments/stream)",
+        registry=metrics.registry,
+    ).set_function(deps.stream_slots.total)
 
     async def serve_metrics(_: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -207,6 +207,8 @@ def test_a_person_holds_a_bounded_number_of_streams(tmp_path: Path) -> None:
             assert_problem(third, 429, "TOO_MANY_STREAMS")
             assert int(third.headers["Retry-After"]) >= 1
             assert kit.deps.stream_slots.held("officer1") == 2
+            metrics = httpx.get(f"{base}/metrics", timeout=10).text
+            assert "\nevnet_gateway_open_streams 2.0\n" in metrics
         # Both closed by the client: the server notices and gives the slots back.
         deadline = time.monotonic() + READ_TIMEOUT
         while kit.deps.stream_slots.held("officer1") and time.monotonic() < deadline:
