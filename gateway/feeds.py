@@ -7,8 +7,9 @@ browser's ``EventSource``, the demo's handheld) reconnects after ``retry_ms`` an
 id of the last event it got, which is the feed's cursor: nothing is lost or repeated across
 the reconnection, and each reconnection authenticates again. Between events a comment line
 every ``keepalive_seconds`` keeps mobile networks and proxies from dropping an idle
-connection; the caller's credentials are checked again at each, so a revoked token or a
-changed role ends the stream within one interval.
+connection. The caller's credentials are checked again before each event and each
+keep-alive, so a revoked token or a changed role ends the stream within one interval, and
+no change reaches a caller who is no longer admitted.
 """
 
 from __future__ import annotations

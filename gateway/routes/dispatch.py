@@ -164,12 +164,13 @@ async def _events(
             if left <= 0:
                 yield feeds.ending("RECONNECT", "the stream's time is up; connect again")
                 return
-            if not await changes.wait(seen, min(policy.keepalive_seconds, left)):
-                # Quiet for a while: still admitted? Then keep the connection alive.
-                refused = await readmitted(request, deps, who, Role.OFFICER)
-                if refused is not None:
-                    yield feeds.ending(refused.code, refused.detail)
-                    return
+            changed = await changes.wait(seen, min(policy.keepalive_seconds, left))
+            # Nothing more reaches a caller whose credentials no longer admit them.
+            refused = await readmitted(request, deps, who, Role.OFFICER)
+            if refused is not None:
+                yield feeds.ending(refused.code, refused.detail)
+                return
+            if not changed:  # quiet for a while: keep the connection alive
                 yield feeds.keepalive()
     finally:
         deps.stream_slots.give_back(who.user)

@@ -197,6 +197,17 @@ def test_a_token_revoked_or_expired_ends_the_stream(tmp_path: Path, how: str) ->
         assert s.at_end()
 
 
+def test_no_change_reaches_a_caller_whose_token_was_revoked(kit: Kit) -> None:
+    token = kit.token("officer1")
+    with served(kit) as base, stream(base, token) as s:
+        assert ids(s.next()) == [("evt-1", "detected")]
+        kit.deps.tokens.revoke(token["Authorization"].removeprefix("Bearer "))
+        moved(kit, flag("evt-1", "cam-renmin-1", 30, "reminded"))  # wakes the stream at once
+        end = s.next()
+        assert (end.name, end.data["code"]) == ("end", "UNAUTHENTICATED")
+        assert s.at_end()
+
+
 def test_a_person_holds_a_bounded_number_of_streams(tmp_path: Path) -> None:
     kit = build_kit(tmp_path, per_user=2)
     token = kit.token("officer1")
