@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
@@ -45,6 +45,7 @@ from gateway.routes import (
     audit,
     captures,
     cases,
+    dispatch,
     documents,
     evidence,
     packages,
@@ -152,6 +153,37 @@ async def home(session: SessionOf) -> Response:
 # --- the review queue -------------------------------------------------------------------------
 
 
+@router.get("/assignments/stream")
+async def assignment_stream(
+    request: Request,
+    deps: Deps,
+    session: Annotated[Session, viewer(Role.OFFICER)],
+    after: Annotated[str | None, Query(max_length=300)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=300)] = None,
+) -> Response:
+    """The officer's areas' changes, pushed to the review page as ``GET /assignments/stream``
+    pushes them to a handheld, the console's cookie standing for the bearer token."""
+    mine = areas_of(deps.areas, session.who.user)
+    if not mine:
+        raise Problem(409, "NO_AREAS", "you answer for no area (片区) yet")
+
+    async def admitted() -> Problem | None:
+        now = authenticate(deps, request.cookies.get(COOKIE))
+        if now is None:
+            return Problem(401, "UNAUTHENTICATED", "sign in again")
+        if now.user != session.who.user or now.role is not Role.OFFICER:
+            return Problem(403, "ACCESS_DENIED", "access denied")
+        return None
+
+    cursor = dispatch.cursor_of(last_event_id or after)
+    return dispatch.assignment_events(deps, session.who, mine, cursor, admitted)
+
+
+def _stream_after(cursor: str | None) -> str:
+    query = "" if cursor is None else "?" + urlencode({"after": cursor})
+    return "/console/assignments/stream" + query
+
+
 @router.get("/review")
 async def review_queue(
     request: Request,
@@ -171,10 +203,10 @@ async def review_queue(
     mine = areas_of(deps.areas, session.who.user) if session.who.role is Role.OFFICER else []
     assigned = (
         await run_in_threadpool(
-            lambda: assigned_flags(deps.index, deps.org, mine, page_size=MAX_PAGE_SIZE).flags
+            lambda: assigned_flags(deps.index, deps.org, mine, page_size=MAX_PAGE_SIZE)
         )
         if mine
-        else []
+        else None
     )
     return page(
         request,
@@ -182,7 +214,9 @@ async def review_queue(
         {
             "session": session,
             "areas": [a.name for a in mine],
-            "assigned": assigned,
+            "assigned": [] if assigned is None else assigned.flags,
+            # The page then hears of each later change (console.js, the stream above).
+            "assigned_stream": _stream_after(None if assigned is None else assigned.cursor),
             "queue": queue,
             "captures": captures,
             "status": status,

@@ -12,8 +12,9 @@ poll (``GET /assignments``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -71,7 +72,7 @@ async def assignments(
     done. Each flag says the reminders it still owes before a case and the steps the
     officer may take now (``next_steps``: routes under ``/violations/{flag_id}``). Details
     and evidence: `GET /violations/{flag_id}`. The same, pushed: `GET /assignments/stream`."""
-    return await _page(deps, who, areas_of(deps.areas, who.user), _cursor(after), page_size)
+    return await _page(deps, who, areas_of(deps.areas, who.user), cursor_of(after), page_size)
 
 
 @router.get(
@@ -101,7 +102,7 @@ async def assignment_stream(
     is revoked or expires (code `UNAUTHENTICATED`: do not). 409 `NO_AREAS` for an officer
     who answers for no area (nothing would ever come); 429 `TOO_MANY_STREAMS` while the
     caller already holds as many streams as a person may."""
-    cursor = _cursor(last_event_id or after)
+    cursor = cursor_of(last_event_id or after)
     mine = areas_of(deps.areas, who.user)
     if not mine:
         raise Problem(
@@ -109,11 +110,26 @@ async def assignment_stream(
             "NO_AREAS",
             "you answer for no area (片区) yet; ask your department's admin to add you to one",
         )
+    return assignment_events(
+        deps, who, mine, cursor, functools.partial(readmitted, request, deps, who, Role.OFFICER)
+    )
+
+
+def assignment_events(
+    deps: GatewayDeps,
+    who: Principal,
+    mine: list[Area],
+    cursor: FlagCursor | None,
+    admitted: Callable[[], Awaitable[Problem | None]],
+) -> StreamingResponse:
+    """The stream of ``who``'s areas' changes after ``cursor``; ``admitted()`` says, before
+    each event and keep-alive, whether the caller's credentials still admit them (None) or
+    why not. Raises Problem 429 while ``who`` holds as many streams as a person may."""
     if deps.stream_slots.held(who.user) >= deps.streams.per_user:
         too_many = _too_many(deps.streams)
         raise Problem(429, too_many.code, too_many.detail, too_many.headers)
     return StreamingResponse(
-        _events(request, deps, who, mine, cursor),
+        _events(deps, who, mine, cursor, admitted),
         media_type=feeds.MEDIA_TYPE,
         # Proxies must pass each event on at once, not buffer the stream.
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -121,11 +137,11 @@ async def assignment_stream(
 
 
 async def _events(
-    request: Request,
     deps: GatewayDeps,
     who: Principal,
     mine: list[Area],
     cursor: FlagCursor | None,
+    admitted: Callable[[], Awaitable[Problem | None]],
 ) -> AsyncIterator[str]:
     """The stream's text: the feed's pages as they change, keep-alives between them."""
     policy, changes = deps.streams, deps.flag_changes
@@ -166,7 +182,7 @@ async def _events(
                 return
             changed = await changes.wait(seen, min(policy.keepalive_seconds, left))
             # Nothing more reaches a caller whose credentials no longer admit them.
-            refused = await readmitted(request, deps, who, Role.OFFICER)
+            refused = await admitted()
             if refused is not None:
                 yield feeds.ending(refused.code, refused.detail)
                 return
@@ -186,7 +202,8 @@ def _too_many(policy: feeds.StreamPolicy) -> Problem:
     )
 
 
-def _cursor(text: str | None) -> FlagCursor | None:
+def cursor_of(text: str | None) -> FlagCursor | None:
+    """The feed's cursor from a request. Raises: Problem 422 INVALID_CURSOR."""
     try:
         return None if text is None else FlagCursor.parse(text)
     except SearchError as err:

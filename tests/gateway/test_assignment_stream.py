@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,12 +24,14 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from consolekit import sign_in
 from gatewaykit import Kit, build
 from indexkit import put_flags
 from test_assignments import AREAS, flag
 from test_gateway_devices import assert_problem
 
 from gateway import feeds
+from gateway.console.session import COOKIE
 from gateway.feeds import EventReader, StreamPolicy, event
 from node.fabric import GatewayError
 
@@ -273,6 +277,50 @@ def test_an_event_s_fields_stay_on_their_lines() -> None:
     assert event("end", "a\nb", "c") == "event: end\nid: c\ndata: a\ndata: b\n\n"
     with pytest.raises(ValueError, match="one line"):
         event("assignments", "{}", "cursor\ninjected: x")
+
+
+def test_the_console_s_review_page_follows_the_officer_s_areas(kit: Kit) -> None:
+    browser, _ = sign_in(kit, "officer1")
+    html = browser.get("/console/review").text
+    match = re.search(r'data-stream="/console/assignments/stream\?after=([^"]+)"', html)
+    assert match is not None, html
+    after = urllib.parse.unquote(match.group(1))
+    assert after.endswith("|evt-1")  # the page's own last change: the stream starts after it
+    cookie = {COOKIE: browser.cookies[COOKIE]}
+    with served(kit) as base, console_stream(base, cookie, after) as s:
+        assert ids(s.next()) == []  # nothing since the page
+        moved(kit, flag("evt-1", "cam-renmin-1", 30, "reminded"))
+        assert ids(s.next()) == [("evt-1", "reminded")]
+        kit.deps.tokens.revoke(cookie[COOKIE])  # signed out elsewhere, or expired
+        moved(kit, flag("evt-1", "cam-renmin-1", 31, "escalated"))
+        end = s.next()
+        assert (end.name, end.data["code"]) == ("end", "UNAUTHENTICATED")
+        assert s.at_end()
+
+
+@contextmanager
+def console_stream(base: str, cookies: dict[str, str], after: str) -> Iterator[Stream]:
+    with (
+        httpx.Client(base_url=base, cookies=cookies, timeout=READ_TIMEOUT) as client,
+        client.stream("GET", "/console/assignments/stream", params={"after": after}) as resp,
+    ):
+        assert resp.status_code == 200, resp.read()
+        yield Stream(resp)
+
+
+@pytest.mark.parametrize(
+    ("user", "areas", "status"),
+    [(None, AREAS, 303), ("reviewer1", AREAS, 403), ("officer1", (), 409)],
+)
+def test_the_console_s_stream_is_refused_as_its_pages_are(
+    tmp_path: Path, user: str | None, areas: Any, status: int
+) -> None:
+    kit = build(tmp_path, areas=areas)
+    browser = sign_in(kit, user)[0] if user else kit.client
+    resp = browser.get("/console/assignments/stream", follow_redirects=False)
+    assert resp.status_code == status
+    assert not resp.headers.get("content-type", "").startswith("text/event-stream")
+    assert kit.deps.stream_slots.total() == 0
 
 
 def test_a_client_reads_each_event_back_as_it_was_written() -> None:

@@ -192,6 +192,8 @@ WORDS: dict[str, str] = {
         "Photos or clips, at most 10 files and 100 MB; registered in your name and signed"
         " with your key"
     ),
+    "area_news": "{n} change(s) in your areas since this page was loaded",
+    "reload": "Reload",
     "my_areas": "My areas",
     "no_assigned": "Nothing open in your areas",
     "flag": "Flag",

@@ -187,6 +187,8 @@ WORDS: dict[str, str] = {
     "taken_at": "拍摄时间 (北京时间; 留空为现在)",
     "evidence_note": "说明",
     "add_evidence_help": "照片或视频, 最多 10 个文件、100 MB; 以您的名义登记并用您的密钥签名",
+    "area_news": "本页打开后, 您的片区有 {n} 条预警变动",
+    "reload": "刷新",
     "my_areas": "我的片区",
     "no_assigned": "片区内暂无待办预警",
     "flag": "预警",

@@ -1,6 +1,7 @@
 // The review queue's keys (j/k move, c confirm, r reject, m remind) and the evidence viewer:
 // an item is fetched through the console's access-record route and the ledger transaction
-// that recorded the view (X-Access-Record) is shown under it.
+// that recorded the view (X-Access-Record) is shown under it. An officer's areas hear of each
+// later change of their flags (server-sent events) and say how many came since the page.
 "use strict";
 
 async function showEvidence(figure) {
@@ -44,7 +45,35 @@ function select(items, item) {
   item.querySelectorAll("figure.item").forEach(showEvidence);
 }
 
+// The stream starts after the page's own cursor, so every item it sends is a change since.
+// EventSource reconnects by itself with the last event id; an `end` other than RECONNECT
+// (signed out, the role changed) closes it.
+function followAreas(section) {
+  if (!section || !section.dataset.stream || !window.EventSource) return;
+  const source = new EventSource(section.dataset.stream);
+  let changes = 0;
+  source.addEventListener("assignments", (event) => {
+    changes += JSON.parse(event.data).items.length;
+    if (!changes) return;
+    let note = section.querySelector("p.news");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "news notice";
+      note.setAttribute("role", "status");
+      section.insertBefore(note, section.querySelector("h2").nextSibling);
+    }
+    note.textContent = section.dataset.news.replace("{n}", String(changes)) + " · ";
+    const reload = note.appendChild(document.createElement("a"));
+    reload.href = window.location.href;
+    reload.textContent = section.dataset.reload;
+  });
+  source.addEventListener("end", (event) => {
+    if (JSON.parse(event.data).code !== "RECONNECT") source.close();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  followAreas(document.getElementById("my-areas"));
   const items = Array.from(document.querySelectorAll("#queue > li.flag"));
   select(items, items[0]);
   items.forEach((li) => li.addEventListener("click", () => select(items, li)));
