@@ -164,11 +164,8 @@ async def _events(
             try:
                 page = await _page(deps, who, mine, cursor, MAX_PAGE)
             except Exception as exc:  # the response has begun: say why it ends, then end
-                problem = problem_of(exc)
-                if problem is None:
-                    log.exception("assignment stream of %s failed", who.user)
-                    problem = Problem(500, "INTERNAL", "internal error")
-                yield feeds.ending(problem.code, problem.detail)
+                failed = _ended_by(exc, who)
+                yield feeds.ending(failed.code, failed.detail)
                 return
             if page.items or first:
                 first = False
@@ -182,7 +179,10 @@ async def _events(
                 return
             changed = await changes.wait(seen, min(policy.keepalive_seconds, left))
             # Nothing more reaches a caller whose credentials no longer admit them.
-            refused = await admitted()
+            try:
+                refused = await admitted()
+            except Exception as exc:  # e.g. a token store the gateway cannot read now
+                refused = _ended_by(exc, who)
             if refused is not None:
                 yield feeds.ending(refused.code, refused.detail)
                 return
@@ -190,6 +190,15 @@ async def _events(
                 yield feeds.keepalive()
     finally:
         deps.stream_slots.give_back(who.user)
+
+
+def _ended_by(exc: Exception, who: Principal) -> Problem:
+    """What a failure inside a stream is to its caller (logged if unexpected)."""
+    problem = problem_of(exc)
+    if problem is None:
+        log.exception("assignment stream of %s failed", who.user, exc_info=exc)
+        problem = Problem(500, "INTERNAL", "internal error")
+    return problem
 
 
 def _too_many(policy: feeds.StreamPolicy) -> Problem:
@@ -220,7 +229,7 @@ async def _page(
     page = await run_in_threadpool(
         assigned_flags, deps.index, deps.org, mine, after=cursor, page_size=page_size
     )
-    owed = await reminder_rules(ledger_of(deps, who)) if page.flags else {}
+    rules = await reminder_rules(ledger_of(deps, who)) if page.flags else {}
     return AssignmentsPage(
         areas=[a.name for a in mine],
         items=[
@@ -233,9 +242,9 @@ async def _page(
                 status=f.status,
                 updated_at=f.updated_at.isoformat(),
                 case_id=f.case_id,
-                reminders_owed=reminders_owed(ViolationStatus(f.status), f.violation_type, owed),
+                reminders_owed=reminders_owed(ViolationStatus(f.status), f.violation_type, rules),
                 next_steps=next_steps(
-                    ViolationStatus(f.status), f.violation_type, Role.OFFICER, owed
+                    ViolationStatus(f.status), f.violation_type, Role.OFFICER, rules
                 ),
             )
             for f in page.flags

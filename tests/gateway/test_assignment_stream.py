@@ -247,6 +247,17 @@ def test_a_ledger_that_fails_mid_stream_ends_it_with_the_reason(kit: Kit) -> Non
     assert kit.deps.stream_slots.held("officer1") == 0
 
 
+def test_a_token_store_that_breaks_mid_stream_ends_it_with_the_reason(kit: Kit) -> None:
+    with served(kit) as base, stream(base, kit.token("officer1")) as s:
+        assert ids(s.next()) == [("evt-1", "detected")]
+        kit.deps.tokens.path.write_text("not json")  # the next check cannot read it
+        moved(kit, flag("evt-1", "cam-renmin-1", 30, "reminded"))
+        end = s.next()
+        assert (end.name, end.data["code"]) == ("end", "TOKEN_STORE_CORRUPT")
+        assert s.at_end()
+    assert kit.deps.stream_slots.held("officer1") == 0
+
+
 @pytest.mark.parametrize(
     ("user", "headers", "status", "code"),
     [
