@@ -98,9 +98,13 @@ def index(tmp_path: Path) -> IndexDatabase:
     return open_index(sqlite_url(tmp_path / "index.sqlite"))
 
 
-def follower(ledger: Ledger, index: IndexDatabase, tmp_path: Path) -> IndexFollower:
+def follower(
+    ledger: Ledger, index: IndexDatabase, tmp_path: Path, changes: ChangeSignal | None = None
+) -> IndexFollower:
     checkpoint = FileCheckpointer(tmp_path / "follower.json")
-    return IndexFollower(cast(LedgerClient, ledger), index, checkpoint, org=URBAN)
+    return IndexFollower(
+        cast(LedgerClient, ledger), index, checkpoint, org=URBAN, flag_changes=changes
+    )
 
 
 def event(name: str, **payload: Any) -> ChaincodeEvent:
@@ -157,14 +161,20 @@ def flag(flag_id: str, org: str, status: ViolationStatus, **changes: Any) -> Vio
     return ViolationRecord.model_validate(doc)
 
 
-async def test_the_department_s_flags_are_indexed_as_they_stand_now(
-    index: IndexDatabase, tmp_path: Path
-) -> None:
+def flags_ledger() -> Ledger:
+    """A ledger with two detected flags: evt-1 this department's, evt-9 another's."""
     ledger = Ledger()
     ledger.flags = {
         "evt-1": flag("evt-1", URBAN, ViolationStatus.DETECTED),
         "evt-9": flag("evt-9", MARKET, ViolationStatus.DETECTED),
     }
+    return ledger
+
+
+async def test_the_department_s_flags_are_indexed_as_they_stand_now(
+    index: IndexDatabase, tmp_path: Path
+) -> None:
+    ledger = flags_ledger()
     f = follower(ledger, index, tmp_path)
     await f.handle(event("ViolationFlagged", flag_id="evt-1", org=URBAN))
     await f.handle(event("ViolationFlagged", flag_id="evt-9", org=MARKET))
@@ -188,17 +198,10 @@ async def test_the_department_s_flags_are_indexed_as_they_stand_now(
 async def test_each_flag_written_is_signalled_to_the_open_feeds(
     index: IndexDatabase, tmp_path: Path
 ) -> None:
-    ledger = Ledger()
-    ledger.flags = {
-        "evt-1": flag("evt-1", URBAN, ViolationStatus.DETECTED),
-        "evt-9": flag("evt-9", MARKET, ViolationStatus.DETECTED),
-    }
+    ledger = flags_ledger()
     ledger.cases = {"CASE-1": case("CASE-1", URBAN)}
     changes = ChangeSignal()
-    checkpoint = FileCheckpointer(tmp_path / "follower.json")
-    f = IndexFollower(
-        cast(LedgerClient, ledger), index, checkpoint, org=URBAN, flag_changes=changes
-    )
+    f = follower(ledger, index, tmp_path, changes)
     await f.handle(event("ViolationFlagged", flag_id="evt-1", org=URBAN))
     assert changes.count == 1
     # Another department's flag and a case without one write no flag here: no news.
