@@ -30,6 +30,7 @@ from gateway.wiring import department_gateway, index_follower
 from node.consortium.identities import org_crypto
 from node.consortium.network import Network
 from node.department import NodePaths, open_parts
+from node.dispatch import Area
 from node.follower import follow
 from node.package import verify_package
 from node.settings import PROJECT_ROOT
@@ -43,6 +44,8 @@ URBAN, POLICE = "UrbanManagement", "PublicSecurity"
 SHOTS = Path(os.environ.get("EVNET_SCREENSHOTS", str(PROJECT_ROOT / "docs" / "screenshots")))
 SIZES = {"laptop": (1280, 800), "tablet": (820, 1180)}
 HOUR = dt.timedelta(hours=1)
+# The officer's area (片区) covers this scenario's camera: its page hears of the flag's steps.
+AREAS = (Area("console-yard", ("cam-console-*",), frozenset({"officer1"})),)
 # A real JPEG (1x1 px) so the browser draws it; the rest of the bytes are a comment segment.
 KEYFRAME = bytes.fromhex(
     "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b"
@@ -75,10 +78,15 @@ async def _serving(
 ) -> AsyncIterator[Served]:
     """``dep``'s gateway on a real port (the browser needs one), in this loop."""
     parts = open_parts(NodePaths.of(layout.state_dir, dep))
-    deps = department_gateway(layout, dep, parts, registrar_user="device1", work_dir=work / dep)
+    deps = department_gateway(
+        layout, dep, parts, registrar_user="device1", work_dir=work / dep, areas=AREAS
+    )
     # As `evnet gateway serve` does: the index follows the ledger (from the next block here:
-    # the session network's earlier tests are not this scenario's).
-    follower = index_follower(layout, dep, parts, work / dep / "follower.json")
+    # the session network's earlier tests are not this scenario's), and tells the officers'
+    # open streams of each flag it writes.
+    follower = index_follower(
+        layout, dep, parts, work / dep / "follower.json", flag_changes=deps.flag_changes
+    )
     following = asyncio.create_task(follow(follower, start_block=None, retry_seconds=1))
     tokens = {user: deps.tokens.issue_token(user, HOUR) for user in users}
     port = _free_port()
@@ -192,9 +200,17 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             # button, the reviewer reminds; the officer takes the loop to its case.
             assert "立案前尚需劝导 2 次" in await row.inner_text()
             assert await row.locator('[data-key="c"]').count() == 0
+            # The officer's review page, open while the reviewer acts, is told of the step:
+            # the follower indexes it and the page's event stream brings it (no reload).
+            officer = await _sign_in(browser, served, "officer1")
+            await officer.goto(f"{served.url}/console/review")
+            news = officer.locator("#my-areas p.news")
+            assert flag in await officer.locator("#my-areas").inner_text()
+            assert await news.count() == 0
             await reviewer.keyboard.press("m")
             await reviewer.locator(".notice").wait_for(timeout=60_000)
-            officer = await _sign_in(browser, served, "officer1")
+            await news.wait_for(timeout=60_000)
+            assert "1 条预警变动" in await news.inner_text()
             for status, step in (
                 ("reminded", "escalate"),
                 ("escalated", "community-remind"),

@@ -58,7 +58,7 @@ function followAreas(section) {
     let note = section.querySelector("p.news");
     if (!note) {
       note = document.createElement("p");
-      note.className = "news notice";
+      note.className = "news";
       note.setAttribute("role", "status");
       section.insertBefore(note, section.querySelector("h2").nextSibling);
     }
