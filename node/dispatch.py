@@ -28,6 +28,11 @@ class Area:
         return any(fnmatch.fnmatchcase(camera_id, p) for p in self.cameras)
 
 
+# Every camera of the department: what the centre's reviewers follow (no officer answers
+# for it; it names the flags' area in their feed).
+DEPARTMENT = Area("department", ("*",), frozenset())
+
+
 def areas_of(areas: Iterable[Area], officer: str) -> list[Area]:
     """The areas ``officer`` answers for, in configuration order."""
     return [a for a in areas if officer in a.officers]

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ValidationError
 
 from chaincode.rules.stages import machine as stage_machine
+from gateway.auth import Principal
 from gateway.console import overview
 from gateway.console.render import page
 from gateway.console.session import (
@@ -53,9 +54,9 @@ from gateway.routes import (
     review,
 )
 from gateway.uploads import safe_name
-from node.dispatch import areas_of
+from node.dispatch import DEPARTMENT, Area, areas_of
 from node.index.cases import CaseQuery, search_cases
-from node.index.flags import assigned_flags
+from node.index.flags import assigned_flags, feed_head
 from node.index.reports import Period, PeriodReport
 from node.package import verify_package
 from schemas.claims import MAX_MEDIA
@@ -153,35 +154,46 @@ async def home(session: SessionOf) -> Response:
 # --- the review queue -------------------------------------------------------------------------
 
 
-@router.get("/assignments/stream")
-async def assignment_stream(
+@router.get("/review/stream")
+async def review_stream(
     request: Request,
     deps: Deps,
-    session: Annotated[Session, viewer(Role.OFFICER)],
+    session: Annotated[Session, viewer(Role.OFFICER, Role.REVIEWER)],
     after: Annotated[str | None, Query(max_length=300)] = None,
     last_event_id: Annotated[str | None, Header(max_length=300)] = None,
 ) -> Response:
-    """The officer's areas' changes, pushed to the review page as ``GET /assignments/stream``
-    pushes them to a handheld, the console's cookie standing for the bearer token."""
-    mine = areas_of(deps.areas, session.who.user)
-    if not mine:
+    """The flags the review page follows, each change pushed as ``GET /assignments/stream``
+    pushes it to a handheld, the console's cookie standing for the bearer token: an
+    officer's areas, or for a reviewer the whole department's (the centre's queue)."""
+    followed = _followed(deps, session.who)
+    if not followed:
         raise Problem(409, "NO_AREAS", "you answer for no area (片区) yet")
 
     async def admitted() -> Problem | None:
         now = authenticate(deps, request.cookies.get(COOKIE))
         if now is None:
             return Problem(401, "UNAUTHENTICATED", "sign in again")
-        if now.user != session.who.user or now.role is not Role.OFFICER:
+        if now != session.who:  # another user, or the same one with another role now
             return Problem(403, "ACCESS_DENIED", "access denied")
         return None
 
     cursor = dispatch.cursor_of(last_event_id or after)
-    return dispatch.assignment_events(deps, session.who, mine, cursor, admitted)
+    return dispatch.assignment_events(deps, session.who, followed, cursor, admitted)
 
 
-def _stream_after(cursor: str | None) -> str:
-    query = "" if cursor is None else "?" + urlencode({"after": cursor})
-    return "/console/assignments/stream" + query
+def _followed(deps: GatewayDeps, who: Principal) -> list[Area]:
+    """What a review page follows live: an officer's areas; a reviewer's department."""
+    if who.role is Role.REVIEWER:
+        return [DEPARTMENT]
+    return areas_of(deps.areas, who.user) if who.role is Role.OFFICER else []
+
+
+def _stream_from(deps: GatewayDeps, followed: list[Area]) -> str | None:
+    """The review page's stream, from the latest change it shows (None: it follows none)."""
+    if not followed:
+        return None
+    head = feed_head(deps.index, deps.org, followed)
+    return "/console/review/stream" + ("" if head is None else "?" + urlencode({"after": head}))
 
 
 @router.get("/review")
@@ -203,20 +215,22 @@ async def review_queue(
     mine = areas_of(deps.areas, session.who.user) if session.who.role is Role.OFFICER else []
     assigned = (
         await run_in_threadpool(
-            lambda: assigned_flags(deps.index, deps.org, mine, page_size=MAX_PAGE_SIZE)
+            lambda: assigned_flags(deps.index, deps.org, mine, page_size=MAX_PAGE_SIZE).flags
         )
         if mine
-        else None
+        else []
     )
+    # Then each later change is pushed to the page (console.js), from what it shows now.
+    followed = _followed(deps, session.who)
+    stream = await run_in_threadpool(_stream_from, deps, followed)
     return page(
         request,
         "review.html",
         {
             "session": session,
             "areas": [a.name for a in mine],
-            "assigned": [] if assigned is None else assigned.flags,
-            # The page then hears of each later change (console.js, the stream above).
-            "assigned_stream": _stream_after(None if assigned is None else assigned.cursor),
+            "assigned": assigned,
+            "stream": stream,
             "queue": queue,
             "captures": captures,
             "status": status,

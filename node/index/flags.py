@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from node.dispatch import Area, area_of, like_pattern
 from node.index.database import IndexDatabase
@@ -74,13 +74,10 @@ def assigned_flags(
     first. Without a cursor, the open flags only (the work at hand; settled ones, rejected,
     rectified or filed, are history); with one, every change, settling included, so that
     a handheld drops what is done."""
-    patterns = [like_pattern(p) for a in areas for p in a.cameras]
-    if not patterns:
+    covered = _covered(org, areas)
+    if covered is None:
         return AssignedPage([], None if after is None else str(after))
-    query = select(FlagRow).where(
-        FlagRow.org == org,
-        or_(*(FlagRow.camera_id.like(p, escape="\\") for p in patterns)),
-    )
+    query = select(FlagRow).where(*covered)
     if after is None:
         query = query.where(FlagRow.status.not_in([s.value for s in SETTLED]))
     else:
@@ -108,3 +105,31 @@ def assigned_flags(
     ]
     last = FlagCursor(rows[-1].updated_at, rows[-1].flag_id) if rows else after
     return AssignedPage(flags, None if last is None else str(last))
+
+
+def feed_head(index: IndexDatabase, org: str, areas: Sequence[Area]) -> str | None:
+    """The cursor of the latest change among ``org``'s flags that ``areas`` cover (None:
+    none yet): a page showing the feed as it is now follows it from here."""
+    covered = _covered(org, areas)
+    if covered is None:
+        return None
+    query = (
+        select(FlagRow.updated_at, FlagRow.flag_id)
+        .where(*covered)
+        .order_by(FlagRow.updated_at.desc(), FlagRow.flag_id.desc())
+        .limit(1)
+    )
+    with index.session() as session:
+        row = session.execute(query).first()
+    return None if row is None else str(FlagCursor(row.updated_at, row.flag_id))
+
+
+def _covered(org: str, areas: Sequence[Area]) -> tuple[ColumnElement[bool], ...] | None:
+    """The conditions for ``org``'s flags whose cameras ``areas`` cover (None: no camera)."""
+    patterns = [like_pattern(p) for a in areas for p in a.cameras]
+    if not patterns:
+        return None
+    return (
+        FlagRow.org == org,
+        or_(*(FlagRow.camera_id.like(p, escape="\\") for p in patterns)),
+    )

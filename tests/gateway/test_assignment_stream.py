@@ -293,10 +293,11 @@ def test_an_event_s_fields_stay_on_their_lines() -> None:
 def test_the_console_s_review_page_follows_the_officer_s_areas(kit: Kit) -> None:
     browser, _ = sign_in(kit, "officer1")
     html = browser.get("/console/review").text
-    match = re.search(r'data-stream="/console/assignments/stream\?after=([^"]+)"', html)
+    match = re.search(r'data-stream="/console/review/stream\?after=([^"]+)"', html)
     assert match is not None, html
     after = urllib.parse.unquote(match.group(1))
-    assert after.endswith("|evt-1")  # the page's own last change: the stream starts after it
+    assert after.endswith("|evt-1")  # its areas' last change: the stream starts after it
+    assert 'id="queue-news"' not in html  # an officer follows their areas, not the department
     cookie = {COOKIE: browser.cookies[COOKIE]}
     with served(kit) as base, console_stream(base, cookie, after) as s:
         assert ids(s.next()) == []  # nothing since the page
@@ -309,11 +310,25 @@ def test_the_console_s_review_page_follows_the_officer_s_areas(kit: Kit) -> None
         assert s.at_end()
 
 
+def test_a_reviewer_s_page_follows_the_whole_department(kit: Kit) -> None:
+    browser, _ = sign_in(kit, "reviewer1")
+    html = browser.get("/console/review").text
+    match = re.search(r'id="queue-news" data-stream="/console/review/stream\?after=([^"]+)"', html)
+    assert match is not None, html
+    after = urllib.parse.unquote(match.group(1))
+    assert after.endswith("|evt-2")  # the department's latest change, in any area or none
+    cookie = {COOKIE: browser.cookies[COOKIE]}
+    with served(kit) as base, console_stream(base, cookie, after) as s:
+        assert ids(s.next()) == []
+        moved(kit, flag("evt-7", "cam-anywhere-7", 30))  # a camera no area covers
+        assert ids(s.next()) == [("evt-7", "detected")]
+
+
 @contextmanager
 def console_stream(base: str, cookies: dict[str, str], after: str) -> Iterator[Stream]:
     with (
         httpx.Client(base_url=base, cookies=cookies, timeout=READ_TIMEOUT) as client,
-        client.stream("GET", "/console/assignments/stream", params={"after": after}) as resp,
+        client.stream("GET", "/console/review/stream", params={"after": after}) as resp,
     ):
         assert resp.status_code == 200, resp.read()
         yield Stream(resp)
@@ -321,14 +336,14 @@ def console_stream(base: str, cookies: dict[str, str], after: str) -> Iterator[S
 
 @pytest.mark.parametrize(
     ("user", "areas", "status"),
-    [(None, AREAS, 303), ("reviewer1", AREAS, 403), ("officer1", (), 409)],
+    [(None, AREAS, 303), ("partner1", AREAS, 403), ("auditor1", AREAS, 403), ("officer1", (), 409)],
 )
 def test_the_console_s_stream_is_refused_as_its_pages_are(
     tmp_path: Path, user: str | None, areas: Any, status: int
 ) -> None:
     kit = build(tmp_path, areas=areas)
     browser = sign_in(kit, user)[0] if user else kit.client
-    resp = browser.get("/console/assignments/stream", follow_redirects=False)
+    resp = browser.get("/console/review/stream", follow_redirects=False)
     assert resp.status_code == status
     assert not resp.headers.get("content-type", "").startswith("text/event-stream")
     assert kit.deps.stream_slots.total() == 0

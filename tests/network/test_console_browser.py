@@ -120,7 +120,7 @@ async def partner_gateway(people: Network, tmp_path: Path) -> AsyncIterator[Serv
         yield police
 
 
-def _upload(people: Network) -> Upload:
+def _upload(people: Network, camera_id: str = "cam-console-1") -> Upload:
     layout = people.layout
     device = org_crypto(layout.state_dir, layout.consortium, URBAN).user("device1")
     return signed_upload(
@@ -128,7 +128,7 @@ def _upload(people: Network) -> Upload:
         layout.consortium.department(URBAN).msp_id,
         KEYFRAME,
         event_id=f"evt-ui-{uuid.uuid4().hex[:10]}",
-        camera_id="cam-console-1",
+        camera_id=camera_id,
         violation_type="shopfront_operation",
         place={"lat": 29.8886, "lon": 121.5561},
         detections=[{"class_name": "person", "confidence": 0.87, "bbox": [10, 20, 110, 220]}],
@@ -190,6 +190,13 @@ async def test_review_confirm_advance_and_audit_in_a_browser(
             assert "出店经营" in await row.inner_text()
             assert "cam-console-1" in await row.inner_text()
             await _shoot(reviewer, "review")
+            # A camera raises another flag while the reviewer's page is open: the page is
+            # told (the centre's queue follows the whole department), without a reload.
+            other = await api.post(
+                "/devices/submissions", files=_upload(people, "cam-yard-9"), headers=device
+            )
+            assert other.status_code == 201, other.text
+            await reviewer.locator("#queue-news p.news").wait_for(timeout=60_000)
             await row.click()  # the current flag: its keyframe loads through an access record
             note = row.locator(".access[data-tx]")
             await note.wait_for(timeout=30_000)

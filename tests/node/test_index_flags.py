@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from indexkit import flag_row, put_flags
 
-from node.dispatch import Area, like_pattern
+from node.dispatch import DEPARTMENT, Area, like_pattern
 from node.index import IndexDatabase, SearchError
-from node.index.flags import FlagCursor, assigned_flags
+from node.index.flags import FlagCursor, assigned_flags, feed_head
 
 URBAN, MARKET = "UrbanManagementMSP", "MarketSupervisionMSP"
 T0 = dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC)
@@ -105,3 +105,19 @@ def test_a_cursor_the_feed_did_not_give_is_refused(text: str) -> None:
 def test_like_patterns_keep_sql_wildcards_literal() -> None:
     assert like_pattern("cam-*-?") == "cam-%-_"
     assert like_pattern("cam_1%") == "cam\\_1\\%"
+
+
+def test_the_feed_s_head_is_its_latest_change_settled_or_not(flags: IndexDatabase) -> None:
+    def at(minute: int, flag_id: str) -> str:
+        return f"{(T0 + dt.timedelta(minutes=minute)).isoformat()}|{flag_id}"
+
+    assert feed_head(flags, URBAN, [RENMIN]) == at(8, "f8")
+    put(flags, flag("f3", "cam-renmin-2", 30, "rejected"))  # a settled flag moved last
+    head = feed_head(flags, URBAN, [RENMIN])
+    assert head == at(30, "f3")
+    # A feed followed from its head has nothing yet; the department's covers every camera.
+    assert assigned_flags(flags, URBAN, [RENMIN], after=FlagCursor.parse(head)).flags == []
+    assert feed_head(flags, URBAN, [DEPARTMENT]) == head
+    assert feed_head(flags, MARKET, [DEPARTMENT]) == at(7, "f7")
+    assert feed_head(flags, URBAN, []) is None
+    assert feed_head(flags, URBAN, [Area("none", ("cam-nowhere",), frozenset())]) is None

@@ -194,6 +194,7 @@ WORDS: dict[str, str] = {
     ),
     "area_news": "{n} change(s) in your areas since this page was loaded",
     "reload": "Reload",
+    "queue_news": "{n} change(s) to the department's flags since this page was loaded",
     "my_areas": "My areas",
     "no_assigned": "Nothing open in your areas",
     "flag": "Flag",

@@ -189,6 +189,7 @@ WORDS: dict[str, str] = {
     "add_evidence_help": "照片或视频, 最多 10 个文件、100 MB; 以您的名义登记并用您的密钥签名",
     "area_news": "本页打开后, 您的片区有 {n} 条预警变动",
     "reload": "刷新",
+    "queue_news": "本页打开后, 本部门有 {n} 条预警变动",
     "my_areas": "我的片区",
     "no_assigned": "片区内暂无待办预警",
     "flag": "预警",

@@ -1,7 +1,8 @@
 // The review queue's keys (j/k move, c confirm, r reject, m remind) and the evidence viewer:
 // an item is fetched through the console's access-record route and the ledger transaction
-// that recorded the view (X-Access-Record) is shown under it. An officer's areas hear of each
-// later change of their flags (server-sent events) and say how many came since the page.
+// that recorded the view (X-Access-Record) is shown under it. The page hears of each later
+// change of the flags it follows (an officer's areas, a reviewer's department: server-sent
+// events) and says how many came since it loaded.
 "use strict";
 
 async function showEvidence(figure) {
@@ -48,7 +49,7 @@ function select(items, item) {
 // The stream starts after the page's own cursor, so every item it sends is a change since.
 // EventSource reconnects by itself with the last event id; an `end` other than RECONNECT
 // (signed out, the role changed) closes it.
-function followAreas(section) {
+function follow(section) {
   if (!section || !section.dataset.stream || !window.EventSource) return;
   const source = new EventSource(section.dataset.stream);
   let changes = 0;
@@ -60,7 +61,8 @@ function followAreas(section) {
       note = document.createElement("p");
       note.className = "news";
       note.setAttribute("role", "status");
-      section.insertBefore(note, section.querySelector("h2").nextSibling);
+      const heading = section.querySelector("h2");
+      section.insertBefore(note, heading ? heading.nextSibling : section.firstChild);
     }
     note.textContent = section.dataset.news.replace("{n}", String(changes)) + " · ";
     const reload = note.appendChild(document.createElement("a"));
@@ -73,7 +75,8 @@ function followAreas(section) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  followAreas(document.getElementById("my-areas"));
+  follow(document.getElementById("my-areas"));
+  follow(document.getElementById("queue-news"));
   const items = Array.from(document.querySelectorAll("#queue > li.flag"));
   select(items, items[0]);
   items.forEach((li) => li.addEventListener("click", () => select(items, li)));
