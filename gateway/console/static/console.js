@@ -66,7 +66,10 @@ function follow(section) {
     }
     note.textContent = section.dataset.news.replace("{n}", String(changes)) + " · ";
     const reload = note.appendChild(document.createElement("a"));
-    reload.href = window.location.href;
+    // The page as it is now, without the outcome of the action that led here.
+    const url = new URL(window.location.href);
+    ["done", "flag", "tx", "case"].forEach((key) => url.searchParams.delete(key));
+    reload.href = url.toString();
     reload.textContent = section.dataset.reload;
   });
   source.addEventListener("end", (event) => {
