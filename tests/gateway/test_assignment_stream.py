@@ -291,14 +291,9 @@ def test_an_event_s_fields_stay_on_their_lines() -> None:
 
 
 def test_the_console_s_review_page_follows_the_officer_s_areas(kit: Kit) -> None:
-    browser, _ = sign_in(kit, "officer1")
-    html = browser.get("/console/review").text
-    match = re.search(r'data-stream="/console/review/stream\?after=([^"]+)"', html)
-    assert match is not None, html
-    after = urllib.parse.unquote(match.group(1))
+    html, after, cookie = review_page(kit, "officer1", "my-areas")
     assert after.endswith("|evt-1")  # its areas' last change: the stream starts after it
     assert 'id="queue-news"' not in html  # an officer follows their areas, not the department
-    cookie = {COOKIE: browser.cookies[COOKIE]}
     with served(kit) as base, console_stream(base, cookie, after) as s:
         assert ids(s.next()) == []  # nothing since the page
         moved(kit, flag("evt-1", "cam-renmin-1", 30, "reminded"))
@@ -311,17 +306,22 @@ def test_the_console_s_review_page_follows_the_officer_s_areas(kit: Kit) -> None
 
 
 def test_a_reviewer_s_page_follows_the_whole_department(kit: Kit) -> None:
-    browser, _ = sign_in(kit, "reviewer1")
-    html = browser.get("/console/review").text
-    match = re.search(r'id="queue-news" data-stream="/console/review/stream\?after=([^"]+)"', html)
-    assert match is not None, html
-    after = urllib.parse.unquote(match.group(1))
+    _, after, cookie = review_page(kit, "reviewer1", "queue-news")
     assert after.endswith("|evt-2")  # the department's latest change, in any area or none
-    cookie = {COOKIE: browser.cookies[COOKIE]}
     with served(kit) as base, console_stream(base, cookie, after) as s:
         assert ids(s.next()) == []
         moved(kit, flag("evt-7", "cam-anywhere-7", 30))  # a camera no area covers
         assert ids(s.next()) == [("evt-7", "detected")]
+
+
+def review_page(kit: Kit, user: str, section: str) -> tuple[str, str, dict[str, str]]:
+    """``user``'s review page in the console: its HTML, the cursor its ``section`` follows
+    the feed from, and the session's cookie."""
+    browser, _ = sign_in(kit, user)
+    html = browser.get("/console/review").text
+    match = re.search(rf'id="{section}" data-stream="/console/review/stream\?after=([^"]+)"', html)
+    assert match is not None, html
+    return html, urllib.parse.unquote(match.group(1)), {COOKIE: browser.cookies[COOKIE]}
 
 
 @contextmanager
