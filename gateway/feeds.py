@@ -1,6 +1,6 @@
-"""Pushes to handhelds as server-sent events (``text/event-stream``, WHATWG HTML, "Server-sent
-events"): the wire format, how a stream is kept alive and how long it lives, and how many
-one person may hold open.
+"""Pushes to handhelds and to the console's pages as server-sent events
+(``text/event-stream``, WHATWG HTML, "Server-sent events"): the wire format, how a stream is
+kept alive and how long it lives, and how many one person may hold open.
 
 A stream ends by itself after ``lifetime_seconds``. A client that follows the format (a
 browser's ``EventSource``, the demo's handheld) reconnects after ``retry_ms`` and sends the

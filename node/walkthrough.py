@@ -31,7 +31,7 @@ import httpx
 import yaml
 from fabric_protos.common import ledger_pb2
 
-from gateway.feeds import EventReader
+from gateway.feeds import Event, EventReader
 from node.consortium.clients import department_contract
 from node.consortium.config import Department
 from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
@@ -144,51 +144,63 @@ def ensure_demo_area(state_dir: Path) -> Path | None:
 
 class _Handheld:
     """The grid officer's handheld as a phone app holds it: ``GET /assignments/stream``
-    open, reconnecting with the last event id when the gateway ends a stream; each flag id
-    pushed to it, kept with the moment it came."""
+    open, reconnecting with the last event id when the gateway ends a stream; the flag ids
+    pushed to it."""
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
         self.areas: list[str] = []
-        self.seen: dict[str, float] = {}
+        self.seen: set[str] = set()
+        self.ended = False
         self._last_id: str | None = None
         self._news = asyncio.Event()
 
     async def run(self) -> None:
-        """Hold the stream until cancelled. Raises RuntimeError if the gateway refuses it or
+        """Hold the stream until cancelled, or until the gateway says this officer answers
+        for no area. Raises RuntimeError if the gateway refuses the stream otherwise or
         ends it for good (a revoked token, a failed ledger)."""
-        while True:
-            reader = EventReader()
-            headers = {} if self._last_id is None else {"Last-Event-ID": self._last_id}
-            async with self.client.stream("GET", "/assignments/stream", headers=headers) as resp:
-                if resp.status_code != 200:
-                    body = (await resp.aread()).decode(errors="replace")
-                    raise RuntimeError(f"GET /assignments/stream: {resp.status_code} {body[:300]}")
-                async for line in resp.aiter_lines():
-                    event = reader.feed(line)
-                    if event is None:
-                        continue
-                    doc = json.loads(event.data)
-                    if event.name == "end" and doc["code"] != "RECONNECT":
-                        raise RuntimeError(f"the assignment stream ended: {doc}")
-                    if event.name == "assignments":
-                        self.areas, self._last_id = doc["areas"], event.id or self._last_id
-                        now = asyncio.get_running_loop().time()
-                        for item in doc["items"]:
-                            self.seen.setdefault(item["flag_id"], now)
-                        self._news.set()
-            await asyncio.sleep((reader.retry_ms or 1000) / 1000)
+        try:
+            while True:
+                reader = EventReader()
+                headers = {} if self._last_id is None else {"Last-Event-ID": self._last_id}
+                async with self.client.stream(
+                    "GET", "/assignments/stream", headers=headers
+                ) as resp:
+                    if resp.status_code == 409:  # NO_AREAS: nothing would ever come
+                        return
+                    if resp.status_code != 200:
+                        body = (await resp.aread()).decode(errors="replace")
+                        raise RuntimeError(
+                            f"GET /assignments/stream: {resp.status_code} {body[:300]}"
+                        )
+                    async for line in resp.aiter_lines():
+                        self._take(reader.feed(line))
+                await asyncio.sleep((reader.retry_ms or 1000) / 1000)
+        finally:
+            self.ended = True
+            self._news.set()  # wakes until_seen: nothing more will come
+
+    def _take(self, event: Event | None) -> None:
+        if event is None:
+            return
+        doc = json.loads(event.data)
+        if event.name == "end" and doc["code"] != "RECONNECT":
+            raise RuntimeError(f"the assignment stream ended: {doc}")
+        if event.name == "assignments":
+            self.areas, self._last_id = doc["areas"], event.id or self._last_id
+            self.seen.update(item["flag_id"] for item in doc["items"])
+            self._news.set()
 
     async def until_seen(self, flag_ids: set[str], timeout: float) -> int:
         """How many of ``flag_ids`` were pushed, waiting up to ``timeout`` seconds for all
         of them (the gateway's index follows the ledger a moment behind)."""
         loop = asyncio.get_running_loop()
         ends_at = loop.time() + timeout
-        while not flag_ids <= self.seen.keys() and (left := ends_at - loop.time()) > 0:
+        while not flag_ids <= self.seen and not self.ended and (left := ends_at - loop.time()) > 0:
             self._news.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._news.wait(), left)
-        return len(flag_ids & self.seen.keys())
+        return len(flag_ids & self.seen)
 
 
 async def _capture(
