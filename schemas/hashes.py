@@ -93,7 +93,10 @@ class Digest:
         return core_schema.no_info_plain_validator_function(
             validate,
             json_schema_input_schema=core_schema.str_schema(pattern=_TEXT.pattern[:-2] + "$"),
-            serialization=core_schema.plain_serializer_function_ser_schema(str),
+            # Its text form, also in a response's schema (OpenAPI of what the API returns).
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                str, return_schema=core_schema.str_schema(pattern=_TEXT.pattern[:-2] + "$")
+            ),
         )
 
 
