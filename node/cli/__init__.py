@@ -14,6 +14,7 @@ from node.cli import (
     backup,
     demo,
     detect,
+    disclose,
     doctor,
     gateway,
     identity,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_parser(sub)
     backup.add_parser(sub)
     report.add_parser(sub)
+    disclose.add_parser(sub)
     return parser
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from gateway.spreadsheet import period_report_csv
 from node.cli.network import network_from
+from node.consortium.config import Department
 from node.department import NodePaths
-from node.index import IndexConfigError, open_index
+from node.index import IndexConfigError, IndexDatabase, open_index
 from node.index.reports import (
     DEFAULT_UTC_OFFSET,
     Period,
@@ -40,31 +41,62 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(handler=_report)
 
 
+class NodeIndexUnavailable(Exception):
+    """The department's index cannot be opened (``code``: NODE_NOT_FOUND, BAD_ARGUMENT)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def period_of(
+    args: argparse.Namespace, now: dt.datetime
+) -> tuple[Period, dt.datetime, dt.datetime]:
+    """The period asked for (``--period``, ``--on``, ``--utc-offset``) and its bounds.
+
+    Raises:
+        ValueError: a bad offset or date, said for a person.
+    """
+    zone = parse_utc_offset(args.utc_offset)
+    on = None if args.on is None else dt.date.fromisoformat(args.on)
+    period = Period(args.period)
+    return (period, *period_bounds(period, report_day(on, zone, now), zone))
+
+
+def node_index(
+    args: argparse.Namespace, settings: Settings, department: Department
+) -> IndexDatabase:
+    """The department node's index, or the one ``--index-url`` names.
+
+    Raises:
+        NodeIndexUnavailable: no node here and no URL, or a bad URL.
+    """
+    paths = NodePaths.of(settings.state_dir, department.name)
+    if args.index_url is None and not paths.root.is_dir():
+        raise NodeIndexUnavailable(
+            "NODE_NOT_FOUND",
+            f"{department.name} has no node in {settings.state_dir} "
+            "(start it with `evnet up`, or give --index-url)",
+        )
+    try:
+        return open_index(args.index_url or paths.index_url)
+    except IndexConfigError as err:
+        raise NodeIndexUnavailable("BAD_ARGUMENT", f"--index-url: {err}") from None
+
+
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     now = dt.datetime.now(dt.UTC)
     try:
-        zone = parse_utc_offset(args.utc_offset)
-        on = None if args.on is None else dt.date.fromisoformat(args.on)
-        day = report_day(on, zone, now)
+        period, since, until = period_of(args, now)
     except ValueError as err:
         print(f"evnet: BAD_ARGUMENT: {err}", file=sys.stderr)
         return 2
     department = network_from(settings, verbose=False).layout.consortium.department(args.org)
-    paths = NodePaths.of(settings.state_dir, department.name)
-    if args.index_url is None and not paths.root.is_dir():
-        print(
-            f"evnet: NODE_NOT_FOUND: {department.name} has no node in {settings.state_dir} "
-            "(start it with `evnet up`, or give --index-url)",
-            file=sys.stderr,
-        )
-        return 2
     try:
-        index = open_index(args.index_url or paths.index_url)
-    except IndexConfigError as err:
-        print(f"evnet: BAD_ARGUMENT: --index-url: {err}", file=sys.stderr)
+        index = node_index(args, settings, department)
+    except NodeIndexUnavailable as err:
+        print(f"evnet: {err.code}: {err}", file=sys.stderr)
         return 2
-    period = Period(args.period)
-    since, until = period_bounds(period, day, zone)
     report = period_report(index, department.msp_id, period, since, until, now)
     if args.csv:
         sys.stdout.write(period_report_csv(report).decode())

@@ -1,0 +1,175 @@
+"""The bulletin: a department's administrative decisions of one period, as the public sees
+them (行政执法公示: 行政处罚决定公开), signed by the person who published it.
+
+What it says of each decision is what the ledger recorded when the decision was taken: the
+case, the violation type, the procedure, the outcome (a fine and its amount, or no penalty:
+首违免罚), the legal basis and discretion benchmark the schedule gave, when, and the
+transaction and document hash that bind it. It never names the party: only whether it is a
+person or an organisation. Names live off the ledger, in the decision document; the document's
+hash lets a party holding it check that the published decision is theirs.
+
+The signed form is canonical JSON (RFC 8785)::
+
+    {"bulletin": {...}, "signature": "<base64 DER ECDSA over the bulletin's canonical bytes>",
+     "signer": "<PEM>", "intermediates": []}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from enum import StrEnum
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from node.index.reports import parse_utc_offset
+from schemas.canonical import canonical_json
+from schemas.glossary import Procedure, ViolationType
+from schemas.hashes import Digest
+from schemas.ledger import Citation, Ident, LedgerTime, MspId, SubjectKind, parse_ledger_time
+
+FORMAT: Final = "evidencenet-bulletin/1"
+# A month of a large city's decisions, with room: a bulletin is one file a portal serves.
+MAX_DECISIONS: Final = 20_000
+MAX_BYTES: Final = 32 << 20
+TxId = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Pem = Annotated[str, Field(min_length=1, max_length=16_384)]
+Offset = Annotated[str, Field(pattern=r"^[+-]\d\d:\d\d$")]
+
+
+class BulletinMalformed(ValueError):
+    """The bytes are not a signed bulletin of this format (what is wrong is the message)."""
+
+
+class Outcome(StrEnum):
+    PENALTY = "penalty"  # 行政处罚决定: a fine (amount_cents)
+    NO_PENALTY = "no_penalty"  # 不予行政处罚决定: the first-violation exemption (首违免罚)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DecisionNotice(_Model):
+    """One decision as published: nothing about the party but its kind."""
+
+    case_id: Ident
+    violation_type: ViolationType
+    procedure: Procedure
+    outcome: Outcome
+    amount_cents: Annotated[int, Field(ge=0)]
+    legal_basis: Citation
+    discretion_benchmark: Citation
+    schedule_version: Annotated[int, Field(ge=1)]
+    subject_kind: SubjectKind
+    decided_at: LedgerTime
+    decision_tx: TxId
+    # The decision document (行政处罚决定书); none for a no-penalty closing that filed none.
+    document_hash: Digest | None = None
+
+    @model_validator(mode="after")
+    def _amount(self) -> DecisionNotice:
+        if self.outcome is Outcome.NO_PENALTY and self.amount_cents:
+            raise ValueError(f"{self.case_id}: a no-penalty decision has no amount")
+        return self
+
+
+class Bulletin(_Model):
+    """A department's decisions taken from ``since`` (inclusive) to ``until`` (exclusive),
+    oldest first, as issued at ``issued_at`` (a period not over yet lists what came so far)."""
+
+    format: Literal["evidencenet-bulletin/1"]
+    channel: Annotated[str, Field(pattern=r"^[a-z][a-z0-9.\-]{0,48}$")]
+    org: MspId
+    period: Literal["day", "week", "month"]
+    since: LedgerTime
+    until: LedgerTime
+    utc_offset: Offset  # the department's zone: the period's days are its days
+    issued_at: LedgerTime
+    decisions: Annotated[list[DecisionNotice], Field(max_length=MAX_DECISIONS)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Bulletin:
+        # Ledger times are fixed-width UTC text: they compare as they sort.
+        if not self.since < self.until:
+            raise ValueError("since must come before until")
+        if self.issued_at < self.since:
+            raise ValueError("issued before its period began")
+        seen: set[str] = set()
+        for notice in self.decisions:
+            if not self.since <= notice.decided_at < self.until:
+                raise ValueError(f"{notice.case_id}: decided outside the period")
+            if notice.decided_at > self.issued_at:
+                raise ValueError(f"{notice.case_id}: decided after the bulletin was issued")
+            if notice.decision_tx in seen:
+                raise ValueError(f"{notice.case_id}: its decision is listed twice")
+            seen.add(notice.decision_tx)
+        order = [(n.decided_at, n.case_id) for n in self.decisions]
+        if order != sorted(order):
+            raise ValueError("decisions are not in the order they were taken")
+        return self
+
+    def canonical_bytes(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+    @property
+    def zone(self) -> dt.timezone:
+        return parse_utc_offset(self.utc_offset)
+
+    def days(self) -> tuple[dt.date, dt.date]:
+        """The period's first and last day, in the department's zone."""
+        last = parse_ledger_time(self.until).astimezone(self.zone) - dt.timedelta(microseconds=1)
+        return parse_ledger_time(self.since).astimezone(self.zone).date(), last.date()
+
+
+class SignedBulletin(_Model):
+    """A bulletin, its signer's certificate (and any intermediate CA certificates between it
+    and its department's root), and the signature over the bulletin's canonical bytes."""
+
+    bulletin: Bulletin
+    signature: Annotated[str, Field(min_length=1, max_length=256)]
+    signer: Pem
+    intermediates: Annotated[list[Pem], Field(max_length=4)] = []
+
+    @classmethod
+    def parse(cls, raw: bytes) -> SignedBulletin:
+        """Read a signed bulletin.
+
+        Raises:
+            BulletinMalformed: too large, not JSON, or not of this format.
+        """
+        if len(raw) > MAX_BYTES:
+            raise BulletinMalformed(f"larger than {MAX_BYTES} bytes")
+        try:
+            doc = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BulletinMalformed(f"not JSON: {exc}") from None
+        if isinstance(doc, dict) and isinstance(doc.get("bulletin"), dict):
+            found = doc["bulletin"].get("format")
+            if found != FORMAT:  # said plainly: a newer bulletin needs a newer verifier
+                raise BulletinMalformed(f"format {str(found)[:48]!r}, this verifier reads {FORMAT}")
+        try:
+            signed = cls.model_validate(doc)
+        except ValidationError as exc:
+            raise BulletinMalformed(_first_error(exc)) from None
+        signed.signature_bytes()  # base64, or BulletinMalformed
+        return signed
+
+    def signature_bytes(self) -> bytes:
+        """Raises: BulletinMalformed: the signature is not base64."""
+        try:
+            return base64.b64decode(self.signature, validate=True)
+        except (binascii.Error, ValueError):
+            raise BulletinMalformed("signature: not base64") from None
+
+    def canonical_bytes(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "bulletin"
+    return f"{where}: {err['msg']}"
