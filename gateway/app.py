@@ -13,6 +13,7 @@ from gateway.routes import (
     captures,
     cases,
     devices,
+    disclosures,
     dispatch,
     documents,
     evidence,
@@ -47,6 +48,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(redactions.router)
     app.include_router(subjects.router)
     app.include_router(reports.router)
+    app.include_router(disclosures.router)
     app.include_router(console.router)
     app.add_middleware(
         BodyLimit,

@@ -130,6 +130,7 @@ class GatewayDeps:
     # The acting person's identity and key, to sign what they assert themselves (an
     # officer's capture on the spot); None: captures answer 501.
     signer_for: Callable[[str], tuple[Identity, Signer]] | None = None
+    channel: str = ""  # the consortium's channel, named in what the gateway signs
     # Redacted copies' archive (node.redaction); None: beside the claims or spool directory.
     redactions_dir: Path | None = None
     # Rectification requests to devices after a reminder (None: reminders ask nothing).

@@ -204,6 +204,7 @@ def department_gateway(
             clients(user).contract.gateway.identity,
             clients(user).contract.gateway.signer,
         ),
+        channel=layout.consortium.channel,
         rectifications=RectificationRequests(work_dir / "rectifications.sqlite"),
         redactions_dir=redactions_dir,
         max_upload_bytes=max_upload_bytes,

@@ -83,10 +83,21 @@ async def build_report(
         Problem: 422 INVALID_REQUEST for an offset or a date out of range.
     """
     now = deps.clock()
+    since, until = period_window(period, on, offset, now)
+    return await run_in_threadpool(period_report, deps.index, deps.org, period, since, until, now)
+
+
+def period_window(
+    period: Period, on: dt.date | None, offset: str, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime]:
+    """[since, until) of the ``period`` holding ``on`` (default: today at ``offset``).
+
+    Raises:
+        Problem: 422 INVALID_REQUEST for an offset or a date out of range.
+    """
     try:
         zone = parse_utc_offset(offset)
         day = report_day(on, zone, now)
     except ValueError as err:
         raise Problem(422, "INVALID_REQUEST", str(err)) from None
-    since, until = period_bounds(period, day, zone)
-    return await run_in_threadpool(period_report, deps.index, deps.org, period, since, until, now)
+    return period_bounds(period, day, zone)

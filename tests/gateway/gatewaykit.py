@@ -656,6 +656,7 @@ class Signers:
 def build(root: Path, max_upload_bytes: int = 1 << 24, **changes: Any) -> Kit:
     ingest = service(root / "node")
     changes.setdefault("signer_for", Signers(root / "node"))
+    changes.setdefault("channel", "evidence")  # named in what the gateway signs (bulletins)
     clock = [NOW]
     chain = FakeChain(root / "node" / "ledger.json")
     deps = GatewayDeps(

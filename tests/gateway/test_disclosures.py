@@ -1,0 +1,135 @@
+"""POST /disclosures/{period}: a reviewer or an admin issues the department's signed bulletin
+of decisions; every other role and every bad request is refused with a stable code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from disclosurekit import DOCUMENT, SINCE, case, entry, index_row, tx
+from gatewaykit import Kit, build
+from ingestkit import make_ca
+
+from node.disclosure import Outcome, SignedBulletin, verify_bulletin
+from node.disclosure import collect as collect_module
+from node.package.anchors import TrustAnchors
+from schemas.glossary import Stage
+from schemas.ledger import ledger_time
+
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Kit:
+    kit = build(tmp_path)
+    kit.deps.clock = lambda: kit.clock[0]  # 2026-11-22: the month of the decisions below
+    for record, entries in [
+        (case("C-1"), [entry("C-1", 1, Stage.DECISION, SINCE + 2 * DAY)]),
+        (
+            case("C-2", stage=Stage.CLOSED_WITHOUT_PENALTY),
+            [entry("C-2", 1, Stage.CLOSED_WITHOUT_PENALTY, SINCE + 3 * DAY)],
+        ),
+    ]:
+        kit.chain.cases[record.case_id] = record
+        kit.chain.history[record.case_id] = entries
+        kit.deps.index.upsert_case(index_row(record))
+    return kit
+
+
+def _anchors(kit: Kit) -> bytes:
+    root = make_ca(kit.root / "node").cert_pem
+    return TrustAnchors.build(
+        "evidence", ["OrdererMSP"], {kit.deps.org: [root], "OrdererMSP": [root]}
+    ).canonical_bytes()
+
+
+@pytest.mark.parametrize("user", ["reviewer1", "admin"])
+def test_a_publisher_gets_the_signed_bulletin_of_the_month(kit: Kit, user: str) -> None:
+    resp = kit.client.post(
+        "/disclosures/month", params={"on": "2026-11-22"}, headers=kit.token(user)
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    assert 'filename="bulletin-month-2026-11-01.json"' in resp.headers["content-disposition"]
+    signed = SignedBulletin.parse(resp.content)
+    assert resp.content == signed.canonical_bytes()  # served exactly as signed
+    bulletin = signed.bulletin
+    assert (bulletin.org, bulletin.channel, bulletin.period) == (kit.deps.org, "evidence", "month")
+    assert bulletin.since == ledger_time(SINCE)
+    assert [(d.case_id, d.outcome) for d in bulletin.decisions] == [
+        ("C-1", Outcome.PENALTY),
+        ("C-2", Outcome.NO_PENALTY),
+    ]
+    assert bulletin.decisions[0].decision_tx == tx("C-1/1")
+    assert str(bulletin.decisions[0].document_hash) == DOCUMENT
+    report = verify_bulletin(resp.content, _anchors(kit))
+    assert report.ok, report.render()
+
+
+def test_a_day_without_decisions_is_an_empty_bulletin(kit: Kit) -> None:
+    resp = kit.client.post(
+        "/disclosures/day", params={"on": "2026-11-20"}, headers=kit.token("reviewer1")
+    )
+    assert resp.status_code == 200, resp.text
+    assert SignedBulletin.parse(resp.content).bulletin.decisions == []
+
+
+@pytest.mark.parametrize("user", ["officer1", "auditor1", "partner1", "edge-07"])
+def test_other_roles_are_refused(kit: Kit, user: str) -> None:
+    resp = kit.client.post("/disclosures/month", headers=kit.token(user))
+    assert resp.status_code == 403
+    assert resp.json()["code"] == "ACCESS_DENIED"
+
+
+def test_an_unauthenticated_or_expired_caller_is_refused(kit: Kit) -> None:
+    assert kit.client.post("/disclosures/month").status_code == 401
+    headers = kit.token("reviewer1", ttl=dt.timedelta(minutes=1))
+    kit.clock[0] += dt.timedelta(minutes=2)
+    resp = kit.client.post("/disclosures/month", headers=headers)
+    assert resp.status_code == 401
+    assert resp.json()["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code"),
+    [
+        ("/disclosures/month", {"on": "2026-13-01"}, "INVALID_REQUEST"),
+        ("/disclosures/year", {}, "INVALID_REQUEST"),
+        ("/disclosures/month", {"utc_offset": "+25:00"}, "INVALID_REQUEST"),
+        ("/disclosures/month", {"on": "1999-01-01"}, "INVALID_REQUEST"),
+        ("/disclosures/month", {"on": "2026-12-01"}, "PERIOD_NOT_BEGUN"),
+    ],
+)
+def test_a_bad_period_is_refused_with_what_is_wrong(
+    kit: Kit, path: str, params: dict[str, str], code: str
+) -> None:
+    resp = kit.client.post(path, params=params, headers=kit.token("reviewer1"))
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["code"] == code
+    assert resp.headers["content-type"] == "application/problem+json"
+
+
+def test_too_many_decisions_ask_for_a_shorter_period(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collect_module, "MAX_DECISIONS", 1)
+    resp = kit.client.post("/disclosures/month", headers=kit.token("reviewer1"))
+    assert resp.status_code == 422
+    assert resp.json()["code"] == "TOO_MANY_DECISIONS"
+    assert "shorter period" in resp.json()["detail"]
+
+
+def test_a_decision_the_gateway_cannot_read_is_a_502_not_a_partial_bulletin(kit: Kit) -> None:
+    kit.chain.history["C-1"] = [entry("C-1", 1, Stage.DECISION, SINCE + DAY, penalty=None)]
+    resp = kit.client.post("/disclosures/month", headers=kit.token("reviewer1"))
+    assert resp.status_code == 502
+    assert resp.json()["code"] == "LEDGER_DATA_MALFORMED"
+    assert "C-1" not in resp.text  # the detail is in the log, not the answer
+
+
+def test_a_gateway_without_signing_keys_signs_no_bulletin(tmp_path: Path) -> None:
+    kit = build(tmp_path, signer_for=None)
+    resp = kit.client.post("/disclosures/month", headers=kit.token("reviewer1"))
+    assert resp.status_code == 501
+    assert resp.json()["code"] == "DISCLOSURES_NOT_CONFIGURED"
