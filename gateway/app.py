@@ -23,6 +23,7 @@ from gateway.routes import (
     review,
     subjects,
 )
+from node.disclosure.bulletin import MAX_BYTES as MAX_BULLETIN_BYTES
 
 
 def create_app(deps: GatewayDeps) -> FastAPI:
@@ -57,6 +58,8 @@ def create_app(deps: GatewayDeps) -> FastAPI:
             devices.SUBMISSIONS_ROUTE: None,
             captures.CAPTURES_ROUTE: None,
             packages.VERIFY_ROUTE: None,
+            # A published bulletin an auditor checks: up to a month of a city's decisions.
+            disclosures.CHECK_ROUTE: MAX_BULLETIN_BYTES,
             # A legal step's document, and the form around it.
             documents.DOCUMENTS_ROUTE: documents.MAX_CASE_DOCUMENT + (64 << 10),
             "/console/cases/{case_id}/stage": MAX_STAGE_DOCUMENT + (64 << 10),

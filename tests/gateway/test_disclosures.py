@@ -3,8 +3,10 @@ of decisions; every other role and every bad request is refused with a stable co
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from disclosurekit import DOCUMENT, SINCE, case, entry, index_row, tx
@@ -13,6 +15,7 @@ from ingestkit import make_ca
 
 from node.disclosure import Outcome, SignedBulletin, verify_bulletin
 from node.disclosure import collect as collect_module
+from node.disclosure.bulletin import MAX_BYTES
 from node.package.anchors import TrustAnchors
 from schemas.glossary import Stage
 from schemas.ledger import ledger_time
@@ -133,3 +136,79 @@ def test_a_gateway_without_signing_keys_signs_no_bulletin(tmp_path: Path) -> Non
     resp = kit.client.post("/disclosures/month", headers=kit.token("reviewer1"))
     assert resp.status_code == 501
     assert resp.json()["code"] == "DISCLOSURES_NOT_CONFIGURED"
+
+
+def _published(kit: Kit) -> dict[str, Any]:
+    resp = kit.client.post("/disclosures/month", headers=kit.token("reviewer1"))
+    assert resp.status_code == 200, resp.text
+    doc: dict[str, Any] = resp.json()
+    return doc
+
+
+def _check(kit: Kit, doc: dict[str, Any], user: str = "auditor1") -> Any:
+    return kit.client.post("/disclosures/check", json=doc, headers=kit.token(user))
+
+
+def test_an_auditor_finds_a_bulletin_complete_and_each_departure_from_the_ledger(
+    kit: Kit,
+) -> None:
+    doc = _published(kit)
+    resp = _check(kit, doc)
+    assert resp.status_code == 200, resp.text
+    found = resp.json()
+    assert (found["complete"], found["listed"], found["on_ledger"]) == (True, 2, 2)
+    # Left out, changed, made up: each named (the signature is the offline verifier's).
+    left_out = copy.deepcopy(doc)
+    del left_out["bulletin"]["decisions"][1]
+    changed = copy.deepcopy(doc)
+    changed["bulletin"]["decisions"][0]["amount_cents"] = 100
+    made_up = copy.deepcopy(doc)
+    made_up["bulletin"]["decisions"][1]["decision_tx"] = "f" * 64
+    answers = {
+        name: _check(kit, d).json()
+        for name, d in {"left_out": left_out, "changed": changed, "made_up": made_up}.items()
+    }
+    assert [m["case_id"] for m in answers["left_out"]["missing"]] == ["C-2"]
+    assert [(a["case_id"], a["fields"]) for a in answers["changed"]["altered"]] == [
+        ("C-1", ["amount_cents"])
+    ]
+    assert [u["decision_tx"] for u in answers["made_up"]["unknown"]] == ["f" * 64]
+    assert [m["case_id"] for m in answers["made_up"]["missing"]] == ["C-2"]
+    assert not any(a["complete"] for a in answers.values())
+
+
+def test_a_decision_taken_after_the_bulletin_was_issued_is_not_missing_from_it(kit: Kit) -> None:
+    doc = _published(kit)
+    later = case("C-3")
+    kit.chain.cases["C-3"] = later
+    kit.chain.history["C-3"] = [entry("C-3", 1, Stage.DECISION, kit.clock[0] + DAY)]
+    kit.deps.index.upsert_case(index_row(later))
+    kit.clock[0] += 2 * DAY
+    found = _check(kit, doc).json()
+    assert (found["complete"], found["on_ledger"], found["after_issue"]) == (True, 2, 1)
+
+
+def test_only_an_auditor_checks_and_only_this_departments_bulletin(kit: Kit) -> None:
+    doc = _published(kit)
+    for user in ("reviewer1", "officer1", "partner1", "admin"):
+        assert _check(kit, doc, user).status_code == 403
+    theirs = copy.deepcopy(doc)
+    theirs["bulletin"]["org"] = "MarketSupervisionMSP"
+    resp = _check(kit, theirs)
+    assert (resp.status_code, resp.json()["code"]) == (422, "NOT_THIS_DEPARTMENT")
+    elsewhere = copy.deepcopy(doc)
+    elsewhere["bulletin"]["channel"] = "another"
+    resp = _check(kit, elsewhere)
+    assert (resp.status_code, resp.json()["code"]) == (422, "CHANNEL_MISMATCH")
+    malformed = copy.deepcopy(doc)
+    malformed["bulletin"]["decisions"].reverse()
+    resp = _check(kit, malformed)
+    assert (resp.status_code, resp.json()["code"]) == (422, "INVALID_REQUEST")
+    assert "order" in resp.text
+    huge = b'{"bulletin": "' + b"x" * (MAX_BYTES + 1) + b'"}'
+    resp = kit.client.post(
+        "/disclosures/check",
+        content=huge,
+        headers={**kit.token("auditor1"), "Content-Type": "application/json"},
+    )
+    assert (resp.status_code, resp.json()["code"]) == (413, "BODY_TOO_LARGE")
