@@ -21,6 +21,7 @@ import json
 import ssl
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from node.consortium.config import Department
 from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
 from node.consortium.launch import Layout
 from node.department import NodeParts, NodePaths, open_parts
+from node.disclosure import SignedBulletin, render_page, verify_bulletin
 from node.doctor import ClientLedgerView, Problem, sweep
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
@@ -57,6 +59,7 @@ from schemas.ledger import (
     TrailQuery,
     TransferAnswer,
     TransferProposal,
+    parse_ledger_time,
 )
 
 STREET_FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -73,6 +76,7 @@ class Outcome:
     package: Path
     flags: list[str]
     urban_gateway: str
+    bulletin: Path  # the holder's signed bulletin of the day's decisions (行政执法公示)
 
 
 @dataclass(frozen=True)
@@ -715,6 +719,9 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     )
     if not report.ok:
         raise RuntimeError(f"the package did not verify:\n{report.render()}")
+    bulletin = await _publish_decisions(
+        GatewaySession(layout, market), decided.value.updated_at, case_id, out_dir, anchors, say
+    )
 
     say("== 9. the auditor's trail for the evidence, and the owner node's integrity sweep")
     auditor = as_user(layout, urban, Role.AUDITOR)
@@ -758,4 +765,61 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
         package,
         [f["flag_id"] for f in flags],
         urban_gw.base_url,
+        bulletin,
     )
+
+
+async def _publish_decisions(
+    gateway: GatewaySession, decided_at: str, case_id: str, out_dir: Path, anchors: Path, say: Say
+) -> Path:
+    """The holder's reviewer publishes the department's decisions of the day the case was
+    decided (行政执法公示): the signed bulletin and its page, checked offline as anyone would.
+    The gateway reads which cases to look at from its index, a moment behind the ledger, so
+    the bulletin is asked again until the decision is in it."""
+    on = parse_ledger_time(decided_at).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    deadline = time.monotonic() + 30
+    async with gateway.as_user(Role.REVIEWER) as reviewer:
+        while True:
+            resp = await reviewer.post("/disclosures/day", params={"on": on.isoformat()})
+            if resp.status_code != 200:
+                raise RuntimeError(f"POST /disclosures/day: {resp.status_code} {resp.text[:300]}")
+            signed = SignedBulletin.parse(resp.content)
+            ours = [d for d in signed.bulletin.decisions if d.case_id == case_id]
+            if ours or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    if not ours:
+        raise RuntimeError(f"the day's bulletin does not list the decision on {case_id}")
+    folder = out_dir / "disclosure"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bulletin.json").write_bytes(resp.content)
+    (folder / "index.html").write_text(render_page(signed), encoding="utf-8")
+    report = verify_bulletin(resp.content, anchors.read_bytes())
+    say(
+        f"   published (行政执法公示, POST /disclosures/day): {len(signed.bulletin.decisions)} "
+        f"decision(s) of {on}, {case_id} as {ours[0].outcome.value} "
+        f"{ours[0].amount_cents / 100:.0f} yuan under {ours[0].legal_basis}; the party only as "
+        f"{ours[0].subject_kind.value}"
+    )
+    say(
+        f"   {folder}/index.html; evnet verify-bulletin --trust {anchors.name}: "
+        + ("OK" if report.ok else "FAILED: " + "; ".join(map(str, report.failures)))
+    )
+    if not report.ok:
+        raise RuntimeError(f"the bulletin did not verify:\n{report.render()}")
+    # The department's auditor holds it against the ledger: nothing left out or changed.
+    async with gateway.as_user(Role.AUDITOR) as auditor:
+        resp = await auditor.post(
+            "/disclosures/check", content=resp.content, headers={"Content-Type": "application/json"}
+        )
+    if resp.status_code != 200:
+        raise RuntimeError(f"POST /disclosures/check: {resp.status_code} {resp.text[:300]}")
+    found = resp.json()
+    say(
+        f"   the auditor's check against the ledger (POST /disclosures/check): "
+        f"{'complete' if found['complete'] else 'INCOMPLETE'}, {found['listed']} listed of "
+        f"{found['on_ledger']} decided"
+    )
+    if not found["complete"]:
+        raise RuntimeError(f"the bulletin departs from the ledger: {found}")
+    return folder / "bulletin.json"

@@ -4,16 +4,20 @@ model on real footage, and the package it exports verifies offline."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netsupport import ledger_as
+from netsupport import ledger_as, network_settings
 
 from node import walkthrough
+from node.cli import build_parser
 from node.consortium.network import Network
+from node.disclosure import Outcome as DecisionOutcome
+from node.disclosure import SignedBulletin, verify_bulletin
 from node.ops.stack import Stack
 from node.package import verify_package
 from schemas.glossary import Role, Stage, ViolationStatus
@@ -111,4 +115,45 @@ async def test_the_demo_story_runs_end_to_end(
     # Counted exactly in tests/network/test_index_follower.py; here, served and printed.
     day = next(line for line in lines if "today's report (日报" in line)
     assert re.search(r": \d+ flag\(s\) raised, \d+ rejected, \d+ evidence item\(s\), ", day), day
+    # The holder's decisions of the day, published (行政执法公示): the case's among them, as
+    # the ledger recorded it, signed by its reviewer, verified against the pinned anchors
+    # (by the demo) and here against the package's own trust: the same roots.
+    bulletin = SignedBulletin.parse(outcome.bulletin.read_bytes())
+    ours_decided = [d for d in bulletin.bulletin.decisions if d.case_id == outcome.case_id]
+    assert len(ours_decided) == 1
+    assert ours_decided[0].outcome is DecisionOutcome.PENALTY
+    decision_step = next(s for s in report.steps if s.entry.to_stage is Stage.DECISION)
+    assert ours_decided[0].decision_tx == decision_step.entry.tx
+    assert bulletin.bulletin.org == "MarketSupervisionMSP"
+    published = next(line for line in lines if "published (行政执法公示" in line)
+    assert "the party only as" in published, published
+    assert any("evnet verify-bulletin --trust trust-anchors.json: OK" in line for line in lines)
+    checked = next(line for line in lines if "(POST /disclosures/check)" in line)
+    listed = len(bulletin.bulletin.decisions)
+    assert f"complete, {listed} listed of {listed} decided" in checked, checked
+    assert (outcome.bulletin.parent / "index.html").read_text().count(outcome.case_id) == 1
+    # The same from the node's host, as a daily job would: `evnet disclose`, then checked.
+    settings = network_settings(people.layout.state_dir, people.layout.state_dir.parent / "c.yaml")
+    out = tmp_path / "cli-disclosure"
+    args = build_parser().parse_args(
+        [
+            *("disclose", "--org", "MarketSupervision", "--user", "reviewer1"),
+            *(
+                "--period",
+                "day",
+                "--on",
+                bulletin.bulletin.days()[0].isoformat(),
+                "--out",
+                str(out),
+            ),
+        ]
+    )
+    assert await asyncio.to_thread(args.handler, args, settings) == 0
+    again = SignedBulletin.parse((out / "bulletin.json").read_bytes()).bulletin
+    assert [d.decision_tx for d in again.decisions] == [
+        d.decision_tx for d in bulletin.bulletin.decisions
+    ]
+    anchors = outcome.bulletin.parent.parent / "trust-anchors.json"
+    verified = verify_bulletin((out / "bulletin.json").read_bytes(), anchors.read_bytes())
+    assert verified.ok, verified.render()
     assert any(line.startswith("== 9.") for line in lines)
