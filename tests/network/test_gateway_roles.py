@@ -139,6 +139,11 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
         },
     }
 
+    # A bulletin of today's decisions, as published: what the auditor's check is given.
+    published = await d.call("reviewer", "POST", "/disclosures/day")
+    assert published.status_code == 200, published.text
+    bulletin = published.json()
+
     def get(path: str, **params: Any) -> Send:
         return lambda role: d.call(role, "GET", path, params=params)
 
@@ -284,6 +289,16 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
         # This gateway gives its officer no area: admitted, then told so, before any stream
         # begins (a stream on the real network: tests/network/test_demo_story.py).
         Endpoint("dispatch", "assignment stream", officer, 409, get("/assignments/stream")),
+        Endpoint(
+            "disclosures",
+            "publish",
+            frozenset({"reviewer", "admin"}),
+            200,
+            post("/disclosures/day"),
+        ),
+        Endpoint(
+            "disclosures", "check", auditor, 200, post("/disclosures/check", lambda _: bulletin)
+        ),
         Endpoint("reports", "day", staff, 200, get("/reports/day")),
         Endpoint("reports", "week as csv", staff, 200, get("/reports/week.csv")),
         Endpoint(
@@ -311,6 +326,7 @@ async def test_each_endpoint_group_admits_its_roles_and_refuses_the_others(desk:
         "subjects",
         "reports",
         "dispatch",
+        "disclosures",
     }
     wrong: list[str] = []
     # The refused roles first: a write refused must leave the target as the admitted
