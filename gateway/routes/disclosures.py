@@ -93,7 +93,7 @@ async def check(
     if bulletin.channel != deps.channel:
         raise Problem(422, "CHANNEL_MISMATCH", f"a bulletin of channel {bulletin.channel!r}")
     since, until = parse_ledger_time(bulletin.since), parse_ledger_time(bulletin.until)
-    found = compare(bulletin, await _collected(deps, who, since, until))
+    found = compare(bulletin, await decisions_of(deps, who, since, until))
     log.info(
         "disclosure check by %s of the bulletin from %s: %d missing, %d altered, %d unknown",
         who.user,
@@ -141,6 +141,25 @@ async def publish(
     422 `INVALID_REQUEST` for a bad date or offset, `PERIOD_NOT_BEGUN` for a future period,
     `TOO_MANY_DECISIONS` beyond a bulletin's size; 501 `DISCLOSURES_NOT_CONFIGURED`.
     """
+    signed = await issue(deps, who, period, on, utc_offset)
+    first_day, _ = signed.bulletin.days()
+    name = f"bulletin-{period.value}-{first_day.isoformat()}.json"
+    return Response(
+        signed.canonical_bytes(),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def issue(
+    deps: GatewayDeps, who: Principal, period: Period, on: dt.date | None, utc_offset: str
+) -> SignedBulletin:
+    """The department's bulletin of the ``period`` holding ``on``, signed as ``who``.
+
+    Raises:
+        Problem: 501 DISCLOSURES_NOT_CONFIGURED; 422 INVALID_REQUEST, PERIOD_NOT_BEGUN,
+            TOO_MANY_DECISIONS; 502 LEDGER_DATA_MALFORMED.
+    """
     if deps.signer_for is None or not deps.channel:
         raise Problem(501, "DISCLOSURES_NOT_CONFIGURED", "this gateway signs no bulletins")
     now = deps.clock()
@@ -149,7 +168,7 @@ async def publish(
         raise Problem(
             422, "PERIOD_NOT_BEGUN", f"the {period.value} from {since.date()} has not begun"
         )
-    decisions = await _collected(deps, who, since, until)
+    decisions = await decisions_of(deps, who, since, until)
     identity, signer = deps.signer_for(who.user)
     signed = issue_bulletin(
         decisions,
@@ -169,15 +188,10 @@ async def publish(
         signed.bulletin.since,
         len(decisions),
     )
-    name = f"bulletin-{period.value}-{since.date().isoformat()}.json"
-    return Response(
-        signed.canonical_bytes(),
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return signed
 
 
-async def _collected(
+async def decisions_of(
     deps: GatewayDeps, who: Principal, since: dt.datetime, until: dt.datetime
 ) -> list[DecisionNotice]:
     """This department's decisions in [since, until), read from the ledger as ``who``.

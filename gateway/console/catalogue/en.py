@@ -199,4 +199,24 @@ WORDS: dict[str, str] = {
     "no_assigned": "Nothing open in your areas",
     "flag": "Flag",
     "area": "Area",
+    "disclosures": "Disclosures",
+    "disclosure_intro": (
+        "The decisions this department took in the period, as the ledger recorded them; "
+        "the party only by its kind. A reviewer signs and downloads the files to publish "
+        "(bulletin.json and index.html) on the portal."
+    ),
+    "disclosure_count": "{n} decision(s)",
+    "period_not_begun": "This period has not begun",
+    "decided_on": "Decided",
+    "violation_type": "Violation",
+    "decision_outcome": "Outcome",
+    "legal_basis": "Legal basis",
+    "discretion_benchmark": "Discretion benchmark",
+    "party": "Party",
+    "fine": "Fine",
+    "no_penalty": "No penalty (first violation)",
+    "party_person": "A person (withheld)",
+    "party_organization": "An organisation (withheld)",
+    "no_decisions": "No decisions in this period",
+    "sign_and_download": "Sign and download the files to publish",
 }

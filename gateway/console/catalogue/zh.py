@@ -194,4 +194,23 @@ WORDS: dict[str, str] = {
     "no_assigned": "片区内暂无待办预警",
     "flag": "预警",
     "area": "片区",
+    "disclosures": "执法公示",
+    "disclosure_intro": (
+        "本部门在所选期间作出的行政处罚决定, 按账本记录列出; 当事人只示类别。"
+        "审核人员签名后下载公示文件 (bulletin.json 与 index.html), 发布到门户网站。"
+    ),
+    "disclosure_count": "{n} 件决定",
+    "period_not_begun": "该期间尚未开始",
+    "decided_on": "决定日期",
+    "violation_type": "违法行为",
+    "decision_outcome": "处理结果",
+    "legal_basis": "法律依据",
+    "discretion_benchmark": "裁量基准",
+    "party": "当事人",
+    "fine": "罚款",
+    "no_penalty": "不予处罚 (首违免罚)",
+    "party_person": "个人 (信息已隐去)",
+    "party_organization": "单位 (信息已隐去)",
+    "no_decisions": "本期无行政处罚决定",
+    "sign_and_download": "签名并下载公示文件",
 }

@@ -1,0 +1,91 @@
+"""The console's disclosure page (行政执法公示): the period's decisions as a bulletin would
+publish them, the reviewer's signed download (bulletin and page, which verify), and the page
+kept from those who do not publish or audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from consolekit import sign_in
+from disclosurekit import SINCE, case, entry, index_row
+from gatewaykit import Kit, build
+from ingestkit import NOW, make_ca
+
+from node.disclosure import SignedBulletin, verify_bulletin
+from node.package.anchors import TrustAnchors
+from schemas.glossary import Stage
+from schemas.ledger import SubjectKind
+
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Kit:
+    kit = build(tmp_path, clock=lambda: NOW)
+    fine = case("C-1", subject_kind=SubjectKind.PERSON)
+    kit.chain.cases["C-1"] = fine
+    kit.chain.history["C-1"] = [entry("C-1", 1, Stage.DECISION, SINCE + 2 * DAY)]
+    kit.deps.index.upsert_case(index_row(fine))
+    return kit
+
+
+def test_a_reviewer_sees_the_month_s_decisions_and_downloads_them_signed(kit: Kit) -> None:
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    shown = reviewer.get("/console/disclosures")
+    assert shown.status_code == 200, shown.text
+    assert "2026-11-01 – 2026-11-30 (北京时间)" in shown.text
+    assert "1 件决定" in shown.text
+    assert "罚款 ¥200.00" in shown.text
+    assert "个人 (信息已隐去)" in shown.text
+    assert "2026-11-03" in shown.text  # decided on 2 Nov, 16:00 UTC: the 3rd in Beijing
+    assert 'href="/console/disclosures"' in shown.text  # in the navigation
+    assert 'id="disclosure-publish"' in shown.text
+    resp = reviewer.post("/console/disclosures", data={"csrf": csrf, "period": "month"})
+    assert resp.status_code == 200, resp.text
+    assert 'filename="disclosure-month-2026-11-01.zip"' in resp.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as z:
+        raw = z.read("disclosure-month-2026-11-01/bulletin.json")
+        html = z.read("disclosure-month-2026-11-01/index.html").decode()
+    signed = SignedBulletin.parse(raw)
+    assert [d.case_id for d in signed.bulletin.decisions] == ["C-1"]
+    assert "C-1" in html
+    root = make_ca(kit.root / "node").cert_pem
+    anchors = TrustAnchors.build(
+        "evidence", ["OrdererMSP"], {kit.deps.org: [root], "OrdererMSP": [root]}
+    ).canonical_bytes()
+    assert verify_bulletin(raw, anchors).ok
+
+
+def test_an_auditor_sees_the_list_in_english_but_may_not_sign(kit: Kit) -> None:
+    auditor, csrf = sign_in(kit, "auditor1")
+    shown = auditor.get("/console/disclosures", params={"lang": "en", "period": "week"})
+    assert shown.status_code == 200, shown.text
+    assert "No decisions in this period" in shown.text  # the week of 22 November
+    assert 'id="disclosure-publish"' not in shown.text
+    refused = auditor.post("/console/disclosures", data={"csrf": csrf, "period": "month"})
+    assert refused.status_code == 403
+
+
+def test_others_are_kept_out_and_bad_requests_are_error_pages(kit: Kit) -> None:
+    officer, _ = sign_in(kit, "officer1")
+    assert officer.get("/console/disclosures").status_code == 403
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    future = reviewer.get("/console/disclosures", params={"on": "2026-12-24"})
+    assert future.status_code == 200
+    assert "该期间尚未开始" in future.text
+    assert 'id="disclosure-publish"' not in future.text
+    early = reviewer.post(
+        "/console/disclosures", data={"csrf": csrf, "period": "month", "on": "2026-12-24"}
+    )
+    assert early.status_code == 422
+    assert "PERIOD_NOT_BEGUN" in early.text
+    stale = reviewer.post("/console/disclosures", data={"csrf": "stale", "period": "month"})
+    assert stale.status_code == 403
+    assert "CSRF_REJECTED" in stale.text
+    bad = reviewer.get("/console/disclosures", params={"on": "1999-01-01"})
+    assert bad.status_code == 422
+    assert "Traceback" not in bad.text
