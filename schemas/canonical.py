@@ -29,12 +29,15 @@ def canonical_json(value: Any) -> bytes:
         raise CanonicalJSONError(str(exc)) from exc
 
 
-def parse_json(data: bytes | str) -> Any:
-    """Parse JSON text strictly: duplicate keys and NaN/Infinity are rejected.
+def parse_json(data: bytes | str, *, max_bytes: int | None = None) -> Any:
+    """Parse JSON text strictly: duplicate keys and NaN/Infinity are rejected (a signed
+    document with a key twice would read one way here and another way elsewhere).
 
     Raises:
-        CanonicalJSONError: the text is not strict JSON.
+        CanonicalJSONError: the text is not strict JSON, or longer than ``max_bytes``.
     """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise CanonicalJSONError(f"larger than {max_bytes} bytes")
 
     def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -19,14 +19,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import json
 from enum import StrEnum
 from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from node.index.reports import parse_utc_offset
-from schemas.canonical import canonical_json
+from schemas.canonical import CanonicalJSONError, canonical_json, parse_json
 from schemas.glossary import Procedure, ViolationType
 from schemas.hashes import Digest
 from schemas.ledger import Citation, Ident, LedgerTime, MspId, SubjectKind, parse_ledger_time
@@ -141,12 +140,10 @@ class SignedBulletin(_Model):
         Raises:
             BulletinMalformed: too large, not JSON, or not of this format.
         """
-        if len(raw) > MAX_BYTES:
-            raise BulletinMalformed(f"larger than {MAX_BYTES} bytes")
         try:
-            doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BulletinMalformed(f"not JSON: {exc}") from None
+            doc = parse_json(raw, max_bytes=MAX_BYTES)
+        except CanonicalJSONError as exc:
+            raise BulletinMalformed(str(exc)) from None
         if isinstance(doc, dict) and isinstance(doc.get("bulletin"), dict):
             found = doc["bulletin"].get("format")
             if found != FORMAT:  # said plainly: a newer bulletin needs a newer verifier

@@ -19,7 +19,6 @@ The file is canonical JSON (RFC 8785)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Final, Literal
@@ -30,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from node.consortium.config import Consortium
 from node.consortium.identities import consortium_roots
 from node.package.certificates import load_cert
-from schemas.canonical import canonical_json
+from schemas.canonical import CanonicalJSONError, canonical_json, parse_json
 from schemas.ledger import MspId
 
 FORMAT: Final = "evidencenet-trust/1"
@@ -107,12 +106,10 @@ class TrustAnchors(BaseModel):
         Raises:
             TrustAnchorsMalformed: not JSON, too large, or not of this format.
         """
-        if len(raw) > MAX_BYTES:
-            raise TrustAnchorsMalformed(f"larger than {MAX_BYTES} bytes")
         try:
-            doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TrustAnchorsMalformed(f"not JSON: {exc}") from None
+            doc = parse_json(raw, max_bytes=MAX_BYTES)
+        except CanonicalJSONError as exc:
+            raise TrustAnchorsMalformed(str(exc)) from None
         try:
             return cls.model_validate(doc)
         except ValidationError as exc:

@@ -282,7 +282,8 @@ async def test_a_malformed_bulletin_is_refused_with_what_is_wrong(
     raw = (await _signed(index, pki)).canonical_bytes()
     late = ledger_time(UNTIL + DAY)
     bad = {
-        "not JSON": b"\xff{",
+        "malformed JSON": b"\xff{",
+        "duplicate key": b'{"bulletin": {}, "bulletin": {}}',
         "format 'evidencenet-bulletin/9'": _edit(
             raw, lambda d: d["bulletin"].update(format="evidencenet-bulletin/9")
         ),

@@ -75,8 +75,9 @@ def test_malformed_anchors_are_refused_with_what_is_wrong(
 @pytest.mark.parametrize(
     ("raw", "says"),
     [
-        (b"{not json", "not JSON"),
-        (b"\xff{", "not JSON"),
+        (b"{not json", "malformed JSON"),
+        (b"\xff{", "malformed JSON"),
+        (b'{"channel": "a", "channel": "b"}', "duplicate key"),
         (b"[]", "file"),
         (b"{" + b" " * MAX_BYTES + b"}", "larger than"),
     ],
