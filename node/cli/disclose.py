@@ -18,7 +18,7 @@ from typing import Any
 from cryptography import x509
 
 from node.cli.network import network_from
-from node.cli.report import NodeIndexUnavailable, node_index, period_of
+from node.cli.report import NodeIndexUnavailable, add_period_arguments, node_index, period_of
 from node.consortium.clients import department_contract, user_identity
 from node.crypto.pki import certificate_attributes
 from node.crypto.user_keys import UserKeyError
@@ -32,7 +32,7 @@ from node.disclosure import (
     verify_bulletin,
 )
 from node.disclosure.bulletin import MAX_BYTES
-from node.index.reports import DEFAULT_UTC_OFFSET, Period
+from node.index.reports import Period
 from node.ledger import LedgerClient, LedgerRefused
 from node.package.anchors import MAX_BYTES as MAX_ANCHOR_BYTES
 from node.settings import Settings
@@ -47,15 +47,8 @@ def add_parser(sub: Any) -> None:
     )
     disclose.add_argument("--org", required=True, help="department, e.g. UrbanManagement")
     disclose.add_argument("--user", required=True, help="the reviewer or admin who signs it")
-    disclose.add_argument(
-        "--period", choices=[p.value for p in Period], default=Period.MONTH.value, help="(month)"
-    )
-    disclose.add_argument("--on", help="a date in the period, YYYY-MM-DD (default: today)")
-    disclose.add_argument(
-        "--utc-offset", default=DEFAULT_UTC_OFFSET, help=f"+HH:MM ({DEFAULT_UTC_OFFSET})"
-    )
+    add_period_arguments(disclose, Period.MONTH)
     disclose.add_argument("--out", required=True, type=Path, help=f"directory for {BULLETIN}")
-    disclose.add_argument("--index-url", help="index database URL (default: the node's SQLite)")
     disclose.set_defaults(handler=_disclose)
     verify = sub.add_parser("verify-bulletin", help="verify a published bulletin offline")
     verify.add_argument("bulletin", type=Path)
