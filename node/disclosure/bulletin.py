@@ -39,6 +39,14 @@ Pem = Annotated[str, Field(min_length=1, max_length=16_384)]
 Offset = Annotated[str, Field(pattern=r"^[+-]\d\d:\d\d$")]
 
 
+# A period's length: the department's offset is fixed (no summer time), so a day is 24 hours.
+_SPANS = {
+    "day": {dt.timedelta(days=1)},
+    "week": {dt.timedelta(days=7)},
+    "month": {dt.timedelta(days=n) for n in range(28, 32)},
+}
+
+
 class BulletinMalformed(ValueError):
     """The bytes are not a signed bulletin of this format (what is wrong is the message)."""
 
@@ -95,6 +103,9 @@ class Bulletin(_Model):
         # Ledger times are fixed-width UTC text: they compare as they sort.
         if not self.since < self.until:
             raise ValueError("since must come before until")
+        span = parse_ledger_time(self.until) - parse_ledger_time(self.since)
+        if span not in _SPANS[self.period]:
+            raise ValueError(f"since to until is {span}, not a {self.period}")
         if self.issued_at < self.since:
             raise ValueError("issued before its period began")
         seen: set[str] = set()

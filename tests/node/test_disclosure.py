@@ -301,6 +301,9 @@ async def test_a_malformed_bulletin_is_refused_with_what_is_wrong(
         "since must come before until": _edit(
             raw, lambda d: d["bulletin"].update(until=d["bulletin"]["since"])
         ),
+        "not a month": _edit(
+            raw, lambda d: d["bulletin"].update(until=ledger_time(UNTIL + 90 * DAY))
+        ),
         "signature: not base64": _edit(raw, lambda d: d.update(signature="%%%")),
         "Extra inputs": _edit(raw, lambda d: d["bulletin"].update(party="someone")),
         "larger than": raw + b" " * (32 << 20),
