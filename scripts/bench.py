@@ -102,6 +102,12 @@ BENCHES: tuple[Bench, ...] = (
     ),
     Bench("chaincode", "bench_chaincode.py", ("--reps", "200"), ("--reps", "30")),
     Bench(
+        "disclosure",
+        "bench_disclosure.py",
+        ("--decisions", "20000", "--runs", "7"),
+        ("--decisions", "2000", "--runs", "3"),
+    ),
+    Bench(
         "ledger",
         "bench_network.py",
         ("--runs", "3", "--tx", "200"),
