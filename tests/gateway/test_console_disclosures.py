@@ -15,6 +15,7 @@ from disclosurekit import SINCE, case, entry, index_row
 from gatewaykit import Kit, build
 from ingestkit import NOW, make_ca
 
+from gateway.console import disclosures as console_disclosures
 from node.disclosure import SignedBulletin, verify_bulletin
 from node.package.anchors import TrustAnchors
 from schemas.glossary import Stage
@@ -89,3 +90,18 @@ def test_others_are_kept_out_and_bad_requests_are_error_pages(kit: Kit) -> None:
     bad = reviewer.get("/console/disclosures", params={"on": "1999-01-01"})
     assert bad.status_code == 422
     assert "Traceback" not in bad.text
+
+
+def test_a_long_month_shows_its_first_rows_and_says_the_download_has_all(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    second = case("C-2")
+    kit.chain.cases["C-2"] = second
+    kit.chain.history["C-2"] = [entry("C-2", 1, Stage.DECISION, SINCE + 3 * DAY)]
+    kit.deps.index.upsert_case(index_row(second))
+    monkeypatch.setattr(console_disclosures, "SHOWN", 1)
+    reviewer, _ = sign_in(kit, "reviewer1")
+    shown = reviewer.get("/console/disclosures", params={"lang": "en"})
+    assert "The first 1 of 2 shown" in shown.text
+    assert "C-1" in shown.text
+    assert "C-2" not in shown.text

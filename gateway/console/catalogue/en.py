@@ -219,4 +219,5 @@ WORDS: dict[str, str] = {
     "party_organization": "An organisation (withheld)",
     "no_decisions": "No decisions in this period",
     "sign_and_download": "Sign and download the files to publish",
+    "disclosure_more": "The first {shown} of {n} shown; the download holds them all",
 }

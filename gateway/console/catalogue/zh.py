@@ -213,4 +213,5 @@ WORDS: dict[str, str] = {
     "party_organization": "单位 (信息已隐去)",
     "no_decisions": "本期无行政处罚决定",
     "sign_and_download": "签名并下载公示文件",
+    "disclosure_more": "页面列出前 {shown} 件, 共 {n} 件; 下载的公示文件包含全部",
 }
