@@ -9,6 +9,7 @@ canonical bytes. Each failure is named by a stable code.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -111,12 +112,13 @@ def verify_bulletin(raw: bytes, trust: bytes, source: str = "bulletin") -> Bulle
     if any(i is None for i in intermediates):
         report.fail("BULLETIN_MALFORMED", "intermediates: not PEM certificates")
         return report
-    if not _chains(cert, [i for i in intermediates if i is not None], anchors, bulletin.org):
+    issued = parse_ledger_time(bulletin.issued_at)
+    cas = [i for i in intermediates if i is not None]
+    if not _chains(cert, cas, anchors, bulletin.org, issued):
         report.fail(
             "SIGNER_UNTRUSTED",
             f"the signer's certificate does not chain to a pinned root of {bulletin.org}",
         )
-    issued = parse_ledger_time(bulletin.issued_at)
     if not cert.not_valid_before_utc <= issued <= cert.not_valid_after_utc:
         report.fail(
             "CERTIFICATE_EXPIRED",
@@ -157,20 +159,25 @@ def _chains(
     intermediates: list[x509.Certificate],
     anchors: TrustAnchors,
     org: str,
+    at: dt.datetime,
 ) -> bool:
+    """Through intermediate CAs each valid at ``at`` (the leaf's own period is reported
+    apart, as CERTIFICATE_EXPIRED)."""
     roots = anchors.certificates(org)
     current = cert
     for _ in range(len(intermediates) + 1):
         if any(issued_by(current, root) for root in roots):
             return True
         parent = next((i for i in intermediates if issued_by(current, i)), None)
-        if parent is None or not _valid_ca(parent):
+        if parent is None or not _valid_ca(parent, at):
             return False
         current = parent
     return False
 
 
-def _valid_ca(cert: x509.Certificate) -> bool:
+def _valid_ca(cert: x509.Certificate, at: dt.datetime) -> bool:
+    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+        return False
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:

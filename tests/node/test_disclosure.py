@@ -222,7 +222,9 @@ async def test_each_tampering_is_named(index: IndexDatabase, pki: Pki) -> None:
     assert verify_bulletin(raw, b"{}").codes == {"TRUST_ANCHORS_MALFORMED"}
 
 
-def _intermediate(root: KeyPair, *, ca: bool = True) -> KeyPair:
+def _intermediate(
+    root: KeyPair, *, ca: bool = True, until: dt.datetime = NOW + 365 * DAY
+) -> KeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "ica.urbanmanagement.evnet")])
     cert = (
@@ -232,7 +234,7 @@ def _intermediate(root: KeyPair, *, ca: bool = True) -> KeyPair:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(NOW - 10 * DAY)
-        .not_valid_after(NOW + 365 * DAY)
+        .not_valid_after(until)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
         .sign(serialization.load_pem_private_key(root.key_pem, None), hashes.SHA256())  # type: ignore[arg-type]
     )
@@ -259,6 +261,20 @@ async def test_a_signer_under_an_intermediate_ca_verifies_with_the_intermediate_
     assert verify_bulletin(bare.canonical_bytes(), pki.anchors()).codes == {"SIGNER_UNTRUSTED"}
     enclosed = bare.model_copy(update={"intermediates": [ica.cert_pem.decode()]})
     assert verify_bulletin(enclosed.canonical_bytes(), pki.anchors()).ok
+    # An intermediate that had lapsed when the bulletin was issued does not either.
+    lapsed = _intermediate(pki.ca, until=NOW - DAY)
+    pair = issue(
+        lapsed, "reviewer7", "urbanmanagement.evnet", NOW - 2 * DAY, attributes={"role": "reviewer"}
+    )
+    signature = EcdsaSigner.from_pem(pair.key_pem).sign(signed.bulletin.canonical_bytes())
+    late = signed.model_copy(
+        update={
+            "signature": base64.b64encode(signature).decode(),
+            "signer": pair.cert_pem.decode(),
+            "intermediates": [lapsed.cert_pem.decode()],
+        }
+    )
+    assert verify_bulletin(late.canonical_bytes(), pki.anchors()).codes == {"SIGNER_UNTRUSTED"}
     # A certificate that is no CA does not extend the chain, though its key signed the leaf.
     posing = _intermediate(pki.ca, ca=False)
     pair = issue(
