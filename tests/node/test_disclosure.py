@@ -251,44 +251,33 @@ async def test_a_signer_under_an_intermediate_ca_verifies_with_the_intermediate_
 ) -> None:
     signed = await _signed(index, pki)
     ica = _intermediate(pki.ca)
-    pair = issue(
-        ica, "reviewer9", "urbanmanagement.evnet", NOW - DAY, attributes={"role": "reviewer"}
-    )
-    signature = EcdsaSigner.from_pem(pair.key_pem).sign(signed.bulletin.canonical_bytes())
-    bare = signed.model_copy(
-        update={"signature": base64.b64encode(signature).decode(), "signer": pair.cert_pem.decode()}
-    )
-    assert verify_bulletin(bare.canonical_bytes(), pki.anchors()).codes == {"SIGNER_UNTRUSTED"}
-    enclosed = bare.model_copy(update={"intermediates": [ica.cert_pem.decode()]})
-    assert verify_bulletin(enclosed.canonical_bytes(), pki.anchors()).ok
-    # An intermediate that had lapsed when the bulletin was issued does not either.
+    bare = _under(signed, ica, [])
+    assert verify_bulletin(bare, pki.anchors()).codes == {"SIGNER_UNTRUSTED"}
+    assert verify_bulletin(_under(signed, ica, [ica]), pki.anchors()).ok
+    # An intermediate that had lapsed when the bulletin was issued does not count.
     lapsed = _intermediate(pki.ca, until=NOW - DAY)
-    pair = issue(
-        lapsed, "reviewer7", "urbanmanagement.evnet", NOW - 2 * DAY, attributes={"role": "reviewer"}
-    )
-    signature = EcdsaSigner.from_pem(pair.key_pem).sign(signed.bulletin.canonical_bytes())
-    late = signed.model_copy(
-        update={
-            "signature": base64.b64encode(signature).decode(),
-            "signer": pair.cert_pem.decode(),
-            "intermediates": [lapsed.cert_pem.decode()],
-        }
-    )
-    assert verify_bulletin(late.canonical_bytes(), pki.anchors()).codes == {"SIGNER_UNTRUSTED"}
+    late = _under(signed, lapsed, [lapsed], at=NOW - 2 * DAY)
+    assert verify_bulletin(late, pki.anchors()).codes == {"SIGNER_UNTRUSTED"}
     # A certificate that is no CA does not extend the chain, though its key signed the leaf.
     posing = _intermediate(pki.ca, ca=False)
-    pair = issue(
-        posing, "reviewer8", "urbanmanagement.evnet", NOW - DAY, attributes={"role": "reviewer"}
-    )
+    posed = _under(signed, posing, [posing])
+    assert verify_bulletin(posed, pki.anchors()).codes == {"SIGNER_UNTRUSTED"}
+
+
+def _under(
+    signed: SignedBulletin, ca: KeyPair, enclosed: list[KeyPair], at: dt.datetime = NOW - DAY
+) -> bytes:
+    """``signed``'s bulletin signed again by a reviewer whom ``ca`` issued, with the
+    ``enclosed`` intermediates."""
+    pair = issue(ca, "reviewer9", "urbanmanagement.evnet", at, attributes={"role": "reviewer"})
     signature = EcdsaSigner.from_pem(pair.key_pem).sign(signed.bulletin.canonical_bytes())
-    posed = signed.model_copy(
+    return signed.model_copy(
         update={
             "signature": base64.b64encode(signature).decode(),
             "signer": pair.cert_pem.decode(),
-            "intermediates": [posing.cert_pem.decode()],
+            "intermediates": [i.cert_pem.decode() for i in enclosed],
         }
-    )
-    assert verify_bulletin(posed.canonical_bytes(), pki.anchors()).codes == {"SIGNER_UNTRUSTED"}
+    ).canonical_bytes()
 
 
 @pytest.mark.parametrize("index", ["sqlite"], indirect=True)
