@@ -20,7 +20,7 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from node.crypto.pki import certificate_attributes
+from node.crypto.pki import certificate_attributes, certificate_role
 from schemas.glossary import Role
 
 Clock = Callable[[], dt.datetime]
@@ -77,10 +77,7 @@ class CertificateDirectory:
         cert = self._certificate(user)
         if cert is None:
             return None
-        try:
-            return Role(certificate_attributes(cert).get("role", ""))
-        except ValueError:
-            return None
+        return certificate_role(cert)
 
 
 class TokenStoreCorrupt(Exception):

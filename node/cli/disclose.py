@@ -20,7 +20,7 @@ from cryptography import x509
 from node.cli.network import network_from
 from node.cli.report import NodeIndexUnavailable, add_period_arguments, node_index, period_of
 from node.consortium.clients import department_contract, user_identity
-from node.crypto.pki import certificate_attributes
+from node.crypto.pki import certificate_role
 from node.crypto.user_keys import UserKeyError
 from node.disclosure import (
     PUBLISHERS,
@@ -80,13 +80,12 @@ def _disclose(args: argparse.Namespace, settings: Settings) -> int:
         return _fail("UNKNOWN_USER", f"{department.name} has no identity {args.user!r}")
     except UserKeyError as exc:
         return _fail(exc.code, f"{args.user}: {exc}")
-    cert = x509.load_pem_x509_certificate(identity.cert_pem)
-    role = certificate_attributes(cert).get("role", "")
+    role = certificate_role(x509.load_pem_x509_certificate(identity.cert_pem))
     if role not in PUBLISHERS:
         return _fail(
             "NOT_A_PUBLISHER",
-            f"{args.user} is a {role or 'role-less identity'}; a reviewer or an admin signs "
-            "a bulletin",
+            f"{args.user} is a {role.value if role else 'role-less identity'}; a reviewer or "
+            "an admin signs a bulletin",
         )
     try:
         index = node_index(args, settings, department)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from schemas.glossary import ATTRIBUTE_EXTENSION_OID
+from schemas.glossary import ATTRIBUTE_EXTENSION_OID, Role
 
 _VALIDITY = dt.timedelta(days=3650)
 _SKEW = dt.timedelta(minutes=5)
@@ -217,6 +217,15 @@ def certificate_attributes(cert: x509.Certificate) -> dict[str, str]:
         return {}
     attrs = doc.get("attrs", {}) if isinstance(doc, dict) else {}
     return {str(k): str(v) for k, v in attrs.items()} if isinstance(attrs, dict) else {}
+
+
+def certificate_role(cert: x509.Certificate) -> Role | None:
+    """The role the department's CA put in ``cert`` (its ``role`` attribute), or None for a
+    certificate without one or with a role this code base does not know."""
+    try:
+        return Role(certificate_attributes(cert).get("role", ""))
+    except ValueError:
+        return None
 
 
 def enrollment_id(cert: x509.Certificate) -> str | None:

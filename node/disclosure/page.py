@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jinja2
 
-from node.crypto.pki import certificate_attributes
+from node.crypto.pki import certificate_role
 from node.disclosure.bulletin import DecisionNotice, Outcome, SignedBulletin
 from node.package.certificates import load_cert
 from schemas.glossary import (
@@ -20,7 +20,6 @@ from schemas.glossary import (
     VIOLATION_ZH,
     Department,
     Procedure,
-    Role,
 )
 from schemas.ledger import SubjectKind, parse_ledger_time
 
@@ -49,7 +48,7 @@ def render_page(signed: SignedBulletin) -> str:
         return parse_ledger_time(text).astimezone(b.zone)
 
     cert = load_cert(signed.signer.encode())
-    role = _role(certificate_attributes(cert).get("role", "")) if cert is not None else None
+    role = certificate_role(cert) if cert is not None else None
     department = next((d for d in Department if d.msp_id == b.org), None)
     return _template().render(
         org=b.org,
@@ -62,13 +61,6 @@ def render_page(signed: SignedBulletin) -> str:
         role_zh=ROLE_ZH[role] if role is not None else "签名人",
         rows=[_row(n, local) for n in b.decisions],
     )
-
-
-def _role(text: str) -> Role | None:
-    try:
-        return Role(text)
-    except ValueError:
-        return None
 
 
 def _row(n: DecisionNotice, local: Callable[[str], dt.datetime]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from cryptography import x509
 
-from node.crypto.pki import certificate_attributes, issued_by
+from node.crypto.pki import certificate_role, issued_by
 from node.crypto.signing import verify_signature
 from node.disclosure.bulletin import BulletinMalformed, SignedBulletin
 from node.package.anchors import TrustAnchors, TrustAnchorsMalformed, is_anchors
@@ -125,12 +125,12 @@ def verify_bulletin(raw: bytes, trust: bytes, source: str = "bulletin") -> Bulle
             f"the signer's certificate is valid {cert.not_valid_before_utc:%Y-%m-%d} to "
             f"{cert.not_valid_after_utc:%Y-%m-%d}; the bulletin was issued {issued:%Y-%m-%d}",
         )
-    role = certificate_attributes(cert).get("role", "")
+    role = certificate_role(cert)
     if role not in PUBLISHERS:
         report.fail(
             "SIGNER_NOT_PUBLISHER",
-            f"signed by a certificate of role {role or 'none'!r}; decisions are published by "
-            "a reviewer or an admin",
+            f"signed by a certificate of role {role.value if role else 'none'!r}; decisions "
+            "are published by a reviewer or an admin",
         )
     if not verify_signature(
         cert.public_key(), bulletin.canonical_bytes(), signed.signature_bytes()
