@@ -24,6 +24,7 @@ from node.crypto.pki import certificate_role
 from node.crypto.user_keys import UserKeyError
 from node.disclosure import (
     PUBLISHERS,
+    DecisionNotice,
     DecisionUnreadable,
     TooManyDecisions,
     collect_decisions,
@@ -92,7 +93,7 @@ def _disclose(args: argparse.Namespace, settings: Settings) -> int:
     except NodeIndexUnavailable as err:
         return _fail(err.code, str(err))
 
-    async def collect() -> Any:
+    async def collect() -> list[DecisionNotice]:
         ledger = LedgerClient(department_contract(layout, department, user=args.user))
         return await collect_decisions(index, ledger, department.msp_id, since, until)
 

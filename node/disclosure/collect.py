@@ -72,6 +72,7 @@ async def collect_decisions(
     """
     case_ids = await asyncio.to_thread(decided_since, index, since)
     gate = asyncio.Semaphore(IN_FLIGHT)
+    first, end = ledger_time(since), ledger_time(until)
 
     async def limited(call: Callable[[], Awaitable[T]]) -> T:
         async with gate:
@@ -79,7 +80,7 @@ async def collect_decisions(
 
     async def one(case_id: str) -> list[DecisionNotice]:
         entries = await limited(lambda: ledger.case_history(case_id))
-        wanted = [e for e in entries if _taken(e, org, ledger_time(since), ledger_time(until))]
+        wanted = [e for e in entries if _taken(e, org, first, end)]
         if not wanted:
             return []
         case = await limited(lambda: ledger.case(case_id))

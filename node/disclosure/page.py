@@ -43,9 +43,10 @@ def render_page(signed: SignedBulletin) -> str:
     """The page of a signed bulletin (already parsed: its values are well-formed)."""
     b = signed.bulletin
     first_day, last_day = b.days()
+    zone = b.zone  # parsed once, not once a row
 
     def local(text: str) -> dt.datetime:
-        return parse_ledger_time(text).astimezone(b.zone)
+        return parse_ledger_time(text).astimezone(zone)
 
     cert = load_cert(signed.signer.encode())
     role = certificate_role(cert) if cert is not None else None
