@@ -82,6 +82,12 @@ def subject_violation(subject_key: str, at: str, tx_id: str) -> str:
     return composite_key("subject_violation", [subject_key, at, tx_id])
 
 
+def bulletin(org: str, period: str, since: str, bulletin_hash: str) -> str:
+    """A published bulletin's record: under its org and period, so that one range read
+    lists what a department published for a period."""
+    return composite_key("bulletin", [org, period, since, bulletin_hash])
+
+
 # Access-trail indexes: (object type, leading attributes); every entry then ends with the
 # access time and the transaction id, so each index can be read by time range.
 def violation(flag_id: str) -> str:

@@ -133,6 +133,15 @@ class Outcome(StrEnum):
     DENIED = "denied"
 
 
+class Period(StrEnum):
+    """The periods a report or a bulletin of decisions covers, in the department's offset:
+    a calendar day, an ISO week (Monday first) or a calendar month."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
 class ViolationStatus(StrEnum):
     """Where an AI-flagged violation is in the co-governance loop (小河共治):
     detected → reviewed (confirmed | rejected) → reminded → rectified | escalated →

@@ -17,9 +17,16 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from schemas.glossary import AccessKind, Outcome, Procedure, Role, Stage, ViolationType
+from schemas.glossary import AccessKind, Outcome, Period, Procedure, Role, Stage, ViolationType
 from schemas.hashes import Digest
 
 SCHEMA_VERSION = 1
@@ -79,6 +86,7 @@ class LedgerErrorCode(StrEnum):
     DOCUMENT_MISMATCH = "DOCUMENT_MISMATCH"
     REMINDERS_REQUIRED = "REMINDERS_REQUIRED"
     EVIDENCE_UNDER_FLAG = "EVIDENCE_UNDER_FLAG"
+    PUBLICATION_CONFLICT = "PUBLICATION_CONFLICT"
     INTERNAL = "INTERNAL"
 
 
@@ -508,3 +516,57 @@ class HolderPeriod(BaseModel):
     since: LedgerTime
     since_tx: str
     until: LedgerTime | None = None
+
+
+# --- publication of decisions (行政执法公示) -------------------------------------------------
+
+# A month of a large city's decisions, with room: a bulletin is one file a portal serves.
+MAX_BULLETIN_DECISIONS = 20_000
+# A period's length: a department's offset is fixed (no summer time), so a day is 24 hours.
+PERIOD_SPANS: dict[Period, frozenset[dt.timedelta]] = {
+    Period.DAY: frozenset({dt.timedelta(days=1)}),
+    Period.WEEK: frozenset({dt.timedelta(days=7)}),
+    Period.MONTH: frozenset(dt.timedelta(days=n) for n in range(28, 32)),
+}
+
+
+def check_period_span(period: Period, since: str, until: str) -> None:
+    """Raises ValueError unless [since, until) is as long as a ``period``."""
+    # Ledger times are fixed-width UTC text: they compare as they sort.
+    if not since < until:
+        raise ValueError("since must come before until")
+    span = parse_ledger_time(until) - parse_ledger_time(since)
+    if span not in PERIOD_SPANS[period]:
+        raise ValueError(f"since to until is {span}, not a {period.value}")
+
+
+class BulletinRecording(_Request):
+    """That a department published a bulletin of its decisions (node.disclosure): which one,
+    by the SHA-256 of the bulletin's canonical bytes (what its signature covers), and of which
+    period. The ledger adds who and when, so an auditor can tell how soon each decision was
+    made public. The bulletin stays off the ledger: it is public on the department's portal,
+    and each decision in it is on the ledger already."""
+
+    bulletin_hash: Digest
+    period: Period
+    since: LedgerTime
+    until: LedgerTime
+    decisions: Annotated[int, Field(ge=0, le=MAX_BULLETIN_DECISIONS)]
+
+    @model_validator(mode="after")
+    def _span(self) -> BulletinRecording:
+        check_period_span(self.period, self.since, self.until)
+        return self
+
+
+class BulletinRecord(_Record):
+    org: str
+    bulletin_hash: Digest
+    period: Period
+    since: LedgerTime
+    until: LedgerTime
+    decisions: int
+    recorded_by: str
+    recorded_role: Role
+    recorded_at: LedgerTime
+    recorded_tx: str

@@ -8,6 +8,7 @@ from chaincode.contracts.org_keys import OrgKeysContract
 from chaincode.contracts.penalties import PenaltiesContract
 from chaincode.contracts.ping import PingContract
 from chaincode.contracts.private_notes import PrivateNotesContract
+from chaincode.contracts.publications import PublicationsContract
 from chaincode.contracts.transfers import TransfersContract
 from chaincode.contracts.violations import ViolationsContract
 from chaincode.runtime import Contract
@@ -25,4 +26,5 @@ def default_contracts() -> list[Contract]:
         PrivateNotesContract(),
         ViolationsContract(),
         DerivationsContract(),
+        PublicationsContract(),
     ]

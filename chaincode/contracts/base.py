@@ -24,14 +24,19 @@ class Actor:
     subject: str
     role: str | None
 
-    def require(self, roles: Collection[Role], doing: str) -> None:
-        """Raises ContractError ACCESS_DENIED unless the actor holds one of ``roles``."""
-        if self.role not in roles:
+    def require(self, roles: Collection[Role], doing: str) -> Role:
+        """The actor's role, one of ``roles``.
+
+        Raises:
+            ContractError: ACCESS_DENIED unless the actor holds one of ``roles``.
+        """
+        if self.role is None or self.role not in roles:
             names = " or ".join(sorted(roles))
             raise ContractError(
                 LedgerErrorCode.ACCESS_DENIED,
                 f"{doing} needs the {names} role; this identity has {self.role or 'no role'}",
             )
+        return Role(self.role)
 
     def require_org(self, org: str, doing: str) -> None:
         if self.org != org:

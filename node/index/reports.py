@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -21,6 +20,7 @@ from sqlalchemy import Select, and_, func, or_, select
 
 from node.index.database import IndexDatabase
 from node.index.schema import AccessRow, CaseRow, EvidenceRow, FlagRow
+from schemas.glossary import Period as Period  # re-exported: the reports' periods
 from schemas.glossary import Stage, ViolationStatus
 
 CLOSED_STAGES = (Stage.CLOSURE.value, Stage.CLOSED_WITHOUT_PENALTY.value)
@@ -29,12 +29,6 @@ DEFAULT_UTC_OFFSET = "+08:00"
 # Far enough for any real period; bounded so that a month's end is always a date.
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2999, 12, 1)
 _OFFSET = re.compile(r"^([+-])(\d\d):(\d\d)$")
-
-
-class Period(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
 
 
 def parse_utc_offset(text: str) -> dt.timezone:

@@ -18,11 +18,13 @@ from pydantic import BaseModel, TypeAdapter
 
 from node.fabric import Contract, GatewayError, SubmitResult, submit_with_retry
 from schemas.derivations import DerivationRecord
-from schemas.glossary import Stage
+from schemas.glossary import Period, Stage
 from schemas.ledger import (
     MAX_PAGE_SIZE,
     AccessRecord,
     AccessRequest,
+    BulletinRecord,
+    BulletinRecording,
     CaseFiling,
     CaseRecord,
     DocumentFiling,
@@ -338,3 +340,13 @@ class LedgerClient:
 
     async def violations(self, query: ViolationQuery) -> ViolationPage:
         return await self._one(ViolationPage, "ListViolations", query)
+
+    # --- publication of decisions (行政执法公示) ---------------------------------------------
+
+    async def record_bulletin(self, recording: BulletinRecording) -> Committed[BulletinRecord]:
+        """Record that the caller's department published a bulletin (reviewer or admin)."""
+        return await self._submit(BulletinRecord, "RecordBulletin", recording)
+
+    async def bulletin_records(self, org: str, period: Period, since: str) -> list[BulletinRecord]:
+        """What ``org`` recorded as published for its ``period`` from ``since``, oldest first."""
+        return await self._many(BulletinRecord, "BulletinRecords", org, period.value, since)
