@@ -29,10 +29,12 @@ from node.ledger import Committed
 from node.package import ClaimsArchive, Exporter
 from node.store import BlobStore
 from node.vault import KeyVault
-from schemas.glossary import Role, Stage
+from schemas.glossary import Period, Role, Stage
 from schemas.ledger import (
     AccessRecord,
     AccessRequest,
+    BulletinRecord,
+    BulletinRecording,
     CaseFiling,
     CaseRecord,
     DocumentFiling,
@@ -102,6 +104,10 @@ class Ledger(Protocol):
     async def assess_penalty(
         self, subject_key: str, violation_type: str, rectified: bool
     ) -> Penalty: ...
+    async def record_bulletin(self, recording: BulletinRecording) -> Committed[BulletinRecord]: ...
+    async def bulletin_records(
+        self, org: str, period: Period, since: str
+    ) -> list[BulletinRecord]: ...
 
 
 @dataclass

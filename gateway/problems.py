@@ -39,6 +39,7 @@ _LEDGER_STATUS = {
     LedgerErrorCode.DOCUMENT_MISMATCH: 409,
     LedgerErrorCode.REMINDERS_REQUIRED: 409,
     LedgerErrorCode.EVIDENCE_UNDER_FLAG: 409,
+    LedgerErrorCode.PUBLICATION_CONFLICT: 409,
 }
 
 _INGEST_STATUS = {

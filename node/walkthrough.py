@@ -40,6 +40,7 @@ from node.consortium.launch import Layout
 from node.department import NodeParts, NodePaths, open_parts
 from node.disclosure import SignedBulletin, render_page, verify_bulletin
 from node.doctor import ClientLedgerView, Problem, sweep
+from node.index.cases import DECIDED
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
 from node.ops.config import config_path, department_runtime
@@ -773,21 +774,28 @@ async def _publish_decisions(
     gateway: GatewaySession, decided_at: str, case_id: str, out_dir: Path, anchors: Path, say: Say
 ) -> Path:
     """The holder's reviewer publishes the department's decisions of the day the case was
-    decided (行政执法公示): the signed bulletin and its page, checked offline as anyone would.
-    The gateway reads which cases to look at from its index, a moment behind the ledger, so
-    the bulletin is asked again until the decision is in it."""
+    decided (行政执法公示): the signed bulletin and its page, recorded on the ledger as
+    published, checked offline as anyone would. The gateway reads which cases to look at from
+    its index, a moment behind the ledger, so the reviewer first waits for the index to show
+    the decision (each bulletin issued is recorded on the ledger: none is issued early)."""
     on = parse_ledger_time(decided_at).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
     deadline = time.monotonic() + 30
+    decided = {s.value for s in DECIDED}
     async with gateway.as_user(Role.REVIEWER) as reviewer:
         while True:
-            resp = await reviewer.post("/disclosures/day", params={"on": on.isoformat()})
+            resp = await reviewer.get("/cases", params={"text": case_id})
             if resp.status_code != 200:
-                raise RuntimeError(f"POST /disclosures/day: {resp.status_code} {resp.text[:300]}")
-            signed = SignedBulletin.parse(resp.content)
-            ours = [d for d in signed.bulletin.decisions if d.case_id == case_id]
-            if ours or time.monotonic() > deadline:
+                raise RuntimeError(f"GET /cases: {resp.status_code} {resp.text[:300]}")
+            seen = [c["stage"] for c in resp.json()["cases"] if c["case_id"] == case_id]
+            if (seen and seen[0] in decided) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
+        resp = await reviewer.post("/disclosures/day", params={"on": on.isoformat()})
+    if resp.status_code != 200:
+        raise RuntimeError(f"POST /disclosures/day: {resp.status_code} {resp.text[:300]}")
+    signed = SignedBulletin.parse(resp.content)
+    recorded_tx = resp.headers["X-Ledger-Tx"]
+    ours = [d for d in signed.bulletin.decisions if d.case_id == case_id]
     if not ours:
         raise RuntimeError(f"the day's bulletin does not list the decision on {case_id}")
     folder = out_dir / "disclosure"
@@ -799,7 +807,7 @@ async def _publish_decisions(
         f"   published (行政执法公示, POST /disclosures/day): {len(signed.bulletin.decisions)} "
         f"decision(s) of {on}, {case_id} as {ours[0].outcome.value} "
         f"{ours[0].amount_cents / 100:.0f} yuan under {ours[0].legal_basis}; the party only as "
-        f"{ours[0].subject_kind.value}"
+        f"{ours[0].subject_kind.value}; recorded as published in transaction {recorded_tx[:12]}"
     )
     say(
         f"   {folder}/index.html; evnet verify-bulletin --trust {anchors.name}: "
@@ -818,8 +826,15 @@ async def _publish_decisions(
     say(
         f"   the auditor's check against the ledger (POST /disclosures/check): "
         f"{'complete' if found['complete'] else 'INCOMPLETE'}, {found['listed']} listed of "
-        f"{found['on_ledger']} decided"
+        f"{found['on_ledger']} decided; published "
+        + (
+            f"{found['recorded']['recorded_at']}, "
+            + ("on time" if found["on_time"] else f"{len(found['late'])} decision(s) late")
+            + f" ({found['deadline_working_days']} working days)"
+            if found["recorded"]
+            else "WITHOUT A LEDGER RECORD"
+        )
     )
-    if not found["complete"]:
+    if not (found["complete"] and found["on_time"]):
         raise RuntimeError(f"the bulletin departs from the ledger: {found}")
     return folder / "bulletin.json"

@@ -14,13 +14,13 @@ from fastapi.responses import Response
 
 from gateway.console.render import page
 from gateway.console.session import ConsoleRoute, Session, poster, viewer
-from gateway.deps import Deps
+from gateway.deps import Deps, ledger_of
 from gateway.routes import disclosures
 from gateway.routes.reports import period_window
 from node.disclosure import render_page
 from node.index.reports import DEFAULT_UTC_OFFSET, Period
 from schemas.glossary import Role
-from schemas.ledger import parse_ledger_time
+from schemas.ledger import ledger_time, parse_ledger_time
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 READERS = (Role.REVIEWER, Role.AUDITOR)
@@ -40,6 +40,11 @@ async def disclosures_page(
     since, until = period_window(period, on, DEFAULT_UTC_OFFSET, now)
     begun = since <= now
     decisions = await disclosures.decisions_of(deps, session.who, since, until) if begun else []
+    publications = (
+        await ledger_of(deps, session.who).bulletin_records(deps.org, period, ledger_time(since))
+        if begun
+        else []
+    )
     return page(
         request,
         "disclosures.html",
@@ -58,6 +63,7 @@ async def disclosures_page(
                 for d in decisions[:SHOWN]
             ],
             "may_publish": session.who.role is Role.REVIEWER,
+            "publications": publications,
         },
     )
 
@@ -71,7 +77,8 @@ async def download_bulletin(
 ) -> Response:
     """The signed bulletin and its page in one zip, signed as the reviewer (the API's
     ``POST /disclosures/{period}``, with what a portal serves beside it)."""
-    signed = await disclosures.issue(deps, session.who, period, on, DEFAULT_UTC_OFFSET)
+    issued = await disclosures.issue(deps, session.who, period, on, DEFAULT_UTC_OFFSET)
+    signed = issued.signed
     first_day, _ = signed.bulletin.days()
     name = f"disclosure-{period.value}-{first_day.isoformat()}"
     archive = io.BytesIO()
@@ -81,5 +88,8 @@ async def download_bulletin(
     return Response(
         archive.getvalue(),
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{name}.zip"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.zip"',
+            "X-Ledger-Tx": issued.tx_id,
+        },
     )

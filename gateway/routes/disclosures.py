@@ -1,15 +1,18 @@
 """Public disclosure of decisions (行政执法公示): a reviewer (legal review) or an admin issues
 the department's bulletin of a day, week or month, signed with their own key, for the
-department's portal. The bulletin is read from the ledger (node.disclosure) and verifies
-offline (``evnet verify-bulletin``)."""
+department's portal. The bulletin is read from the ledger (node.disclosure), recorded on it
+as published (RecordBulletin) before it is served, and verifies offline
+(``evnet verify-bulletin``). An auditor checks a published bulletin against the ledger: what
+it left out or changed, and whether each decision went out within its deadline."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -27,9 +30,16 @@ from node.disclosure import (
     issue_bulletin,
 )
 from node.disclosure.audit import compare
+from node.disclosure.timeliness import (
+    DEFAULT_WORKING_DAYS,
+    MAX_CALENDAR_DAYS,
+    MAX_WORKING_DAYS,
+    WorkCalendar,
+    late_decisions,
+)
 from node.index.reports import DEFAULT_UTC_OFFSET, Period
 from schemas.glossary import Role
-from schemas.ledger import parse_ledger_time
+from schemas.ledger import BulletinRecord, parse_ledger_time
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/disclosures", tags=["disclosures"])
@@ -48,9 +58,23 @@ class AlteredDecision(DecisionRef):
     fields: list[str]  # the published fields that differ from the ledger's
 
 
+class LateDecision(DecisionRef):
+    due_by: dt.datetime  # the end of its last working day, in the department's zone
+
+
+class PublicationRecord(BaseModel):
+    """A bulletin's record on the ledger: who published it and when (the transaction's time)."""
+
+    recorded_at: str
+    recorded_tx: str
+    recorded_by: str
+    recorded_role: Role
+
+
 class DisclosureCheck(BaseModel):
     """A published bulletin against the ledger: complete only if nothing is missing,
-    altered or unknown."""
+    altered or unknown; on time only if it was recorded as published and none of its
+    decisions was recorded after its deadline."""
 
     org: str
     since: str
@@ -63,10 +87,18 @@ class DisclosureCheck(BaseModel):
     altered: list[AlteredDecision]
     unknown: list[DecisionRef]  # published; no such decision of this org in the period
     after_issue: int  # decided in the period after the bulletin was issued
+    recorded: PublicationRecord | None  # None: this bulletin was never recorded as published
+    period_records: int  # bulletins the department recorded for this period, this one included
+    deadline_working_days: int
+    late: list[LateDecision]  # listed, but published after their deadline
+    on_time: bool
 
 
 def _ref(n: DecisionNotice) -> DecisionRef:
     return DecisionRef(case_id=n.case_id, decision_tx=n.decision_tx, decided_at=n.decided_at)
+
+
+CalendarDays = Annotated[list[dt.date], Query(max_length=MAX_CALENDAR_DAYS)]
 
 
 @router.post("/check", response_model=DisclosureCheck)
@@ -74,15 +106,27 @@ async def check(
     signed: SignedBulletin,
     deps: Deps,
     who: Annotated[Principal, require(Role.AUDITOR)],
+    deadline_working_days: Annotated[int, Query(ge=1, le=MAX_WORKING_DAYS)] = DEFAULT_WORKING_DAYS,
+    holiday: CalendarDays = [],  # noqa: B006 (FastAPI copies query defaults)
+    workday: CalendarDays = [],  # noqa: B006
 ) -> DisclosureCheck:
-    """For an auditor (公示完整性): a bulletin this department published, compared with the
-    decisions the ledger holds for its period, read again now. Who signed it is checked
-    offline (`evnet verify-bulletin`); this checks what it says.
+    """For an auditor (公示完整性, 公示时效): a bulletin this department published, compared
+    with the decisions the ledger holds for its period, read again now, and with its record
+    on the ledger: when it was published, and which of its decisions went out after their
+    deadline (`deadline_working_days` after the day of the decision, 7 by default; a working
+    day is Monday to Friday, less each `holiday`, plus each `workday` — the year's public
+    holidays and weekend days worked). Who signed it is checked offline
+    (`evnet verify-bulletin`); this checks what it says and when it went out.
 
-    422 `INVALID_REQUEST` for a body that is not a bulletin, `NOT_THIS_DEPARTMENT` for
-    another department's (this gateway's index holds its own cases), `CHANNEL_MISMATCH`,
-    `TOO_MANY_DECISIONS`; 413 `BODY_TOO_LARGE` beyond a bulletin's size.
+    422 `INVALID_REQUEST` for a body that is not a bulletin or a bad calendar,
+    `NOT_THIS_DEPARTMENT` for another department's (this gateway's index holds its own
+    cases), `CHANNEL_MISMATCH`, `TOO_MANY_DECISIONS`; 413 `BODY_TOO_LARGE` beyond a
+    bulletin's size.
     """
+    try:
+        calendar = WorkCalendar(frozenset(holiday), frozenset(workday))
+    except ValueError as exc:
+        raise Problem(422, "INVALID_REQUEST", str(exc)) from None
     bulletin = signed.bulletin
     if bulletin.org != deps.org:
         raise Problem(
@@ -94,13 +138,26 @@ async def check(
         raise Problem(422, "CHANNEL_MISMATCH", f"a bulletin of channel {bulletin.channel!r}")
     since, until = parse_ledger_time(bulletin.since), parse_ledger_time(bulletin.until)
     found = compare(bulletin, await decisions_of(deps, who, since, until))
+    records = await ledger_of(deps, who).bulletin_records(
+        bulletin.org, Period(bulletin.period), bulletin.since
+    )
+    digest = bulletin.digest()
+    mine = next((r for r in records if r.bulletin_hash == digest), None)
+    late = (
+        []
+        if mine is None
+        else late_decisions(bulletin, mine.recorded_at, deadline_working_days, calendar)
+    )
     log.info(
-        "disclosure check by %s of the bulletin from %s: %d missing, %d altered, %d unknown",
+        "disclosure check by %s of the bulletin from %s: %d missing, %d altered, %d unknown, "
+        "%s, %d late",
         who.user,
         bulletin.since,
         len(found.missing),
         len(found.altered),
         len(found.unknown),
+        "unrecorded" if mine is None else f"recorded in {mine.recorded_tx[:12]}",
+        len(late),
     )
     return DisclosureCheck(
         org=bulletin.org,
@@ -117,6 +174,20 @@ async def check(
         ],
         unknown=[_ref(n) for n in found.unknown],
         after_issue=found.after_issue,
+        recorded=None if mine is None else _publication(mine),
+        period_records=len(records),
+        deadline_working_days=deadline_working_days,
+        late=[LateDecision(**_ref(x.notice).model_dump(), due_by=x.due) for x in late],
+        on_time=mine is not None and not late,
+    )
+
+
+def _publication(record: BulletinRecord) -> PublicationRecord:
+    return PublicationRecord(
+        recorded_at=record.recorded_at,
+        recorded_tx=record.recorded_tx,
+        recorded_by=record.recorded_by,
+        recorded_role=record.recorded_role,
     )
 
 
@@ -135,30 +206,47 @@ async def publish(
     """This department's decisions of the day, ISO week or month holding `on` (default:
     today), as the ledger recorded them: case, violation type, procedure, outcome and amount,
     legal basis and discretion benchmark, when, the decision's transaction and document hash;
-    the party only by its kind. Signed by the caller (a reviewer or an admin). A period not
-    over yet lists the decisions so far.
+    the party only by its kind. Signed by the caller (a reviewer or an admin) and recorded on
+    the ledger as published, by its hash, before it is served (`X-Ledger-Tx`: that
+    transaction): its publication time is the ledger's. A period not over yet lists the
+    decisions so far.
 
     422 `INVALID_REQUEST` for a bad date or offset, `PERIOD_NOT_BEGUN` for a future period,
-    `TOO_MANY_DECISIONS` beyond a bulletin's size; 501 `DISCLOSURES_NOT_CONFIGURED`.
+    `TOO_MANY_DECISIONS` beyond a bulletin's size; 409 `PUBLICATION_CONFLICT` when the
+    period has as many bulletins recorded as it may; 501 `DISCLOSURES_NOT_CONFIGURED`.
     """
-    signed = await issue(deps, who, period, on, utc_offset)
-    first_day, _ = signed.bulletin.days()
+    issued = await issue(deps, who, period, on, utc_offset)
+    first_day, _ = issued.signed.bulletin.days()
     name = f"bulletin-{period.value}-{first_day.isoformat()}.json"
     return Response(
-        signed.canonical_bytes(),
+        issued.signed.canonical_bytes(),
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Ledger-Tx": issued.tx_id,
+        },
     )
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A bulletin signed and recorded on the ledger as published (in ``tx_id``)."""
+
+    signed: SignedBulletin
+    record: BulletinRecord
+    tx_id: str
 
 
 async def issue(
     deps: GatewayDeps, who: Principal, period: Period, on: dt.date | None, utc_offset: str
-) -> SignedBulletin:
-    """The department's bulletin of the ``period`` holding ``on``, signed as ``who``.
+) -> Issued:
+    """The department's bulletin of the ``period`` holding ``on``, signed as ``who`` and
+    recorded on the ledger as published by ``who``; nothing is published unless it is.
 
     Raises:
         Problem: 501 DISCLOSURES_NOT_CONFIGURED; 422 INVALID_REQUEST, PERIOD_NOT_BEGUN,
             TOO_MANY_DECISIONS; 502 LEDGER_DATA_MALFORMED.
+        LedgerRefused: the ledger refused the record (PUBLICATION_CONFLICT, ACCESS_DENIED).
     """
     if deps.signer_for is None or not deps.channel:
         raise Problem(501, "DISCLOSURES_NOT_CONFIGURED", "this gateway signs no bulletins")
@@ -181,14 +269,16 @@ async def issue(
         utc_offset=utc_offset,
         now=now,
     )
+    committed = await ledger_of(deps, who).record_bulletin(signed.bulletin.recording())
     log.info(
-        "disclosure: %s issued the %s bulletin from %s: %d decision(s)",
+        "disclosure: %s published the %s bulletin from %s: %d decision(s), recorded in tx %s",
         who.user,
         period.value,
         signed.bulletin.since,
         len(decisions),
+        committed.tx_id,
     )
-    return signed
+    return Issued(signed, committed.value, committed.tx_id)
 
 
 async def decisions_of(

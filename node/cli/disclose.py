@@ -34,9 +34,10 @@ from node.disclosure import (
 )
 from node.disclosure.bulletin import MAX_BYTES
 from node.index.reports import Period
-from node.ledger import LedgerClient, LedgerRefused
+from node.ledger import Committed, LedgerClient, LedgerRefused
 from node.package.anchors import MAX_BYTES as MAX_ANCHOR_BYTES
 from node.settings import Settings
+from schemas.ledger import BulletinRecord, BulletinRecording
 
 BULLETIN = "bulletin.json"
 PAGE = "index.html"
@@ -93,9 +94,14 @@ def _disclose(args: argparse.Namespace, settings: Settings) -> int:
     except NodeIndexUnavailable as err:
         return _fail(err.code, str(err))
 
+    def ledger() -> LedgerClient:  # inside each event loop: a connection belongs to its loop
+        return LedgerClient(department_contract(layout, department, user=args.user))
+
     async def collect() -> list[DecisionNotice]:
-        ledger = LedgerClient(department_contract(layout, department, user=args.user))
-        return await collect_decisions(index, ledger, department.msp_id, since, until)
+        return await collect_decisions(index, ledger(), department.msp_id, since, until)
+
+    async def record(recording: BulletinRecording) -> Committed[BulletinRecord]:
+        return await ledger().record_bulletin(recording)
 
     try:
         decisions = asyncio.run(collect())
@@ -116,27 +122,53 @@ def _disclose(args: argparse.Namespace, settings: Settings) -> int:
         utc_offset=args.utc_offset,
         now=now,
     )
+    # Written beside their places first, recorded on the ledger as published, then put in
+    # place: a portal serving the directory never shows a bulletin the ledger does not hold,
+    # and a record is never made for files that could not be written.
     try:
-        _publish(args.out, {BULLETIN: signed.canonical_bytes(), PAGE: render_page(signed).encode()})
+        staged = _stage(
+            args.out, {BULLETIN: signed.canonical_bytes(), PAGE: render_page(signed).encode()}
+        )
     except OSError as exc:
         return _fail("FILE_UNWRITABLE", f"{args.out}: {exc.strerror or exc}", 1)
-    print(f"bulletin: {args.out / BULLETIN} ({len(decisions)} decision(s)); page: {PAGE}")
+    try:
+        committed = asyncio.run(record(signed.bulletin.recording()))
+    except LedgerRefused as exc:
+        _discard(staged)
+        return _fail(exc.code.value, exc.message, 1)
+    except BaseException:
+        _discard(staged)
+        raise
+    for tmp, final in staged:
+        os.replace(tmp, final)
+    print(
+        f"bulletin: {args.out / BULLETIN} ({len(decisions)} decision(s)); page: {PAGE}; "
+        f"recorded as published in transaction {committed.tx_id}"
+    )
     return 0
 
 
-def _publish(out: Path, files: dict[str, bytes]) -> None:
-    """Write each file whole or not at all (a portal may be serving the directory)."""
+def _stage(out: Path, files: dict[str, bytes]) -> list[tuple[Path, Path]]:
+    """Each file written whole beside its place (a portal may be serving the directory):
+    the temporary paths and their places, for :func:`os.replace` or :func:`_discard`."""
     out.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.")
-        try:
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, data in files.items():
+            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.")
+            staged.append((Path(tmp), out / name))
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.chmod(tmp, 0o644)
-            os.replace(tmp, out / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    except BaseException:
+        _discard(staged)
+        raise
+    return staged
+
+
+def _discard(staged: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in staged:
+        tmp.unlink(missing_ok=True)
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:

@@ -26,25 +26,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from node.index.reports import parse_utc_offset
 from schemas.canonical import CanonicalJSONError, canonical_json, parse_json
-from schemas.glossary import Procedure, ViolationType
+from schemas.glossary import Period, Procedure, ViolationType
 from schemas.hashes import Digest
-from schemas.ledger import Citation, Ident, LedgerTime, MspId, SubjectKind, parse_ledger_time
+from schemas.ledger import (
+    MAX_BULLETIN_DECISIONS,
+    BulletinRecording,
+    Citation,
+    Ident,
+    LedgerTime,
+    MspId,
+    SubjectKind,
+    check_period_span,
+    parse_ledger_time,
+)
 
 FORMAT: Final = "evidencenet-bulletin/1"
-# A month of a large city's decisions, with room: a bulletin is one file a portal serves.
-MAX_DECISIONS: Final = 20_000
+MAX_DECISIONS: Final = MAX_BULLETIN_DECISIONS
 MAX_BYTES: Final = 32 << 20
 TxId = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Pem = Annotated[str, Field(min_length=1, max_length=16_384)]
 Offset = Annotated[str, Field(pattern=r"^[+-]\d\d:\d\d$")]
-
-
-# A period's length: the department's offset is fixed (no summer time), so a day is 24 hours.
-_SPANS = {
-    "day": {dt.timedelta(days=1)},
-    "week": {dt.timedelta(days=7)},
-    "month": {dt.timedelta(days=n) for n in range(28, 32)},
-}
 
 
 class BulletinMalformed(ValueError):
@@ -100,12 +101,8 @@ class Bulletin(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Bulletin:
+        check_period_span(Period(self.period), self.since, self.until)
         # Ledger times are fixed-width UTC text: they compare as they sort.
-        if not self.since < self.until:
-            raise ValueError("since must come before until")
-        span = parse_ledger_time(self.until) - parse_ledger_time(self.since)
-        if span not in _SPANS[self.period]:
-            raise ValueError(f"since to until is {span}, not a {self.period}")
         if self.issued_at < self.since:
             raise ValueError("issued before its period began")
         seen: set[str] = set()
@@ -123,7 +120,22 @@ class Bulletin(_Model):
         return self
 
     def canonical_bytes(self) -> bytes:
+        """What the signature covers."""
         return canonical_json(self.model_dump(mode="json"))
+
+    def digest(self) -> Digest:
+        """The SHA-256 of :meth:`canonical_bytes`: how the ledger names this bulletin."""
+        return Digest.of(self.canonical_bytes())
+
+    def recording(self) -> BulletinRecording:
+        """What the ledger records when this bulletin is published (RecordBulletin)."""
+        return BulletinRecording(
+            bulletin_hash=self.digest(),
+            period=Period(self.period),
+            since=self.since,
+            until=self.until,
+            decisions=len(self.decisions),
+        )
 
     @property
     def zone(self) -> dt.timezone:

@@ -28,10 +28,20 @@ from node.fabric.identity import Identity
 from node.ledger import Committed, LedgerRefused
 from node.ledger.bootstrap import load_schedule
 from node.settings import PROJECT_ROOT
-from schemas.glossary import AccessKind, Outcome, Role, Stage, ViolationStatus, ViolationType
+from schemas.glossary import (
+    AccessKind,
+    Outcome,
+    Period,
+    Role,
+    Stage,
+    ViolationStatus,
+    ViolationType,
+)
 from schemas.ledger import (
     AccessRecord,
     AccessRequest,
+    BulletinRecord,
+    BulletinRecording,
     CaseFiling,
     CaseRecord,
     DocumentFiling,
@@ -118,6 +128,8 @@ class FakeChain:
     subject_violations: dict[str, list[SubjectViolation]] = field(default_factory=dict)
     flag_steps: dict[str, list[ViolationEntry]] = field(default_factory=dict)
     transfers: dict[str, list[TransferRecord]] = field(default_factory=dict)  # by case id
+    bulletins: list[BulletinRecord] = field(default_factory=list)
+    clock: list[dt.datetime] = field(default_factory=lambda: [NOW])  # the kit's clock
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def tx(self) -> str:
@@ -619,6 +631,29 @@ class FakeLedger:
         self.chain.grants[(target_id, grantee_org)] = revoked
         return Committed(revoked, tx, 5)
 
+    async def record_bulletin(self, recording: BulletinRecording) -> Committed[BulletinRecord]:
+        # The chaincode's rules (tests/chaincode/test_publications.py), as far as these tests go.
+        if self.role not in (Role.REVIEWER, Role.ADMIN):
+            raise self._deny()
+        if any(b.bulletin_hash == recording.bulletin_hash for b in self.chain.bulletins):
+            raise LedgerRefused(LedgerErrorCode.PUBLICATION_CONFLICT, "recorded", self.chain.tx())
+        tx = self.chain.tx()
+        record = BulletinRecord(
+            org=self.org,
+            recorded_by=f"CN={self.user}",
+            recorded_role=self.role,
+            recorded_at=ledger_time(self.chain.clock[0]),
+            recorded_tx=tx,
+            **recording.model_dump(),
+        )
+        self.chain.bulletins.append(record)
+        return Committed(record, tx, 6)
+
+    async def bulletin_records(self, org: str, period: Period, since: str) -> list[BulletinRecord]:
+        return [
+            b for b in self.chain.bulletins if (b.org, b.period, b.since) == (org, period, since)
+        ]
+
 
 @dataclass
 class Kit:
@@ -658,7 +693,7 @@ def build(root: Path, max_upload_bytes: int = 1 << 24, **changes: Any) -> Kit:
     changes.setdefault("signer_for", Signers(root / "node"))
     changes.setdefault("channel", "evidence")  # named in what the gateway signs (bulletins)
     clock = [NOW]
-    chain = FakeChain(root / "node" / "ledger.json")
+    chain = FakeChain(root / "node" / "ledger.json", clock=clock)
     deps = GatewayDeps(
         org=ORG,
         tokens=TokenStore(root / "tokens.json", clock=lambda: clock[0]),

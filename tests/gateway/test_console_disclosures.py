@@ -45,8 +45,11 @@ def test_a_reviewer_sees_the_month_s_decisions_and_downloads_them_signed(kit: Ki
     assert "2026-11-03" in shown.text  # decided on 2 Nov, 16:00 UTC: the 3rd in Beijing
     assert 'href="/console/disclosures"' in shown.text  # in the navigation
     assert 'id="disclosure-publish"' in shown.text
+    assert "账本上没有本期公示的发布记录" in shown.text  # nothing published yet
     resp = reviewer.post("/console/disclosures", data={"csrf": csrf, "period": "month"})
     assert resp.status_code == 200, resp.text
+    [record] = kit.chain.bulletins  # recorded on the ledger as published, then served
+    assert resp.headers["x-ledger-tx"] == record.recorded_tx
     assert 'filename="disclosure-month-2026-11-01.zip"' in resp.headers["content-disposition"]
     with zipfile.ZipFile(io.BytesIO(resp.content)) as z:
         raw = z.read("disclosure-month-2026-11-01/bulletin.json")
@@ -59,6 +62,12 @@ def test_a_reviewer_sees_the_month_s_decisions_and_downloads_them_signed(kit: Ki
         "evidence", ["OrdererMSP"], {kit.deps.org: [root], "OrdererMSP": [root]}
     ).canonical_bytes()
     assert verify_bulletin(raw, anchors).ok
+    assert record.bulletin_hash == signed.bulletin.digest()
+    # The page now lists the publication, as the ledger recorded it.
+    shown = reviewer.get("/console/disclosures")
+    assert 'id="disclosure-publications"' in shown.text
+    assert f"{record.bulletin_hash.hex[:16]}…" in shown.text
+    assert "CN=reviewer1 (审核人员)" in shown.text
 
 
 def test_an_auditor_sees_the_list_in_english_but_may_not_sign(kit: Kit) -> None:

@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 from disclosurekit import DOCUMENT, SINCE, case, entry, index_row, tx
-from gatewaykit import Kit, build
+from gatewaykit import FakeLedger, Kit, build
 from ingestkit import make_ca
 
 from node.disclosure import Outcome, SignedBulletin, verify_bulletin
 from node.disclosure import collect as collect_module
 from node.disclosure.bulletin import MAX_BYTES
+from node.ledger import LedgerRefused
 from node.package.anchors import TrustAnchors
 from schemas.glossary import Stage
-from schemas.ledger import ledger_time
+from schemas.ledger import BulletinRecording, LedgerErrorCode, ledger_time
 
 DAY = dt.timedelta(days=1)
 
@@ -212,3 +213,115 @@ def test_only_an_auditor_checks_and_only_this_departments_bulletin(kit: Kit) -> 
         headers={**kit.token("auditor1"), "Content-Type": "application/json"},
     )
     assert (resp.status_code, resp.json()["code"]) == (413, "BODY_TOO_LARGE")
+
+
+# --- the publication on the ledger and its timeliness (公示时效) ------------------------------
+
+# C-1 was decided on Tuesday 3 November (Beijing), C-2 on Wednesday the 4th: seven working
+# days later they were due by the ends of Thursday the 12th and Friday the 13th.
+FRIDAY_13_NOON = dt.datetime(2026, 11, 13, 4, 0, tzinfo=dt.UTC)
+
+
+def test_a_bulletin_is_recorded_on_the_ledger_as_published_before_it_is_served(
+    kit: Kit,
+) -> None:
+    resp = kit.client.post("/disclosures/month", headers=kit.token("reviewer1"))
+    assert resp.status_code == 200, resp.text
+    [record] = kit.chain.bulletins
+    bulletin = SignedBulletin.parse(resp.content).bulletin
+    assert resp.headers["x-ledger-tx"] == record.recorded_tx
+    assert record.bulletin_hash == bulletin.digest()
+    assert (record.period, record.since, record.until) == ("month", bulletin.since, bulletin.until)
+    assert (record.decisions, record.recorded_by, record.recorded_role) == (
+        2,
+        "CN=reviewer1",
+        "reviewer",
+    )
+
+
+def test_a_bulletin_the_ledger_refuses_to_record_is_not_served(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refuse(self: FakeLedger, recording: BulletinRecording) -> None:
+        raise LedgerRefused(LedgerErrorCode.PUBLICATION_CONFLICT, "50 recorded", "ab" * 32)
+
+    monkeypatch.setattr(FakeLedger, "record_bulletin", refuse)
+    resp = kit.client.post("/disclosures/month", headers=kit.token("reviewer1"))
+    assert resp.status_code == 409
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["code"] == "PUBLICATION_CONFLICT"
+    assert "decisions" not in resp.text
+
+
+def test_the_check_names_the_record_and_each_decision_published_late(kit: Kit) -> None:
+    kit.clock[0] = FRIDAY_13_NOON
+    doc = _published(kit)
+    [record] = kit.chain.bulletins
+    found = _check(kit, doc).json()
+    assert found["recorded"] == {
+        "recorded_at": record.recorded_at,
+        "recorded_tx": record.recorded_tx,
+        "recorded_by": "CN=reviewer1",
+        "recorded_role": "reviewer",
+    }
+    assert (found["period_records"], found["deadline_working_days"]) == (1, 7)
+    assert [(x["case_id"], x["due_by"]) for x in found["late"]] == [
+        ("C-1", "2026-11-13T00:00:00+08:00")
+    ]
+    assert (found["complete"], found["on_time"]) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("params", "late"),
+    [
+        # A public holiday on Thursday the 5th moves C-1's deadline to Friday's end.
+        ({"holiday": "2026-11-05"}, []),
+        # A Saturday worked brings C-2's forward to Thursday's end.
+        ({"workday": "2026-11-07"}, ["C-1", "C-2"]),
+        ({"deadline_working_days": 8}, []),
+        ({"deadline_working_days": 5}, ["C-1", "C-2"]),
+    ],
+)
+def test_the_deadline_follows_the_callers_calendar(
+    kit: Kit, params: dict[str, Any], late: list[str]
+) -> None:
+    kit.clock[0] = FRIDAY_13_NOON
+    doc = _published(kit)
+    resp = kit.client.post(
+        "/disclosures/check", params=params, json=doc, headers=kit.token("auditor1")
+    )
+    assert resp.status_code == 200, resp.text
+    assert [x["case_id"] for x in resp.json()["late"]] == late
+    assert resp.json()["on_time"] is not late
+
+
+def test_a_bulletin_never_recorded_is_not_on_time_and_a_reissue_is_counted(kit: Kit) -> None:
+    first = _published(kit)
+    kit.clock[0] += dt.timedelta(minutes=5)
+    second = _published(kit)
+    assert _check(kit, first).json()["period_records"] == 2
+    kit.chain.bulletins.clear()  # as if the portal served a bulletin never recorded
+    found = _check(kit, second).json()
+    assert (found["recorded"], found["period_records"], found["late"]) == (None, 0, [])
+    assert (found["complete"], found["on_time"]) == (True, False)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"deadline_working_days": 0},
+        {"deadline_working_days": 61},
+        {"deadline_working_days": "seven"},
+        {"holiday": "2026-02-30"},
+        {"holiday": "2026-11-05", "workday": "2026-11-05"},
+        {"holiday": [str(dt.date(2026, 1, 1) + dt.timedelta(days=n)) for n in range(367)]},
+    ],
+)
+def test_a_bad_calendar_is_refused_with_what_is_wrong(kit: Kit, params: dict[str, Any]) -> None:
+    doc = _published(kit)
+    resp = kit.client.post(
+        "/disclosures/check", params=params, json=doc, headers=kit.token("auditor1")
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["code"] == "INVALID_REQUEST"
+    assert resp.headers["content-type"] == "application/problem+json"

@@ -18,9 +18,11 @@ from node.cli import build_parser
 from node.consortium.network import Network
 from node.disclosure import Outcome as DecisionOutcome
 from node.disclosure import SignedBulletin, verify_bulletin
+from node.ledger import LedgerRefused
 from node.ops.stack import Stack
 from node.package import verify_package
-from schemas.glossary import Role, Stage, ViolationStatus
+from schemas.glossary import Period, Role, Stage, ViolationStatus
+from schemas.ledger import LedgerErrorCode
 
 pytestmark = pytest.mark.network
 
@@ -131,6 +133,7 @@ async def test_the_demo_story_runs_end_to_end(
     checked = next(line for line in lines if "(POST /disclosures/check)" in line)
     listed = len(bulletin.bulletin.decisions)
     assert f"complete, {listed} listed of {listed} decided" in checked, checked
+    assert "on time (7 working days)" in checked, checked
     assert (outcome.bulletin.parent / "index.html").read_text().count(outcome.case_id) == 1
     # The same from the node's host, as a daily job would: `evnet disclose`, then checked.
     settings = network_settings(people.layout.state_dir, people.layout.state_dir.parent / "c.yaml")
@@ -156,4 +159,15 @@ async def test_the_demo_story_runs_end_to_end(
     anchors = outcome.bulletin.parent.parent / "trust-anchors.json"
     verified = verify_bulletin((out / "bulletin.json").read_bytes(), anchors.read_bytes())
     assert verified.ok, verified.render()
+    # Both were recorded on the ledger as published, each by the hash of what it says, by
+    # the reviewer; the ledger refuses the record to anyone but a reviewer or an admin
+    # (the chaincode's rule, not only the gateway's).
+    records = await holder.bulletin_records(
+        "MarketSupervisionMSP", Period.DAY, bulletin.bulletin.since
+    )
+    assert [r.bulletin_hash for r in records] == [bulletin.bulletin.digest(), again.digest()]
+    assert {(r.recorded_role, r.decisions) for r in records} == {(Role.REVIEWER, listed)}
+    with pytest.raises(LedgerRefused) as refused:
+        await holder.record_bulletin(again.recording())
+    assert refused.value.code is LedgerErrorCode.ACCESS_DENIED
     assert any(line.startswith("== 9.") for line in lines)

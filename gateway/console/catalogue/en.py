@@ -220,4 +220,10 @@ WORDS: dict[str, str] = {
     "no_decisions": "No decisions in this period",
     "sign_and_download": "Sign and download the files to publish",
     "disclosure_more": "The first {shown} of {n} shown; the download holds them all",
+    "publications": "Published, as the ledger records it",
+    "publications_none": "No bulletin of this period is recorded as published",
+    "recorded_at": "Recorded",
+    "recorded_by": "By",
+    "bulletin_hash": "Bulletin (SHA-256)",
+    "decisions_listed": "Decisions",
 }

@@ -214,4 +214,10 @@ WORDS: dict[str, str] = {
     "no_decisions": "本期无行政处罚决定",
     "sign_and_download": "签名并下载公示文件",
     "disclosure_more": "页面列出前 {shown} 件, 共 {n} 件; 下载的公示文件包含全部",
+    "publications": "账本记录的公示发布",
+    "publications_none": "账本上没有本期公示的发布记录",
+    "recorded_at": "发布时间",
+    "recorded_by": "发布人",
+    "bulletin_hash": "公示文件 (SHA-256)",
+    "decisions_listed": "决定数",
 }
