@@ -82,6 +82,11 @@ def subject_violation(subject_key: str, at: str, tx_id: str) -> str:
     return composite_key("subject_violation", [subject_key, at, tx_id])
 
 
+def set_aside(case_id: str, decision_tx: str) -> str:
+    """A decision of the case set aside: one key per decision (its transaction)."""
+    return composite_key("set_aside", [case_id, decision_tx])
+
+
 def bulletin(org: str, period: str, since: str, bulletin_hash: str) -> str:
     """A published bulletin's record: under its org and period, so that one range read
     lists what a department published for a period."""

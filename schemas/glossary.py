@@ -111,6 +111,45 @@ class Procedure(StrEnum):
     SIMPLE = "simple_procedure"
 
 
+class SetAsideGround(StrEnum):
+    """How a decision was set aside (行政处罚法 第四十八条: 变更、撤销、确认违法、确认无效)."""
+
+    VARIED = "varied"
+    REVOKED = "revoked"
+    CONFIRMED_ILLEGAL = "confirmed_illegal"
+    CONFIRMED_INVALID = "confirmed_invalid"
+
+    @property
+    def voids(self) -> bool:
+        """Whether the decision loses its legal effect, so that its violation no longer
+        counts as a prior one: revoked (撤销) or confirmed invalid (确认无效). A varied
+        decision still finds the violation; one confirmed illegal stays in effect."""
+        return self in (SetAsideGround.REVOKED, SetAsideGround.CONFIRMED_INVALID)
+
+
+SET_ASIDE_GROUND_ZH: dict[SetAsideGround, str] = {
+    SetAsideGround.VARIED: "变更",
+    SetAsideGround.REVOKED: "撤销",
+    SetAsideGround.CONFIRMED_ILLEGAL: "确认违法",
+    SetAsideGround.CONFIRMED_INVALID: "确认无效",
+}
+
+
+class SetAsideAuthority(StrEnum):
+    """Who set the decision aside."""
+
+    RECONSIDERATION = "reconsideration"  # 行政复议机关
+    COURT = "court"  # 人民法院 (行政诉讼)
+    SELF_CORRECTION = "self_correction"  # the department itself (执法监督, 自行纠错)
+
+
+SET_ASIDE_AUTHORITY_ZH: dict[SetAsideAuthority, str] = {
+    SetAsideAuthority.RECONSIDERATION: "行政复议",
+    SetAsideAuthority.COURT: "行政诉讼",
+    SetAsideAuthority.SELF_CORRECTION: "自行纠错",
+}
+
+
 class AccessKind(StrEnum):
     """What a reader does with evidence; every kind is a ledger transaction."""
 

@@ -26,7 +26,17 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.glossary import AccessKind, Outcome, Period, Procedure, Role, Stage, ViolationType
+from schemas.glossary import (
+    AccessKind,
+    Outcome,
+    Period,
+    Procedure,
+    Role,
+    SetAsideAuthority,
+    SetAsideGround,
+    Stage,
+    ViolationType,
+)
 from schemas.hashes import Digest
 
 SCHEMA_VERSION = 1
@@ -43,6 +53,7 @@ Locator = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,256}$")]
 # HMAC-SHA256 of the subject's real identifier under the consortium's subject key.
 SubjectKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 LedgerTime = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")]
+TxId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 # A citation of law or a discretion benchmark: short, printable, no control characters.
 Citation = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
@@ -370,6 +381,14 @@ class SubjectViolation(_Record):
     tx: str
     exempted: bool
     amount_cents: int
+    # Set when the decision was set aside (SetAsideDecision); a ground that voids it takes
+    # the violation out of the subject's prior violations.
+    set_aside: SetAsideGround | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Whether this violation counts as a prior one for the next penalty."""
+        return self.set_aside is None or not self.set_aside.voids
 
 
 # --- cases, stages and transfers ----------------------------------------------------------
@@ -455,6 +474,7 @@ class CaseRecord(_Record):
     # The AI flag the case was opened from: its co-governance loop (reminders, escalation)
     # led here, and a package proves it.
     flag_id: str | None = None
+    set_asides: int = 0  # decisions of this case set aside (SetAsideDecision)
 
     @property
     def closed(self) -> bool:
@@ -473,6 +493,34 @@ class StageEntry(_Record):
     tx: str
     details: dict[str, object]
     penalty: Penalty | None = None
+
+
+class DecisionSetAside(_Request):
+    """A decision of the case set aside by a reconsideration body, a court or the department
+    itself (行政处罚法 第四十八条), bound to the document that did it by its hash; the reason
+    is a code (``insufficient_evidence``), never free text."""
+
+    case_id: Ident
+    decision_tx: TxId
+    ground: SetAsideGround
+    authority: SetAsideAuthority
+    reason: Code
+    document_hash: Digest
+
+
+class SetAsideRecord(_Record):
+    case_id: str
+    decision_tx: str
+    decided_at: LedgerTime
+    org: str  # the department that took the decision and recorded its setting aside
+    ground: SetAsideGround
+    authority: SetAsideAuthority
+    reason: str
+    document_hash: Digest
+    recorded_by: str
+    recorded_role: Role
+    recorded_at: LedgerTime
+    recorded_tx: str
 
 
 class TransferProposal(_Request):

@@ -73,7 +73,11 @@ def assess(
             f"penalty schedule v{schedule.version} has no entry for {violation_type}",
         )
     since = ledger_time(parse_ledger_time(now) - dt.timedelta(days=entry.lookback_days))
-    prior = [v for v in history if v.violation_type is violation_type and since <= v.at <= now]
+    prior = [
+        v
+        for v in history
+        if v.violation_type is violation_type and since <= v.at <= now and v.counts
+    ]
     exempt = entry.first_violation_exempt and not prior and rectified
     step = min(len(prior), len(entry.steps_cents) - 1)
     return Penalty(

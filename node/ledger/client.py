@@ -27,6 +27,7 @@ from schemas.ledger import (
     BulletinRecording,
     CaseFiling,
     CaseRecord,
+    DecisionSetAside,
     DocumentFiling,
     EvidenceRecord,
     EvidenceRegistration,
@@ -41,6 +42,7 @@ from schemas.ledger import (
     PackageAccessRequest,
     Penalty,
     PenaltySchedule,
+    SetAsideRecord,
     StageChange,
     StageDetails,
     StageEntry,
@@ -350,3 +352,10 @@ class LedgerClient:
     async def bulletin_records(self, org: str, period: Period, since: str) -> list[BulletinRecord]:
         """What ``org`` recorded as published for its ``period`` from ``since``, oldest first."""
         return await self._many(BulletinRecord, "BulletinRecords", org, period.value, since)
+
+    async def set_aside_decision(self, req: DecisionSetAside) -> Committed[SetAsideRecord]:
+        """Record that a decision was set aside (a reviewer or admin of the deciding holder)."""
+        return await self._submit(SetAsideRecord, "SetAsideDecision", req)
+
+    async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]:
+        return await self._many(SetAsideRecord, "DecisionSetAsides", case_id)

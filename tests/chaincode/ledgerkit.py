@@ -135,3 +135,48 @@ async def bootstrap(ledger: Harness) -> None:
             )
         )
     ok(await submit(ledger, creator(URBAN, "admin"), "SetPenaltySchedule", schedule()))
+
+
+def change(to: str, case_id: str = "C-1", **details: Any) -> dict[str, Any]:
+    return {"case_id": case_id, "to_stage": to, "details": details}
+
+
+async def walk_to(ledger: Harness, stage: str, case_id: str = "C-1", **decision: Any) -> Any:
+    """Move a general-procedure case of UrbanManagement from source to ``stage`` with valid
+    steps, as its officer and reviewer."""
+    OFFICER, REVIEWER = creator(URBAN, "officer"), creator(URBAN, "reviewer")
+    deadline = (ledger.clock + dt.timedelta(days=3)).isoformat()
+    steps = [
+        (OFFICER, change("preliminary_check", case_id)),
+        (OFFICER, change("filing_approval", case_id, document_hash=digest("filing form"))),
+        (REVIEWER, change("investigation", case_id, document_hash=digest("approval"))),
+        (
+            OFFICER,
+            change(
+                "advance_notice",
+                case_id,
+                document_hash=digest("notice"),
+                statement_right="statement_and_hearing",
+                statement_deadline=deadline,
+            ),
+        ),
+        (
+            REVIEWER,
+            change(
+                "decision", case_id, document_hash=digest("decision"), party_waived=True, **decision
+            ),
+        ),
+        (OFFICER, change("execution", case_id, document_hash=digest("receipt"))),
+        (
+            OFFICER,
+            change(
+                "closure", case_id, document_hash=digest("closure report"), execution_result="paid"
+            ),
+        ),
+    ]
+    record = None
+    for who, step in steps:
+        record = ok(await submit(ledger, who, "ChangeStage", step))
+        if record["stage"] == stage:
+            return record
+    raise AssertionError(f"no step reaches {stage}")

@@ -7,12 +7,22 @@ import json
 from typing import Any
 
 import pytest
-from ledgerkit import MARKET, URBAN, creator, digest, evidence, ok, query, refused, submit
-from test_cases_and_transfers import OFFICER, REVIEWER, filed, walk_to
+from ledgerkit import (
+    MARKET,
+    URBAN,
+    creator,
+    digest,
+    evidence,
+    ok,
+    query,
+    refused,
+    submit,
+    walk_to,
+)
 
 from chaincode.runtime.harness import Harness
 
-__all__ = ["filed"]  # the fixture, imported for these tests
+OFFICER, REVIEWER = creator(URBAN, "officer"), creator(URBAN, "reviewer")
 
 
 def document(step: int, text: str, evidence_id: str = "DOC-1", **changes: Any) -> dict[str, Any]:

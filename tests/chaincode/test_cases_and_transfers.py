@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
@@ -11,15 +10,15 @@ from ledgerkit import (
     POLICE,
     SUBJECT,
     URBAN,
-    bootstrap,
+    change,
     creator,
     digest,
-    evidence,
     filing,
     ok,
     query,
     refused,
     submit,
+    walk_to,
 )
 
 from chaincode import state
@@ -28,57 +27,6 @@ from schemas.ledger import case_state_key, stage_entry_keys
 
 OFFICER, REVIEWER = creator(URBAN, "officer"), creator(URBAN, "reviewer")
 M_OFFICER = creator(MARKET, "officer")
-
-
-def change(to: str, case_id: str = "C-1", **details: Any) -> dict[str, Any]:
-    return {"case_id": case_id, "to_stage": to, "details": details}
-
-
-@pytest.fixture
-async def filed(ledger: Harness) -> Harness:
-    await bootstrap(ledger)
-    ok(await submit(ledger, creator(URBAN, "device"), "RegisterEvidence", evidence()))
-    ok(await submit(ledger, OFFICER, "FileCase", filing(evidence_ids=["E-1"])))
-    return ledger
-
-
-async def walk_to(ledger: Harness, stage: str, case_id: str = "C-1", **decision: Any) -> Any:
-    """Move a general-procedure case from source to ``stage`` with valid steps."""
-    deadline = (ledger.clock + dt.timedelta(days=3)).isoformat()
-    steps = [
-        (OFFICER, change("preliminary_check", case_id)),
-        (OFFICER, change("filing_approval", case_id, document_hash=digest("filing form"))),
-        (REVIEWER, change("investigation", case_id, document_hash=digest("approval"))),
-        (
-            OFFICER,
-            change(
-                "advance_notice",
-                case_id,
-                document_hash=digest("notice"),
-                statement_right="statement_and_hearing",
-                statement_deadline=deadline,
-            ),
-        ),
-        (
-            REVIEWER,
-            change(
-                "decision", case_id, document_hash=digest("decision"), party_waived=True, **decision
-            ),
-        ),
-        (OFFICER, change("execution", case_id, document_hash=digest("receipt"))),
-        (
-            OFFICER,
-            change(
-                "closure", case_id, document_hash=digest("closure report"), execution_result="paid"
-            ),
-        ),
-    ]
-    record = None
-    for who, step in steps:
-        record = ok(await submit(ledger, who, "ChangeStage", step))
-        if record["stage"] == stage:
-            return record
-    raise AssertionError(f"no step reaches {stage}")
 
 
 async def test_a_case_walks_all_eight_stages_with_history(filed: Harness) -> None:

@@ -1,0 +1,113 @@
+"""Setting a decision aside (行政处罚法 第四十八条): a reconsideration body (行政复议), a court
+(行政诉讼) or the department itself (自行纠错) varies, revokes, confirms illegal or confirms
+invalid an administrative decision, and the department that took it records that here.
+
+Three things follow from the record, each read from it:
+
+- The decision's information is withdrawn from publication, with the reason made public,
+  within three working days (第四十八条第二款, 第八十五条): the department's next bulletin of
+  decisions lists the withdrawal and its re-issued bulletins leave the decision out
+  (node.disclosure); the auditor's check measures the three days against this record's time.
+- A decision revoked or confirmed invalid no longer counts as a prior violation of its
+  subject (the stepped penalties and the first-violation exemption, chaincode.rules.penalties).
+- The case record counts its decisions set aside and moves its ``updated_at``, so each
+  department's index, which follows the case's events, notices.
+
+The stage entry of the decision is never changed: what was decided, and when, stays on the
+ledger; this record says what became of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaincode import state
+from chaincode.contracts.base import actor_of, emit, not_found, now, parse
+from chaincode.contracts.cases import load_case
+from chaincode.runtime import Contract, ContractError, Stub, transaction
+from schemas.glossary import Role, Stage
+from schemas.ledger import (
+    DecisionSetAside,
+    LedgerErrorCode,
+    SetAsideRecord,
+    StageEntry,
+    SubjectViolation,
+)
+
+RECORDERS = (Role.REVIEWER, Role.ADMIN)  # legal review (法制审核) or the department's admin
+DECIDING = (Stage.DECISION, Stage.CLOSED_WITHOUT_PENALTY)
+
+
+class SetAsideContract(Contract):
+    name = "SetAside"
+
+    @transaction()
+    async def SetAsideDecision(self, ctx: Stub, request: str) -> dict[str, Any]:
+        """Record that the decision taken in ``decision_tx`` on ``case_id`` was set aside.
+
+        Raises:
+            ContractError: ACCESS_DENIED unless a reviewer or admin of the department that
+                took the decision and holds the case; NOT_FOUND for an unknown case or no
+                such decision on it; VALIDATION_FAILED for a malformed request; CASE_CONFLICT
+                if the decision was set aside already.
+        """
+        actor = actor_of(ctx)
+        role = actor.require(RECORDERS, "recording that a decision was set aside")
+        req = parse(DecisionSetAside, request)
+        case = await load_case(ctx, req.case_id)
+        entries = await state.load_all(ctx, "case_stage", [case.case_id], StageEntry)
+        decision = next(
+            (e for e in entries if e.tx == req.decision_tx and e.to_stage in DECIDING), None
+        )
+        if decision is None:
+            raise not_found(f"decision on case {case.case_id}", req.decision_tx)
+        actor.require_org(decision.actor_org, f"set aside a decision of {decision.actor_org}")
+        actor.require_org(case.holder_org, f"update case {case.case_id} (its holder)")
+        key = state.set_aside(case.case_id, req.decision_tx)
+        earlier = await state.load(ctx, key, SetAsideRecord)
+        if earlier is not None:
+            raise ContractError(
+                LedgerErrorCode.CASE_CONFLICT,
+                f"this decision was set aside ({earlier.ground}) at {earlier.recorded_at}",
+            )
+        at = now(ctx)
+        record = SetAsideRecord(
+            case_id=case.case_id,
+            decision_tx=req.decision_tx,
+            decided_at=decision.at,
+            org=actor.org,
+            ground=req.ground,
+            authority=req.authority,
+            reason=req.reason,
+            document_hash=req.document_hash,
+            recorded_by=actor.subject,
+            recorded_role=role,
+            recorded_at=at,
+            recorded_tx=ctx.tx_id,
+        )
+        await state.save(ctx, key, record)
+        violation_key = state.subject_violation(case.subject_key, decision.at, decision.tx)
+        violation = await state.load(ctx, violation_key, SubjectViolation)
+        if violation is None:  # ChangeStage writes one with every decision
+            raise not_found("subject violation of decision", decision.tx)
+        await state.save(ctx, violation_key, violation.model_copy(update={"set_aside": req.ground}))
+        updated = case.model_copy(update={"updated_at": at, "set_asides": case.set_asides + 1})
+        await state.save(ctx, state.case(case.case_id), updated)
+        emit(
+            ctx,
+            "DecisionSetAside",
+            {
+                "case_id": case.case_id,
+                "holder_org": case.holder_org,
+                "decision_tx": req.decision_tx,
+                "ground": req.ground.value,
+            },
+        )
+        return record.model_dump(mode="json")
+
+    @transaction(read_only=True)
+    async def DecisionSetAsides(self, ctx: Stub, case_id: str) -> list[dict[str, Any]]:
+        """The case's decisions set aside, by decision transaction; anyone may read them (a
+        withdrawal is public)."""
+        records = await state.load_all(ctx, "set_aside", [case_id], SetAsideRecord)
+        return [r.model_dump(mode="json") for r in records]

@@ -1,0 +1,164 @@
+"""SetAsideDecision: the department that took a decision records that it was varied, revoked,
+confirmed illegal or confirmed invalid; a voided decision stops counting as a prior violation,
+and the case says how many of its decisions were set aside."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ledgerkit import (
+    MARKET,
+    SUBJECT,
+    URBAN,
+    change,
+    creator,
+    digest,
+    filing,
+    ok,
+    query,
+    refused,
+    subject_of,
+    submit,
+    walk_to,
+)
+
+from chaincode.runtime.harness import Harness
+
+OFFICER, REVIEWER = creator(URBAN, "officer"), creator(URBAN, "reviewer")
+
+
+def set_aside(decision_tx: str, ground: str = "revoked", **changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "case_id": "C-1",
+        "decision_tx": decision_tx,
+        "ground": ground,
+        "authority": "reconsideration",
+        "reason": "insufficient_evidence",
+        "document_hash": digest("复议决定书"),
+    }
+    doc.update(changes)
+    return doc
+
+
+async def decided(ledger: Harness, case_id: str = "C-1") -> str:
+    """The transaction of the case's decision."""
+    await walk_to(ledger, "decision", case_id)
+    history = await query(ledger, OFFICER, "CaseHistory", case_id)
+    tx: str = next(e["tx"] for e in history if e["to_stage"] == "decision")
+    return tx
+
+
+async def test_a_reviewer_records_a_revocation_and_the_case_counts_it(filed: Harness) -> None:
+    decision_tx = await decided(filed)
+    before = await query(filed, OFFICER, "GetCase", "C-1")
+    result = await submit(filed, REVIEWER, "SetAsideDecision", set_aside(decision_tx))
+    record = ok(result)
+    assert (record["case_id"], record["decision_tx"], record["org"]) == ("C-1", decision_tx, URBAN)
+    assert (record["ground"], record["authority"], record["reason"]) == (
+        "revoked",
+        "reconsideration",
+        "insufficient_evidence",
+    )
+    assert record["recorded_by"] == subject_of(URBAN, "reviewer")
+    assert record["recorded_tx"] == result.tx_id
+    history = await query(filed, OFFICER, "CaseHistory", "C-1")
+    assert record["decided_at"] == next(e["at"] for e in history if e["tx"] == decision_tx)
+    assert result.event is not None
+    assert result.event[0] == "DecisionSetAside"
+    case = await query(filed, OFFICER, "GetCase", "C-1")
+    assert case["set_asides"] == 1
+    assert case["updated_at"] == record["recorded_at"] > before["updated_at"]
+    assert (case["stage"], case["penalty"]) == (before["stage"], before["penalty"])  # kept
+    assert await query(filed, creator(MARKET, "partner"), "DecisionSetAsides", "C-1") == [record]
+    # The decision's own stage entry is unchanged: what was decided stays on the ledger.
+    assert history == await query(filed, OFFICER, "CaseHistory", "C-1")
+
+
+@pytest.mark.parametrize(
+    ("ground", "counts"),
+    [
+        ("revoked", False),
+        ("confirmed_invalid", False),
+        ("varied", True),
+        ("confirmed_illegal", True),
+    ],
+)
+async def test_a_voided_decision_no_longer_counts_as_a_prior_violation(
+    filed: Harness, ground: str, counts: bool
+) -> None:
+    decision_tx = await decided(filed)
+    ok(await submit(filed, REVIEWER, "SetAsideDecision", set_aside(decision_tx, ground)))
+    [violation] = await query(filed, OFFICER, "SubjectHistory", SUBJECT)
+    assert violation["set_aside"] == ground
+    # The same merchant again: a voided decision leaves the first-violation exemption open
+    # and the next fine at the first step.
+    penalty = await query(filed, OFFICER, "AssessPenalty", SUBJECT, "road_occupation", "true")
+    assert (penalty["prior_violations"], penalty["exempt"]) == (int(counts), not counts)
+    ok(await submit(filed, OFFICER, "FileCase", filing("C-2")))
+    close = change(
+        "closed_without_penalty", "C-2", document_hash=digest("no-penalty"), rectified=True
+    )
+    result = await submit(filed, REVIEWER, "ChangeStage", close)
+    if counts:
+        refused(result, "INVALID_STAGE_TRANSITION")
+    else:
+        assert ok(result)["penalty"]["exempt"]
+
+
+async def test_only_the_deciding_departments_reviewer_or_admin_may_and_only_once(
+    filed: Harness,
+) -> None:
+    decision_tx = await decided(filed)
+    for who in (OFFICER, creator(URBAN, "auditor"), creator(URBAN, "device")):
+        refused(
+            await submit(filed, who, "SetAsideDecision", set_aside(decision_tx)), "ACCESS_DENIED"
+        )
+    refused(
+        await submit(
+            filed, creator(MARKET, "reviewer"), "SetAsideDecision", set_aside(decision_tx)
+        ),
+        "ACCESS_DENIED",
+    )
+    ok(await submit(filed, creator(URBAN, "admin"), "SetAsideDecision", set_aside(decision_tx)))
+    message = refused(
+        await submit(filed, REVIEWER, "SetAsideDecision", set_aside(decision_tx, "varied")),
+        "CASE_CONFLICT",
+    )
+    assert "revoked" in message
+    assert (await query(filed, OFFICER, "GetCase", "C-1"))["set_asides"] == 1
+
+
+async def test_what_is_not_a_decision_of_the_case_is_not_found(filed: Harness) -> None:
+    decision_tx = await decided(filed)
+    history = await query(filed, OFFICER, "CaseHistory", "C-1")
+    not_a_decision = next(e["tx"] for e in history if e["to_stage"] == "investigation")
+    before = dict(filed.ledger.state)
+    for doc in (
+        set_aside(not_a_decision),
+        set_aside("f" * 64),
+        set_aside(decision_tx, case_id="C-9"),
+    ):
+        refused(await submit(filed, REVIEWER, "SetAsideDecision", doc), "NOT_FOUND")
+    assert filed.ledger.state == before
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"ground": "annulled"},
+        {"authority": "mayor"},
+        {"reason": "Evidence was thin, see the file"},  # free text never reaches the ledger
+        {"document_hash": "sha256:xyz"},
+        {"decision_tx": "ABC"},
+        {"note": "extra"},
+    ],
+)
+async def test_a_malformed_request_is_refused(filed: Harness, changes: dict[str, Any]) -> None:
+    decision_tx = await decided(filed)
+    before = dict(filed.ledger.state)
+    refused(
+        await submit(filed, REVIEWER, "SetAsideDecision", {**set_aside(decision_tx), **changes}),
+        "VALIDATION_FAILED",
+    )
+    assert filed.ledger.state == before
