@@ -37,6 +37,7 @@ from schemas.ledger import (
     BulletinRecording,
     CaseFiling,
     CaseRecord,
+    DecisionSetAside,
     DocumentFiling,
     EvidenceRecord,
     EvidenceRegistration,
@@ -44,6 +45,7 @@ from schemas.ledger import (
     GrantRequest,
     Penalty,
     PenaltySchedule,
+    SetAsideRecord,
     StageDetails,
     StageEntry,
     SubjectViolation,
@@ -105,6 +107,8 @@ class Ledger(Protocol):
         self, subject_key: str, violation_type: str, rectified: bool
     ) -> Penalty: ...
     async def record_bulletin(self, recording: BulletinRecording) -> Committed[BulletinRecord]: ...
+    async def set_aside_decision(self, req: DecisionSetAside) -> Committed[SetAsideRecord]: ...
+    async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]: ...
     async def bulletin_records(
         self, org: str, period: Period, since: str
     ) -> list[BulletinRecord]: ...

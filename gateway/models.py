@@ -17,7 +17,16 @@ from pydantic import (
 
 from node.ingest import Ingested
 from schemas.claims import MAX_MEDIA, MAX_NOTE, CaseDocumentClaims, MediaRef, Place
-from schemas.glossary import AccessKind, Procedure, Stage, ViolationType
+from schemas.glossary import (
+    AccessKind,
+    Procedure,
+    Role,
+    SetAsideAuthority,
+    SetAsideGround,
+    Stage,
+    ViolationType,
+)
+from schemas.hashes import Digest
 from schemas.ledger import (
     AccessRecord,
     CaseRecord,
@@ -25,6 +34,7 @@ from schemas.ledger import (
     ExecutionResult,
     GrantRecord,
     Ident,
+    SetAsideRecord,
     StageEntry,
     StatementRight,
     SubjectKind,
@@ -370,6 +380,37 @@ class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_org: str
     reason: str
+
+
+class SetAsideIn(BaseModel):
+    """A decision of the case set aside (行政处罚法 第四十八条): which (its transaction), how,
+    by whom, why (a code), and the document that did it, by its SHA-256."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision_tx: str
+    ground: SetAsideGround
+    authority: SetAsideAuthority
+    reason: str
+    document_hash: str
+
+
+class SetAsideView(_Out):
+    case_id: str
+    decision_tx: str
+    decided_at: str
+    org: str
+    ground: SetAsideGround
+    authority: SetAsideAuthority
+    reason: str
+    document_hash: Digest
+    recorded_by: str
+    recorded_role: Role
+    recorded_at: str
+    recorded_tx: str
+
+    @classmethod
+    def of(cls, record: SetAsideRecord) -> SetAsideView:
+        return cls(**record.model_dump(exclude={"schema_version"}))
 
 
 class TransferAnswerIn(BaseModel):

@@ -31,6 +31,7 @@ _CASE_EVENTS = {
     "TransferAccepted",
     "TransferRejected",
     "EvidenceAttached",
+    "DecisionSetAside",
 }
 
 

@@ -39,7 +39,8 @@ async def disclosures_page(
     now = deps.clock()
     since, until = period_window(period, on, DEFAULT_UTC_OFFSET, now)
     begun = since <= now
-    decisions = await disclosures.decisions_of(deps, session.who, since, until) if begun else []
+    found = await disclosures.disclosures_of(deps, session.who, since, until) if begun else None
+    decisions = found.standing if found else []
     publications = (
         await ledger_of(deps, session.who).bulletin_records(deps.org, period, ledger_time(since))
         if begun
@@ -64,6 +65,7 @@ async def disclosures_page(
             ],
             "may_publish": session.who.role is Role.REVIEWER,
             "publications": publications,
+            "withdrawals": found.withdrawals if found else [],
         },
     )
 

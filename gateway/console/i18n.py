@@ -8,6 +8,8 @@ from gateway.console.catalogue import en, zh
 from schemas.glossary import (
     ACCESS_KIND_ZH,
     ROLE_ZH,
+    SET_ASIDE_AUTHORITY_ZH,
+    SET_ASIDE_GROUND_ZH,
     STAGE_ZH,
     VIOLATION_STATUS_ZH,
     VIOLATION_ZH,
@@ -42,6 +44,8 @@ _ZH_TERMS: dict[str, str] = {
         ACCESS_KIND_ZH,
         TRANSFER_STATUS_ZH,
         OUTCOME_ZH,
+        SET_ASIDE_GROUND_ZH,
+        SET_ASIDE_AUTHORITY_ZH,
     )
     for k, v in names.items()
 }

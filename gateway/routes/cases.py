@@ -18,6 +18,8 @@ from gateway.models import (
     CaseView,
     GrantIn,
     GrantView,
+    SetAsideIn,
+    SetAsideView,
     StageChangeIn,
     StageView,
     TransferAnswerIn,
@@ -31,6 +33,7 @@ from node.ledger import LedgerRefused
 from schemas.glossary import Role, Stage, ViolationType
 from schemas.ledger import (
     CaseFiling,
+    DecisionSetAside,
     GrantRequest,
     LedgerErrorCode,
     StageDetails,
@@ -160,6 +163,40 @@ async def advance(
     details = strict_request(StageDetails, _json(body.model_copy(update={"to": None})))
     committed = await ledger_of(deps, who).change_stage(case_id, body.to, details)
     return CaseView.of(committed.value, committed.tx_id)
+
+
+@router.post("/{case_id}/set-asides", response_model=SetAsideView, status_code=201)
+async def set_aside(
+    case_id: CaseId,
+    body: SetAsideIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.REVIEWER, Role.ADMIN)],
+) -> SetAsideView:
+    """Record that a decision of the case was set aside (行政处罚法 第四十八条): varied,
+    revoked, confirmed illegal or confirmed invalid, by a reconsideration body, a court or the
+    department itself, with a reason code and the setting-aside document's SHA-256. For a
+    reviewer or an admin of the department that took the decision and holds the case (the
+    chaincode's rule). The decision stays in the case history; its withdrawal goes into the
+    department's next bulletin (docs/DISCLOSURE.md), and a revoked or void decision stops
+    counting as the subject's prior violation.
+
+    404 `NOT_FOUND` for no such decision on the case; 409 `CASE_CONFLICT` if it was set
+    aside already; 422 `INVALID_REQUEST` for a malformed body (a reason is a code such as
+    `insufficient_evidence`, never free text).
+    """
+    req = strict_request(DecisionSetAside, _json(body, case_id=case_id))
+    committed = await ledger_of(deps, who).set_aside_decision(req)
+    return SetAsideView.of(committed.value)
+
+
+@router.get("/{case_id}/set-asides", response_model=list[SetAsideView])
+async def set_asides(
+    case_id: CaseId,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER, Role.AUDITOR)],
+) -> list[SetAsideView]:
+    """The case's decisions set aside, each with how, by whom and why."""
+    return [SetAsideView.of(r) for r in await ledger_of(deps, who).decision_set_asides(case_id)]
 
 
 @router.post("/{case_id}/transfers", response_model=TransferView, status_code=201)

@@ -24,18 +24,22 @@ from gateway.routes.reports import On, period_window
 from node.disclosure import (
     DecisionNotice,
     DecisionUnreadable,
+    PeriodDisclosures,
     SignedBulletin,
     TooManyDecisions,
-    collect_decisions,
+    Withdrawal,
+    collect_disclosures,
     issue_bulletin,
 )
 from node.disclosure.audit import compare
 from node.disclosure.timeliness import (
+    DEFAULT_WITHDRAWAL_WORKING_DAYS,
     DEFAULT_WORKING_DAYS,
     MAX_CALENDAR_DAYS,
     MAX_WORKING_DAYS,
     WorkCalendar,
     late_decisions,
+    late_withdrawals,
 )
 from node.index.reports import DEFAULT_UTC_OFFSET, Period
 from schemas.glossary import Role
@@ -62,6 +66,20 @@ class LateDecision(DecisionRef):
     due_by: dt.datetime  # the end of its last working day, in the department's zone
 
 
+class WithdrawalRef(BaseModel):
+    case_id: str
+    decision_tx: str
+    set_aside_at: str
+
+
+class AlteredWithdrawal(WithdrawalRef):
+    fields: list[str]
+
+
+class LateWithdrawal(WithdrawalRef):
+    due_by: dt.datetime
+
+
 class PublicationRecord(BaseModel):
     """A bulletin's record on the ledger: who published it and when (the transaction's time)."""
 
@@ -72,9 +90,9 @@ class PublicationRecord(BaseModel):
 
 
 class DisclosureCheck(BaseModel):
-    """A published bulletin against the ledger: complete only if nothing is missing,
-    altered or unknown; on time only if it was recorded as published and none of its
-    decisions was recorded after its deadline."""
+    """A published bulletin against the ledger: complete only if no decision or withdrawal
+    is missing, altered or unknown; on time only if it was recorded as published and none of
+    its decisions or withdrawals was recorded after its deadline."""
 
     org: str
     since: str
@@ -87,15 +105,26 @@ class DisclosureCheck(BaseModel):
     altered: list[AlteredDecision]
     unknown: list[DecisionRef]  # published; no such decision of this org in the period
     after_issue: int  # decided in the period after the bulletin was issued
+    withdrawals_listed: int
+    missing_withdrawals: list[WithdrawalRef]  # set aside in the period by the issue time
+    altered_withdrawals: list[AlteredWithdrawal]
+    unknown_withdrawals: list[WithdrawalRef]
+    to_withdraw: list[DecisionRef]  # listed, then set aside: to come down from the portal
     recorded: PublicationRecord | None  # None: this bulletin was never recorded as published
     period_records: int  # bulletins the department recorded for this period, this one included
     deadline_working_days: int
     late: list[LateDecision]  # listed, but published after their deadline
+    withdrawal_working_days: int
+    late_withdrawals: list[LateWithdrawal]
     on_time: bool
 
 
 def _ref(n: DecisionNotice) -> DecisionRef:
     return DecisionRef(case_id=n.case_id, decision_tx=n.decision_tx, decided_at=n.decided_at)
+
+
+def _wref(w: Withdrawal) -> WithdrawalRef:
+    return WithdrawalRef(case_id=w.case_id, decision_tx=w.decision_tx, set_aside_at=w.set_aside_at)
 
 
 CalendarDays = Annotated[list[dt.date], Query(max_length=MAX_CALENDAR_DAYS)]
@@ -107,6 +136,9 @@ async def check(
     deps: Deps,
     who: Annotated[Principal, require(Role.AUDITOR)],
     deadline_working_days: Annotated[int, Query(ge=1, le=MAX_WORKING_DAYS)] = DEFAULT_WORKING_DAYS,
+    withdrawal_working_days: Annotated[
+        int, Query(ge=1, le=MAX_WORKING_DAYS)
+    ] = DEFAULT_WITHDRAWAL_WORKING_DAYS,
     holiday: CalendarDays = [],  # noqa: B006 (FastAPI copies query defaults)
     workday: CalendarDays = [],  # noqa: B006
 ) -> DisclosureCheck:
@@ -115,7 +147,10 @@ async def check(
     on the ledger: when it was published, and which of its decisions went out after their
     deadline (`deadline_working_days` after the day of the decision, 7 by default; a working
     day is Monday to Friday, less each `holiday`, plus each `workday` — the year's public
-    holidays and weekend days worked). Who signed it is checked offline
+    holidays and weekend days worked). Withdrawals of decisions set aside (撤回) are checked
+    the same way: those the ledger holds for the period, and each due
+    `withdrawal_working_days` (3) after the setting aside was recorded; a listed decision set
+    aside since the issue is named in `to_withdraw`. Who signed it is checked offline
     (`evnet verify-bulletin`); this checks what it says and when it went out.
 
     422 `INVALID_REQUEST` for a body that is not a bulletin or a bad calendar,
@@ -137,7 +172,7 @@ async def check(
     if bulletin.channel != deps.channel:
         raise Problem(422, "CHANNEL_MISMATCH", f"a bulletin of channel {bulletin.channel!r}")
     since, until = parse_ledger_time(bulletin.since), parse_ledger_time(bulletin.until)
-    found = compare(bulletin, await decisions_of(deps, who, since, until))
+    found = compare(bulletin, await disclosures_of(deps, who, since, until))
     records = await ledger_of(deps, who).bulletin_records(
         bulletin.org, Period(bulletin.period), bulletin.since
     )
@@ -148,16 +183,22 @@ async def check(
         if mine is None
         else late_decisions(bulletin, mine.recorded_at, deadline_working_days, calendar)
     )
+    late_w = (
+        []
+        if mine is None
+        else late_withdrawals(bulletin, mine.recorded_at, withdrawal_working_days, calendar)
+    )
+    decisions, withdrawals = found.decisions, found.withdrawals
     log.info(
         "disclosure check by %s of the bulletin from %s: %d missing, %d altered, %d unknown, "
         "%s, %d late",
         who.user,
         bulletin.since,
-        len(found.missing),
-        len(found.altered),
-        len(found.unknown),
+        len(decisions.missing) + len(withdrawals.missing),
+        len(decisions.altered) + len(withdrawals.altered),
+        len(decisions.unknown) + len(withdrawals.unknown),
         "unrecorded" if mine is None else f"recorded in {mine.recorded_tx[:12]}",
-        len(late),
+        len(late) + len(late_w),
     )
     return DisclosureCheck(
         org=bulletin.org,
@@ -167,18 +208,30 @@ async def check(
         listed=len(bulletin.decisions),
         on_ledger=found.on_ledger,
         complete=found.complete,
-        missing=[_ref(n) for n in found.missing],
+        missing=[_ref(n) for n in decisions.missing],
         altered=[
             AlteredDecision(**_ref(a.published).model_dump(), fields=list(a.fields))
-            for a in found.altered
+            for a in decisions.altered
         ],
-        unknown=[_ref(n) for n in found.unknown],
+        unknown=[_ref(n) for n in decisions.unknown],
         after_issue=found.after_issue,
+        withdrawals_listed=len(bulletin.withdrawals),
+        missing_withdrawals=[_wref(w) for w in withdrawals.missing],
+        altered_withdrawals=[
+            AlteredWithdrawal(**_wref(a.published).model_dump(), fields=list(a.fields))
+            for a in withdrawals.altered
+        ],
+        unknown_withdrawals=[_wref(w) for w in withdrawals.unknown],
+        to_withdraw=[_ref(n) for n in found.to_withdraw],
         recorded=None if mine is None else _publication(mine),
         period_records=len(records),
         deadline_working_days=deadline_working_days,
-        late=[LateDecision(**_ref(x.notice).model_dump(), due_by=x.due) for x in late],
-        on_time=mine is not None and not late,
+        late=[LateDecision(**_ref(x.entry).model_dump(), due_by=x.due) for x in late],
+        withdrawal_working_days=withdrawal_working_days,
+        late_withdrawals=[
+            LateWithdrawal(**_wref(x.entry).model_dump(), due_by=x.due) for x in late_w
+        ],
+        on_time=mine is not None and not late and not late_w,
     )
 
 
@@ -209,7 +262,8 @@ async def publish(
     the party only by its kind. Signed by the caller (a reviewer or an admin) and recorded on
     the ledger as published, by its hash, before it is served (`X-Ledger-Tx`: that
     transaction): its publication time is the ledger's. A period not over yet lists the
-    decisions so far.
+    decisions so far. A decision set aside is not listed: the bulletin of the period in
+    which it was set aside lists its withdrawal (撤回) with the reason instead.
 
     422 `INVALID_REQUEST` for a bad date or offset, `PERIOD_NOT_BEGUN` for a future period,
     `TOO_MANY_DECISIONS` beyond a bulletin's size; 409 `PUBLICATION_CONFLICT` when the
@@ -256,10 +310,12 @@ async def issue(
         raise Problem(
             422, "PERIOD_NOT_BEGUN", f"the {period.value} from {since.date()} has not begun"
         )
-    decisions = await decisions_of(deps, who, since, until)
+    found = await disclosures_of(deps, who, since, until)
+    decisions = found.standing
     identity, signer = deps.signer_for(who.user)
     signed = issue_bulletin(
         decisions,
+        withdrawals=found.withdrawals,
         channel=deps.channel,
         signer_identity=identity,
         signer=signer,
@@ -271,26 +327,29 @@ async def issue(
     )
     committed = await ledger_of(deps, who).record_bulletin(signed.bulletin.recording())
     log.info(
-        "disclosure: %s published the %s bulletin from %s: %d decision(s), recorded in tx %s",
+        "disclosure: %s published the %s bulletin from %s: %d decision(s), %d withdrawal(s), "
+        "recorded in tx %s",
         who.user,
         period.value,
         signed.bulletin.since,
         len(decisions),
+        len(found.withdrawals),
         committed.tx_id,
     )
     return Issued(signed, committed.value, committed.tx_id)
 
 
-async def decisions_of(
+async def disclosures_of(
     deps: GatewayDeps, who: Principal, since: dt.datetime, until: dt.datetime
-) -> list[DecisionNotice]:
-    """This department's decisions in [since, until), read from the ledger as ``who``.
+) -> PeriodDisclosures:
+    """This department's decisions in [since, until) and those it set aside then, read from
+    the ledger as ``who``.
 
     Raises:
         Problem: 422 TOO_MANY_DECISIONS; 502 LEDGER_DATA_MALFORMED (the detail is logged).
     """
     try:
-        return await collect_decisions(deps.index, ledger_of(deps, who), deps.org, since, until)
+        return await collect_disclosures(deps.index, ledger_of(deps, who), deps.org, since, until)
     except TooManyDecisions as exc:
         raise Problem(422, exc.code, f"{exc}; take a shorter period") from None
     except DecisionUnreadable as exc:

@@ -24,10 +24,10 @@ from node.crypto.pki import certificate_role
 from node.crypto.user_keys import UserKeyError
 from node.disclosure import (
     PUBLISHERS,
-    DecisionNotice,
     DecisionUnreadable,
+    PeriodDisclosures,
     TooManyDecisions,
-    collect_decisions,
+    collect_disclosures,
     issue_bulletin,
     render_page,
     verify_bulletin,
@@ -97,22 +97,24 @@ def _disclose(args: argparse.Namespace, settings: Settings) -> int:
     def ledger() -> LedgerClient:  # inside each event loop: a connection belongs to its loop
         return LedgerClient(department_contract(layout, department, user=args.user))
 
-    async def collect() -> list[DecisionNotice]:
-        return await collect_decisions(index, ledger(), department.msp_id, since, until)
+    async def collect() -> PeriodDisclosures:
+        return await collect_disclosures(index, ledger(), department.msp_id, since, until)
 
     async def record(recording: BulletinRecording) -> Committed[BulletinRecord]:
         return await ledger().record_bulletin(recording)
 
     try:
-        decisions = asyncio.run(collect())
+        found = asyncio.run(collect())
     except TooManyDecisions as exc:
         return _fail(exc.code, f"{exc}; publish a shorter period")
     except DecisionUnreadable as exc:
         return _fail(exc.code, str(exc), 1)
     except LedgerRefused as exc:
         return _fail(exc.code.value, exc.message, 1)
+    decisions = found.standing
     signed = issue_bulletin(
         decisions,
+        withdrawals=found.withdrawals,
         channel=layout.consortium.channel,
         signer_identity=identity,
         signer=signer,
@@ -142,7 +144,8 @@ def _disclose(args: argparse.Namespace, settings: Settings) -> int:
     for tmp, final in staged:
         os.replace(tmp, final)
     print(
-        f"bulletin: {args.out / BULLETIN} ({len(decisions)} decision(s)); page: {PAGE}; "
+        f"bulletin: {args.out / BULLETIN} ({len(decisions)} decision(s), "
+        f"{len(found.withdrawals)} withdrawal(s)); page: {PAGE}; "
         f"recorded as published in transaction {committed.tx_id}"
     )
     return 0

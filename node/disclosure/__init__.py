@@ -9,11 +9,13 @@ from node.disclosure.bulletin import (
     DecisionNotice,
     Outcome,
     SignedBulletin,
+    Withdrawal,
 )
 from node.disclosure.collect import (
     DecisionUnreadable,
+    PeriodDisclosures,
     TooManyDecisions,
-    collect_decisions,
+    collect_disclosures,
     issue_bulletin,
 )
 from node.disclosure.page import render_page
@@ -28,9 +30,11 @@ __all__ = [
     "DecisionNotice",
     "DecisionUnreadable",
     "Outcome",
+    "PeriodDisclosures",
     "SignedBulletin",
     "TooManyDecisions",
-    "collect_decisions",
+    "Withdrawal",
+    "collect_disclosures",
     "issue_bulletin",
     "render_page",
     "verify_bulletin",

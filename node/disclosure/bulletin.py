@@ -8,6 +8,12 @@ transaction and document hash that bind it. It never names the party: only wheth
 person or an organisation. Names live off the ledger, in the decision document; the document's
 hash lets a party holding it check that the published decision is theirs.
 
+Format 2 adds the period's withdrawals (撤回, 行政处罚法 第四十八条): each decision of the
+department that was set aside in the period (varied, revoked, confirmed illegal or invalid),
+with who set it aside, the reason code and the document's hash. A decision set aside before
+a bulletin is issued is not listed among its decisions. Format 1 bulletins, which have no
+withdrawals, still read and verify.
+
 The signed form is canonical JSON (RFC 8785)::
 
     {"bulletin": {...}, "signature": "<base64 DER ECDSA over the bulletin's canonical bytes>",
@@ -26,12 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from node.index.reports import parse_utc_offset
 from schemas.canonical import CanonicalJSONError, canonical_json, parse_json
-from schemas.glossary import Period, Procedure, ViolationType
+from schemas.glossary import Period, Procedure, SetAsideAuthority, SetAsideGround, ViolationType
 from schemas.hashes import Digest
 from schemas.ledger import (
     MAX_BULLETIN_DECISIONS,
     BulletinRecording,
     Citation,
+    Code,
     Ident,
     LedgerTime,
     MspId,
@@ -40,7 +47,9 @@ from schemas.ledger import (
     parse_ledger_time,
 )
 
-FORMAT: Final = "evidencenet-bulletin/1"
+FORMAT: Final = "evidencenet-bulletin/2"
+FORMAT_V1: Final = "evidencenet-bulletin/1"
+FORMATS: Final = (FORMAT_V1, FORMAT)
 MAX_DECISIONS: Final = MAX_BULLETIN_DECISIONS
 MAX_BYTES: Final = 32 << 20
 TxId = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -85,11 +94,26 @@ class DecisionNotice(_Model):
         return self
 
 
+class Withdrawal(_Model):
+    """A published decision withdrawn because it was set aside, with the reason public."""
+
+    case_id: Ident
+    decision_tx: TxId
+    decided_at: LedgerTime
+    ground: SetAsideGround
+    authority: SetAsideAuthority
+    reason: Code
+    # The reconsideration decision, judgment or correction decision that set it aside.
+    document_hash: Digest
+    set_aside_at: LedgerTime
+    set_aside_tx: TxId
+
+
 class Bulletin(_Model):
     """A department's decisions taken from ``since`` (inclusive) to ``until`` (exclusive),
     oldest first, as issued at ``issued_at`` (a period not over yet lists what came so far)."""
 
-    format: Literal["evidencenet-bulletin/1"]
+    format: Literal["evidencenet-bulletin/1", "evidencenet-bulletin/2"]
     channel: Annotated[str, Field(pattern=r"^[a-z][a-z0-9.\-]{0,48}$")]
     org: MspId
     period: Literal["day", "week", "month"]
@@ -98,6 +122,8 @@ class Bulletin(_Model):
     utc_offset: Offset  # the department's zone: the period's days are its days
     issued_at: LedgerTime
     decisions: Annotated[list[DecisionNotice], Field(max_length=MAX_DECISIONS)]
+    # Set aside in the period (format 2).
+    withdrawals: Annotated[list[Withdrawal], Field(max_length=MAX_DECISIONS)] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Bulletin:
@@ -117,11 +143,42 @@ class Bulletin(_Model):
         order = [(n.decided_at, n.case_id) for n in self.decisions]
         if order != sorted(order):
             raise ValueError("decisions are not in the order they were taken")
+        self._check_withdrawals(seen)
         return self
+
+    def _check_withdrawals(self, listed: set[str]) -> None:
+        if self.format == FORMAT_V1 and self.withdrawals:
+            raise ValueError(f"a {FORMAT_V1} bulletin has no withdrawals")
+        if len(self.decisions) + len(self.withdrawals) > MAX_DECISIONS:
+            raise ValueError(f"more than {MAX_DECISIONS} decisions and withdrawals")
+        withdrawn: set[str] = set()
+        for w in self.withdrawals:
+            if not self.since <= w.set_aside_at < self.until:
+                raise ValueError(f"{w.case_id}: withdrawn outside the period")
+            if w.set_aside_at > self.issued_at:
+                raise ValueError(f"{w.case_id}: withdrawn after the bulletin was issued")
+            if w.decided_at > w.set_aside_at:
+                raise ValueError(f"{w.case_id}: set aside before it was decided")
+            if w.decision_tx in withdrawn:
+                raise ValueError(f"{w.case_id}: its withdrawal is listed twice")
+            if w.decision_tx in listed:
+                raise ValueError(f"{w.case_id}: listed both as a decision and as withdrawn")
+            withdrawn.add(w.decision_tx)
+        order = [(w.set_aside_at, w.case_id) for w in self.withdrawals]
+        if order != sorted(order):
+            raise ValueError("withdrawals are not in the order they were recorded")
+
+    def document(self) -> dict[str, object]:
+        """The bulletin as JSON values: a format 1 bulletin as it was signed, without the
+        withdrawals field it did not have."""
+        doc: dict[str, object] = self.model_dump(mode="json")
+        if self.format == FORMAT_V1:
+            del doc["withdrawals"]
+        return doc
 
     def canonical_bytes(self) -> bytes:
         """What the signature covers."""
-        return canonical_json(self.model_dump(mode="json"))
+        return canonical_json(self.document())
 
     def digest(self) -> Digest:
         """The SHA-256 of :meth:`canonical_bytes`: how the ledger names this bulletin."""
@@ -169,8 +226,10 @@ class SignedBulletin(_Model):
             raise BulletinMalformed(str(exc)) from None
         if isinstance(doc, dict) and isinstance(doc.get("bulletin"), dict):
             found = doc["bulletin"].get("format")
-            if found != FORMAT:  # said plainly: a newer bulletin needs a newer verifier
-                raise BulletinMalformed(f"format {str(found)[:48]!r}, this verifier reads {FORMAT}")
+            if found not in FORMATS:  # said plainly: a newer bulletin needs a newer verifier
+                raise BulletinMalformed(
+                    f"format {str(found)[:48]!r}, this verifier reads {' and '.join(FORMATS)}"
+                )
         try:
             signed = cls.model_validate(doc)
         except ValidationError as exc:
@@ -186,7 +245,9 @@ class SignedBulletin(_Model):
             raise BulletinMalformed("signature: not base64") from None
 
     def canonical_bytes(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
+        doc = self.model_dump(mode="json")
+        doc["bulletin"] = self.bulletin.document()
+        return canonical_json(doc)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -1,10 +1,12 @@
-"""The decisions a department took in a period, read from the ledger and issued as a signed
-bulletin.
+"""The decisions a department took in a period and the decisions it had set aside in it,
+read from the ledger and issued as a signed bulletin.
 
-The index says which cases may hold one (past a decision, changed since the period began);
-the ledger says what each decision was: its stage entry, written by the transaction that took
-it, carries the penalty the on-chain schedule assessed. Nothing of a notice comes from the
-index, so a stale index can leave a decision out until it catches up but never misstate one.
+The index says which cases may hold one (past a decision, changed since the period began:
+setting a decision aside changes its case too); the ledger says what each decision was: its
+stage entry, written by the transaction that took it, carries the penalty the on-chain
+schedule assessed, and a SetAsideDecision record says what became of it. Nothing of a notice
+comes from the index, so a stale index can leave a decision out until it catches up but never
+misstate one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from node.disclosure.bulletin import (
@@ -22,6 +25,7 @@ from node.disclosure.bulletin import (
     DecisionNotice,
     Outcome,
     SignedBulletin,
+    Withdrawal,
 )
 from node.fabric.identity import Identity, Signer
 from node.index.cases import decided_since
@@ -29,7 +33,7 @@ from node.index.database import IndexDatabase
 from node.index.reports import Period
 from schemas.glossary import Stage
 from schemas.hashes import Digest
-from schemas.ledger import CaseRecord, StageEntry, ledger_time
+from schemas.ledger import CaseRecord, SetAsideRecord, StageEntry, ledger_time
 
 IN_FLIGHT = 8  # ledger queries at a time: the peer serves the department's officers too
 DECIDING = (Stage.DECISION, Stage.CLOSED_WITHOUT_PENALTY)
@@ -37,10 +41,27 @@ T = TypeVar("T")
 
 
 class DecisionLedger(Protocol):
-    """What the collection reads: a case and its stage entries (LedgerClient has both)."""
+    """What the collection reads: a case, its stage entries and its decisions set aside
+    (LedgerClient has all three)."""
 
     async def case(self, case_id: str) -> CaseRecord: ...
     async def case_history(self, case_id: str) -> list[StageEntry]: ...
+    async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]: ...
+
+
+@dataclass(frozen=True)
+class PeriodDisclosures:
+    """What the ledger holds for one department's period, read now."""
+
+    decisions: list[DecisionNotice]  # every decision taken in the period, oldest first
+    # Of those, the ones set aside by now (at any time), by decision transaction.
+    set_aside: dict[str, Withdrawal]
+    withdrawals: list[Withdrawal]  # set aside in the period (decided in any), in that order
+
+    @property
+    def standing(self) -> list[DecisionNotice]:
+        """The period's decisions not set aside: what a bulletin issued now lists."""
+        return [d for d in self.decisions if d.decision_tx not in self.set_aside]
 
 
 class TooManyDecisions(Exception):
@@ -56,14 +77,14 @@ class DecisionUnreadable(Exception):
     code = "LEDGER_DATA_MALFORMED"
 
 
-async def collect_decisions(
+async def collect_disclosures(
     index: IndexDatabase,
     ledger: DecisionLedger,
     org: str,
     since: dt.datetime,
     until: dt.datetime,
-) -> list[DecisionNotice]:
-    """The decisions ``org`` took in [``since``, ``until``), oldest first.
+) -> PeriodDisclosures:
+    """The decisions ``org`` took in [``since``, ``until``) and those it set aside then.
 
     Raises:
         TooManyDecisions: more than a bulletin holds.
@@ -78,25 +99,39 @@ async def collect_decisions(
         async with gate:
             return await call()
 
-    async def one(case_id: str) -> list[DecisionNotice]:
+    async def one(case_id: str) -> tuple[list[DecisionNotice], list[Withdrawal]]:
         entries = await limited(lambda: ledger.case_history(case_id))
         wanted = [e for e in entries if _taken(e, org, first, end)]
-        if not wanted:
-            return []
         case = await limited(lambda: ledger.case(case_id))
-        return [_notice(case, e) for e in wanted]
+        records: list[SetAsideRecord] = []
+        if case.set_asides:
+            records = await limited(lambda: ledger.decision_set_asides(case_id))
+        return [_notice(case, e) for e in wanted], [_withdrawal(r) for r in records if r.org == org]
 
-    found = [n for part in await asyncio.gather(*map(one, case_ids)) for n in part]
-    if len(found) > MAX_DECISIONS:
+    decisions: list[DecisionNotice] = []
+    set_aside: dict[str, Withdrawal] = {}
+    withdrawals: list[Withdrawal] = []
+    for notices, withdrawn in await asyncio.gather(*map(one, case_ids)):
+        decisions.extend(notices)
+        ours = {n.decision_tx for n in notices}
+        set_aside.update((w.decision_tx, w) for w in withdrawn if w.decision_tx in ours)
+        withdrawals.extend(w for w in withdrawn if first <= w.set_aside_at < end)
+    if len(decisions) + len(withdrawals) > MAX_DECISIONS:
         raise TooManyDecisions(
-            f"{len(found)} decisions in the period; a bulletin holds at most {MAX_DECISIONS}"
+            f"{len(decisions)} decisions and {len(withdrawals)} withdrawals in the period; a "
+            f"bulletin holds at most {MAX_DECISIONS}"
         )
-    return sorted(found, key=lambda n: (n.decided_at, n.case_id))
+    return PeriodDisclosures(
+        decisions=sorted(decisions, key=lambda n: (n.decided_at, n.case_id)),
+        set_aside=set_aside,
+        withdrawals=sorted(withdrawals, key=lambda w: (w.set_aside_at, w.case_id)),
+    )
 
 
 def issue_bulletin(
     decisions: list[DecisionNotice],
     *,
+    withdrawals: Sequence[Withdrawal] = (),
     channel: str,
     signer_identity: Identity,
     signer: Signer,
@@ -106,7 +141,9 @@ def issue_bulletin(
     utc_offset: str,
     now: dt.datetime,
 ) -> SignedBulletin:
-    """The bulletin of ``decisions``, signed by ``signer`` (whose department publishes it).
+    """The bulletin of ``decisions`` and ``withdrawals``, signed by ``signer`` (whose
+    department publishes it). Pass :attr:`PeriodDisclosures.standing`: a decision set aside
+    is withdrawn, not listed.
 
     Raises:
         ValidationError: the decisions do not fit the period (a caller's error).
@@ -121,6 +158,7 @@ def issue_bulletin(
         utc_offset=utc_offset,
         issued_at=ledger_time(now),
         decisions=decisions,
+        withdrawals=list(withdrawals),
     )
     signature = signer.sign(bulletin.canonical_bytes())
     return SignedBulletin(
@@ -152,4 +190,18 @@ def _notice(case: CaseRecord, entry: StageEntry) -> DecisionNotice:
         decided_at=entry.at,
         decision_tx=entry.tx,
         document_hash=Digest.parse(document) if isinstance(document, str) else None,
+    )
+
+
+def _withdrawal(record: SetAsideRecord) -> Withdrawal:
+    return Withdrawal(
+        case_id=record.case_id,
+        decision_tx=record.decision_tx,
+        decided_at=record.decided_at,
+        ground=record.ground,
+        authority=record.authority,
+        reason=record.reason,
+        document_hash=record.document_hash,
+        set_aside_at=record.recorded_at,
+        set_aside_tx=record.recorded_tx,
     )

@@ -12,11 +12,13 @@ from pathlib import Path
 import jinja2
 
 from node.crypto.pki import certificate_role
-from node.disclosure.bulletin import DecisionNotice, Outcome, SignedBulletin
+from node.disclosure.bulletin import DecisionNotice, Outcome, SignedBulletin, Withdrawal
 from node.package.certificates import load_cert
 from schemas.glossary import (
     DEPARTMENT_ZH,
     ROLE_ZH,
+    SET_ASIDE_AUTHORITY_ZH,
+    SET_ASIDE_GROUND_ZH,
     VIOLATION_ZH,
     Department,
     Procedure,
@@ -61,6 +63,7 @@ def render_page(signed: SignedBulletin) -> str:
         role=role.value if role is not None else "signer",
         role_zh=ROLE_ZH[role] if role is not None else "签名人",
         rows=[_row(n, local) for n in b.decisions],
+        withdrawals=[_withdrawal(w, local) for w in b.withdrawals],
     )
 
 
@@ -85,4 +88,20 @@ def _row(n: DecisionNotice, local: Callable[[str], dt.datetime]) -> dict[str, st
         "party": "a person" if n.subject_kind is SubjectKind.PERSON else "an organisation",
         "document": n.document_hash.hex if n.document_hash is not None else "—",
         "tx": n.decision_tx,
+    }
+
+
+def _withdrawal(w: Withdrawal, local: Callable[[str], dt.datetime]) -> dict[str, str]:
+    return {
+        "withdrawn": local(w.set_aside_at).strftime("%Y-%m-%d"),
+        "case_id": w.case_id,
+        "decided": local(w.decided_at).strftime("%Y-%m-%d"),
+        "ground_zh": SET_ASIDE_GROUND_ZH[w.ground],
+        "ground": w.ground.value.replace("_", " "),
+        "authority_zh": SET_ASIDE_AUTHORITY_ZH[w.authority],
+        "authority": w.authority.value.replace("_", " "),
+        "reason": w.reason,
+        "document": w.document_hash.hex,
+        "decision_tx": w.decision_tx,
+        "tx": w.set_aside_tx,
     }

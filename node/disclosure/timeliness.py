@@ -9,6 +9,10 @@ the department's zone. A working day is Monday to Friday unless the calendar say
 public holidays that fall on weekdays (法定节假日) and the weekend days worked instead
 (调休) change every year, so they come from whoever asks, not from this code.
 
+A decision set aside (撤回, 行政处罚法 第四十八条) must be withdrawn, with the reason public,
+within three days, which that law counts in working days (第八十五条): the withdrawal's
+deadline runs the same way from the day the setting aside was recorded on the ledger.
+
 What counts as "published" is the bulletin's record on the ledger (RecordBulletin): its time
 is the transaction's, which the department does not set alone; the bulletin's own
 ``issued_at`` is only its signer's claim.
@@ -17,12 +21,17 @@ is the transaction's, which the department does not set alone; the bulletin's ow
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from node.disclosure.bulletin import Bulletin, DecisionNotice
+from node.disclosure.bulletin import Bulletin, DecisionNotice, Withdrawal
 from schemas.ledger import parse_ledger_time
 
+E = TypeVar("E", DecisionNotice, Withdrawal)
+
 DEFAULT_WORKING_DAYS = 7
+DEFAULT_WITHDRAWAL_WORKING_DAYS = 3
 MAX_WORKING_DAYS = 60
 MAX_CALENDAR_DAYS = 366  # holidays or worked weekend days a caller may name, each
 
@@ -69,26 +78,58 @@ def publication_due(
 
 
 @dataclass(frozen=True)
-class Late:
-    """A published decision that went out after its deadline."""
+class Late(Generic[E]):
+    """A published decision or withdrawal that went out after its deadline."""
 
-    notice: DecisionNotice
+    entry: E
     due: dt.datetime  # in the department's zone
 
 
 def late_decisions(
     bulletin: Bulletin, published_at: str, working_days: int, calendar: WorkCalendar
-) -> list[Late]:
+) -> list[Late[DecisionNotice]]:
     """The decisions of ``bulletin`` that were due before ``published_at`` (its ledger record).
 
     Raises:
         ValueError: ``working_days`` outside 1..MAX_WORKING_DAYS.
     """
+    return _late(
+        bulletin, bulletin.decisions, lambda n: n.decided_at, published_at, working_days, calendar
+    )
+
+
+def late_withdrawals(
+    bulletin: Bulletin, published_at: str, working_days: int, calendar: WorkCalendar
+) -> list[Late[Withdrawal]]:
+    """The withdrawals of ``bulletin`` that were due before ``published_at``, counted from
+    when each setting aside was recorded.
+
+    Raises:
+        ValueError: ``working_days`` outside 1..MAX_WORKING_DAYS.
+    """
+    return _late(
+        bulletin,
+        bulletin.withdrawals,
+        lambda w: w.set_aside_at,
+        published_at,
+        working_days,
+        calendar,
+    )
+
+
+def _late(
+    bulletin: Bulletin,
+    entries: Sequence[E],
+    since: Callable[[E], str],
+    published_at: str,
+    working_days: int,
+    calendar: WorkCalendar,
+) -> list[Late[E]]:
     published = parse_ledger_time(published_at)
     zone = bulletin.zone
     late = []
-    for notice in bulletin.decisions:
-        due = publication_due(notice.decided_at, zone, working_days, calendar)
+    for entry in entries:
+        due = publication_due(since(entry), zone, working_days, calendar)
         if published >= due:
-            late.append(Late(notice, due))
+            late.append(Late(entry, due))
     return late

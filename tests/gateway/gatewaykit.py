@@ -44,6 +44,7 @@ from schemas.ledger import (
     BulletinRecording,
     CaseFiling,
     CaseRecord,
+    DecisionSetAside,
     DocumentFiling,
     EvidenceRecord,
     EvidenceRegistration,
@@ -55,6 +56,7 @@ from schemas.ledger import (
     Penalty,
     PenaltySchedule,
     PendingTransfer,
+    SetAsideRecord,
     StageDetails,
     StageEntry,
     SubjectViolation,
@@ -129,6 +131,7 @@ class FakeChain:
     flag_steps: dict[str, list[ViolationEntry]] = field(default_factory=dict)
     transfers: dict[str, list[TransferRecord]] = field(default_factory=dict)  # by case id
     bulletins: list[BulletinRecord] = field(default_factory=list)
+    set_asides: dict[str, list[SetAsideRecord]] = field(default_factory=dict)  # by case id
     clock: list[dt.datetime] = field(default_factory=lambda: [NOW])  # the kit's clock
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -648,6 +651,44 @@ class FakeLedger:
         )
         self.chain.bulletins.append(record)
         return Committed(record, tx, 6)
+
+    async def set_aside_decision(self, req: DecisionSetAside) -> Committed[SetAsideRecord]:
+        # The chaincode's rules (tests/chaincode/test_set_aside.py), as far as these tests go.
+        if self.role not in (Role.REVIEWER, Role.ADMIN):
+            raise self._deny()
+        deciding = (Stage.DECISION, Stage.CLOSED_WITHOUT_PENALTY)
+        decision = next(
+            (
+                e
+                for e in self.chain.history.get(req.case_id, [])
+                if e.tx == req.decision_tx and e.to_stage in deciding
+            ),
+            None,
+        )
+        if decision is None:
+            raise LedgerRefused(LedgerErrorCode.NOT_FOUND, "no such decision", self.chain.tx())
+        done = self.chain.set_asides.setdefault(req.case_id, [])
+        if any(r.decision_tx == req.decision_tx for r in done):
+            raise LedgerRefused(LedgerErrorCode.CASE_CONFLICT, "set aside", self.chain.tx())
+        tx, at = self.chain.tx(), ledger_time(self.chain.clock[0])
+        record = SetAsideRecord(
+            decided_at=decision.at,
+            org=self.org,
+            recorded_by=f"CN={self.user}",
+            recorded_role=self.role,
+            recorded_at=at,
+            recorded_tx=tx,
+            **req.model_dump(),
+        )
+        done.append(record)
+        case = self.chain.cases[req.case_id]
+        self.chain.cases[req.case_id] = case.model_copy(
+            update={"set_asides": case.set_asides + 1, "updated_at": at}
+        )
+        return Committed(record, tx, 7)
+
+    async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]:
+        return list(self.chain.set_asides.get(case_id, []))
 
     async def bulletin_records(self, org: str, period: Period, since: str) -> list[BulletinRecord]:
         return [

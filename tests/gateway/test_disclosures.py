@@ -325,3 +325,114 @@ def test_a_bad_calendar_is_refused_with_what_is_wrong(kit: Kit, params: dict[str
     assert resp.status_code == 422, resp.text
     assert resp.json()["code"] == "INVALID_REQUEST"
     assert resp.headers["content-type"] == "application/problem+json"
+
+
+# --- decisions set aside and their withdrawal (撤回) ----------------------------------------
+
+
+def _set_aside(kit: Kit, case_id: str, user: str = "reviewer1", **changes: Any) -> Any:
+    body = {
+        "decision_tx": tx(f"{case_id}/1"),
+        "ground": "revoked",
+        "authority": "reconsideration",
+        "reason": "insufficient_evidence",
+        "document_hash": "sha256:" + "e" * 64,
+        **changes,
+    }
+    return kit.client.post(f"/cases/{case_id}/set-asides", json=body, headers=kit.token(user))
+
+
+def test_a_set_aside_decision_is_withdrawn_from_the_next_bulletin(kit: Kit) -> None:
+    before = _published(kit)  # lists C-1 and C-2
+    kit.clock[0] += dt.timedelta(hours=1)
+    resp = _set_aside(kit, "C-1")
+    assert resp.status_code == 201, resp.text
+    record = resp.json()
+    assert (record["ground"], record["authority"], record["recorded_role"]) == (
+        "revoked",
+        "reconsideration",
+        "reviewer",
+    )
+    kit.deps.index.upsert_case(index_row(kit.chain.cases["C-1"]))  # as the follower would
+    listed = kit.client.get("/cases/C-1/set-asides", headers=kit.token("auditor1"))
+    assert [r["decision_tx"] for r in listed.json()] == [tx("C-1/1")]
+    # The month's bulletin, issued again: C-1 withdrawn with its reason, no longer listed.
+    again = _published(kit)
+    bulletin = again["bulletin"]
+    assert bulletin["format"] == "evidencenet-bulletin/2"
+    assert [d["case_id"] for d in bulletin["decisions"]] == ["C-2"]
+    assert [(w["case_id"], w["reason"]) for w in bulletin["withdrawals"]] == [
+        ("C-1", "insufficient_evidence")
+    ]
+    found = _check(kit, again).json()
+    assert (found["complete"], found["withdrawals_listed"], found["to_withdraw"]) == (
+        True,
+        1,
+        [],
+    )
+    # The bulletin from before: complete when issued, but C-1 must now come down.
+    stale = _check(kit, before).json()
+    assert stale["complete"]
+    assert [d["case_id"] for d in stale["to_withdraw"]] == ["C-1"]
+    # The re-issue without its withdrawal would be incomplete.
+    bare = copy.deepcopy(again)
+    bare["bulletin"]["withdrawals"] = []
+    found = _check(kit, bare).json()
+    assert [w["case_id"] for w in found["missing_withdrawals"]] == ["C-1"]
+    assert not found["complete"]
+
+
+def test_a_withdrawal_published_late_is_named(kit: Kit) -> None:
+    kit.clock[0] = FRIDAY_13_NOON
+    assert _set_aside(kit, "C-1").status_code == 201
+    kit.deps.index.upsert_case(index_row(kit.chain.cases["C-1"]))
+    kit.clock[0] += 6 * DAY  # Thursday the 19th: its three working days were Mon-Wed
+    resp = kit.client.post(
+        "/disclosures/check",
+        params={"deadline_working_days": 60},  # the decisions themselves in time
+        json=_published(kit),
+        headers=kit.token("auditor1"),
+    )
+    found = resp.json()
+    assert found["late"] == []
+    assert [(w["case_id"], w["due_by"]) for w in found["late_withdrawals"]] == [
+        ("C-1", "2026-11-19T00:00:00+08:00")
+    ]
+    assert found["withdrawal_working_days"] == 3
+    assert not found["on_time"]
+
+
+def test_setting_aside_is_for_a_publisher_of_an_existing_decision_once(kit: Kit) -> None:
+    for user in ("officer1", "auditor1", "partner1", "edge-07"):
+        resp = _set_aside(kit, "C-1", user)
+        assert (resp.status_code, resp.json()["code"]) == (403, "ACCESS_DENIED")
+    resp = _set_aside(kit, "C-1", decision_tx="f" * 64)
+    assert (resp.status_code, resp.json()["code"]) == (404, "NOT_FOUND")
+    assert _set_aside(kit, "C-1", "admin").status_code == 201
+    resp = _set_aside(kit, "C-1")
+    assert (resp.status_code, resp.json()["code"]) == (409, "CASE_CONFLICT")
+    assert len(kit.chain.set_asides["C-1"]) == 1
+    for user in ("partner1", "edge-07"):
+        listed = kit.client.get("/cases/C-1/set-asides", headers=kit.token(user))
+        assert listed.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"ground": "annulled"},
+        {"authority": "mayor"},
+        {"reason": "the evidence was thin"},
+        {"document_hash": "md5:00"},
+        {"decision_tx": "not-a-tx"},
+        {"note": "extra"},
+    ],
+)
+def test_a_malformed_setting_aside_is_refused_and_nothing_recorded(
+    kit: Kit, changes: dict[str, Any]
+) -> None:
+    resp = _set_aside(kit, "C-1", **changes)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["code"] == "INVALID_REQUEST"
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert not kit.chain.set_asides

@@ -5,6 +5,7 @@ model on real footage, and the package it exports verifies offline."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -21,8 +22,8 @@ from node.disclosure import SignedBulletin, verify_bulletin
 from node.ledger import LedgerRefused
 from node.ops.stack import Stack
 from node.package import verify_package
-from schemas.glossary import Period, Role, Stage, ViolationStatus
-from schemas.ledger import LedgerErrorCode
+from schemas.glossary import Period, Role, SetAsideGround, Stage, ViolationStatus
+from schemas.ledger import DecisionSetAside, LedgerErrorCode, parse_ledger_time
 
 pytestmark = pytest.mark.network
 
@@ -171,3 +172,60 @@ async def test_the_demo_story_runs_end_to_end(
         await holder.record_bulletin(again.recording())
     assert refused.value.code is LedgerErrorCode.ACCESS_DENIED
     assert any(line.startswith("== 9.") for line in lines)
+    # Then a reconsideration body revokes the decision (撤回): the holder's reviewer records
+    # it through its gateway; the chaincode refuses the officer; the subject's violation no
+    # longer counts; the day's bulletin, issued again, withdraws the decision with its
+    # reason and no longer lists it; the first bulletin must come down.
+    decision_tx = ours_decided[0].decision_tx
+    body = {
+        "decision_tx": decision_tx,
+        "ground": "revoked",
+        "authority": "reconsideration",
+        "reason": "insufficient_evidence",
+        "document_hash": "sha256:" + "e" * 64,
+    }
+    market = walkthrough.GatewaySession(
+        people.layout, people.layout.consortium.department("MarketSupervision")
+    )
+    async with market.as_user(Role.REVIEWER) as reviewer:
+        resp = await reviewer.post(f"/cases/{outcome.case_id}/set-asides", json=body)
+    assert resp.status_code == 201, resp.text
+    with pytest.raises(LedgerRefused) as refused:
+        await holder.set_aside_decision(
+            DecisionSetAside.model_validate_json(json.dumps({"case_id": outcome.case_id, **body}))
+        )
+    assert refused.value.code is LedgerErrorCode.ACCESS_DENIED
+    case = await holder.case(outcome.case_id)
+    assert case.set_asides == 1
+    voided = [v for v in await holder.subject_history(case.subject_key) if v.tx == decision_tx]
+    assert [v.set_aside for v in voided] == [SetAsideGround.REVOKED]
+    # The bulletin of the day the setting aside was recorded (the decision's day, unless the
+    # test crossed midnight in Beijing).
+    set_aside_day = parse_ledger_time(resp.json()["recorded_at"]).astimezone(again.zone).date()
+    args = build_parser().parse_args(
+        [
+            *("disclose", "--org", "MarketSupervision", "--user", "reviewer1"),
+            *("--period", "day", "--on", set_aside_day.isoformat(), "--out", str(out)),
+        ]
+    )
+    assert await asyncio.to_thread(args.handler, args, settings) == 0
+    withdrawn = SignedBulletin.parse((out / "bulletin.json").read_bytes()).bulletin
+    assert decision_tx not in {d.decision_tx for d in withdrawn.decisions}
+    assert [(w.decision_tx, w.reason) for w in withdrawn.withdrawals] == [
+        (decision_tx, "insufficient_evidence")
+    ]
+    assert verify_bulletin((out / "bulletin.json").read_bytes(), anchors.read_bytes()).ok
+    async with market.as_user(Role.AUDITOR) as auditor:
+        first = await auditor.post(
+            "/disclosures/check",
+            content=outcome.bulletin.read_bytes(),
+            headers={"Content-Type": "application/json"},
+        )
+        latest = await auditor.post(
+            "/disclosures/check",
+            content=(out / "bulletin.json").read_bytes(),
+            headers={"Content-Type": "application/json"},
+        )
+    assert [d["decision_tx"] for d in first.json()["to_withdraw"]] == [decision_tx]
+    found = latest.json()
+    assert (found["complete"], found["withdrawals_listed"], found["on_time"]) == (True, 1, True)

@@ -203,6 +203,8 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
         Endpoint("cases", "read", readers, 200, get(f"/cases/{case_id}")),
         Endpoint("cases", "history", staff, 200, get(f"/cases/{case_id}/history")),
         Endpoint("cases", "transfers", staff, 200, get(f"/cases/{case_id}/transfers")),
+        # Recording one needs a decided case: tests/network/test_demo_story.py.
+        Endpoint("cases", "set-asides", staff, 200, get(f"/cases/{case_id}/set-asides")),
         Endpoint("cases", "stage", frozenset(stage_body), 200, stage),
         Endpoint(
             "cases",

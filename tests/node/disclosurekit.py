@@ -14,12 +14,13 @@ from node.fabric.identity import Identity
 from node.index.reports import Period, parse_utc_offset, period_bounds
 from node.ledger import LedgerRefused
 from node.package.anchors import TrustAnchors
-from schemas.glossary import Procedure, Stage, ViolationType
+from schemas.glossary import Procedure, SetAsideAuthority, SetAsideGround, Stage, ViolationType
 from schemas.ledger import (
     CaseRecord,
     CaseSource,
     LedgerErrorCode,
     Penalty,
+    SetAsideRecord,
     StageEntry,
     SubjectKind,
     ledger_time,
@@ -105,14 +106,49 @@ def index_row(record: CaseRecord) -> dict[str, Any]:
     }
 
 
+def set_aside(
+    record: CaseRecord, decided: StageEntry, at: dt.datetime, **changes: Any
+) -> SetAsideRecord:
+    """The ledger's record of ``decided`` set aside at ``at`` (revoked on reconsideration)."""
+    doc: dict[str, Any] = {
+        "case_id": record.case_id,
+        "decision_tx": decided.tx,
+        "decided_at": decided.at,
+        "org": decided.actor_org,
+        "ground": SetAsideGround.REVOKED,
+        "authority": SetAsideAuthority.RECONSIDERATION,
+        "reason": "insufficient_evidence",
+        "document_hash": "sha256:" + "e" * 64,
+        "recorded_by": "CN=reviewer1",
+        "recorded_role": "reviewer",
+        "recorded_at": ledger_time(at),
+        "recorded_tx": tx(f"{record.case_id}/set-aside/{decided.seq}"),
+    }
+    doc.update(changes)
+    return SetAsideRecord(**doc)
+
+
 @dataclass
 class CaseLedger:
-    """The two reads the collection makes, over cases and histories set by the test; it
-    counts the reads so a test sees which cases were read."""
+    """The reads the collection makes, over cases, histories and set-asides set by the
+    test; it counts the history reads so a test sees which cases were read."""
 
     cases: dict[str, CaseRecord] = field(default_factory=dict)
     history: dict[str, list[StageEntry]] = field(default_factory=dict)
+    set_asides: dict[str, list[SetAsideRecord]] = field(default_factory=dict)
     read: list[str] = field(default_factory=list)
+
+    def set_aside(self, record: SetAsideRecord) -> None:
+        """Record a setting aside as the chaincode does: the case counts it and changes."""
+        self.set_asides.setdefault(record.case_id, []).append(record)
+        case = self.cases[record.case_id]
+        self.cases[record.case_id] = case.model_copy(
+            update={"set_asides": case.set_asides + 1, "updated_at": record.recorded_at}
+        )
+
+    async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]:
+        await self.case(case_id)
+        return list(self.set_asides.get(case_id, []))
 
     def add(self, record: CaseRecord, *entries: StageEntry) -> None:
         self.cases[record.case_id] = record
