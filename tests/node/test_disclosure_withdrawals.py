@@ -139,21 +139,11 @@ async def test_the_bulletin_of_format_2_lists_withdrawals_signs_and_renders_them
 
 async def test_a_format_1_bulletin_still_reads_and_verifies(index: IndexDatabase, pki: Pki) -> None:
     found = await _found(index)
-    identity, signer = pki.person("reviewer")
-    signed = issue_bulletin(
-        found.standing,
-        channel=CHANNEL,
-        signer_identity=identity,
-        signer=signer,
-        period=Period.MONTH,
-        since=SINCE,
-        until=UNTIL,
-        utc_offset=OFFSET,
-        now=NOW,
-    )
     # As a format 1 issuer wrote it: no withdrawals field at all, signed over those bytes.
-    old = signed.bulletin.model_copy(update={"format": FORMAT_V1})
+    bulletin = _issue(pki, found).bulletin
+    old = bulletin.model_copy(update={"format": FORMAT_V1, "withdrawals": []})
     doc = old.document()
+    identity, signer = pki.person("reviewer")
     assert "withdrawals" not in doc
     v1: dict[str, Any] = {
         "bulletin": doc,
