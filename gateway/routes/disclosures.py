@@ -37,6 +37,7 @@ from node.disclosure.timeliness import (
     DEFAULT_WORKING_DAYS,
     MAX_CALENDAR_DAYS,
     MAX_WORKING_DAYS,
+    Late,
     WorkCalendar,
     late_decisions,
     late_withdrawals,
@@ -178,16 +179,11 @@ async def check(
     )
     digest = bulletin.digest()
     mine = next((r for r in records if r.bulletin_hash == digest), None)
-    late = (
-        []
-        if mine is None
-        else late_decisions(bulletin, mine.recorded_at, deadline_working_days, calendar)
-    )
-    late_w = (
-        []
-        if mine is None
-        else late_withdrawals(bulletin, mine.recorded_at, withdrawal_working_days, calendar)
-    )
+    late: list[Late[DecisionNotice]] = []
+    late_w: list[Late[Withdrawal]] = []
+    if mine is not None:  # the deadlines are measured against the ledger's record
+        late = late_decisions(bulletin, mine.recorded_at, deadline_working_days, calendar)
+        late_w = late_withdrawals(bulletin, mine.recorded_at, withdrawal_working_days, calendar)
     decisions, withdrawals = found.decisions, found.withdrawals
     log.info(
         "disclosure check by %s of the bulletin from %s: %d missing, %d altered, %d unknown, "
