@@ -162,3 +162,21 @@ async def test_a_malformed_request_is_refused(filed: Harness, changes: dict[str,
         "VALIDATION_FAILED",
     )
     assert filed.ledger.state == before
+
+
+async def test_after_a_transfer_neither_the_decider_nor_the_new_holder_may_alone(
+    filed: Harness,
+) -> None:
+    # The decision stays UrbanManagement's; the case goes to MarketSupervision. The decider
+    # no longer holds the case key, and the holder did not decide (a documented limit).
+    decision_tx = await decided(filed)
+    proposal = {"case_id": "C-1", "to_org": MARKET, "reason": "jurisdiction"}
+    ok(await submit(filed, OFFICER, "ProposeTransfer", proposal))
+    answer = {"case_id": "C-1", "accept": True}
+    ok(await submit(filed, creator(MARKET, "officer"), "AnswerTransfer", answer))
+    for who in (REVIEWER, creator(MARKET, "reviewer")):
+        message = refused(
+            await submit(filed, who, "SetAsideDecision", set_aside(decision_tx)), "ACCESS_DENIED"
+        )
+        assert "may" in message
+    assert await query(filed, OFFICER, "DecisionSetAsides", "C-1") == []
