@@ -378,7 +378,14 @@ def test_every_event_once_and_no_access_without_a_record_while_parts_fail(
 
     def recovered(after: str) -> None:
         # The system has recovered when events flow again.
-        _wait_until(_delivered_since(device, delivered()), 300, f"delivery after {after}")
+        try:
+            _wait_until(_delivered_since(device, delivered()), 300, f"delivery after {after}")
+        except AssertionError as exc:
+            # Say why: a producing, delivering or reading thread that died stops the flow.
+            raise AssertionError(
+                f"{exc}; {len(device.produced)} produced, {delivered()} delivered; "
+                f"device errors {device.errors!r}; officer errors {officer.errors!r}"
+            ) from None
         say(f"  recovered: {delivered()} events delivered so far")
 
     time.sleep(5)
