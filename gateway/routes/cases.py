@@ -175,10 +175,11 @@ async def set_aside(
     """Record that a decision of the case was set aside (行政处罚法 第四十八条): varied,
     revoked, confirmed illegal or confirmed invalid, by a reconsideration body, a court or the
     department itself, with a reason code and the setting-aside document's SHA-256. For a
-    reviewer or an admin of the department that took the decision and holds the case (the
-    chaincode's rule). The decision stays in the case history; its withdrawal goes into the
-    department's next bulletin (docs/DISCLOSURE.md), and a revoked or void decision stops
-    counting as the subject's prior violation.
+    reviewer or an admin of the department that took the decision, even after a transfer (the
+    chaincode's rule; the holder's peer then endorses too, by the case key's policy). The
+    decision stays in the case history; its withdrawal goes into the department's next
+    bulletin (docs/DISCLOSURE.md), and a revoked or void decision stops counting as the
+    subject's prior violation.
 
     404 `NOT_FOUND` for no such decision on the case; 409 `CASE_CONFLICT` if it was set
     aside already; 422 `INVALID_REQUEST` for a malformed body (a reason is a code such as

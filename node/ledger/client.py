@@ -353,9 +353,15 @@ class LedgerClient:
         """What ``org`` recorded as published for its ``period`` from ``since``, oldest first."""
         return await self._many(BulletinRecord, "BulletinRecords", org, period.value, since)
 
-    async def set_aside_decision(self, req: DecisionSetAside) -> Committed[SetAsideRecord]:
-        """Record that a decision was set aside (a reviewer or admin of the deciding holder)."""
-        return await self._submit(SetAsideRecord, "SetAsideDecision", req)
+    async def set_aside_decision(
+        self, req: DecisionSetAside, *, endorsing_orgs: Sequence[str] = ()
+    ) -> Committed[SetAsideRecord]:
+        """Record that a decision was set aside (a reviewer or admin of the deciding
+        department; after a transfer the gateway also asks the holder's peer, whose
+        endorsement the case key needs)."""
+        return await self._submit(
+            SetAsideRecord, "SetAsideDecision", req, endorsing_orgs=endorsing_orgs
+        )
 
     async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]:
         return await self._many(SetAsideRecord, "DecisionSetAsides", case_id)

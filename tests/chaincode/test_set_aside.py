@@ -164,19 +164,36 @@ async def test_a_malformed_request_is_refused(filed: Harness, changes: dict[str,
     assert filed.ledger.state == before
 
 
-async def test_after_a_transfer_neither_the_decider_nor_the_new_holder_may_alone(
+async def test_after_a_transfer_the_decider_records_it_with_the_holders_endorsement(
     filed: Harness,
 ) -> None:
-    # The decision stays UrbanManagement's; the case goes to MarketSupervision. The decider
-    # no longer holds the case key, and the holder did not decide (a documented limit).
+    # The decision stays UrbanManagement's; the case goes to MarketSupervision, whose peer
+    # alone may now endorse a change of the case key.
     decision_tx = await decided(filed)
     proposal = {"case_id": "C-1", "to_org": MARKET, "reason": "jurisdiction"}
     ok(await submit(filed, OFFICER, "ProposeTransfer", proposal))
     answer = {"case_id": "C-1", "accept": True}
     ok(await submit(filed, creator(MARKET, "officer"), "AnswerTransfer", answer))
-    for who in (REVIEWER, creator(MARKET, "reviewer")):
-        message = refused(
-            await submit(filed, who, "SetAsideDecision", set_aside(decision_tx)), "ACCESS_DENIED"
-        )
-        assert "may" in message
+    # The holder did not decide: it may not set the decision aside.
+    message = refused(
+        await submit(
+            filed, creator(MARKET, "reviewer"), "SetAsideDecision", set_aside(decision_tx)
+        ),
+        "ACCESS_DENIED",
+    )
+    assert URBAN in message
+    # The decider may, but not on its own peer's endorsement: nothing is written.
+    alone = await submit(
+        filed, REVIEWER, "SetAsideDecision", set_aside(decision_tx), endorsing_orgs=[URBAN]
+    )
+    assert alone.status == "ENDORSEMENT_POLICY_FAILURE"
     assert await query(filed, OFFICER, "DecisionSetAsides", "C-1") == []
+    assert (await query(filed, OFFICER, "GetCase", "C-1"))["set_asides"] == 0
+    endorsed = await submit(
+        filed, REVIEWER, "SetAsideDecision", set_aside(decision_tx), endorsing_orgs=[URBAN, MARKET]
+    )
+    assert ok(endorsed)["org"] == URBAN
+    case = await query(filed, OFFICER, "GetCase", "C-1")
+    assert (case["holder_org"], case["set_asides"]) == (MARKET, 1)
+    subject = await query(filed, OFFICER, "SubjectHistory", SUBJECT)
+    assert [v["set_aside"] for v in subject] == ["revoked"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import json
 import uuid
 
 import pytest
@@ -20,6 +21,7 @@ from schemas.ledger import (
     AccessRequest,
     CaseFiling,
     CaseSource,
+    DecisionSetAside,
     EvidenceRegistration,
     ExecutionResult,
     GrantRequest,
@@ -268,6 +270,71 @@ async def test_accepting_a_transfer_needs_the_receivers_peer(people: Network) ->
     # And now the former holder's peer alone cannot move the case either.
     await caught_up(officer, accepted.block_number)
     await refused_with("ACCESS_DENIED", officer.change_stage(case_id, Stage.PRELIMINARY_CHECK))
+
+
+async def test_a_decision_set_aside_after_a_transfer_needs_the_holders_peer(
+    people: Network,
+) -> None:
+    """UrbanManagement decides, then the case moves to MarketSupervision (for execution, say).
+    A court revokes the decision: UrbanManagement, which took it, records that; the case
+    key, now MarketSupervision's, needs that peer's endorsement, which the gateway gathers by
+    itself; MarketSupervision, which did not decide, may not record it."""
+    layout = people.layout
+    officer, reviewer = ledger_as(layout, URBAN, "officer"), ledger_as(layout, URBAN, "reviewer")
+    m_officer, m_reviewer = (
+        ledger_as(layout, MARKET, "officer"),
+        ledger_as(layout, MARKET, "reviewer"),
+    )
+    case_id = uid("CASE")
+    await officer.file_case(filing(case_id, []))
+    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    for who, stage, details in [
+        (officer, Stage.PRELIMINARY_CHECK, StageDetails()),
+        (officer, Stage.FILING_APPROVAL, StageDetails(document_hash=doc("filing request"))),
+        (reviewer, Stage.INVESTIGATION, StageDetails(document_hash=doc("filing approval"))),
+        (
+            officer,
+            Stage.ADVANCE_NOTICE,
+            StageDetails(
+                document_hash=doc("notice"),
+                statement_right=StatementRight.STATEMENT,
+                statement_deadline=deadline,
+            ),
+        ),
+        (reviewer, Stage.DECISION, StageDetails(document_hash=doc("decision"), party_waived=True)),
+    ]:
+        moved = await who.change_stage(case_id, stage, details)
+    decision_tx = moved.tx_id
+    proposal = await officer.propose_transfer(
+        TransferProposal(case_id=case_id, to_org="MarketSupervisionMSP", reason="competence")
+    )
+    await caught_up(m_officer, proposal.block_number)
+    accepted = await m_officer.answer_transfer(TransferAnswer(case_id=case_id, accept=True))
+    await caught_up(reviewer, accepted.block_number)
+    await caught_up(m_reviewer, accepted.block_number)
+    revoked = DecisionSetAside.model_validate_json(
+        json.dumps(
+            {
+                "case_id": case_id,
+                "decision_tx": decision_tx,
+                "ground": "revoked",
+                "authority": "court",
+                "reason": "insufficient_evidence",
+                "document_hash": str(doc("judgment")),
+            }
+        )
+    )
+    await refused_with("ACCESS_DENIED", m_reviewer.set_aside_decision(revoked))
+    with pytest.raises(CommitError) as info:
+        await reviewer.set_aside_decision(revoked, endorsing_orgs=["UrbanManagementMSP"])
+    assert info.value.code == "ENDORSEMENT_POLICY_FAILURE"
+    assert (await reviewer.case(case_id)).set_asides == 0
+    recorded = await reviewer.set_aside_decision(revoked)
+    assert (recorded.value.org, recorded.value.decision_tx) == ("UrbanManagementMSP", decision_tx)
+    await caught_up(m_officer, recorded.block_number)
+    case = await m_officer.case(case_id)
+    assert (case.holder_org, case.set_asides) == ("MarketSupervisionMSP", 1)
+    assert [r.recorded_tx for r in await m_officer.decision_set_asides(case_id)] == [recorded.tx_id]
 
 
 async def test_refusals_reach_the_caller_with_their_code_and_write_nothing(people: Network) -> None:
