@@ -23,6 +23,7 @@ from schemas.glossary import (
     Role,
     SetAsideAuthority,
     SetAsideGround,
+    SetAsideReason,
     Stage,
     ViolationType,
 )
@@ -384,14 +385,16 @@ class TransferIn(BaseModel):
 
 class SetAsideIn(BaseModel):
     """A decision of the case set aside (行政处罚法 第四十八条): which (its transaction), how,
-    by whom, why (a code), and the document that did it, by its SHA-256."""
+    by whom, why (one of the law's reasons), and the document that did it, by its SHA-256
+    and its date."""
 
     model_config = ConfigDict(extra="forbid")
     decision_tx: str
     ground: SetAsideGround
     authority: SetAsideAuthority
-    reason: str
+    reason: SetAsideReason
     document_hash: str
+    set_aside_on: dt.date  # the date of the document that set the decision aside
 
 
 class SetAsideView(_Out):
@@ -401,8 +404,9 @@ class SetAsideView(_Out):
     org: str
     ground: SetAsideGround
     authority: SetAsideAuthority
-    reason: str
+    reason: SetAsideReason
     document_hash: Digest
+    set_aside_on: dt.date
     recorded_by: str
     recorded_role: Role
     recorded_at: str

@@ -150,6 +150,39 @@ SET_ASIDE_AUTHORITY_ZH: dict[SetAsideAuthority, str] = {
 }
 
 
+class SetAsideReason(StrEnum):
+    """Why a decision was set aside: the grounds on which a reconsideration body (行政复议法
+    第六十三至六十七条) or a court (行政诉讼法 第七十、七十四、七十五、七十七条) varies, revokes,
+    confirms illegal or confirms invalid a decision; a department correcting itself names
+    the same. A closed list, so that the public reads the reason in words (SET_ASIDE_REASON_ZH)
+    and never a department's free text about a party."""
+
+    INSUFFICIENT_EVIDENCE = "insufficient_evidence"
+    WRONG_LEGAL_BASIS = "wrong_legal_basis"
+    PROCEDURE_VIOLATED = "procedure_violated"
+    MINOR_PROCEDURAL_DEFECT = "minor_procedural_defect"
+    BEYOND_AUTHORITY = "beyond_authority"
+    ABUSE_OF_AUTHORITY = "abuse_of_authority"
+    OBVIOUSLY_UNJUST = "obviously_unjust"
+    AMOUNT_WRONG = "amount_wrong"
+    GROSSLY_ILLEGAL = "grossly_illegal"
+    OTHER = "other"
+
+
+SET_ASIDE_REASON_ZH: dict[SetAsideReason, str] = {
+    SetAsideReason.INSUFFICIENT_EVIDENCE: "主要事实不清、证据不足",
+    SetAsideReason.WRONG_LEGAL_BASIS: "适用依据错误",
+    SetAsideReason.PROCEDURE_VIOLATED: "违反法定程序",
+    SetAsideReason.MINOR_PROCEDURAL_DEFECT: "程序轻微违法",
+    SetAsideReason.BEYOND_AUTHORITY: "超越职权",
+    SetAsideReason.ABUSE_OF_AUTHORITY: "滥用职权",
+    SetAsideReason.OBVIOUSLY_UNJUST: "明显不当",
+    SetAsideReason.AMOUNT_WRONG: "款额认定错误",
+    SetAsideReason.GROSSLY_ILLEGAL: "重大且明显违法",
+    SetAsideReason.OTHER: "其他法定情形",
+}
+
+
 class AccessKind(StrEnum):
     """What a reader does with evidence; every kind is a ledger transaction."""
 

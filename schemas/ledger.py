@@ -34,6 +34,7 @@ from schemas.glossary import (
     Role,
     SetAsideAuthority,
     SetAsideGround,
+    SetAsideReason,
     Stage,
     ViolationType,
 )
@@ -497,15 +498,18 @@ class StageEntry(_Record):
 
 class DecisionSetAside(_Request):
     """A decision of the case set aside by a reconsideration body, a court or the department
-    itself (行政处罚法 第四十八条), bound to the document that did it by its hash; the reason
-    is a code (``insufficient_evidence``), never free text."""
+    itself (行政处罚法 第四十八条), bound to the document that did it by its hash and its
+    date (``set_aside_on``, the day the document was made: the three days to withdraw the
+    published decision run from it); the reason is one of the law's (SetAsideReason), never
+    free text."""
 
     case_id: Ident
     decision_tx: TxId
     ground: SetAsideGround
     authority: SetAsideAuthority
-    reason: Code
+    reason: SetAsideReason
     document_hash: Digest
+    set_aside_on: dt.date
 
 
 class SetAsideRecord(_Record):
@@ -515,8 +519,9 @@ class SetAsideRecord(_Record):
     org: str  # the department that took the decision and recorded its setting aside
     ground: SetAsideGround
     authority: SetAsideAuthority
-    reason: str
+    reason: SetAsideReason
     document_hash: Digest
+    set_aside_on: dt.date  # the document's date, as its maker stated it
     recorded_by: str
     recorded_role: Role
     recorded_at: LedgerTime

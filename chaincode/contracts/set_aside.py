@@ -7,7 +7,8 @@ Three things follow from the record, each read from it:
 - The decision's information is withdrawn from publication, with the reason made public,
   within three working days (第四十八条第二款, 第八十五条): the department's next bulletin of
   decisions lists the withdrawal and its re-issued bulletins leave the decision out
-  (node.disclosure); the auditor's check measures the three days against this record's time.
+  (node.disclosure); the auditor's check counts the three days from the setting-aside
+  document's date (``set_aside_on``), which this record keeps.
 - A decision revoked or confirmed invalid no longer counts as a prior violation of its
   subject (the stepped penalties and the first-violation exemption, chaincode.rules.penalties).
 - The case record counts its decisions set aside and moves its ``updated_at``, so each
@@ -19,6 +20,7 @@ ledger; this record says what became of it.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from chaincode import state
@@ -32,7 +34,12 @@ from schemas.ledger import (
     SetAsideRecord,
     StageEntry,
     SubjectViolation,
+    parse_ledger_time,
 )
+
+# How far a calendar day somewhere runs ahead of (UTC+14) or behind (UTC-12) the UTC one: a
+# document's date is judged against the ledger's clock without knowing its maker's zone.
+_AHEAD, _BEHIND = dt.timedelta(hours=14), dt.timedelta(hours=12)
 
 RECORDERS = (Role.REVIEWER, Role.ADMIN)  # legal review (法制审核) or the department's admin
 DECIDING = (Stage.DECISION, Stage.CLOSED_WITHOUT_PENALTY)
@@ -64,6 +71,8 @@ class SetAsideContract(Contract):
         # The department that decided records it, even after the case moved on: the case
         # key's own policy then brings in the holder's peer, which the gateway asks too.
         actor.require_org(decision.actor_org, f"set aside a decision of {decision.actor_org}")
+        at = now(ctx)
+        _check_dated(req.set_aside_on, decision.at, at)
         key = state.set_aside(case.case_id, req.decision_tx)
         earlier = await state.load(ctx, key, SetAsideRecord)
         if earlier is not None:
@@ -71,7 +80,6 @@ class SetAsideContract(Contract):
                 LedgerErrorCode.CASE_CONFLICT,
                 f"this decision was set aside ({earlier.ground}) at {earlier.recorded_at}",
             )
-        at = now(ctx)
         record = SetAsideRecord(
             case_id=case.case_id,
             decision_tx=req.decision_tx,
@@ -81,6 +89,7 @@ class SetAsideContract(Contract):
             authority=req.authority,
             reason=req.reason,
             document_hash=req.document_hash,
+            set_aside_on=req.set_aside_on,
             recorded_by=actor.subject,
             recorded_role=role,
             recorded_at=at,
@@ -112,3 +121,23 @@ class SetAsideContract(Contract):
         withdrawal is public)."""
         records = await state.load_all(ctx, "set_aside", [case_id], SetAsideRecord)
         return [r.model_dump(mode="json") for r in records]
+
+
+def _check_dated(set_aside_on: dt.date, decided_at: str, at: str) -> None:
+    """The setting-aside document is dated neither after this transaction nor before the
+    decision it sets aside, on any zone's calendar.
+
+    Raises:
+        ContractError: VALIDATION_FAILED.
+    """
+    if set_aside_on > (parse_ledger_time(at) + _AHEAD).date():
+        raise ContractError(
+            LedgerErrorCode.VALIDATION_FAILED,
+            f"the setting-aside document is dated {set_aside_on}, after today ({at[:10]} UTC)",
+        )
+    if set_aside_on < (parse_ledger_time(decided_at) - _BEHIND).date():
+        raise ContractError(
+            LedgerErrorCode.VALIDATION_FAILED,
+            f"the setting-aside document is dated {set_aside_on}, before the decision it sets "
+            f"aside ({decided_at[:10]} UTC)",
+        )

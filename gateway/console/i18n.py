@@ -10,6 +10,7 @@ from schemas.glossary import (
     ROLE_ZH,
     SET_ASIDE_AUTHORITY_ZH,
     SET_ASIDE_GROUND_ZH,
+    SET_ASIDE_REASON_ZH,
     STAGE_ZH,
     VIOLATION_STATUS_ZH,
     VIOLATION_ZH,
@@ -46,6 +47,7 @@ _ZH_TERMS: dict[str, str] = {
         OUTCOME_ZH,
         SET_ASIDE_GROUND_ZH,
         SET_ASIDE_AUTHORITY_ZH,
+        SET_ASIDE_REASON_ZH,
     )
     for k, v in names.items()
 }

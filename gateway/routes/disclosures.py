@@ -150,9 +150,10 @@ async def check(
     day is Monday to Friday, less each `holiday`, plus each `workday` — the year's public
     holidays and weekend days worked). Withdrawals of decisions set aside (撤回) are checked
     the same way: those the ledger holds for the period, and each due
-    `withdrawal_working_days` (3) after the setting aside was recorded; a listed decision set
-    aside since the issue is named in `to_withdraw`. Who signed it is checked offline
-    (`evnet verify-bulletin`); this checks what it says and when it went out.
+    `withdrawal_working_days` (3) after the date of the document that set it aside (as the
+    ledger's set-aside record keeps it); a listed decision set aside since the issue is named
+    in `to_withdraw`. Who signed it is checked offline (`evnet verify-bulletin`); this checks
+    what it says and when it went out.
 
     422 `INVALID_REQUEST` for a body that is not a bulletin or a bad calendar,
     `NOT_THIS_DEPARTMENT` for another department's (this gateway's index holds its own
@@ -173,7 +174,8 @@ async def check(
     if bulletin.channel != deps.channel:
         raise Problem(422, "CHANNEL_MISMATCH", f"a bulletin of channel {bulletin.channel!r}")
     since, until = parse_ledger_time(bulletin.since), parse_ledger_time(bulletin.until)
-    found = compare(bulletin, await disclosures_of(deps, who, since, until))
+    held = await disclosures_of(deps, who, since, until)
+    found = compare(bulletin, held)
     records = await ledger_of(deps, who).bulletin_records(
         bulletin.org, Period(bulletin.period), bulletin.since
     )
@@ -183,7 +185,9 @@ async def check(
     late_w: list[Late[Withdrawal]] = []
     if mine is not None:  # the deadlines are measured against the ledger's record
         late = late_decisions(bulletin, mine.recorded_at, deadline_working_days, calendar)
-        late_w = late_withdrawals(bulletin, mine.recorded_at, withdrawal_working_days, calendar)
+        late_w = late_withdrawals(
+            bulletin, mine.recorded_at, withdrawal_working_days, calendar, held.documents_dated
+        )
     decisions, withdrawals = found.decisions, found.withdrawals
     log.info(
         "disclosure check by %s of the bulletin from %s: %d missing, %d altered, %d unknown, "

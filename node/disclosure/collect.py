@@ -57,6 +57,10 @@ class PeriodDisclosures:
     # Of those, the ones set aside by now (at any time), by decision transaction.
     set_aside: dict[str, Withdrawal]
     withdrawals: list[Withdrawal]  # set aside in the period (decided in any), in that order
+    # The date of the document that set each of the department's decisions aside, by
+    # decision transaction, as its set-aside record keeps it: where a withdrawal's three
+    # working days begin.
+    documents_dated: dict[str, dt.date]
 
     @property
     def standing(self) -> list[DecisionNotice]:
@@ -99,23 +103,26 @@ async def collect_disclosures(
         async with gate:
             return await call()
 
-    async def one(case_id: str) -> tuple[list[DecisionNotice], list[Withdrawal]]:
+    async def one(case_id: str) -> tuple[list[DecisionNotice], list[SetAsideRecord]]:
         entries = await limited(lambda: ledger.case_history(case_id))
         wanted = [e for e in entries if _taken(e, org, first, end)]
         case = await limited(lambda: ledger.case(case_id))
         records: list[SetAsideRecord] = []
         if case.set_asides:
             records = await limited(lambda: ledger.decision_set_asides(case_id))
-        return [_notice(case, e) for e in wanted], [_withdrawal(r) for r in records if r.org == org]
+        return [_notice(case, e) for e in wanted], [r for r in records if r.org == org]
 
     decisions: list[DecisionNotice] = []
     set_aside: dict[str, Withdrawal] = {}
     withdrawals: list[Withdrawal] = []
-    for notices, withdrawn in await asyncio.gather(*map(one, case_ids)):
+    dated: dict[str, dt.date] = {}
+    for notices, records in await asyncio.gather(*map(one, case_ids)):
         decisions.extend(notices)
         ours = {n.decision_tx for n in notices}
+        withdrawn = [_withdrawal(r) for r in records]
         set_aside.update((w.decision_tx, w) for w in withdrawn if w.decision_tx in ours)
         withdrawals.extend(w for w in withdrawn if first <= w.set_aside_at < end)
+        dated.update((r.decision_tx, r.set_aside_on) for r in records)
     if len(decisions) + len(withdrawals) > MAX_DECISIONS:
         raise TooManyDecisions(
             f"{len(decisions)} decisions and {len(withdrawals)} withdrawals in the period; a "
@@ -125,6 +132,7 @@ async def collect_disclosures(
         decisions=sorted(decisions, key=lambda n: (n.decided_at, n.case_id)),
         set_aside=set_aside,
         withdrawals=sorted(withdrawals, key=lambda w: (w.set_aside_at, w.case_id)),
+        documents_dated=dated,
     )
 
 
@@ -200,7 +208,7 @@ def _withdrawal(record: SetAsideRecord) -> Withdrawal:
         decided_at=record.decided_at,
         ground=record.ground,
         authority=record.authority,
-        reason=record.reason,
+        reason=record.reason.value,
         document_hash=record.document_hash,
         set_aside_at=record.recorded_at,
         set_aside_tx=record.recorded_tx,

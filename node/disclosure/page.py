@@ -19,9 +19,11 @@ from schemas.glossary import (
     ROLE_ZH,
     SET_ASIDE_AUTHORITY_ZH,
     SET_ASIDE_GROUND_ZH,
+    SET_ASIDE_REASON_ZH,
     VIOLATION_ZH,
     Department,
     Procedure,
+    SetAsideReason,
 )
 from schemas.ledger import SubjectKind, parse_ledger_time
 
@@ -100,8 +102,17 @@ def _withdrawal(w: Withdrawal, local: Callable[[str], dt.datetime]) -> dict[str,
         "ground": w.ground.value.replace("_", " "),
         "authority_zh": SET_ASIDE_AUTHORITY_ZH[w.authority],
         "authority": w.authority.value.replace("_", " "),
-        "reason": w.reason,
+        "reason_zh": _reason_zh(w.reason),
+        "reason": w.reason.replace("_", " "),
         "document": w.document_hash.hex,
         "decision_tx": w.decision_tx,
         "tx": w.set_aside_tx,
     }
+
+
+def _reason_zh(code: str) -> str:
+    """The reason in words; a code from a newer list than this page knows, as it is."""
+    try:
+        return SET_ASIDE_REASON_ZH[SetAsideReason(code)]
+    except ValueError:
+        return code

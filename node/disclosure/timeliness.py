@@ -11,7 +11,9 @@ public holidays that fall on weekdays (法定节假日) and the weekend days wor
 
 A decision set aside (撤回, 行政处罚法 第四十八条) must be withdrawn, with the reason public,
 within three days, which that law counts in working days (第八十五条): the withdrawal's
-deadline runs the same way from the day the setting aside was recorded on the ledger.
+deadline runs the same way from the date of the document that set the decision aside, as
+the ledger's set-aside record keeps it (not from when the department got round to recording
+it).
 
 What counts as "published" is the bulletin's record on the ledger (RecordBulletin): its time
 is the transaction's, which the department does not set alone; the bulletin's own
@@ -21,7 +23,7 @@ is the transaction's, which the department does not set alone; the bulletin's ow
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -66,9 +68,22 @@ def publication_due(
     Raises:
         ValueError: ``working_days`` outside 1..MAX_WORKING_DAYS.
     """
+    return due_after(
+        parse_ledger_time(decided_at).astimezone(zone).date(), zone, working_days, calendar
+    )
+
+
+def due_after(
+    day: dt.date, zone: dt.tzinfo, working_days: int, calendar: WorkCalendar
+) -> dt.datetime:
+    """The end of the ``working_days``-th working day after ``day``, in ``zone`` (the day
+    itself does not count, as in every legal period: 期间开始的日不计算在内).
+
+    Raises:
+        ValueError: ``working_days`` outside 1..MAX_WORKING_DAYS.
+    """
     if not 1 <= working_days <= MAX_WORKING_DAYS:
         raise ValueError(f"working days must be 1 to {MAX_WORKING_DAYS}")
-    day = parse_ledger_time(decided_at).astimezone(zone).date()
     counted = 0
     # Ends: at most MAX_CALENDAR_DAYS weekdays are off, so working days keep coming.
     while counted < working_days:
@@ -93,43 +108,51 @@ def late_decisions(
     Raises:
         ValueError: ``working_days`` outside 1..MAX_WORKING_DAYS.
     """
-    return _late(
-        bulletin, bulletin.decisions, lambda n: n.decided_at, published_at, working_days, calendar
-    )
+    zone = bulletin.zone
+
+    def since(n: DecisionNotice) -> dt.date:
+        return parse_ledger_time(n.decided_at).astimezone(zone).date()
+
+    return _late(bulletin.decisions, since, zone, published_at, working_days, calendar)
 
 
 def late_withdrawals(
-    bulletin: Bulletin, published_at: str, working_days: int, calendar: WorkCalendar
+    bulletin: Bulletin,
+    published_at: str,
+    working_days: int,
+    calendar: WorkCalendar,
+    documents_dated: Mapping[str, dt.date],
 ) -> list[Late[Withdrawal]]:
     """The withdrawals of ``bulletin`` that were due before ``published_at``, counted from
-    when each setting aside was recorded.
+    the date of the document that set each decision aside (``documents_dated``, by decision
+    transaction, from the ledger's set-aside records): a department that records a court's
+    judgment late is late from the judgment. A withdrawal the ledger does not date counts
+    from the day its setting aside was recorded.
 
     Raises:
         ValueError: ``working_days`` outside 1..MAX_WORKING_DAYS.
     """
-    return _late(
-        bulletin,
-        bulletin.withdrawals,
-        lambda w: w.set_aside_at,
-        published_at,
-        working_days,
-        calendar,
-    )
+    zone = bulletin.zone
+
+    def since(w: Withdrawal) -> dt.date:
+        recorded = parse_ledger_time(w.set_aside_at).astimezone(zone).date()
+        return min(documents_dated.get(w.decision_tx, recorded), recorded)
+
+    return _late(bulletin.withdrawals, since, zone, published_at, working_days, calendar)
 
 
 def _late(
-    bulletin: Bulletin,
     entries: Sequence[E],
-    since: Callable[[E], str],
+    since: Callable[[E], dt.date],
+    zone: dt.tzinfo,
     published_at: str,
     working_days: int,
     calendar: WorkCalendar,
 ) -> list[Late[E]]:
     published = parse_ledger_time(published_at)
-    zone = bulletin.zone
     late = []
     for entry in entries:
-        due = publication_due(since(entry), zone, working_days, calendar)
+        due = due_after(since(entry), zone, working_days, calendar)
         if published >= due:
             late.append(Late(entry, due))
     return late

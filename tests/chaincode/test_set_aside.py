@@ -36,6 +36,7 @@ def set_aside(decision_tx: str, ground: str = "revoked", **changes: Any) -> dict
         "authority": "reconsideration",
         "reason": "insufficient_evidence",
         "document_hash": digest("复议决定书"),
+        "set_aside_on": "2026-01-05",  # the harness's day (ledgerkit.NOW)
     }
     doc.update(changes)
     return doc
@@ -149,6 +150,10 @@ async def test_what_is_not_a_decision_of_the_case_is_not_found(filed: Harness) -
         {"ground": "annulled"},
         {"authority": "mayor"},
         {"reason": "Evidence was thin, see the file"},  # free text never reaches the ledger
+        {"reason": "thin_evidence"},  # a code, but none of the law's reasons
+        {"set_aside_on": "2026-02-30"},
+        {"set_aside_on": "5 January 2026"},
+        {"set_aside_on": None},
         {"document_hash": "sha256:xyz"},
         {"decision_tx": "ABC"},
         {"note": "extra"},
@@ -162,6 +167,36 @@ async def test_a_malformed_request_is_refused(filed: Harness, changes: dict[str,
         "VALIDATION_FAILED",
     )
     assert filed.ledger.state == before
+
+
+@pytest.mark.parametrize(
+    ("dated", "refusal"),
+    [
+        ("2026-01-06", "after today"),  # 09:00 UTC: no zone has reached the 6th yet
+        ("2026-01-03", "before the decision"),  # decided on the 5th (the 4th west of UTC-9)
+    ],
+)
+async def test_a_document_dated_after_today_or_before_the_decision_is_refused(
+    filed: Harness, dated: str, refusal: str
+) -> None:
+    decision_tx = await decided(filed)
+    before = dict(filed.ledger.state)
+    message = refused(
+        await submit(
+            filed, REVIEWER, "SetAsideDecision", set_aside(decision_tx, set_aside_on=dated)
+        ),
+        "VALIDATION_FAILED",
+    )
+    assert refusal in message
+    assert dated in message
+    assert filed.ledger.state == before
+    # The day before, in UTC, is still the decision's day somewhere (UTC-12 to UTC+14).
+    record = ok(
+        await submit(
+            filed, REVIEWER, "SetAsideDecision", set_aside(decision_tx, set_aside_on="2026-01-04")
+        )
+    )
+    assert record["set_aside_on"] == "2026-01-04"
 
 
 async def test_after_a_transfer_the_decider_records_it_with_the_holders_endorsement(

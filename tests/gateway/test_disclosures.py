@@ -22,6 +22,7 @@ from schemas.glossary import Stage
 from schemas.ledger import BulletinRecording, LedgerErrorCode, ledger_time
 
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 
 
 @pytest.fixture
@@ -337,6 +338,7 @@ def _set_aside(kit: Kit, case_id: str, user: str = "reviewer1", **changes: Any) 
         "authority": "reconsideration",
         "reason": "insufficient_evidence",
         "document_hash": "sha256:" + "e" * 64,
+        "set_aside_on": (kit.clock[0] + 8 * HOUR).date().isoformat(),  # today in Beijing
         **changes,
     }
     return kit.client.post(f"/cases/{case_id}/set-asides", json=body, headers=kit.token(user))
@@ -402,6 +404,28 @@ def test_a_withdrawal_published_late_is_named(kit: Kit) -> None:
     assert not found["on_time"]
 
 
+def test_a_withdrawal_is_late_from_the_date_of_the_document_not_of_its_record(kit: Kit) -> None:
+    # The court's judgment is dated Monday the 9th; the department records it on Friday the
+    # 13th and publishes on Monday the 16th: in time from the record (Wednesday the 18th),
+    # late from the judgment (its three working days ended with Thursday the 12th).
+    kit.clock[0] = FRIDAY_13_NOON
+    resp = _set_aside(kit, "C-1", authority="court", set_aside_on="2026-11-09")
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["set_aside_on"] == "2026-11-09"
+    kit.deps.index.upsert_case(index_row(kit.chain.cases["C-1"]))
+    kit.clock[0] += 3 * DAY
+    found = kit.client.post(
+        "/disclosures/check",
+        params={"deadline_working_days": 60},
+        json=_published(kit),
+        headers=kit.token("auditor1"),
+    ).json()
+    assert [(w["case_id"], w["due_by"]) for w in found["late_withdrawals"]] == [
+        ("C-1", "2026-11-13T00:00:00+08:00")
+    ]
+    assert not found["on_time"]
+
+
 def test_setting_aside_is_for_a_publisher_of_an_existing_decision_once(kit: Kit) -> None:
     for user in ("officer1", "auditor1", "partner1", "edge-07"):
         resp = _set_aside(kit, "C-1", user)
@@ -423,6 +447,10 @@ def test_setting_aside_is_for_a_publisher_of_an_existing_decision_once(kit: Kit)
         {"ground": "annulled"},
         {"authority": "mayor"},
         {"reason": "the evidence was thin"},
+        {"reason": "thin_evidence"},  # a code, but none of the law's reasons
+        {"set_aside_on": "2026-13-01"},
+        {"set_aside_on": "yesterday"},
+        {"set_aside_on": None},
         {"document_hash": "md5:00"},
         {"decision_tx": "not-a-tx"},
         {"note": "extra"},

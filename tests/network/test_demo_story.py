@@ -5,6 +5,7 @@ model on real footage, and the package it exports verifies offline."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import re
@@ -183,6 +184,7 @@ async def test_the_demo_story_runs_end_to_end(
         "authority": "reconsideration",
         "reason": "insufficient_evidence",
         "document_hash": "sha256:" + "e" * 64,
+        "set_aside_on": dt.datetime.now(again.zone).date().isoformat(),  # decided today
     }
     market = walkthrough.GatewaySession(
         people.layout, people.layout.consortium.department("MarketSupervision")

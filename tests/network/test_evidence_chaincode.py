@@ -321,6 +321,7 @@ async def test_a_decision_set_aside_after_a_transfer_needs_the_holders_peer(
                 "authority": "court",
                 "reason": "insufficient_evidence",
                 "document_hash": str(doc("judgment")),
+                "set_aside_on": dt.datetime.now(dt.UTC).date().isoformat(),
             }
         )
     )

@@ -119,6 +119,8 @@ def set_aside(
         "authority": SetAsideAuthority.RECONSIDERATION,
         "reason": "insufficient_evidence",
         "document_hash": "sha256:" + "e" * 64,
+        # The document dated the day it is recorded, in the department's zone.
+        "set_aside_on": at.astimezone(parse_utc_offset(OFFSET)).date(),
         "recorded_by": "CN=reviewer1",
         "recorded_role": "reviewer",
         "recorded_at": ledger_time(at),

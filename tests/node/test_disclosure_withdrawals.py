@@ -73,7 +73,7 @@ def _ledger(index: IndexDatabase) -> CaseLedger:
             SINCE + 6 * DAY,
             ground=SetAsideGround.CONFIRMED_INVALID,
             authority="court",
-            reason="no_legal_basis",
+            reason="grossly_illegal",
         )
     )
     ledger.set_aside(set_aside(ledger.cases["C-THEIRS"], theirs, SINCE + 7 * DAY, org=OTHER))
@@ -133,7 +133,8 @@ async def test_the_bulletin_of_format_2_lists_withdrawals_signs_and_renders_them
     assert "撤回公示" in page
     assert "确认无效" in page
     assert "行政诉讼" in page
-    assert "no_legal_basis" in page
+    assert "重大且明显违法" in page  # the reason in words, its code beneath
+    assert "grossly illegal" in page
     assert page.count("C-REVOKED") == 1  # withdrawn, not also listed as a decision
 
 
@@ -227,13 +228,25 @@ async def test_the_audit_compares_withdrawals_and_names_what_to_withdraw(
 async def test_a_withdrawal_is_due_three_working_days_after_the_setting_aside(
     index: IndexDatabase, pki: Pki
 ) -> None:
-    bulletin = _issue(pki, await _found(index)).bulletin
+    found = await _found(index)
+    bulletin = _issue(pki, found).bulletin
+    revoked = next(w.decision_tx for w in bulletin.withdrawals if w.case_id == "C-REVOKED")
 
     # C-LAST was set aside on Saturday 7 November (00:00 Beijing), C-REVOKED on Tuesday the
-    # 10th: due by the ends of Wednesday the 11th and Friday the 13th.
-    def late(at: str) -> list[str]:
-        return [x.entry.case_id for x in late_withdrawals(bulletin, at, 3, WorkCalendar())]
+    # 10th, each by a document of that day: due by the ends of Wednesday the 11th and Friday
+    # the 13th.
+    def late(at: str, dated: dict[str, dt.date]) -> list[str]:
+        return [x.entry.case_id for x in late_withdrawals(bulletin, at, 3, WorkCalendar(), dated)]
 
-    assert late("2026-11-11T15:59:59.000000Z") == []
-    assert late("2026-11-11T16:00:00.000000Z") == ["C-LAST"]
-    assert late("2026-11-13T16:00:00.000000Z") == ["C-LAST", "C-REVOKED"]
+    assert found.documents_dated[revoked] == dt.date(2026, 11, 10)
+    assert late("2026-11-11T15:59:59.000000Z", found.documents_dated) == []
+    assert late("2026-11-11T16:00:00.000000Z", found.documents_dated) == ["C-LAST"]
+    assert late("2026-11-13T16:00:00.000000Z", found.documents_dated) == ["C-LAST", "C-REVOKED"]
+    # Had C-REVOKED's judgment been dated Thursday the 5th and recorded only on the 10th, its
+    # withdrawal was due by the end of the 10th: the department's delay in recording does
+    # not move the deadline.
+    judged = {**found.documents_dated, revoked: dt.date(2026, 11, 5)}
+    assert late("2026-11-10T16:00:00.000000Z", judged) == ["C-REVOKED"]
+    assert late("2026-11-10T15:59:59.000000Z", judged) == []
+    # A withdrawal the ledger does not date counts from the day it was recorded.
+    assert late("2026-11-11T16:00:00.000000Z", {}) == ["C-LAST"]
