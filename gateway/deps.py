@@ -21,6 +21,7 @@ from gateway.tls import client_certificate
 from node.crypto.key_wrap import KeyRing
 from node.crypto.subjects import SubjectKeyer
 from node.dispatch import Area
+from node.doctor import ArchivedChain
 from node.fabric.identity import Identity, Signer
 from node.index import IndexDatabase
 from node.index.changes import ChangeSignal
@@ -153,6 +154,9 @@ class GatewayDeps:
     flag_changes: ChangeSignal = field(default_factory=ChangeSignal)
     streams: StreamPolicy = field(default_factory=StreamPolicy)
     stream_slots: StreamSlots = field(default_factory=StreamSlots)
+    # The node's copy of the channel's blocks (node.chain): exports read their proofs from
+    # it; the integrity report re-checks it. None: the node keeps none.
+    archive: ArchivedChain | None = None
     max_upload_bytes: int = 1 << 30
     max_claims_bytes: int = 256 * 1024
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))

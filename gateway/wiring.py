@@ -14,6 +14,7 @@ from gateway.auth import CertificateDirectory, TokenStore
 from gateway.deps import GatewayDeps
 from gateway.rectification import RectificationRequests
 from gateway.remote import ExchangeRemote, RemoteEvidence
+from node.chain import BlockArchive, ChainFollower
 from node.consortium.clients import department_contract, user_identity
 from node.consortium.identities import ADMIN_USER, org_crypto
 from node.consortium.launch import Layout
@@ -109,6 +110,14 @@ def index_follower(
     )
 
 
+def chain_follower(layout: Layout, department: str, archive: BlockArchive) -> ChainFollower:
+    """The follower that keeps ``department``'s block archive in step with its peer; it
+    reads the channel's blocks as the org admin (a reader of the channel)."""
+    dep = layout.consortium.department(department)
+    contract = department_contract(layout, dep, user=ADMIN_USER)
+    return ChainFollower(contract.gateway, contract.channel, archive)
+
+
 class _DeviceRegistrar:
     """Registers evidence as the node's device-facing identity, made on first use."""
 
@@ -136,6 +145,7 @@ def department_gateway(
     claims_dir: Path | None = None,
     node_root: Path | None = None,
     areas: tuple[Area, ...] = (),
+    archive: BlockArchive | None = None,
 ) -> GatewayDeps:
     """``department``'s gateway over its node ``parts``; tokens live in ``work_dir``.
 
@@ -144,7 +154,8 @@ def department_gateway(
     are kept in ``claims_dir`` (default: the node's ``claims/``, where ``evnet package`` looks),
     redacted copies' entries in the node's ``redactions/``; the node's directory is
     ``node_root`` (default: ``<state>/nodes/<Department>``); ``areas``: which officers get
-    which cameras' flags.
+    which cameras' flags; ``archive``: the node's copy of the channel's blocks, which
+    exports read their proofs from before asking the peer.
 
     Raises:
         FileNotFoundError: the department's crypto material has not been generated.
@@ -176,7 +187,9 @@ def department_gateway(
         identity, signer = user_identity(layout, dep, user)
         return Exporter(
             ledger=ledger,
-            queries=LedgerQueries(ledger.contract.gateway, ledger.contract.channel),
+            queries=LedgerQueries(
+                ledger.contract.gateway, ledger.contract.channel, archive=archive
+            ),
             parts=parts,
             claims=claims,
             identity=identity,
@@ -209,5 +222,6 @@ def department_gateway(
         redactions_dir=redactions_dir,
         max_upload_bytes=max_upload_bytes,
         areas=areas,
+        archive=archive,
         clock=clock,
     )

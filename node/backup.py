@@ -14,6 +14,9 @@ to a state directory::
     departments/<Department>.toml      its configuration file, if any
     MANIFEST.json                      last: department, and SHA-256 and size of each member
 
+Not in it: ``nodes/<Department>/chain.sqlite``, the node's copy of the channel's blocks
+(node.chain): the restored gateway follows its peer from block 0 and rebuilds it.
+
 Consistency: the index is snapshotted first; blobs are immutable and content-addressed, so
 copying afterwards exactly the blobs and keys the snapshot names gives a store that agrees
 with it (an item ingested meanwhile is left out whole: row, blob and key). The archive holds

@@ -41,6 +41,11 @@ class NodePaths:
         return self.root / "org.key"
 
     @property
+    def chain(self) -> Path:
+        """The node's copy of the channel's blocks (node.chain.BlockArchive)."""
+        return self.root / "chain.sqlite"
+
+    @property
     def index_url(self) -> str:
         return sqlite_url(self.root / "node.sqlite")
 

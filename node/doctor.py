@@ -1,4 +1,5 @@
-"""The integrity sweep behind ``evnet doctor``: store, vault, index and ledger must agree.
+"""The integrity sweep behind ``evnet doctor``: store, vault, index and ledger must agree,
+and the node's copy of the chain must still be the chain its peer delivered.
 
 Every stored blob is re-hashed; every index row is compared with its ledger record; every
 item the ledger says this department registered must have its blob, its key and its row.
@@ -15,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import select
 
 from node.crypto.sealing import sealed_size
+from node.fabric.blocks import ChainProblem
 from node.index import IndexDatabase
 from node.index.schema import EvidenceRow, JournalRow
 from node.ledger import LedgerClient, LedgerRefused
@@ -53,7 +55,7 @@ class ClientLedgerView:
 @dataclass(frozen=True)
 class Problem:
     kind: str  # BLOB_MISSING, BLOB_TRUNCATED, BLOB_ALTERED, KEY_MISSING, INDEX_WITHOUT_LEDGER,
-    # INDEX_MISMATCH, LEDGER_WITHOUT_INDEX, UNREFERENCED_BLOB, PENDING_INGEST
+    # INDEX_MISMATCH, LEDGER_WITHOUT_INDEX, UNREFERENCED_BLOB, PENDING_INGEST, ARCHIVE_BROKEN
     subject: str  # evidence id or blob digest
     detail: str
 
@@ -104,11 +106,30 @@ def _row_vs_ledger(row: EvidenceRow, record: EvidenceRecord) -> list[str]:
     return differences
 
 
+class ArchivedChain(Protocol):
+    """The node's copy of the channel's blocks, as far as the sweep reads it
+    (node.chain.BlockArchive)."""
+
+    def verify(self) -> list[ChainProblem]: ...
+
+
 async def sweep(
-    *, org: str, store: BlobStore, vault: KeyVault, index: IndexDatabase, ledger: LedgerView
+    *,
+    org: str,
+    store: BlobStore,
+    vault: KeyVault,
+    index: IndexDatabase,
+    ledger: LedgerView,
+    archive: ArchivedChain | None = None,
 ) -> list[Problem]:
-    """Every discrepancy between this department's store, vault, index and the ledger."""
+    """Every discrepancy between this department's store, vault, index and the ledger, and
+    in the node's copy of the chain (``archive``) each block that no longer checks."""
     problems: list[Problem] = []
+    if archive is not None:
+        problems += [
+            Problem("ARCHIVE_BROKEN", f"block {p.block_number}", f"{p.code}: {p.message}")
+            for p in archive.verify()
+        ]
     with index.session() as session:
         rows = list(session.execute(select(EvidenceRow)).scalars())
         pending = list(session.execute(select(JournalRow)).scalars())

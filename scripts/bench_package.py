@@ -14,16 +14,22 @@ each package is verified twice: first as the build left it, from the disk, again
 plaintext also read from the disk (evicted first), then from the page cache, against the
 baseline (the headline ratio, as a recipient verifies a package just downloaded).
 
+As the department's gateway runs it, the node keeps its own copy of the channel's blocks
+(node.chain, followed in the same process) and the build reads its proofs from there;
+``--archive off`` reads every block from the peer instead, and ``--archive both`` builds
+each run both ways, alternating which goes first, and prints both medians.
+
 Reproduce (``--phases`` also prints when each step of every build started and ended;
 ``--memory cold`` idles 5 s before each timed step, see scripts/bench_archive_write.py):
   EVNET_FABRIC_BIN=/path/to/fabric/bin .venv/bin/python scripts/bench_package.py \
-      --items 200 --mb 1000 --port-shift 4200 [--memory cold]
+      --items 200 --mb 1000 --port-shift 4200 [--memory cold] [--archive both]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -50,6 +56,8 @@ from benchfiles import (
 )
 from benchreport import record
 
+from gateway.wiring import chain_follower
+from node.chain import BlockArchive, follow_chain
 from node.cli.network import network_from
 from node.consortium.clients import user_identity
 from node.consortium.identities import org_crypto
@@ -324,6 +332,13 @@ def main() -> int:
     parser.add_argument("--phases", action="store_true", help="print each build's step times")
     parser.add_argument("--cpu", action="store_true", help="print CPU seconds per process")
     parser.add_argument("--memory", choices=MEMORY_STATES, default="as-is", help=MEMORY_HELP)
+    parser.add_argument(
+        "--archive",
+        choices=("on", "off", "both"),
+        default="on",
+        help="read the proofs' blocks from the node's block archive (as the gateway does), "
+        "from the peer, or build both ways in each run",
+    )
     args = parser.parse_args()
     size = args.mb * 1_000_000 // args.items
     phases = Phases() if args.phases else None
@@ -344,6 +359,21 @@ def main() -> int:
             async def run() -> None:
                 await bootstrap_ledger(net.layout)
                 exporter, case_id, sources = await _scenario(net.layout, root, args.items, size)
+                archive = BlockArchive(root / "node" / "chain.sqlite")
+                follower = chain_follower(net.layout, URBAN, archive)
+                height = (await exporter.queries.chain_info()).height
+                await follower.run(until_height=height)  # a node that has been running
+                following = asyncio.create_task(follow_chain(follower, retry_seconds=0.5))
+                gateway = exporter.ledger.contract.gateway
+                channel = exporter.ledger.contract.channel
+
+                def exporter_for(archived: bool) -> Exporter:
+                    # A fresh LedgerQueries per build, so that its counters are the build's.
+                    queries = LedgerQueries(gateway, channel, archive=archive if archived else None)
+                    return dataclasses.replace(exporter, queries=queries)
+
+                ways = {"on": [True], "off": [False], "both": [True, False]}[args.archive]
+                peer_runs: list[float] = []
                 rss_before = _peak_rss_mb()
                 base_runs, copy_runs, build_runs, verify_runs, verify1_runs = [], [], [], [], []
                 cold_base_runs, cold_verify_runs = [], []
@@ -362,13 +392,35 @@ def main() -> int:
                         phases.start()
                     if cpu is not None:
                         cpu.start()
-                    start = time.perf_counter()
-                    out = await build_package(case_id, exporter, root / f"case-{run_no}.tar")
-                    build_runs.append(time.perf_counter() - start)
-                    if phases is not None:
-                        phases.print(build_runs[-1])
-                    if cpu is not None:
-                        cpu.print()
+                    # With --archive both, the first way alternates between runs.
+                    order = ways if run_no % 2 == 0 else ways[::-1]
+                    for way, archived in enumerate(order):
+                        if way:  # the second way starts as the first did
+                            prepare_memory(args.memory)
+                            if phases is not None:
+                                phases.start()
+                            if cpu is not None:
+                                cpu.start()
+                        builder = exporter_for(archived)
+                        out = root / f"case-{run_no}-{'archive' if archived else 'peer'}.tar"
+                        start = time.perf_counter()
+                        await build_package(case_id, builder, out)
+                        took = time.perf_counter() - start
+                        (build_runs if archived or args.archive == "off" else peer_runs).append(
+                            took
+                        )
+                        reads = builder.queries
+                        print(
+                            f"build ({'archive' if archived else 'peer'}): {took:.2f} s, blocks "
+                            f"from the archive {reads.archived_block_reads}, from the peer "
+                            f"{reads.peer_block_reads}"
+                        )
+                        if phases is not None:
+                            phases.print(took)
+                        if cpu is not None:
+                            cpu.print()
+                        if way < len(order) - 1:  # the last is verified below
+                            out.unlink()
                     # Read from the disk: the package as the build left it (written around
                     # the page cache), against the plaintext files read from the disk.
                     evict_files([out])
@@ -413,8 +465,15 @@ def main() -> int:
                 )
                 print(
                     f"build:  {built:.2f} s  ratio {built / baseline:.2f}x (target <= 1.5x); "
-                    f"{built / copied:.2f}x the copy"
+                    f"{built / copied:.2f}x the copy; blocks read from "
+                    f"{'the peer' if args.archive == 'off' else 'the node archive'}"
                 )
+                if peer_runs:
+                    by_peer = statistics.median(peer_runs)
+                    print(
+                        f"build reading every block from the peer: {by_peer:.2f} s  ratio "
+                        f"{by_peer / baseline:.2f}x; the archive's build {built / by_peer:.2f}x"
+                    )
                 print(
                     f"verify (package in the page cache): {verified:.2f} s  ratio "
                     f"{verified / baseline:.2f}x (target <= 1.2x; {HASH_WORKERS} hashing "
@@ -447,6 +506,10 @@ def main() -> int:
                 record("package", "peak RSS", _peak_rss_mb(), "MB", baseline=rss_before,
                        baseline_name="before the first build", better="lower",
                        work=work)  # fmt: skip
+
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
+                archive.close()
 
             asyncio.run(run())
         finally:

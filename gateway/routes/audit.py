@@ -242,7 +242,8 @@ class IntegrityReport(BaseModel):
 async def integrity(deps: Deps, who: Auditor) -> IntegrityReport:
     """This node's integrity sweep (``evnet doctor``): every blob re-hashed, every index row
     against its ledger record, every item the ledger says this department registered present
-    in store, vault and index. Reports; repairs nothing. Runs off the event loop."""
+    in store, vault and index, and every block of the node's copy of the chain checked
+    again (`ARCHIVE_BROKEN`). Reports; repairs nothing. Runs off the event loop."""
     started = deps.clock()
     # The sweep re-hashes every blob: a worker thread, its ledger calls on this loop.
     ledger = cast(Ledger, OnLoop(ledger_of(deps, who), asyncio.get_running_loop()))
@@ -253,6 +254,7 @@ async def integrity(deps: Deps, who: Auditor) -> IntegrityReport:
             vault=deps.vault,
             index=deps.index,
             ledger=_LedgerView(ledger),
+            archive=deps.archive,
         )
     )
     return IntegrityReport(

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
+from node.chain import BlockArchive
 from node.cli.network import network_from
 from node.consortium.clients import department_contract
 from node.department import NodePaths, open_parts
@@ -24,7 +25,10 @@ def add_parser(sub: Any) -> None:
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     layout = network_from(settings, verbose=False).layout
     department = layout.consortium.department(args.org)
-    parts = open_parts(NodePaths.of(settings.state_dir, department.name), args.index_url)
+    paths = NodePaths.of(settings.state_dir, department.name)
+    parts = open_parts(paths, args.index_url)
+    # The block archive, where the node's gateway keeps one.
+    archive = BlockArchive(paths.chain) if paths.chain.exists() else None
 
     async def run() -> int:
         client = LedgerClient(department_contract(layout, department))
@@ -34,6 +38,7 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
             vault=parts.vault,
             index=parts.index,
             ledger=ClientLedgerView(client),
+            archive=archive,
         )
         for problem in problems:
             print(problem)

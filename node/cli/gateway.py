@@ -42,11 +42,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.observability import json_log_handler
     from gateway.tls import ClientCertificates, ServerTls
     from gateway.wiring import (
+        chain_follower,
         department_gateway,
         exchange_remote,
         index_follower,
         start_exchange_server,
     )
+    from node.chain import BlockArchive, follow_chain
     from node.crypto.subjects import SubjectSecretError
     from node.department import open_parts
     from node.follower import follow
@@ -57,6 +59,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     dep = layout.consortium.department(args.department)
     runtime = department_runtime(settings.state_dir, dep)
     parts = open_parts(runtime.paths, runtime.index_url)
+    archive = BlockArchive(runtime.paths.chain)
     try:
         deps = department_gateway(
             layout,
@@ -67,6 +70,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             max_upload_bytes=runtime.max_upload_bytes,
             node_root=runtime.paths.root,
             areas=runtime.areas,
+            archive=archive,
             # Other departments' items: fetched from their nodes against the caller's record.
             remote=exchange_remote(layout, dep.name, parts.keyring),
         )
@@ -112,6 +116,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             flag_changes=deps.flag_changes,
         )
         following = asyncio.create_task(follow(follower))
+        # The node's copy of the chain: exports read their blocks from it.
+        archiving = asyncio.create_task(follow_chain(chain_follower(layout, dep.name, archive)))
         config = uvicorn.Config(
             create_app(deps),
             host=runtime.host,
@@ -123,7 +129,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             await uvicorn.Server(config).serve()
         finally:
             following.cancel()
-            await asyncio.gather(following, return_exceptions=True)
+            archiving.cancel()
+            await asyncio.gather(following, archiving, return_exceptions=True)
+            archive.close()
             await exchange.stop()
 
     asyncio.run(serve())

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from node.chain import BlockArchive
 from node.cli.network import network_from
 from node.consortium.clients import department_contract, user_identity
 from node.crypto.user_keys import UserKeyError
@@ -85,12 +86,15 @@ def _package(args: argparse.Namespace, settings: Settings) -> int:
         print(f"evnet: {exc.code}: {args.user}: {exc}", file=sys.stderr)
         return 2
 
+    archive = BlockArchive(paths.chain) if paths.chain.exists() else None
+
     async def run() -> int:
         contract = department_contract(layout, department, user=args.user)
         parts = open_parts(paths)
         exporter = Exporter(
             ledger=LedgerClient(contract),
-            queries=LedgerQueries(contract.gateway, contract.channel),
+            # The node's copy of the chain, where its gateway keeps one: fewer peer queries.
+            queries=LedgerQueries(contract.gateway, contract.channel, archive=archive),
             parts=parts,
             claims=ClaimsArchive(paths.root / "claims"),
             identity=identity,

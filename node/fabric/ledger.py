@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from fabric_protos.common import ledger_pb2
 from google.protobuf.message import DecodeError
@@ -66,12 +67,31 @@ class ChainInfo:
         return self.height - 1
 
 
-class LedgerQueries:
-    """Blocks, transactions and chain info of ``channel`` from the gateway's peer."""
+class BlockLookup(Protocol):
+    """A local copy of the channel's blocks (node.chain.BlockArchive): each answer is the
+    block's bytes as the peer delivered it, or None if the copy does not hold it (yet)."""
 
-    def __init__(self, gateway: Gateway, channel: str) -> None:
+    def block(self, number: int) -> bytes | None: ...
+    def block_of(self, tx_id: str) -> bytes | None: ...
+
+
+class LedgerQueries:
+    """Blocks, transactions and chain info of ``channel`` from the gateway's peer.
+
+    With ``archive``, blocks are read from it first and from the peer only when it does not
+    hold them yet (a block committed a moment ago): the same bytes, without a query the peer
+    answers beside its endorsements. ``peer_block_reads`` and ``archived_block_reads`` count
+    where each block came from.
+    """
+
+    def __init__(
+        self, gateway: Gateway, channel: str, *, archive: BlockLookup | None = None
+    ) -> None:
         self.channel = channel
         self._qscc = gateway.contract(channel, "qscc")
+        self._archive = archive
+        self.peer_block_reads = 0
+        self.archived_block_reads = 0
 
     async def chain_info(self) -> ChainInfo:
         """Raises: LedgerQueryError."""
@@ -95,7 +115,13 @@ class LedgerQueries:
         Raises:
             NotFoundOnLedger: the peer has no such block. LedgerQueryError: anything else.
         """
+        if self._archive is not None:
+            archived = self._archive.block(number)
+            if archived is not None:
+                self.archived_block_reads += 1
+                return archived
         function = "GetBlockByNumber"
+        self.peer_block_reads += 1
         raw = await self._evaluate(function, str(number), block_number=number)
         block = self._block(raw, function, block_number=number)
         if block.number != number:
@@ -112,7 +138,13 @@ class LedgerQueries:
         Raises:
             NotFoundOnLedger: the peer has no such transaction. LedgerQueryError: anything else.
         """
+        if self._archive is not None:
+            archived = self._archive.block_of(tx_id)
+            if archived is not None:
+                self.archived_block_reads += 1
+                return archived
         function = "GetBlockByTxID"
+        self.peer_block_reads += 1
         raw = await self._evaluate(function, tx_id, tx_id=tx_id)
         if self._block(raw, function, tx_id=tx_id).index_of(tx_id) is None:
             raise LedgerQueryError(

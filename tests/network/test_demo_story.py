@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import re
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import pytest
 from netsupport import ledger_as, network_settings
 
 from node import walkthrough
+from node.chain import BlockArchive
 from node.cli import build_parser
 from node.consortium.network import Network
+from node.department import NodePaths
 from node.disclosure import Outcome as DecisionOutcome
 from node.disclosure import SignedBulletin, verify_bulletin
 from node.ledger import LedgerRefused
@@ -68,6 +71,22 @@ async def test_the_demo_story_runs_end_to_end(
     assert outcome.flags, "the camera raised no flag"
     report = verify_package(outcome.package)
     assert report.ok, report.render()
+    # Each gateway keeps its node's copy of the chain as its peer commits blocks (node.chain),
+    # and the holder's export read its proofs from it; the copy checks clean.
+    archive = BlockArchive(NodePaths.of(people.layout.state_dir, "MarketSupervision").chain)
+    with tarfile.open(outcome.package) as package:
+        proofs = {
+            int(m.name.removeprefix("proofs/blocks/").removesuffix(".block")): m
+            for m in package.getmembers()
+            if m.name.startswith("proofs/blocks/")
+        }
+        assert proofs
+        for number, member in proofs.items():
+            proof = package.extractfile(member)
+            assert proof is not None
+            assert archive.block(number) == proof.read(), f"block {number}"
+    assert archive.verify() == []
+    archive.close()
     # The case file's documents travel with it: UrbanManagement's filing approval form,
     # fetched from its node for the holder's package, and MarketSupervision's decision.
     assert report.checked["case documents"] == 2

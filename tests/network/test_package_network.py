@@ -6,6 +6,7 @@ exports the case twice; every tampered copy of the package fails with its own co
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import datetime as dt
@@ -27,6 +28,8 @@ from fabric_protos.common import common_pb2, configtx_pb2
 from fabric_protos.peer import transaction_pb2
 from netsupport import caught_up, ledger_as
 
+from gateway.wiring import chain_follower
+from node.chain import BlockArchive, follow_chain
 from node.consortium.clients import user_identity
 from node.consortium.identities import consortium_roots, org_crypto
 from node.consortium.launch import Layout
@@ -695,3 +698,48 @@ async def test_an_export_is_recorded_all_or_nothing(people: Network, tmp_path: P
     )
     assert not list(tmp_path.glob("partner.tar*"))
     assert await trail(granted_item) == after[granted_item]
+
+
+async def test_a_package_proves_its_case_from_the_nodes_own_block_archive(
+    people: Network, tmp_path: Path
+) -> None:
+    """The node keeps the channel's blocks as its peer delivers them (node.chain); an export
+    reads its proofs from there, byte for byte what the peer's qscc answers, and verifies."""
+    lay = people.layout
+    exporter, case_id = await _scenario(people, tmp_path / "urban")
+    archive = BlockArchive(tmp_path / "urban" / "chain.sqlite")
+    follower = chain_follower(lay, URBAN, archive)
+    peer = exporter.queries
+    height = (await peer.chain_info()).height
+    assert await asyncio.wait_for(follower.run(until_height=height), 60) == height
+    # The archive holds the chain as the peer does: the same bytes, block by block.
+    for number in sorted({0, 1, height // 2, height - 1}):
+        assert archive.block(number) == await peer.block_by_number(number)
+    # Kept in step while the export commits, as the gateway runs it.
+    following = asyncio.create_task(follow_chain(follower, retry_seconds=0.5))
+    try:
+        queries = LedgerQueries(
+            exporter.ledger.contract.gateway, exporter.ledger.contract.channel, archive=archive
+        )
+        built = await build_package(
+            case_id, dataclasses.replace(exporter, queries=queries), tmp_path / "archived.tar"
+        )
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+    report = verify_package(built)
+    assert report.ok, report.render()
+    # The registration's, the filing's and the step's blocks came from the archive; only
+    # blocks committed a moment before they were read may have come from the peer.
+    assert queries.archived_block_reads >= 3, (
+        queries.archived_block_reads,
+        queries.peer_block_reads,
+    )
+    # Every block the package proves with is the archive's, byte for byte.
+    await asyncio.wait_for(follower.run(until_height=(await peer.chain_info()).height), 60)
+    members = _members(built)
+    manifest = Manifest.from_json(members[layout.MANIFEST])
+    for block in manifest.blocks:
+        number = int(block.path.removeprefix("proofs/blocks/").removesuffix(".block"))
+        assert archive.block(number) == members[block.path]
+    archive.close()

@@ -1,0 +1,199 @@
+"""The department's own copy of the channel's blocks (区块存档), kept as its peer commits them.
+
+Why a node keeps one: an evidence package proves its case with the blocks that hold its
+transactions (docs/PACKAGE.md); read from the peer, each is one signed ``qscc`` query that
+the department's peer must answer beside endorsing, on the same cores. Kept here, an export
+reads them locally, and an auditor has the chain in the department's hands, checked link
+by link, whatever happens to the peer's storage.
+
+Each block is taken only as the next one, and only if it is well formed: its data hashes to
+its header's data hash, and its header names the hash of the block before, as stored here.
+A block refused leaves the archive as it was (one SQLite transaction per block). Orderer
+signatures are not checked here: the package verifier checks them against the channel's
+config, offline, as it does for blocks read from the peer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from node.fabric.blocks import BlockView, ChainProblem, MalformedLedgerData, verify_chain
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS blocks (
+    number INTEGER PRIMARY KEY,
+    header_hash BLOB NOT NULL,
+    raw BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS block_txs (
+    tx_id TEXT PRIMARY KEY,
+    number INTEGER NOT NULL
+);
+"""
+
+
+class BlockRefused(Exception):
+    """A block that does not continue the archived chain; nothing was stored. ``code``:
+    ``MALFORMED_BLOCK``, ``NOT_NEXT`` (a gap or a block from an earlier height),
+    ``DATA_HASH_MISMATCH``, ``GENESIS_HAS_PREVIOUS_HASH``, ``PREVIOUS_HASH_MISMATCH``."""
+
+    def __init__(self, code: str, message: str, *, number: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.number = number
+
+
+class BlockArchive:
+    """Blocks ``0..height-1`` of one channel in a SQLite file, each with its transactions'
+    ids, safe to share between threads (one connection, one lock) and readable from other
+    processes at the same time (WAL)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @property
+    def height(self) -> int:
+        """How many blocks are archived: the number of the next block to take."""
+        with self._lock:
+            row = self._db.execute("SELECT MAX(number) FROM blocks").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def append(self, raw: bytes) -> BlockView:
+        """Store ``raw`` as the next block.
+
+        Raises:
+            BlockRefused: it is not the next block, or not well formed, or does not link to
+                the block before it. Nothing is stored.
+        """
+        try:
+            block = BlockView.from_bytes(raw)
+        except MalformedLedgerData as exc:
+            raise BlockRefused("MALFORMED_BLOCK", f"not a block: {exc}") from exc
+        with self._lock:
+            row = self._db.execute(
+                "SELECT number, header_hash FROM blocks ORDER BY number DESC LIMIT 1"
+            ).fetchone()
+            expected = 0 if row is None else int(row[0]) + 1
+            if block.number != expected:
+                raise BlockRefused(
+                    "NOT_NEXT",
+                    f"block {block.number} offered, the archive takes block {expected} next",
+                    number=block.number,
+                )
+            problems = verify_chain([block])  # alone: its data hash, a genesis block's header
+            if problems:
+                raise BlockRefused(problems[0].code, str(problems[0]), number=block.number)
+            if row is not None and (
+                block.previous_hash is None or block.previous_hash.value != bytes(row[1])
+            ):
+                raise BlockRefused(
+                    "PREVIOUS_HASH_MISMATCH",
+                    f"block {block.number} names previous hash {block.previous_hash}, the "
+                    f"archived block {expected - 1} hashes otherwise",
+                    number=block.number,
+                )
+            tx_ids = [(t, block.number) for t in block.tx_ids() if t]
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO blocks (number, header_hash, raw) VALUES (?, ?, ?)",
+                    (block.number, block.header_hash().value, raw),
+                )
+                # A transaction id seen again (Fabric marks the copy DUPLICATE_TXID) stays
+                # with its first block, as the peer's own index keeps it.
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO block_txs (tx_id, number) VALUES (?, ?)", tx_ids
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return block
+
+    def block(self, number: int) -> bytes | None:
+        """Block ``number`` as the peer delivered it, or None if not (yet) archived."""
+        with self._lock:
+            row = self._db.execute("SELECT raw FROM blocks WHERE number = ?", (number,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def block_of(self, tx_id: str) -> bytes | None:
+        """The block that holds transaction ``tx_id``, or None if none archived does."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT b.raw FROM block_txs t JOIN blocks b ON b.number = t.number "
+                "WHERE t.tx_id = ?",
+                (tx_id,),
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def header_hash(self, number: int) -> bytes | None:
+        """The stored hash of block ``number``'s header (what the next block names)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT header_hash FROM blocks WHERE number = ?", (number,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def verify(self) -> list[ChainProblem]:
+        """Read every archived block again and check what :meth:`append` checked, against
+        the stored hashes too: what changed in the file since (``evnet doctor``). Codes:
+        ``MALFORMED_BLOCK``, ``NOT_CONSECUTIVE`` (a block missing), ``DATA_HASH_MISMATCH``,
+        ``GENESIS_HAS_PREVIOUS_HASH``, ``PREVIOUS_HASH_MISMATCH``, ``HEADER_HASH_MISMATCH``
+        (the stored hash is not the block's)."""
+        problems: list[ChainProblem] = []
+        expected, previous = 0, b""
+        after = -1
+        while True:
+            with self._lock:  # a page at a time: the follower appends meanwhile
+                rows = self._db.execute(
+                    "SELECT number, header_hash, raw FROM blocks WHERE number > ? "
+                    "ORDER BY number LIMIT 64",
+                    (after,),
+                ).fetchall()
+            if not rows:
+                return problems
+            for number, stored, raw in rows:
+                after = number
+                if number != expected:
+                    problems.append(
+                        ChainProblem(number, "NOT_CONSECUTIVE", f"block {expected} is missing")
+                    )
+                expected = number + 1
+                try:
+                    block = BlockView.from_bytes(bytes(raw))
+                except MalformedLedgerData as exc:
+                    problems.append(ChainProblem(number, "MALFORMED_BLOCK", str(exc)))
+                    previous = bytes(stored)
+                    continue
+                problems += verify_chain([block])
+                if number and (
+                    block.previous_hash is None or block.previous_hash.value != previous
+                ):
+                    problems.append(
+                        ChainProblem(
+                            number,
+                            "PREVIOUS_HASH_MISMATCH",
+                            f"names previous hash {block.previous_hash}, block {number - 1} "
+                            "hashes otherwise",
+                        )
+                    )
+                if block.number != number or block.header_hash().value != bytes(stored):
+                    problems.append(
+                        ChainProblem(
+                            number,
+                            "HEADER_HASH_MISMATCH",
+                            "the stored block is not the one whose hash was stored with it",
+                        )
+                    )
+                previous = block.header_hash().value

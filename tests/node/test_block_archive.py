@@ -1,0 +1,329 @@
+"""The node's block archive: blocks taken only in order and only when they continue the
+chain; refused blocks store nothing; exports read from it before asking the peer."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fabric_protos.common import common_pb2
+
+from node.chain import BlockArchive, BlockRefused, ChainFollower
+from node.doctor import sweep
+from node.fabric import BlockView, LedgerQueries
+from node.fabric.gateway import Gateway
+from node.index.database import open_index, sqlite_url
+from node.store import FilesystemBlobStore
+from node.vault import KeyVault
+
+
+def _envelope(tx_id: str) -> bytes:
+    channel_header = common_pb2.ChannelHeader(
+        type=common_pb2.ENDORSER_TRANSACTION, channel_id="evidence", tx_id=tx_id
+    )
+    payload = common_pb2.Payload(
+        header=common_pb2.Header(
+            channel_header=channel_header.SerializeToString(),
+            signature_header=common_pb2.SignatureHeader(nonce=b"n" * 24).SerializeToString(),
+        ),
+        data=tx_id.encode(),
+    )
+    return bytes(common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString())
+
+
+def _block(
+    number: int, previous: bytes, tx_ids: list[str], *, data_hash: bytes | None = None
+) -> bytes:
+    envelopes = [_envelope(t) for t in tx_ids]
+    header = common_pb2.BlockHeader(
+        number=number,
+        previous_hash=previous,
+        data_hash=data_hash or hashlib.sha256(b"".join(envelopes)).digest(),
+    )
+    block = common_pb2.Block(
+        header=header,
+        data=common_pb2.BlockData(data=envelopes),
+        metadata=common_pb2.BlockMetadata(metadata=[b""] * 5),
+    )
+    return bytes(block.SerializeToString())
+
+
+def _chain(length: int) -> list[bytes]:
+    blocks: list[bytes] = []
+    previous = b""
+    for number in range(length):
+        raw = _block(number, previous, [f"tx-{number}-a", f"tx-{number}-b"])
+        blocks.append(raw)
+        previous = BlockView.from_bytes(raw).header_hash().value
+    return blocks
+
+
+def _tampered(chain: list[bytes], number: int) -> bytes:
+    """Block ``number`` with its first transaction replaced, its header left as it was."""
+    block = common_pb2.Block.FromString(chain[number])
+    block.data.data[0] = _envelope("tx-forged")
+    return bytes(block.SerializeToString())
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> BlockArchive:
+    return BlockArchive(tmp_path / "chain.sqlite")
+
+
+def test_blocks_are_kept_in_order_and_found_by_number_and_transaction(
+    archive: BlockArchive,
+) -> None:
+    chain = _chain(4)
+    assert archive.height == 0
+    for raw in chain:
+        archive.append(raw)
+    assert archive.height == 4
+    assert [archive.block(n) for n in range(4)] == chain
+    assert archive.block(4) is None
+    assert archive.block_of("tx-2-b") == chain[2]
+    assert archive.block_of("tx-9-a") is None
+    assert archive.header_hash(3) == BlockView.from_bytes(chain[3]).header_hash().value
+
+
+def test_the_archive_survives_a_restart_and_goes_on_from_its_height(tmp_path: Path) -> None:
+    chain = _chain(3)
+    first = BlockArchive(tmp_path / "chain.sqlite")
+    first.append(chain[0])
+    first.append(chain[1])
+    first.close()
+    again = BlockArchive(tmp_path / "chain.sqlite")
+    assert again.height == 2
+    again.append(chain[2])
+    assert again.block_of("tx-2-a") == chain[2]
+
+
+@pytest.mark.parametrize(
+    ("offer", "code"),
+    [
+        (lambda chain: chain[3], "NOT_NEXT"),  # a gap
+        (lambda chain: chain[1], "NOT_NEXT"),  # one already archived, again
+        (lambda chain: _block(2, b"\x07" * 32, ["tx-x"]), "PREVIOUS_HASH_MISMATCH"),
+        (lambda chain: _block(2, b"", ["tx-x"]), "PREVIOUS_HASH_MISMATCH"),
+        (lambda chain: _tampered(chain, 2), "DATA_HASH_MISMATCH"),
+        (lambda chain: b"\x0a\x03not a block", "MALFORMED_BLOCK"),
+    ],
+)
+def test_a_block_that_does_not_continue_the_chain_is_refused_and_nothing_stored(
+    archive: BlockArchive, offer: Any, code: str
+) -> None:
+    chain = _chain(4)
+    archive.append(chain[0])
+    archive.append(chain[1])
+    with pytest.raises(BlockRefused) as refused:
+        archive.append(offer(chain))
+    assert refused.value.code == code
+    assert archive.height == 2
+    assert archive.block(2) is None
+    assert archive.block_of("tx-x") is None
+    assert archive.block_of("tx-forged") is None
+    archive.append(chain[2])  # the true block still goes in
+    assert archive.height == 3
+
+
+def test_a_genesis_block_naming_a_previous_one_is_refused(archive: BlockArchive) -> None:
+    with pytest.raises(BlockRefused) as refused:
+        archive.append(_block(0, b"\x01" * 32, ["tx-0"]))
+    assert refused.value.code == "GENESIS_HAS_PREVIOUS_HASH"
+    assert archive.height == 0
+
+
+def test_a_transaction_id_seen_again_stays_with_its_first_block(archive: BlockArchive) -> None:
+    chain = _chain(2)
+    for raw in chain:
+        archive.append(raw)
+    # Fabric orders a replayed transaction and marks it DUPLICATE_TXID; the peer's index
+    # keeps the first.
+    again = _block(2, BlockView.from_bytes(chain[1]).header_hash().value, ["tx-1-a"])
+    archive.append(again)
+    assert archive.block_of("tx-1-a") == chain[1]
+
+
+# --- the follower ------------------------------------------------------------------------------
+
+
+class _Stream:
+    """Blocks as a peer would deliver them from ``start``; ``break_after`` ends the stream
+    with an error after that many, as a peer restarting would."""
+
+    def __init__(self, chain: list[bytes], break_after: int | None = None) -> None:
+        self.chain, self.break_after = chain, break_after
+        self.starts: list[int] = []
+
+    async def __call__(
+        self, gateway: Gateway, channel: str, *, start: int
+    ) -> AsyncGenerator[bytes, None]:
+        self.starts.append(start)
+        for sent, raw in enumerate(self.chain[start:]):
+            if self.break_after is not None and sent == self.break_after:
+                raise ConnectionError("the peer went away")
+            await asyncio.sleep(0)
+            yield raw
+
+
+async def test_the_follower_archives_from_its_height_and_resumes_after_a_break(
+    archive: BlockArchive,
+) -> None:
+    chain = _chain(6)
+    broken = _Stream(chain, break_after=4)
+    follower = ChainFollower(Any, "evidence", archive, blocks=broken)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        await follower.run()
+    assert archive.height == 4
+    whole = _Stream(chain)
+    follower = ChainFollower(Any, "evidence", archive, blocks=whole)  # type: ignore[arg-type]
+    assert await follower.run(until_height=6) == 2
+    assert whole.starts == [4]
+    assert [archive.block(n) for n in range(6)] == chain
+    assert await follower.run(until_height=6) == 0  # already there: no stream opened
+    assert whole.starts == [4]
+
+
+async def test_the_follower_stops_at_a_refused_block_with_what_it_had(
+    archive: BlockArchive,
+) -> None:
+    chain = _chain(3)
+    forged = [chain[0], chain[1], _block(2, b"\x07" * 32, ["tx-x"])]
+    follower = ChainFollower(Any, "evidence", archive, blocks=_Stream(forged))  # type: ignore[arg-type]
+    with pytest.raises(BlockRefused):
+        await follower.run()
+    assert archive.height == 2
+
+
+# --- exports read from the archive -------------------------------------------------------------
+
+
+class _Peer:
+    """qscc as far as LedgerQueries goes: answers block queries from ``chain``, counting."""
+
+    def __init__(self, chain: list[bytes]) -> None:
+        self.chain = chain
+        self.asked: list[tuple[str, str]] = []
+
+    def contract(self, channel: str, chaincode: str) -> _Peer:
+        return self
+
+    async def evaluate(self, function: str, channel: str, arg: str) -> bytes:
+        self.asked.append((function, arg))
+        if function == "GetBlockByNumber":
+            return self.chain[int(arg)]
+        return next(b for b in self.chain if arg in BlockView.from_bytes(b).tx_ids())
+
+
+async def test_ledger_queries_read_the_archive_first_and_the_peer_for_what_it_lacks(
+    archive: BlockArchive,
+) -> None:
+    chain = _chain(4)
+    for raw in chain[:3]:
+        archive.append(raw)
+    peer = _Peer(chain)
+    queries = LedgerQueries(peer, "evidence", archive=archive)  # type: ignore[arg-type]
+    assert await queries.block_by_number(1) == chain[1]
+    assert await queries.block_by_tx_id("tx-2-b") == chain[2]
+    assert peer.asked == []
+    # Block 3 committed a moment ago and is not archived yet: the peer answers.
+    assert await queries.block_by_tx_id("tx-3-a") == chain[3]
+    assert await queries.block_by_number(3) == chain[3]
+    assert peer.asked == [("GetBlockByTxID", "tx-3-a"), ("GetBlockByNumber", "3")]
+    assert (queries.archived_block_reads, queries.peer_block_reads) == (2, 2)
+
+
+# --- re-checking the archive (evnet doctor) ----------------------------------------------------
+
+
+def _archived(tmp_path: Path, length: int = 4) -> tuple[BlockArchive, list[bytes]]:
+    archive = BlockArchive(tmp_path / "chain.sqlite")
+    chain = _chain(length)
+    for raw in chain:
+        archive.append(raw)
+    return archive, chain
+
+
+def _edit(archive: BlockArchive, sql: str, *params: object) -> None:
+    """Change the file behind the archive's back, as a tamperer with the disk would."""
+    with sqlite3.connect(archive.path) as db:
+        db.execute(sql, params)
+
+
+def test_an_untouched_archive_checks_clean(tmp_path: Path) -> None:
+    archive, _ = _archived(tmp_path)
+    assert archive.verify() == []
+
+
+@pytest.mark.parametrize(
+    ("tamper", "found"),
+    [
+        # A block's transactions altered, its header left alone.
+        (
+            lambda a, chain: _edit(
+                a, "UPDATE blocks SET raw = ? WHERE number = 1", _tampered(chain, 1)
+            ),
+            {(1, "DATA_HASH_MISMATCH")},
+        ),
+        # A block taken out.
+        (
+            lambda a, chain: _edit(a, "DELETE FROM blocks WHERE number = 2"),
+            {(3, "NOT_CONSECUTIVE"), (3, "PREVIOUS_HASH_MISMATCH")},
+        ),
+        # A whole block replaced by a well-formed one that links to nothing here.
+        (
+            lambda a, chain: _edit(
+                a, "UPDATE blocks SET raw = ? WHERE number = 2", _block(2, b"\x07" * 32, ["x"])
+            ),
+            {
+                (2, "PREVIOUS_HASH_MISMATCH"),
+                (2, "HEADER_HASH_MISMATCH"),
+                (3, "PREVIOUS_HASH_MISMATCH"),
+            },
+        ),
+        # The stored hash changed, the block not.
+        (
+            lambda a, chain: _edit(
+                a, "UPDATE blocks SET header_hash = ? WHERE number = 3", b"\x00" * 32
+            ),
+            {(3, "HEADER_HASH_MISMATCH")},
+        ),
+        (
+            lambda a, chain: _edit(a, "UPDATE blocks SET raw = ? WHERE number = 0", b"junk"),
+            {(0, "MALFORMED_BLOCK")},
+        ),
+    ],
+)
+def test_the_check_names_each_block_changed_behind_the_archives_back(
+    tmp_path: Path, tamper: Any, found: set[tuple[int, str]]
+) -> None:
+    archive, chain = _archived(tmp_path)
+    tamper(archive, chain)
+    assert {(p.block_number, p.code) for p in archive.verify()} == found
+
+
+async def test_the_doctor_reports_a_broken_archive(tmp_path: Path) -> None:
+    archive, chain = _archived(tmp_path)
+    _edit(archive, "UPDATE blocks SET raw = ? WHERE number = 1", _tampered(chain, 1))
+    problems = await sweep(
+        org="UrbanManagementMSP",
+        store=FilesystemBlobStore(tmp_path / "blobs", max_blob_bytes=1 << 20),
+        vault=KeyVault(tmp_path / "keys"),
+        index=open_index(sqlite_url(tmp_path / "index.sqlite")),
+        ledger=_NoEvidence(),
+        archive=archive,
+    )
+    assert [(p.kind, p.subject) for p in problems] == [("ARCHIVE_BROKEN", "block 1")]
+    assert "DATA_HASH_MISMATCH" in problems[0].detail
+
+
+class _NoEvidence:
+    async def evidence(self, evidence_id: str) -> None:
+        return None
+
+    async def owned_evidence(self, org: str) -> list[str]:
+        return []
