@@ -47,26 +47,38 @@ class BlockRefused(Exception):
 
 class BlockArchive:
     """Blocks ``0..height-1`` of one channel in a SQLite file, each with its transactions'
-    ids, safe to share between threads (one connection, one lock) and readable from other
-    processes at the same time (WAL)."""
+    ids; safe to share between threads and readable from other processes at the same time.
+
+    Readers and the writer have a connection each (WAL), so an export reading blocks never
+    waits on the follower's commit. Commits are not synced one by one (``synchronous =
+    NORMAL``): after a power cut the archive may lack its last blocks, never hold a broken
+    one, and the follower fetches them again from its height.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._write_lock, self._read_lock = threading.Lock(), threading.Lock()
+        self._writer = self._connect()
+        self._writer.executescript(_SCHEMA)
+        self._reader = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._write_lock, self._read_lock:
+            self._writer.close()
+            self._reader.close()
 
     @property
     def height(self) -> int:
         """How many blocks are archived: the number of the next block to take."""
-        with self._lock:
-            row = self._db.execute("SELECT MAX(number) FROM blocks").fetchone()
+        with self._read_lock:
+            row = self._reader.execute("SELECT MAX(number) FROM blocks").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
 
     def append(self, raw: bytes) -> BlockView:
@@ -80,8 +92,8 @@ class BlockArchive:
             block = BlockView.from_bytes(raw)
         except MalformedLedgerData as exc:
             raise BlockRefused("MALFORMED_BLOCK", f"not a block: {exc}") from exc
-        with self._lock:
-            row = self._db.execute(
+        with self._write_lock:
+            row = self._writer.execute(
                 "SELECT number, header_hash FROM blocks ORDER BY number DESC LIMIT 1"
             ).fetchone()
             expected = 0 if row is None else int(row[0]) + 1
@@ -104,33 +116,35 @@ class BlockArchive:
                     number=block.number,
                 )
             tx_ids = [(t, block.number) for t in block.tx_ids() if t]
-            self._db.execute("BEGIN IMMEDIATE")
+            self._writer.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
+                self._writer.execute(
                     "INSERT INTO blocks (number, header_hash, raw) VALUES (?, ?, ?)",
                     (block.number, block.header_hash().value, raw),
                 )
                 # A transaction id seen again (Fabric marks the copy DUPLICATE_TXID) stays
                 # with its first block, as the peer's own index keeps it.
-                self._db.executemany(
+                self._writer.executemany(
                     "INSERT OR IGNORE INTO block_txs (tx_id, number) VALUES (?, ?)", tx_ids
                 )
-                self._db.execute("COMMIT")
+                self._writer.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._writer.execute("ROLLBACK")
                 raise
         return block
 
     def block(self, number: int) -> bytes | None:
         """Block ``number`` as the peer delivered it, or None if not (yet) archived."""
-        with self._lock:
-            row = self._db.execute("SELECT raw FROM blocks WHERE number = ?", (number,)).fetchone()
+        with self._read_lock:
+            row = self._reader.execute(
+                "SELECT raw FROM blocks WHERE number = ?", (number,)
+            ).fetchone()
         return None if row is None else bytes(row[0])
 
     def block_of(self, tx_id: str) -> bytes | None:
         """The block that holds transaction ``tx_id``, or None if none archived does."""
-        with self._lock:
-            row = self._db.execute(
+        with self._read_lock:
+            row = self._reader.execute(
                 "SELECT b.raw FROM block_txs t JOIN blocks b ON b.number = t.number "
                 "WHERE t.tx_id = ?",
                 (tx_id,),
@@ -139,8 +153,8 @@ class BlockArchive:
 
     def header_hash(self, number: int) -> bytes | None:
         """The stored hash of block ``number``'s header (what the next block names)."""
-        with self._lock:
-            row = self._db.execute(
+        with self._read_lock:
+            row = self._reader.execute(
                 "SELECT header_hash FROM blocks WHERE number = ?", (number,)
             ).fetchone()
         return None if row is None else bytes(row[0])
@@ -155,8 +169,8 @@ class BlockArchive:
         expected, previous = 0, b""
         after = -1
         while True:
-            with self._lock:  # a page at a time: the follower appends meanwhile
-                rows = self._db.execute(
+            with self._read_lock:  # a page at a time: the follower appends meanwhile
+                rows = self._reader.execute(
                     "SELECT number, header_hash, raw FROM blocks WHERE number > ? "
                     "ORDER BY number LIMIT 64",
                     (after,),
