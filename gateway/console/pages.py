@@ -36,6 +36,7 @@ from gateway.models import (
     AccessView,
     CaptureIn,
     GrantIn,
+    SetAsideIn,
     StageChangeIn,
     StageView,
     TransferAnswerIn,
@@ -65,6 +66,9 @@ from schemas.glossary import (
     Department,
     Procedure,
     Role,
+    SetAsideAuthority,
+    SetAsideGround,
+    SetAsideReason,
     Stage,
     ViolationStatus,
     ViolationType,
@@ -417,6 +421,10 @@ async def case_list(
     )
 
 
+# The steps that decide a case: what may later be set aside (撤回).
+DECIDING = (Stage.DECISION, Stage.CLOSED_WITHOUT_PENALTY)
+
+
 @router.get("/cases/{case_id}")
 async def case_page(
     request: Request, case_id: cases.CaseId, deps: Deps, session: SessionOf
@@ -427,6 +435,15 @@ async def case_page(
     history = await cases.history(case_id, deps, who) if insider else []
     transfers = await cases.transfers(case_id, deps, who) if insider else []
     grants = await cases.grants(case_id, deps, who) if insider else []
+    set_asides = await cases.set_asides(case_id, deps, who) if insider else []
+    # This department's decisions on the case not yet set aside: what its reviewer may
+    # record a reconsideration body's, a court's or its own setting aside of.
+    voided = {s.decision_tx for s in set_asides}
+    standing = [
+        e
+        for e in history
+        if e.to_stage in DECIDING and e.actor_org == deps.org and e.tx not in voided
+    ]
     reached = {case.stage} | {e.to_stage for e in history} | {e.from_stage for e in history}
     acted = {e.to_stage: e for e in history}
     # The ledger says which items the case holds (the index may not have followed yet); the
@@ -459,6 +476,13 @@ async def case_page(
             "more_items": max(0, len(ids) - len(gallery)),
             "transfers": transfers,
             "grants": grants,
+            "set_asides": set_asides,
+            "standing_decisions": standing,
+            "can_set_aside": who.role is Role.REVIEWER and bool(standing),
+            "set_aside_grounds": [g.value for g in SetAsideGround],
+            "set_aside_authorities": [a.value for a in SetAsideAuthority],
+            "set_aside_reasons": [r.value for r in SetAsideReason],
+            "today": deps.clock().astimezone(DEADLINE_ZONE).date().isoformat(),
             "can_advance": bool(nxt) and not case.pending_transfer_to,
             "can_package": who.role in EXPORTERS,
             "can_transfer": officer and holds and open_case and not case.pending_transfer_to,
@@ -592,6 +616,45 @@ async def file_document(
     finally:
         spooled.unlink(missing_ok=True)
     return _done(case_id, filed.ledger_tx)
+
+
+# --- a decision set aside (撤回) ---------------------------------------------------------------
+
+
+@router.post("/cases/{case_id}/set-asides")
+async def set_aside(
+    case_id: cases.CaseId,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.REVIEWER)],
+    decision_tx: Annotated[str, Form(max_length=64)],
+    ground: Annotated[SetAsideGround, Form()],
+    authority: Annotated[SetAsideAuthority, Form()],
+    reason: Annotated[SetAsideReason, Form()],
+    set_aside_on: Annotated[dt.date, Form()],
+    document: Annotated[UploadFile, File()],
+) -> Response:
+    """A reviewer records that a decision of this department was varied, revoked, confirmed
+    illegal or confirmed invalid (the API's call): the document that did it (a
+    reconsideration decision, a judgment, a correction decision; PDF or scan, hashed here)
+    and its date, from which the three working days to withdraw the published decision run."""
+    spooled = await _spool_document(document, deps.spool_dir)
+    if spooled is None:
+        raise Problem(422, "MISSING_PART", "choose the document that set the decision aside")
+    try:
+        media = await run_in_threadpool(documents.describe_document, spooled, "set-aside")
+    finally:
+        spooled.unlink(missing_ok=True)
+    body = _form(
+        SetAsideIn,
+        decision_tx=decision_tx,
+        ground=ground,
+        authority=authority,
+        reason=reason,
+        document_hash=str(media.sha256),
+        set_aside_on=set_aside_on,
+    )
+    view = await cases.set_aside(case_id, body, deps, session.who)
+    return _done(case_id, view.recorded_tx)
 
 
 # --- evidence an officer adds to a case -------------------------------------------------------

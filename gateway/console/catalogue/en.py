@@ -221,6 +221,21 @@ WORDS: dict[str, str] = {
     "sign_and_download": "Sign and download the files to publish",
     "disclosure_more": "The first {shown} of {n} shown; the download holds them all",
     "withdrawals": "Withdrawn: decisions set aside in this period",
+    "set_asides": "Decisions set aside (varied, revoked, confirmed illegal or invalid)",
+    "no_set_asides": "No decision of this case was set aside.",
+    "set_aside_decision": "Decision",
+    "set_aside_dated": "Document dated",
+    "set_aside_document": (
+        "The reconsideration decision, judgment or correction decision (PDF or scan)"
+    ),
+    "set_aside_help": (
+        "Record here when a reconsideration body, a court or this department varied, "
+        "revoked, confirmed illegal or confirmed invalid one of this department's decisions; "
+        "a published decision must be withdrawn, with the reason, within three working days "
+        "of the document's date."
+    ),
+    "record_set_aside": "Record the setting aside",
+    "set_aside_recorded_by": "Recorded by",
     "set_aside_on": "Set aside (UTC)",
     "set_aside_ground": "How",
     "set_aside_authority": "By",

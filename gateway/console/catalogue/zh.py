@@ -215,6 +215,17 @@ WORDS: dict[str, str] = {
     "sign_and_download": "签名并下载公示文件",
     "disclosure_more": "页面列出前 {shown} 件, 共 {n} 件; 下载的公示文件包含全部",
     "withdrawals": "撤回公示: 本期被变更、撤销、确认违法或无效的决定",
+    "set_asides": "决定撤回 (变更、撤销、确认违法、确认无效)",
+    "no_set_asides": "本案决定未被撤回。",
+    "set_aside_decision": "决定",
+    "set_aside_dated": "文书日期",
+    "set_aside_document": "复议决定书、判决书或纠错决定书 (PDF 或扫描件)",
+    "set_aside_help": (
+        "行政复议机关、人民法院或本部门撤销、变更、确认违法或确认无效本部门的决定后，在此登记；"
+        "公示的决定应自文书日期起三个工作日内撤回并说明理由。"
+    ),
+    "record_set_aside": "登记撤回",
+    "set_aside_recorded_by": "登记人",
     "set_aside_on": "撤回日期 (UTC)",
     "set_aside_ground": "情形",
     "set_aside_authority": "途径",
