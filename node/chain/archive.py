@@ -6,11 +6,13 @@ the department's peer must answer beside endorsing, on the same cores. Kept here
 reads them locally, and an auditor has the chain in the department's hands, checked link
 by link, whatever happens to the peer's storage.
 
-Each block is taken only as the next one, and only if it is well formed: its data hashes to
-its header's data hash, and its header names the hash of the block before, as stored here.
-A block refused leaves the archive as it was (one SQLite transaction per block). Orderer
-signatures are not checked here: the package verifier checks them against the channel's
-config, offline, as it does for blocks read from the peer.
+Each block is taken only as the next one, and only if it checks: its data hashes to its
+header's data hash; its header names the hash of the block before, as stored here; and,
+past the genesis block (the channel's founding config, which nobody signs), one of the
+channel's orderers signed it, by the config in force: the last config block archived before
+it. So the archive is the chain from its genesis, as the ordering service made it, whatever
+peer delivered it. A block refused leaves the archive as it was (one SQLite transaction per
+block).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 from pathlib import Path
 
 from node.fabric.blocks import BlockView, ChainProblem, MalformedLedgerData, verify_chain
+from node.package.trust import ChannelTrust, signed_by
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
@@ -37,7 +40,8 @@ CREATE TABLE IF NOT EXISTS block_txs (
 class BlockRefused(Exception):
     """A block that does not continue the archived chain; nothing was stored. ``code``:
     ``MALFORMED_BLOCK``, ``NOT_NEXT`` (a gap or a block from an earlier height),
-    ``DATA_HASH_MISMATCH``, ``GENESIS_HAS_PREVIOUS_HASH``, ``PREVIOUS_HASH_MISMATCH``."""
+    ``DATA_HASH_MISMATCH``, ``GENESIS_HAS_PREVIOUS_HASH``, ``GENESIS_NOT_CONFIG``,
+    ``PREVIOUS_HASH_MISMATCH``, ``ORDERER_SIGNATURE_MISSING``, ``ORDERER_SIGNATURE_INVALID``."""
 
     def __init__(self, code: str, message: str, *, number: int | None = None) -> None:
         super().__init__(message)
@@ -62,6 +66,31 @@ class BlockArchive:
         self._writer = self._connect()
         self._writer.executescript(_SCHEMA)
         self._reader = self._connect()
+        # The channel's config in force for the next block (its orderers), from the last
+        # config block archived; None before the genesis block.
+        self._trust = self._trust_at_tip()
+
+    def _trust_at_tip(self) -> ChannelTrust | None:
+        """The config the archived tip names as the last one. None if there is no block yet,
+        or if what the file holds does not parse (changed behind the archive's back: then
+        no block is taken, and :meth:`verify` says what is wrong)."""
+        tip = self._stored("SELECT raw FROM blocks ORDER BY number DESC LIMIT 1")
+        try:
+            last = None if tip is None else BlockView.from_bytes(tip)
+            if last is None or last.is_config:
+                config = last
+            else:
+                named = self._stored(
+                    "SELECT raw FROM blocks WHERE number = ?", last.last_config_index
+                )
+                config = None if named is None else BlockView.from_bytes(named)
+            return None if config is None else ChannelTrust.from_config_block(config)
+        except MalformedLedgerData:
+            return None
+
+    def _stored(self, sql: str, *params: object) -> bytes | None:
+        row = self._writer.execute(sql, params).fetchone()
+        return None if row is None else bytes(row[0])
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -86,7 +115,8 @@ class BlockArchive:
 
         Raises:
             BlockRefused: it is not the next block, or not well formed, or does not link to
-                the block before it. Nothing is stored.
+                the block before it, or no orderer of the channel signed it. Nothing is
+                stored.
         """
         try:
             block = BlockView.from_bytes(raw)
@@ -115,6 +145,22 @@ class BlockArchive:
                     f"archived block {expected - 1} hashes otherwise",
                     number=block.number,
                 )
+            trust = self._trust
+            if block.number == 0 and not block.is_config:
+                raise BlockRefused(
+                    "GENESIS_NOT_CONFIG", "block 0 is not the channel's config", number=0
+                )
+            if (signed := _orderer_problem(block, trust)) is not None:
+                raise BlockRefused(signed[0], signed[1], number=block.number)
+            if block.is_config:
+                try:
+                    trust = ChannelTrust.from_config_block(block)
+                except MalformedLedgerData as exc:
+                    raise BlockRefused(
+                        "MALFORMED_BLOCK",
+                        f"config block {block.number}: {exc}",
+                        number=block.number,
+                    ) from exc
             tx_ids = [(t, block.number) for t in block.tx_ids() if t]
             self._writer.execute("BEGIN IMMEDIATE")
             try:
@@ -131,6 +177,7 @@ class BlockArchive:
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise
+            self._trust = trust
         return block
 
     def block(self, number: int) -> bytes | None:
@@ -164,9 +211,11 @@ class BlockArchive:
         the stored hashes too: what changed in the file since (``evnet doctor``). Codes:
         ``MALFORMED_BLOCK``, ``NOT_CONSECUTIVE`` (a block missing), ``DATA_HASH_MISMATCH``,
         ``GENESIS_HAS_PREVIOUS_HASH``, ``PREVIOUS_HASH_MISMATCH``, ``HEADER_HASH_MISMATCH``
-        (the stored hash is not the block's)."""
+        (the stored hash is not the block's), ``ORDERER_SIGNATURE_MISSING``,
+        ``ORDERER_SIGNATURE_INVALID``."""
         problems: list[ChainProblem] = []
         expected, previous = 0, b""
+        trust: ChannelTrust | None = None
         after = -1
         while True:
             with self._read_lock:  # a page at a time: the follower appends meanwhile
@@ -211,3 +260,34 @@ class BlockArchive:
                         )
                     )
                 previous = block.header_hash().value
+                if (signed := _orderer_problem(block, trust)) is not None:
+                    problems.append(ChainProblem(number, signed[0], signed[1]))
+                if block.is_config:
+                    try:
+                        trust = ChannelTrust.from_config_block(block)
+                    except MalformedLedgerData as exc:
+                        problems.append(ChainProblem(number, "MALFORMED_BLOCK", str(exc)))
+
+
+def _orderer_problem(block: BlockView, trust: ChannelTrust | None) -> tuple[str, str] | None:
+    """Why no orderer of the channel signed ``block`` by the config ``trust`` in force, as
+    (code, detail), or None if one did. The genesis block is the channel's founding
+    document: nobody signs it."""
+    if block.number == 0:
+        return None
+    if not block.signatures:
+        return "ORDERER_SIGNATURE_MISSING", f"block {block.number} carries no orderer signature"
+    if trust is not None and any(
+        s.signer is not None
+        and s.signer.msp_id in trust.orderer_msps
+        and trust.chains(s.signer)
+        and signed_by(s.signer, s.signed_bytes, s.signature)
+        for s in block.signatures
+    ):
+        return None
+    orderers = ", ".join(sorted(trust.orderer_msps)) if trust is not None else "none known"
+    return (
+        "ORDERER_SIGNATURE_INVALID",
+        f"no signature on block {block.number} verifies as one of the channel's orderers "
+        f"({orderers})",
+    )

@@ -4,62 +4,134 @@ chain; refused blocks store nothing; exports read from it before asking the peer
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import sqlite3
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fabric_protos.common import common_pb2
+from fabric_protos.common import common_pb2, configtx_pb2, policies_pb2
+from fabric_protos.msp import msp_config_pb2
 
 from node.chain import BlockArchive, BlockRefused, ChainFollower
+from node.crypto.pki import create_ca
+from node.crypto.signing import EcdsaSigner
 from node.doctor import sweep
-from node.fabric import BlockView, LedgerQueries
+from node.fabric import BlockView, Identity, LedgerQueries, block_header_bytes
 from node.fabric.gateway import Gateway
 from node.index.database import open_index, sqlite_url
 from node.store import FilesystemBlobStore
 from node.vault import KeyVault
 
+NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
-def _envelope(tx_id: str) -> bytes:
-    channel_header = common_pb2.ChannelHeader(
-        type=common_pb2.ENDORSER_TRANSACTION, channel_id="evidence", tx_id=tx_id
-    )
+
+@dataclass(frozen=True)
+class Orderer:
+    """An ordering org's self-signed identity: its certificate is its MSP's root."""
+
+    identity: Identity
+    signer: EcdsaSigner
+
+    @classmethod
+    def of(cls, msp_id: str) -> Orderer:
+        pair = create_ca(f"orderer.{msp_id}", msp_id, NOW)
+        return cls(Identity(msp_id, pair.cert_pem), EcdsaSigner.from_pem(pair.key_pem))
+
+    def msp(self) -> bytes:
+        fabric = msp_config_pb2.FabricMSPConfig(
+            name=self.identity.msp_id, root_certs=[self.identity.cert_pem]
+        )
+        config = msp_config_pb2.MSPConfig(type=0, config=fabric.SerializeToString())
+        return bytes(config.SerializeToString())
+
+
+ORDERER = Orderer.of("OrdererMSP")
+NEW_ORDERER = Orderer.of("NewOrdererMSP")
+STRANGER = Orderer.of("OrdererMSP")  # the same MSP id, another CA
+
+
+def _envelope(tx_id: str, kind: int = common_pb2.ENDORSER_TRANSACTION, data: bytes = b"") -> bytes:
+    channel_header = common_pb2.ChannelHeader(type=kind, channel_id="evidence", tx_id=tx_id)
     payload = common_pb2.Payload(
         header=common_pb2.Header(
             channel_header=channel_header.SerializeToString(),
             signature_header=common_pb2.SignatureHeader(nonce=b"n" * 24).SerializeToString(),
         ),
-        data=tx_id.encode(),
+        data=data or tx_id.encode(),
     )
     return bytes(common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString())
 
 
-def _block(
-    number: int, previous: bytes, tx_ids: list[str], *, data_hash: bytes | None = None
-) -> bytes:
-    envelopes = [_envelope(t) for t in tx_ids]
-    header = common_pb2.BlockHeader(
-        number=number,
-        previous_hash=previous,
-        data_hash=data_hash or hashlib.sha256(b"".join(envelopes)).digest(),
+def _config(orderer: Orderer) -> bytes:
+    """A config transaction naming ``orderer``'s MSP as the channel's ordering org."""
+    org = configtx_pb2.ConfigGroup(values={"MSP": configtx_pb2.ConfigValue(value=orderer.msp())})
+    orderers = configtx_pb2.ConfigGroup(groups={"OrdererOrg": org})
+    endorsement = policies_pb2.Policy(
+        type=policies_pb2.Policy.IMPLICIT_META,
+        value=policies_pb2.ImplicitMetaPolicy(
+            rule=policies_pb2.ImplicitMetaPolicy.MAJORITY, sub_policy="Endorsement"
+        ).SerializeToString(),
     )
+    application = configtx_pb2.ConfigGroup(
+        policies={"Endorsement": configtx_pb2.ConfigPolicy(policy=endorsement)}
+    )
+    channel = configtx_pb2.ConfigGroup(groups={"Orderer": orderers, "Application": application})
+    envelope = configtx_pb2.ConfigEnvelope(config=configtx_pb2.Config(channel_group=channel))
+    return _envelope("", common_pb2.CONFIG, envelope.SerializeToString())
+
+
+def _block(
+    number: int,
+    previous: bytes,
+    tx_ids: list[str],
+    *,
+    data_hash: bytes | None = None,
+    signer: Orderer | None = ORDERER,
+    last_config: int = 0,
+    envelopes: list[bytes] | None = None,
+) -> bytes:
+    """Block ``number`` as Fabric writes it; signed by ``signer`` (None: unsigned)."""
+    envelopes = envelopes if envelopes is not None else [_envelope(t) for t in tx_ids]
+    data_hash = data_hash or hashlib.sha256(b"".join(envelopes)).digest()
+    header = common_pb2.BlockHeader(number=number, previous_hash=previous, data_hash=data_hash)
+    metadata = [b""] * 5
+    if signer is not None:
+        value = common_pb2.OrdererBlockMetadata(
+            last_config=common_pb2.LastConfig(index=last_config)
+        ).SerializeToString()
+        signature_header = common_pb2.SignatureHeader(
+            creator=signer.identity.serialize(), nonce=b"o" * 24
+        ).SerializeToString()
+        signed = value + signature_header + block_header_bytes(number, previous, data_hash)
+        metadata[0] = common_pb2.Metadata(
+            value=value,
+            signatures=[
+                common_pb2.MetadataSignature(
+                    signature_header=signature_header, signature=signer.signer.sign(signed)
+                )
+            ],
+        ).SerializeToString()
     block = common_pb2.Block(
         header=header,
         data=common_pb2.BlockData(data=envelopes),
-        metadata=common_pb2.BlockMetadata(metadata=[b""] * 5),
+        metadata=common_pb2.BlockMetadata(metadata=metadata),
     )
     return bytes(block.SerializeToString())
 
 
+def _hash(raw: bytes) -> bytes:
+    return BlockView.from_bytes(raw).header_hash().value
+
+
 def _chain(length: int) -> list[bytes]:
-    blocks: list[bytes] = []
-    previous = b""
-    for number in range(length):
-        raw = _block(number, previous, [f"tx-{number}-a", f"tx-{number}-b"])
-        blocks.append(raw)
-        previous = BlockView.from_bytes(raw).header_hash().value
+    """The genesis config (nobody signs it), then blocks the orderer signed."""
+    blocks = [_block(0, b"", [], signer=None, envelopes=[_config(ORDERER)])]
+    for number in range(1, length):
+        blocks.append(_block(number, _hash(blocks[-1]), [f"tx-{number}-a", f"tx-{number}-b"]))
     return blocks
 
 
@@ -68,6 +140,20 @@ def _tampered(chain: list[bytes], number: int) -> bytes:
     block = common_pb2.Block.FromString(chain[number])
     block.data.data[0] = _envelope("tx-forged")
     return bytes(block.SerializeToString())
+
+
+def _resigned(raw: bytes, signer: Orderer | None) -> bytes:
+    """The same block (header and data), signed by ``signer`` instead (None: unsigned)."""
+    view = BlockView.from_bytes(raw)
+    previous = view.previous_hash.value if view.previous_hash is not None else b""
+    return _block(
+        view.number,
+        previous,
+        [],
+        signer=signer,
+        last_config=view.last_config_index,
+        envelopes=list(view.envelopes),
+    )
 
 
 @pytest.fixture
@@ -130,11 +216,67 @@ def test_a_block_that_does_not_continue_the_chain_is_refused_and_nothing_stored(
     assert archive.height == 3
 
 
-def test_a_genesis_block_naming_a_previous_one_is_refused(archive: BlockArchive) -> None:
+@pytest.mark.parametrize(
+    ("genesis", "code"),
+    [
+        (
+            _block(0, b"\x01" * 32, [], signer=None, envelopes=[_config(ORDERER)]),
+            "GENESIS_HAS_PREVIOUS_HASH",
+        ),
+        (_block(0, b"", ["tx-0"], signer=None), "GENESIS_NOT_CONFIG"),
+    ],
+)
+def test_a_genesis_block_that_founds_no_channel_is_refused(
+    archive: BlockArchive, genesis: bytes, code: str
+) -> None:
     with pytest.raises(BlockRefused) as refused:
-        archive.append(_block(0, b"\x01" * 32, ["tx-0"]))
-    assert refused.value.code == "GENESIS_HAS_PREVIOUS_HASH"
+        archive.append(genesis)
+    assert refused.value.code == code
     assert archive.height == 0
+
+
+@pytest.mark.parametrize(
+    ("signer", "code"),
+    [
+        (None, "ORDERER_SIGNATURE_MISSING"),
+        (STRANGER, "ORDERER_SIGNATURE_INVALID"),  # claims the orderers' MSP, another CA
+        (NEW_ORDERER, "ORDERER_SIGNATURE_INVALID"),  # an ordering org the config does not name
+    ],
+)
+def test_a_block_the_channels_orderers_did_not_sign_is_refused(
+    archive: BlockArchive, signer: Orderer | None, code: str
+) -> None:
+    chain = _chain(3)
+    archive.append(chain[0])
+    archive.append(chain[1])
+    with pytest.raises(BlockRefused) as refused:
+        archive.append(_resigned(chain[2], signer))
+    assert refused.value.code == code
+    assert archive.height == 2
+    archive.append(chain[2])
+
+
+def test_a_config_update_changes_whose_signatures_count_from_the_next_block(
+    tmp_path: Path,
+) -> None:
+    chain = _chain(2)
+    # Block 2 hands the ordering to another org; the old one still signs it (the config in
+    # force until it commits).
+    update = _block(2, _hash(chain[1]), [], envelopes=[_config(NEW_ORDERER)], last_config=2)
+    after = _block(3, _hash(update), ["tx-3-a"], signer=NEW_ORDERER, last_config=2)
+    archive = BlockArchive(tmp_path / "chain.sqlite")
+    for raw in [*chain, update]:
+        archive.append(raw)
+    with pytest.raises(BlockRefused) as refused:
+        archive.append(_resigned(after, ORDERER))
+    assert refused.value.code == "ORDERER_SIGNATURE_INVALID"
+    # Reopened, the archive finds the config in force from its tip.
+    archive.close()
+    again = BlockArchive(tmp_path / "chain.sqlite")
+    with pytest.raises(BlockRefused):
+        again.append(_resigned(after, ORDERER))
+    again.append(after)
+    assert again.verify() == []
 
 
 def test_a_transaction_id_seen_again_stays_with_its_first_block(archive: BlockArchive) -> None:
@@ -293,8 +435,19 @@ def test_an_untouched_archive_checks_clean(tmp_path: Path) -> None:
             {(3, "HEADER_HASH_MISMATCH")},
         ),
         (
+            # The genesis config broken: no later block can be checked against its orderers.
             lambda a, chain: _edit(a, "UPDATE blocks SET raw = ? WHERE number = 0", b"junk"),
-            {(0, "MALFORMED_BLOCK")},
+            {(0, "MALFORMED_BLOCK"), *((n, "ORDERER_SIGNATURE_INVALID") for n in (1, 2, 3))},
+        ),
+        # A block's orderer signature swapped for a stranger's (the header, and so every
+        # hash, unchanged: the signature sits in the block's metadata).
+        (
+            lambda a, chain: _edit(
+                a,
+                "UPDATE blocks SET raw = ? WHERE number = 2",
+                _resigned(chain[2], STRANGER),
+            ),
+            {(2, "ORDERER_SIGNATURE_INVALID")},
         ),
     ],
 )
