@@ -4,54 +4,26 @@ chain; refused blocks store nothing; exports read from it before asking the peer
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import hashlib
 import sqlite3
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from blockkit import Member, block_bytes
 from fabric_protos.common import common_pb2, configtx_pb2, policies_pb2
-from fabric_protos.msp import msp_config_pb2
 
 from node.chain import BlockArchive, BlockRefused, ChainFollower
-from node.crypto.pki import create_ca
-from node.crypto.signing import EcdsaSigner
 from node.doctor import sweep
-from node.fabric import BlockView, Identity, LedgerQueries, block_header_bytes
+from node.fabric import BlockView, LedgerQueries
 from node.fabric.gateway import Gateway
 from node.index.database import open_index, sqlite_url
 from node.store import FilesystemBlobStore
 from node.vault import KeyVault
 
-NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-
-
-@dataclass(frozen=True)
-class Orderer:
-    """An ordering org's self-signed identity: its certificate is its MSP's root."""
-
-    identity: Identity
-    signer: EcdsaSigner
-
-    @classmethod
-    def of(cls, msp_id: str) -> Orderer:
-        pair = create_ca(f"orderer.{msp_id}", msp_id, NOW)
-        return cls(Identity(msp_id, pair.cert_pem), EcdsaSigner.from_pem(pair.key_pem))
-
-    def msp(self) -> bytes:
-        fabric = msp_config_pb2.FabricMSPConfig(
-            name=self.identity.msp_id, root_certs=[self.identity.cert_pem]
-        )
-        config = msp_config_pb2.MSPConfig(type=0, config=fabric.SerializeToString())
-        return bytes(config.SerializeToString())
-
-
-ORDERER = Orderer.of("OrdererMSP")
-NEW_ORDERER = Orderer.of("NewOrdererMSP")
-STRANGER = Orderer.of("OrdererMSP")  # the same MSP id, another CA
+ORDERER = Member.of("OrdererMSP")
+NEW_ORDERER = Member.of("NewOrdererMSP")
+STRANGER = Member.of("OrdererMSP")  # the same MSP id, another CA
 
 
 def _envelope(tx_id: str, kind: int = common_pb2.ENDORSER_TRANSACTION, data: bytes = b"") -> bytes:
@@ -66,7 +38,7 @@ def _envelope(tx_id: str, kind: int = common_pb2.ENDORSER_TRANSACTION, data: byt
     return bytes(common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString())
 
 
-def _config(orderer: Orderer) -> bytes:
+def _config(orderer: Member) -> bytes:
     """A config transaction naming ``orderer``'s MSP as the channel's ordering org."""
     org = configtx_pb2.ConfigGroup(values={"MSP": configtx_pb2.ConfigValue(value=orderer.msp())})
     orderers = configtx_pb2.ConfigGroup(groups={"OrdererOrg": org})
@@ -90,37 +62,20 @@ def _block(
     tx_ids: list[str],
     *,
     data_hash: bytes | None = None,
-    signer: Orderer | None = ORDERER,
+    signer: Member | None = ORDERER,
     last_config: int = 0,
     envelopes: list[bytes] | None = None,
 ) -> bytes:
-    """Block ``number`` as Fabric writes it; signed by ``signer`` (None: unsigned)."""
-    envelopes = envelopes if envelopes is not None else [_envelope(t) for t in tx_ids]
-    data_hash = data_hash or hashlib.sha256(b"".join(envelopes)).digest()
-    header = common_pb2.BlockHeader(number=number, previous_hash=previous, data_hash=data_hash)
-    metadata = [b""] * 5
-    if signer is not None:
-        value = common_pb2.OrdererBlockMetadata(
-            last_config=common_pb2.LastConfig(index=last_config)
-        ).SerializeToString()
-        signature_header = common_pb2.SignatureHeader(
-            creator=signer.identity.serialize(), nonce=b"o" * 24
-        ).SerializeToString()
-        signed = value + signature_header + block_header_bytes(number, previous, data_hash)
-        metadata[0] = common_pb2.Metadata(
-            value=value,
-            signatures=[
-                common_pb2.MetadataSignature(
-                    signature_header=signature_header, signature=signer.signer.sign(signed)
-                )
-            ],
-        ).SerializeToString()
-    block = common_pb2.Block(
-        header=header,
-        data=common_pb2.BlockData(data=envelopes),
-        metadata=common_pb2.BlockMetadata(metadata=metadata),
+    """Block ``number`` of transactions ``tx_ids`` (or ``envelopes``), signed by
+    ``signer`` (None: unsigned)."""
+    return block_bytes(
+        number,
+        previous,
+        envelopes if envelopes is not None else [_envelope(t) for t in tx_ids],
+        orderer=signer,
+        last_config=last_config,
+        data_hash=data_hash,
     )
-    return bytes(block.SerializeToString())
 
 
 def _hash(raw: bytes) -> bytes:
@@ -142,7 +97,7 @@ def _tampered(chain: list[bytes], number: int) -> bytes:
     return bytes(block.SerializeToString())
 
 
-def _resigned(raw: bytes, signer: Orderer | None) -> bytes:
+def _resigned(raw: bytes, signer: Member | None) -> bytes:
     """The same block (header and data), signed by ``signer`` instead (None: unsigned)."""
     view = BlockView.from_bytes(raw)
     previous = view.previous_hash.value if view.previous_hash is not None else b""
@@ -244,7 +199,7 @@ def test_a_genesis_block_that_founds_no_channel_is_refused(
     ],
 )
 def test_a_block_the_channels_orderers_did_not_sign_is_refused(
-    archive: BlockArchive, signer: Orderer | None, code: str
+    archive: BlockArchive, signer: Member | None, code: str
 ) -> None:
     chain = _chain(3)
     archive.append(chain[0])

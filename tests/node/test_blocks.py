@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
 
 import pytest
-from cryptography import x509
+from blockkit import Member, block_bytes
 from fabric_protos.common import common_pb2, configtx_pb2
 from fabric_protos.ledger.rwset import rwset_pb2
 from fabric_protos.ledger.rwset.kvrwset import kv_rwset_pb2
@@ -19,11 +18,8 @@ from fabric_protos.peer import (
 )
 from google.protobuf import timestamp_pb2
 
-from node.crypto.pki import create_ca
-from node.crypto.signing import EcdsaSigner, verify_signature
 from node.fabric import (
     BlockView,
-    Identity,
     KVWrite,
     MalformedLedgerData,
     TransactionView,
@@ -33,21 +29,6 @@ from node.fabric import (
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 CHANNEL = "evidence"
-
-
-@dataclass(frozen=True)
-class Member:
-    identity: Identity
-    signer: EcdsaSigner
-
-    @classmethod
-    def of(cls, msp_id: str) -> Member:
-        pair = create_ca(f"member.{msp_id}", msp_id, NOW)
-        return cls(Identity(msp_id, pair.cert_pem), EcdsaSigner.from_pem(pair.key_pem))
-
-    def verifies(self, message: bytes, signature: bytes) -> bool:
-        key = x509.load_pem_x509_certificate(self.identity.cert_pem).public_key()
-        return verify_signature(key, message, signature)
 
 
 @pytest.fixture(scope="module")
@@ -137,46 +118,7 @@ def _endorser_envelope(
     return _envelope(common_pb2.ENDORSER_TRANSACTION, tx_id, tx.SerializeToString(), creator)
 
 
-def _block(
-    number: int,
-    previous_hash: bytes,
-    envelopes: list[bytes],
-    *,
-    orderer: Member | None = None,
-    last_config: int = 0,
-    flags: bytes | None = None,
-    legacy_last_config: int | None = None,
-) -> bytes:
-    data_hash = hashlib.sha256(b"".join(envelopes)).digest()
-    header = common_pb2.BlockHeader(number=number, previous_hash=previous_hash, data_hash=data_hash)
-    metadata = [b""] * 5
-    if orderer is not None:
-        value = common_pb2.OrdererBlockMetadata(
-            last_config=common_pb2.LastConfig(index=last_config)
-        ).SerializeToString()
-        sig_header = common_pb2.SignatureHeader(
-            creator=orderer.identity.serialize(), nonce=b"o" * 24
-        ).SerializeToString()
-        signed = value + sig_header + block_header_bytes(number, previous_hash, data_hash)
-        metadata[0] = common_pb2.Metadata(
-            value=value,
-            signatures=[
-                common_pb2.MetadataSignature(
-                    signature_header=sig_header, signature=orderer.signer.sign(signed)
-                )
-            ],
-        ).SerializeToString()
-    if legacy_last_config is not None:
-        metadata[1] = common_pb2.Metadata(
-            value=common_pb2.LastConfig(index=legacy_last_config).SerializeToString()
-        ).SerializeToString()
-    metadata[2] = bytes(len(envelopes)) if flags is None else flags  # 0 = VALID
-    block = common_pb2.Block(
-        header=header,
-        data=common_pb2.BlockData(data=envelopes),
-        metadata=common_pb2.BlockMetadata(metadata=metadata),
-    )
-    return bytes(block.SerializeToString())
+_block = block_bytes
 
 
 @pytest.fixture(scope="module")
