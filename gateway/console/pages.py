@@ -477,6 +477,7 @@ async def case_page(
             "transfers": transfers,
             "grants": grants,
             "set_asides": set_asides,
+            "set_aside_by_tx": {x.decision_tx: x for x in set_asides},
             "standing_decisions": standing,
             "can_set_aside": who.role is Role.REVIEWER and bool(standing),
             "set_aside_grounds": [g.value for g in SetAsideGround],

@@ -65,6 +65,8 @@ def test_a_reviewer_records_a_court_s_revocation_and_the_page_shows_it(kit: Kit)
     row = re.search(r'id="set-asides">.*?</table>', resp.text, re.S)
     assert row is not None
     assert "<td>撤销</td><td>行政诉讼</td><td>违反法定程序</td>" in row.group(0)
+    # The decision's step in the timeline says what became of it.
+    assert re.search(r'id="set-aside-1">撤销 · 行政诉讼 · ' + NOW.date().isoformat(), resp.text)
     # Set aside once: the decision is no longer offered, and with it the form is gone.
     assert 'id="record-set-aside"' not in resp.text
 
