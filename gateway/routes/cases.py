@@ -174,7 +174,8 @@ async def set_aside(
 ) -> SetAsideView:
     """Record that a decision of the case was set aside (行政处罚法 第四十八条): varied,
     revoked, confirmed illegal or confirmed invalid, by a reconsideration body, a court or the
-    department itself, with a reason code and the setting-aside document's SHA-256. For a
+    department itself, for one of the law's reasons (`SetAsideReason`), with the setting-aside
+    document's SHA-256 and date (the three working days to withdraw run from it). For a
     reviewer or an admin of the department that took the decision, even after a transfer (the
     chaincode's rule; the holder's peer then endorses too, by the case key's policy). The
     decision stays in the case history; its withdrawal goes into the department's next
@@ -182,8 +183,9 @@ async def set_aside(
     subject's prior violation.
 
     404 `NOT_FOUND` for no such decision on the case; 409 `CASE_CONFLICT` if it was set
-    aside already; 422 `INVALID_REQUEST` for a malformed body (a reason is a code such as
-    `insufficient_evidence`, never free text).
+    aside already; 422 `INVALID_REQUEST` for a malformed body (a reason outside the law's
+    list, free text among them), `VALIDATION_FAILED` for a document dated after today or
+    before the decision.
     """
     req = strict_request(DecisionSetAside, _json(body, case_id=case_id))
     committed = await ledger_of(deps, who).set_aside_decision(req)
