@@ -87,6 +87,16 @@ def set_aside(case_id: str, decision_tx: str) -> str:
     return composite_key("set_aside", [case_id, decision_tx])
 
 
+def step_attribute(step_seq: int) -> str:
+    """A step number as keys hold it: a partial key's attribute for the step's records."""
+    return _seq(step_seq)
+
+
+def service(case_id: str, step_seq: int, tx_id: str) -> str:
+    """A step's document served on the party: one key per service recorded, in step order."""
+    return composite_key("service", [case_id, _seq(step_seq), tx_id])
+
+
 def bulletin(org: str, period: str, since: str, bulletin_hash: str) -> str:
     """A published bulletin's record: under its org and period, so that one range read
     lists what a department published for a period."""

@@ -40,12 +40,14 @@ from schemas.ledger import (
     CaseRecord,
     DecisionSetAside,
     DocumentFiling,
+    DocumentService,
     EvidenceRecord,
     EvidenceRegistration,
     GrantRecord,
     GrantRequest,
     Penalty,
     PenaltySchedule,
+    ServiceRecord,
     SetAsideRecord,
     StageDetails,
     StageEntry,
@@ -110,6 +112,8 @@ class Ledger(Protocol):
     async def record_bulletin(self, recording: BulletinRecording) -> Committed[BulletinRecord]: ...
     async def set_aside_decision(self, req: DecisionSetAside) -> Committed[SetAsideRecord]: ...
     async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]: ...
+    async def record_service(self, req: DocumentService) -> Committed[ServiceRecord]: ...
+    async def case_services(self, case_id: str) -> list[ServiceRecord]: ...
     async def bulletin_records(
         self, org: str, period: Period, since: str
     ) -> list[BulletinRecord]: ...

@@ -21,6 +21,7 @@ from schemas.glossary import (
     AccessKind,
     Procedure,
     Role,
+    ServiceMethod,
     SetAsideAuthority,
     SetAsideGround,
     SetAsideReason,
@@ -35,6 +36,7 @@ from schemas.ledger import (
     ExecutionResult,
     GrantRecord,
     Ident,
+    ServiceRecord,
     SetAsideRecord,
     StageEntry,
     StatementRight,
@@ -414,6 +416,40 @@ class SetAsideView(_Out):
 
     @classmethod
     def of(cls, record: SetAsideRecord) -> SetAsideView:
+        return cls(**record.model_dump(exclude={"schema_version"}))
+
+
+class ServiceIn(BaseModel):
+    """A step's document served on the party (送达): which step (its transaction), how, when
+    it reached them (with a zone), the proof's SHA-256, and for electronic service the
+    party's signed consent's SHA-256."""
+
+    model_config = ConfigDict(extra="forbid")
+    step_tx: str
+    method: ServiceMethod
+    served_at: AwareDatetime
+    proof_hash: str
+    consent_hash: str | None = None
+
+
+class ServiceView(_Out):
+    case_id: str
+    step_tx: str
+    step_seq: int
+    stage: Stage
+    document_hash: Digest
+    method: ServiceMethod
+    served_at: str
+    proof_hash: Digest
+    consent_hash: Digest | None
+    org: str
+    recorded_by: str
+    recorded_role: Role
+    recorded_at: str
+    recorded_tx: str
+
+    @classmethod
+    def of(cls, record: ServiceRecord) -> ServiceView:
         return cls(**record.model_dump(exclude={"schema_version"}))
 
 

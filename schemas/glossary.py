@@ -183,6 +183,28 @@ SET_ASIDE_REASON_ZH: dict[SetAsideReason, str] = {
 }
 
 
+class ServiceMethod(StrEnum):
+    """How a case document reached the party (送达: 行政处罚法 第六十一条, by the methods of
+    民事诉讼法 第七章)."""
+
+    IN_PERSON = "in_person"  # 直接送达, on the spot included (当场交付)
+    LEFT_AT_RESIDENCE = "left_at_residence"  # 留置送达
+    ENTRUSTED = "entrusted"  # 委托送达
+    POST = "post"  # 邮寄送达
+    ELECTRONIC = "electronic"  # 电子送达: only with the party's signed consent (确认书)
+    PUBLIC_NOTICE = "public_notice"  # 公告送达
+
+
+SERVICE_METHOD_ZH: dict[ServiceMethod, str] = {
+    ServiceMethod.IN_PERSON: "直接送达",
+    ServiceMethod.LEFT_AT_RESIDENCE: "留置送达",
+    ServiceMethod.ENTRUSTED: "委托送达",
+    ServiceMethod.POST: "邮寄送达",
+    ServiceMethod.ELECTRONIC: "电子送达",
+    ServiceMethod.PUBLIC_NOTICE: "公告送达",
+}
+
+
 class AccessKind(StrEnum):
     """What a reader does with evidence; every kind is a ledger transaction."""
 

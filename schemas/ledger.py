@@ -32,6 +32,7 @@ from schemas.glossary import (
     Period,
     Procedure,
     Role,
+    ServiceMethod,
     SetAsideAuthority,
     SetAsideGround,
     SetAsideReason,
@@ -522,6 +523,37 @@ class SetAsideRecord(_Record):
     reason: SetAsideReason
     document_hash: Digest
     set_aside_on: dt.date  # the document's date, as its maker stated it
+    recorded_by: str
+    recorded_role: Role
+    recorded_at: LedgerTime
+    recorded_tx: str
+
+
+class DocumentService(_Request):
+    """A step's document served on the party (送达): how, when it reached them, and the
+    proof, by its hash (the signed service receipt 送达回证, the post's delivery record, the
+    electronic system's delivery record, the notice as published). Electronic service needs
+    the party's signed consent (确认书, 行政处罚法 第六十一条第二款), by its hash too."""
+
+    case_id: Ident
+    step_tx: TxId
+    method: ServiceMethod
+    served_at: AwareDatetime
+    proof_hash: Digest
+    consent_hash: Digest | None = None
+
+
+class ServiceRecord(_Record):
+    case_id: str
+    step_tx: str
+    step_seq: int
+    stage: Stage  # the step's: which document (a notice, a decision) was served
+    document_hash: Digest  # the document the step bound, as served
+    method: ServiceMethod
+    served_at: LedgerTime
+    proof_hash: Digest
+    consent_hash: Digest | None
+    org: str
     recorded_by: str
     recorded_role: Role
     recorded_at: LedgerTime

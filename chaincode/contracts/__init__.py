@@ -9,6 +9,7 @@ from chaincode.contracts.penalties import PenaltiesContract
 from chaincode.contracts.ping import PingContract
 from chaincode.contracts.private_notes import PrivateNotesContract
 from chaincode.contracts.publications import PublicationsContract
+from chaincode.contracts.service import ServiceContract
 from chaincode.contracts.set_aside import SetAsideContract
 from chaincode.contracts.transfers import TransfersContract
 from chaincode.contracts.violations import ViolationsContract
@@ -29,4 +30,5 @@ def default_contracts() -> list[Contract]:
         DerivationsContract(),
         PublicationsContract(),
         SetAsideContract(),
+        ServiceContract(),
     ]

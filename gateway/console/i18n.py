@@ -8,6 +8,7 @@ from gateway.console.catalogue import en, zh
 from schemas.glossary import (
     ACCESS_KIND_ZH,
     ROLE_ZH,
+    SERVICE_METHOD_ZH,
     SET_ASIDE_AUTHORITY_ZH,
     SET_ASIDE_GROUND_ZH,
     SET_ASIDE_REASON_ZH,
@@ -48,6 +49,7 @@ _ZH_TERMS: dict[str, str] = {
         SET_ASIDE_GROUND_ZH,
         SET_ASIDE_AUTHORITY_ZH,
         SET_ASIDE_REASON_ZH,
+        SERVICE_METHOD_ZH,
     )
     for k, v in names.items()
 }

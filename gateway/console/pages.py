@@ -3,6 +3,7 @@ API, signed by the user's own identity, so the ledger and the role rules are the
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 import hashlib
@@ -36,6 +37,8 @@ from gateway.models import (
     AccessView,
     CaptureIn,
     GrantIn,
+    ServiceIn,
+    ServiceView,
     SetAsideIn,
     StageChangeIn,
     StageView,
@@ -66,6 +69,7 @@ from schemas.glossary import (
     Department,
     Procedure,
     Role,
+    ServiceMethod,
     SetAsideAuthority,
     SetAsideGround,
     SetAsideReason,
@@ -436,6 +440,7 @@ async def case_page(
     transfers = await cases.transfers(case_id, deps, who) if insider else []
     grants = await cases.grants(case_id, deps, who) if insider else []
     set_asides = await cases.set_asides(case_id, deps, who) if insider else []
+    served = await cases.services(case_id, deps, who) if insider else []
     # This department's decisions on the case not yet set aside: what its reviewer may
     # record a reconsideration body's, a court's or its own setting aside of.
     voided = {s.decision_tx for s in set_asides}
@@ -477,6 +482,11 @@ async def case_page(
             "transfers": transfers,
             "grants": grants,
             "set_asides": set_asides,
+            "services": [(x, _appeal_limits(x)) for x in served],
+            # Steps whose document may be served: those that bound one.
+            "servable": [e for e in history if e.details.get("document_hash")],
+            "can_serve": who.role in (Role.OFFICER, Role.REVIEWER) and holds,
+            "service_methods": [m.value for m in ServiceMethod],
             "set_aside_by_tx": {x.decision_tx: x for x in set_asides},
             "standing_decisions": standing,
             "can_set_aside": who.role is Role.REVIEWER and bool(standing),
@@ -617,6 +627,62 @@ async def file_document(
     finally:
         spooled.unlink(missing_ok=True)
     return _done(case_id, filed.ledger_tx)
+
+
+# --- documents served on the party (送达) -------------------------------------------------------
+
+
+def _appeal_limits(served: ServiceView) -> tuple[str, str] | None:
+    """For a decision served: the last days to apply for reconsideration (60 days,
+    行政复议法 第二十条) and to sue (six months, 行政诉讼法 第四十六条), counted from the day
+    it was served (Beijing); indicative, as a court counts them. None for other steps."""
+    if served.stage is not Stage.DECISION:
+        return None
+    day = parse_ledger_time(served.served_at).astimezone(DEADLINE_ZONE).date()
+    months = day.month - 1 + 6
+    year, month = day.year + months // 12, months % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    suit = dt.date(year, month, min(day.day, last))
+    return (day + dt.timedelta(days=60)).isoformat(), suit.isoformat()
+
+
+@router.post("/cases/{case_id}/services")
+async def record_service(
+    case_id: cases.CaseId,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.OFFICER, Role.REVIEWER)],
+    step_tx: Annotated[str, Form(max_length=64)],
+    method: Annotated[ServiceMethod, Form()],
+    served_at: Annotated[dt.datetime, Form()],
+    proof: Annotated[UploadFile, File()],
+    consent: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """An officer or reviewer of the holder records that a step's document reached the
+    party (the API's call): how, when (Beijing time unless a zone is given), the proof (the
+    signed receipt, a delivery record; PDF or scan, hashed here, not kept) and for
+    electronic service the party's signed consent."""
+    hashes: dict[str, str] = {}
+    for name, upload in (("proof", proof), ("consent", consent)):
+        spooled = await _spool_document(upload, deps.spool_dir)
+        if spooled is None:
+            continue
+        try:
+            media = await run_in_threadpool(documents.describe_document, spooled, name)
+        finally:
+            spooled.unlink(missing_ok=True)
+        hashes[name] = str(media.sha256)
+    if "proof" not in hashes:
+        raise Problem(422, "MISSING_PART", "choose the proof of service")
+    body = _form(
+        ServiceIn,
+        step_tx=step_tx,
+        method=method,
+        served_at=served_at if served_at.tzinfo else served_at.replace(tzinfo=DEADLINE_ZONE),
+        proof_hash=hashes["proof"],
+        consent_hash=hashes.get("consent"),
+    )
+    view = await cases.record_service(case_id, body, deps, session.who)
+    return _done(case_id, view.recorded_tx)
 
 
 # --- a decision set aside (撤回) ---------------------------------------------------------------

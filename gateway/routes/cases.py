@@ -18,6 +18,8 @@ from gateway.models import (
     CaseView,
     GrantIn,
     GrantView,
+    ServiceIn,
+    ServiceView,
     SetAsideIn,
     SetAsideView,
     StageChangeIn,
@@ -34,6 +36,7 @@ from schemas.glossary import Role, Stage, ViolationType
 from schemas.ledger import (
     CaseFiling,
     DecisionSetAside,
+    DocumentService,
     GrantRequest,
     LedgerErrorCode,
     StageDetails,
@@ -190,6 +193,41 @@ async def set_aside(
     req = strict_request(DecisionSetAside, _json(body, case_id=case_id))
     committed = await ledger_of(deps, who).set_aside_decision(req)
     return SetAsideView.of(committed.value)
+
+
+@router.post("/{case_id}/services", response_model=ServiceView, status_code=201)
+async def record_service(
+    case_id: CaseId,
+    body: ServiceIn,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER)],
+) -> ServiceView:
+    """Record that a step's document reached the party (送达, 行政处罚法 第六十一条): the step
+    (its transaction: a notice, a decision), the method (`in_person`, `left_at_residence`,
+    `entrusted`, `post`, `electronic`, `public_notice`), when it reached them, and the
+    proof's SHA-256 (the signed service receipt, the post's or the electronic system's
+    delivery record, the notice as published); electronic service also needs the party's
+    signed consent's SHA-256. For officers and reviewers of the department holding the case
+    (the chaincode's rule). A step may be served again by another method.
+
+    404 `NOT_FOUND` for no such step on the case; 409 `CASE_CONFLICT` for a proof recorded
+    already; 422 `INVALID_REQUEST` for a malformed body, `VALIDATION_FAILED` for a step
+    that bound no document, a time before the step or in the future, or electronic service
+    without consent.
+    """
+    req = strict_request(DocumentService, _json(body, case_id=case_id))
+    committed = await ledger_of(deps, who).record_service(req)
+    return ServiceView.of(committed.value)
+
+
+@router.get("/{case_id}/services", response_model=list[ServiceView])
+async def services(
+    case_id: CaseId,
+    deps: Deps,
+    who: Annotated[Principal, require(Role.OFFICER, Role.REVIEWER, Role.AUDITOR)],
+) -> list[ServiceView]:
+    """How and when each of the case's documents reached the party, step by step."""
+    return [ServiceView.of(r) for r in await ledger_of(deps, who).case_services(case_id)]
 
 
 @router.get("/{case_id}/set-asides", response_model=list[SetAsideView])

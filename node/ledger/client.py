@@ -29,6 +29,7 @@ from schemas.ledger import (
     CaseRecord,
     DecisionSetAside,
     DocumentFiling,
+    DocumentService,
     EvidenceRecord,
     EvidenceRegistration,
     GrantRecord,
@@ -42,6 +43,7 @@ from schemas.ledger import (
     PackageAccessRequest,
     Penalty,
     PenaltySchedule,
+    ServiceRecord,
     SetAsideRecord,
     StageChange,
     StageDetails,
@@ -365,3 +367,11 @@ class LedgerClient:
 
     async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]:
         return await self._many(SetAsideRecord, "DecisionSetAsides", case_id)
+
+    async def record_service(self, req: DocumentService) -> Committed[ServiceRecord]:
+        """Record that a step's document was served on the party (an officer or reviewer
+        of the holding department)."""
+        return await self._submit(ServiceRecord, "RecordService", req)
+
+    async def case_services(self, case_id: str) -> list[ServiceRecord]:
+        return await self._many(ServiceRecord, "CaseServices", case_id)

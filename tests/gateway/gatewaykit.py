@@ -33,10 +33,12 @@ from schemas.glossary import (
     Outcome,
     Period,
     Role,
+    ServiceMethod,
     Stage,
     ViolationStatus,
     ViolationType,
 )
+from schemas.hashes import Digest
 from schemas.ledger import (
     AccessRecord,
     AccessRequest,
@@ -46,6 +48,7 @@ from schemas.ledger import (
     CaseRecord,
     DecisionSetAside,
     DocumentFiling,
+    DocumentService,
     EvidenceRecord,
     EvidenceRegistration,
     GrantRecord,
@@ -56,6 +59,7 @@ from schemas.ledger import (
     Penalty,
     PenaltySchedule,
     PendingTransfer,
+    ServiceRecord,
     SetAsideRecord,
     StageDetails,
     StageEntry,
@@ -132,6 +136,7 @@ class FakeChain:
     transfers: dict[str, list[TransferRecord]] = field(default_factory=dict)  # by case id
     bulletins: list[BulletinRecord] = field(default_factory=list)
     set_asides: dict[str, list[SetAsideRecord]] = field(default_factory=dict)  # by case id
+    services: dict[str, list[ServiceRecord]] = field(default_factory=dict)  # by case id
     clock: list[dt.datetime] = field(default_factory=lambda: [NOW])  # the kit's clock
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -689,6 +694,49 @@ class FakeLedger:
 
     async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]:
         return list(self.chain.set_asides.get(case_id, []))
+
+    async def record_service(self, req: DocumentService) -> Committed[ServiceRecord]:
+        # The chaincode's rules (tests/chaincode/test_service.py), as far as these tests go.
+        if self.role not in (Role.OFFICER, Role.REVIEWER):
+            raise self._deny()
+        case = self.chain.cases.get(req.case_id)
+        if case is None:
+            raise LedgerRefused(LedgerErrorCode.NOT_FOUND, "no such case", self.chain.tx())
+        if case.holder_org != self.org:
+            raise self._deny()
+        step = next((e for e in self.chain.history[req.case_id] if e.tx == req.step_tx), None)
+        if step is None:
+            raise LedgerRefused(LedgerErrorCode.NOT_FOUND, "no such step", self.chain.tx())
+        document = step.details.get("document_hash")
+        if not isinstance(document, str):
+            raise LedgerRefused(LedgerErrorCode.VALIDATION_FAILED, "no document", self.chain.tx())
+        if req.method is ServiceMethod.ELECTRONIC and req.consent_hash is None:
+            raise LedgerRefused(LedgerErrorCode.VALIDATION_FAILED, "no consent", self.chain.tx())
+        done = self.chain.services.setdefault(req.case_id, [])
+        if any(r.proof_hash == req.proof_hash for r in done):
+            raise LedgerRefused(LedgerErrorCode.CASE_CONFLICT, "recorded", self.chain.tx())
+        tx = self.chain.tx()
+        record = ServiceRecord(
+            case_id=req.case_id,
+            step_tx=step.tx,
+            step_seq=step.seq,
+            stage=step.to_stage,
+            document_hash=Digest.parse(document),
+            method=req.method,
+            served_at=ledger_time(req.served_at),
+            proof_hash=req.proof_hash,
+            consent_hash=req.consent_hash,
+            org=self.org,
+            recorded_by=f"CN={self.user}",
+            recorded_role=self.role,
+            recorded_at=ledger_time(self.chain.clock[0]),
+            recorded_tx=tx,
+        )
+        done.append(record)
+        return Committed(record, tx, 8)
+
+    async def case_services(self, case_id: str) -> list[ServiceRecord]:
+        return sorted(self.chain.services.get(case_id, []), key=lambda r: r.step_seq)
 
     async def bulletin_records(self, org: str, period: Period, since: str) -> list[BulletinRecord]:
         return [

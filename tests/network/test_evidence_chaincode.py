@@ -15,13 +15,14 @@ from netsupport import caught_up, ledger_as
 from node.consortium.network import Network
 from node.fabric import CommitError, EndorseError
 from node.ledger import LedgerRefused
-from schemas.glossary import AccessKind, Outcome, Stage, ViolationType
+from schemas.glossary import AccessKind, Outcome, ServiceMethod, Stage, ViolationType
 from schemas.hashes import Digest
 from schemas.ledger import (
     AccessRequest,
     CaseFiling,
     CaseSource,
     DecisionSetAside,
+    DocumentService,
     EvidenceRegistration,
     ExecutionResult,
     GrantRequest,
@@ -305,6 +306,18 @@ async def test_a_decision_set_aside_after_a_transfer_needs_the_holders_peer(
     ]:
         moved = await who.change_stage(case_id, stage, details)
     decision_tx = moved.tx_id
+    # The decision reached the party by post (送达), before the case moved on.
+    served = await officer.record_service(
+        DocumentService(
+            case_id=case_id,
+            step_tx=decision_tx,
+            method=ServiceMethod.POST,
+            served_at=dt.datetime.now(dt.UTC),
+            proof_hash=doc("postal delivery record"),
+        )
+    )
+    assert (served.value.stage, served.value.document_hash) == (Stage.DECISION, doc("decision"))
+    assert [s.recorded_tx for s in await officer.case_services(case_id)] == [served.tx_id]
     proposal = await officer.propose_transfer(
         TransferProposal(case_id=case_id, to_org="MarketSupervisionMSP", reason="competence")
     )

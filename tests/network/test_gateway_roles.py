@@ -205,6 +205,7 @@ async def _endpoints(d: Desk) -> list[Endpoint]:
         Endpoint("cases", "transfers", staff, 200, get(f"/cases/{case_id}/transfers")),
         # Recording one needs a decided case: tests/network/test_demo_story.py.
         Endpoint("cases", "set-asides", staff, 200, get(f"/cases/{case_id}/set-asides")),
+        Endpoint("cases", "services", staff, 200, get(f"/cases/{case_id}/services")),
         Endpoint("cases", "stage", frozenset(stage_body), 200, stage),
         Endpoint(
             "cases",

@@ -1,0 +1,104 @@
+"""The case page's service of documents (送达), fake ledger at the seam: the record with a
+served decision's time to appeal, and the holder's form through the API's call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from consolekit import file_case, sign_in
+from disclosurekit import entry, tx
+from gatewaykit import Kit, build
+from ingestkit import NOW
+
+from schemas.glossary import Stage
+from schemas.hashes import Digest
+
+CASE = "/console/cases/case-1"
+RECEIPT = b"%PDF-1.7 the service receipt, signed by the party"
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Kit:
+    kit = build(tmp_path, clock=lambda: NOW + dt.timedelta(days=1))
+    file_case(kit)
+    kit.chain.history["case-1"].append(entry("case-1", 1, Stage.DECISION, NOW))
+    return kit
+
+
+def _form(csrf: str, **changes: str) -> dict[str, str]:
+    return {
+        "csrf": csrf,
+        "step_tx": tx("case-1/1"),
+        "method": "in_person",
+        "served_at": "2026-03-02T10:30",  # Beijing time, as the browser sends it
+    } | changes
+
+
+def _receipt() -> dict[str, tuple[str, bytes, str]]:
+    return {"proof": ("receipt.pdf", RECEIPT, "application/pdf")}
+
+
+def test_an_officer_records_the_decision_served_and_the_page_shows_the_time_to_appeal(
+    kit: Kit,
+) -> None:
+    officer, csrf = sign_in(kit, "officer1")
+    page = officer.get(CASE).text
+    assert "尚无送达记录。" in page
+    assert '<option value="electronic">电子送达</option>' in page
+    resp = officer.post(f"{CASE}/services", data=_form(csrf), files=_receipt())
+    assert resp.status_code == 200, resp.text
+    [record] = kit.chain.services["case-1"]
+    assert record.proof_hash == Digest.of(RECEIPT)  # hashed here, the file not kept
+    assert record.served_at == "2026-03-02T02:30:00.000000Z"
+    assert resp.url.params["tx"] == record.recorded_tx
+    row = re.search(r'id="services">.*?</table>', resp.text, re.S)
+    assert row is not None
+    # Sixty days to apply for reconsideration, six months to sue, from the day served.
+    assert "直接送达" in row.group(0)
+    assert "申请复议至 2026-05-01 · 起诉至 2026-09-02" in row.group(0)
+
+
+def test_electronic_service_without_consent_is_refused_and_with_it_recorded(kit: Kit) -> None:
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    resp = reviewer.post(
+        f"{CASE}/services", data=_form(csrf, method="electronic"), files=_receipt()
+    )
+    assert resp.status_code == 422
+    assert kit.chain.services.get("case-1", []) == []
+    consent = {"consent": ("consent.pdf", b"%PDF-1.7 I agree to e-service", "application/pdf")}
+    resp = reviewer.post(
+        f"{CASE}/services", data=_form(csrf, method="electronic"), files=_receipt() | consent
+    )
+    assert resp.status_code == 200, resp.text
+    [record] = kit.chain.services["case-1"]
+    assert record.consent_hash == Digest.of(b"%PDF-1.7 I agree to e-service")
+
+
+@pytest.mark.parametrize("user", ["auditor1", "partner1"])
+def test_no_form_for_those_who_may_not_record_service(kit: Kit, user: str) -> None:
+    browser, csrf = sign_in(kit, user)
+    assert 'id="record-service"' not in browser.get(CASE).text
+    resp = browser.post(f"{CASE}/services", data=_form(csrf), files=_receipt())
+    assert resp.status_code == 403
+    assert kit.chain.services.get("case-1", []) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "files", "status"),
+    [
+        ({"method": "by_pigeon"}, _receipt(), 422),
+        ({"served_at": "soon"}, _receipt(), 422),
+        ({}, {}, 422),  # no proof
+        ({}, {"proof": ("receipt.txt", b"words", "text/plain")}, 415),
+    ],
+)
+def test_a_bad_form_is_refused_and_nothing_recorded(
+    kit: Kit, changes: dict[str, str], files: dict[str, tuple[str, bytes, str]], status: int
+) -> None:
+    officer, csrf = sign_in(kit, "officer1")
+    resp = officer.post(f"{CASE}/services", data=_form(csrf, **changes), files=files or None)
+    assert resp.status_code == status, resp.text
+    assert kit.chain.services.get("case-1", []) == []
