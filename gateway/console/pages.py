@@ -58,6 +58,7 @@ from gateway.routes import (
     review,
 )
 from gateway.uploads import safe_name
+from node.disclosure.timeliness import WorkCalendar, due_after
 from node.dispatch import DEPARTMENT, Area, areas_of
 from node.index.cases import CaseQuery, search_cases
 from node.index.flags import assigned_flags, feed_head
@@ -482,7 +483,7 @@ async def case_page(
             "transfers": transfers,
             "grants": grants,
             "set_asides": set_asides,
-            "services": [(x, _appeal_limits(x)) for x in served],
+            "services": [(x, _appeal_limits(x), _served_late(x, history)) for x in served],
             # Steps whose document may be served: those that bound one.
             "servable": [e for e in history if e.details.get("document_hash")],
             "can_serve": who.role in (Role.OFFICER, Role.REVIEWER) and holds,
@@ -644,6 +645,25 @@ def _appeal_limits(served: ServiceView) -> tuple[str, str] | None:
     last = calendar.monthrange(year, month)[1]
     suit = dt.date(year, month, min(day.day, last))
     return (day + dt.timedelta(days=60)).isoformat(), suit.isoformat()
+
+
+# A decision not handed over on the spot is served within seven days (行政处罚法 第六十一条),
+# which that law counts as working days (第八十五条).
+SERVICE_WORKING_DAYS = 7
+
+
+def _served_late(served: ServiceView, history: list[StageView]) -> str | None:
+    """For a decision served after its seven working days: the day it was due by (Beijing,
+    weekdays; the year's holidays are not known here, so this is indicative). None if in
+    time, or for other steps."""
+    step = next((e for e in history if e.tx == served.step_tx), None)
+    if served.stage is not Stage.DECISION or step is None:
+        return None
+    decided = parse_ledger_time(step.at).astimezone(DEADLINE_ZONE).date()
+    due = due_after(decided, DEADLINE_ZONE, SERVICE_WORKING_DAYS, WorkCalendar())
+    if parse_ledger_time(served.served_at) < due:
+        return None
+    return (due - dt.timedelta(days=1)).date().isoformat()
 
 
 @router.post("/cases/{case_id}/services")

@@ -33,7 +33,7 @@ def _form(csrf: str, **changes: str) -> dict[str, str]:
         "csrf": csrf,
         "step_tx": tx("case-1/1"),
         "method": "in_person",
-        "served_at": "2026-03-02T10:30",  # Beijing time, as the browser sends it
+        "served_at": "2026-11-23T10:30",  # Beijing time, as the browser sends it
     } | changes
 
 
@@ -52,13 +52,32 @@ def test_an_officer_records_the_decision_served_and_the_page_shows_the_time_to_a
     assert resp.status_code == 200, resp.text
     [record] = kit.chain.services["case-1"]
     assert record.proof_hash == Digest.of(RECEIPT)  # hashed here, the file not kept
-    assert record.served_at == "2026-03-02T02:30:00.000000Z"
+    assert record.served_at == "2026-11-23T02:30:00.000000Z"
     assert resp.url.params["tx"] == record.recorded_tx
     row = re.search(r'id="services">.*?</table>', resp.text, re.S)
     assert row is not None
     # Sixty days to apply for reconsideration, six months to sue, from the day served.
     assert "直接送达" in row.group(0)
-    assert "申请复议至 2026-05-01 · 起诉至 2026-09-02" in row.group(0)
+    assert "申请复议至 2027-01-22 · 起诉至 2027-05-23" in row.group(0)
+    assert "逾期送达" not in row.group(0)  # the day after the decision: in time
+
+
+def test_a_decision_served_after_seven_working_days_is_marked_late(kit: Kit) -> None:
+    # Decided Sunday 22 November (17:00 Beijing); the seventh working day after is Tuesday
+    # 1 December: served on the 2nd, it was late.
+    officer, csrf = sign_in(kit, "officer1")
+    on_time = officer.post(
+        f"{CASE}/services", data=_form(csrf, served_at="2026-12-01T23:00"), files=_receipt()
+    )
+    assert "逾期送达" not in on_time.text
+    late = {"proof": ("notice.pdf", b"%PDF-1.7 the public notice", "application/pdf")}
+    resp = officer.post(
+        f"{CASE}/services",
+        data=_form(csrf, method="public_notice", served_at="2026-12-02T09:00"),
+        files=late,
+    )
+    assert resp.status_code == 200, resp.text
+    assert re.search(r"逾期送达，应于此日前送达： 2026-12-01", resp.text)
 
 
 def test_electronic_service_without_consent_is_refused_and_with_it_recorded(kit: Kit) -> None:

@@ -221,6 +221,7 @@ WORDS: dict[str, str] = {
     "sign_and_download": "Sign and download the files to publish",
     "disclosure_more": "The first {shown} of {n} shown; the download holds them all",
     "withdrawals": "Withdrawn: decisions set aside in this period",
+    "served_late": "late: due by",
     "services": "Service on the party",
     "no_services": "No document of this case is recorded as served.",
     "service_method": "Method",

@@ -215,6 +215,7 @@ WORDS: dict[str, str] = {
     "sign_and_download": "签名并下载公示文件",
     "disclosure_more": "页面列出前 {shown} 件, 共 {n} 件; 下载的公示文件包含全部",
     "withdrawals": "撤回公示: 本期被变更、撤销、确认违法或无效的决定",
+    "served_late": "逾期送达，应于此日前送达：",
     "services": "送达",
     "no_services": "尚无送达记录。",
     "service_method": "送达方式",
