@@ -557,6 +557,23 @@ async def _spool_document(document: UploadFile | None, spool_dir: Path) -> Path 
     return path
 
 
+async def _document_hash(upload: UploadFile | None, deps: GatewayDeps, stem: str) -> str | None:
+    """The SHA-256 of an uploaded legal document (a PDF or scan, within the step documents'
+    size limit), the file itself not kept; None without one.
+
+    Raises:
+        Problem: 413 TOO_LARGE, 415 UNSUPPORTED_DOCUMENT, 422 EMPTY_FILE.
+    """
+    spooled = await _spool_document(upload, deps.spool_dir)
+    if spooled is None:
+        return None
+    try:
+        media = await run_in_threadpool(documents.describe_document, spooled, stem)
+    finally:
+        spooled.unlink(missing_ok=True)
+    return str(media.sha256)
+
+
 @router.post("/cases/{case_id}/stage")
 async def advance(
     case_id: cases.CaseId,
@@ -681,25 +698,16 @@ async def record_service(
     party (the API's call): how, when (Beijing time unless a zone is given), the proof (the
     signed receipt, a delivery record; PDF or scan, hashed here, not kept) and for
     electronic service the party's signed consent."""
-    hashes: dict[str, str] = {}
-    for name, upload in (("proof", proof), ("consent", consent)):
-        spooled = await _spool_document(upload, deps.spool_dir)
-        if spooled is None:
-            continue
-        try:
-            media = await run_in_threadpool(documents.describe_document, spooled, name)
-        finally:
-            spooled.unlink(missing_ok=True)
-        hashes[name] = str(media.sha256)
-    if "proof" not in hashes:
+    proof_hash = await _document_hash(proof, deps, "proof")
+    if proof_hash is None:
         raise Problem(422, "MISSING_PART", "choose the proof of service")
     body = _form(
         ServiceIn,
         step_tx=step_tx,
         method=method,
         served_at=served_at if served_at.tzinfo else served_at.replace(tzinfo=DEADLINE_ZONE),
-        proof_hash=hashes["proof"],
-        consent_hash=hashes.get("consent"),
+        proof_hash=proof_hash,
+        consent_hash=await _document_hash(consent, deps, "consent"),
     )
     view = await cases.record_service(case_id, body, deps, session.who)
     return _done(case_id, view.recorded_tx)
@@ -724,20 +732,16 @@ async def set_aside(
     illegal or confirmed invalid (the API's call): the document that did it (a
     reconsideration decision, a judgment, a correction decision; PDF or scan, hashed here)
     and its date, from which the three working days to withdraw the published decision run."""
-    spooled = await _spool_document(document, deps.spool_dir)
-    if spooled is None:
+    document_hash = await _document_hash(document, deps, "set-aside")
+    if document_hash is None:
         raise Problem(422, "MISSING_PART", "choose the document that set the decision aside")
-    try:
-        media = await run_in_threadpool(documents.describe_document, spooled, "set-aside")
-    finally:
-        spooled.unlink(missing_ok=True)
     body = _form(
         SetAsideIn,
         decision_tx=decision_tx,
         ground=ground,
         authority=authority,
         reason=reason,
-        document_hash=str(media.sha256),
+        document_hash=document_hash,
         set_aside_on=set_aside_on,
     )
     view = await cases.set_aside(case_id, body, deps, session.who)

@@ -7,8 +7,12 @@ import datetime as dt
 import hashlib
 import re
 
+from disclosurekit import entry
 from fastapi.testclient import TestClient
 from gatewaykit import Kit
+from ingestkit import NOW
+
+from schemas.glossary import Stage
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
@@ -41,3 +45,11 @@ def file_case(kit: Kit, case_id: str = "case-1") -> None:
     }
     resp = kit.client.post("/cases", json=doc, headers=kit.token("officer1"))
     assert resp.status_code == 201, resp.text
+
+
+def decided_case(kit: Kit) -> Kit:
+    """``kit`` with case-1 filed and decided by this department (its decision step binds a
+    document), as a ledger would hold it after the decision."""
+    file_case(kit)
+    kit.chain.history["case-1"].append(entry("case-1", 1, Stage.DECISION, NOW))
+    return kit

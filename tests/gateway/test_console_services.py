@@ -8,12 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from consolekit import file_case, sign_in
-from disclosurekit import entry, tx
+from consolekit import decided_case, sign_in
+from disclosurekit import tx
 from gatewaykit import Kit, build
 from ingestkit import NOW
 
-from schemas.glossary import Stage
 from schemas.hashes import Digest
 
 CASE = "/console/cases/case-1"
@@ -22,10 +21,7 @@ RECEIPT = b"%PDF-1.7 the service receipt, signed by the party"
 
 @pytest.fixture
 def kit(tmp_path: Path) -> Kit:
-    kit = build(tmp_path, clock=lambda: NOW + dt.timedelta(days=1))
-    file_case(kit)
-    kit.chain.history["case-1"].append(entry("case-1", 1, Stage.DECISION, NOW))
-    return kit
+    return decided_case(build(tmp_path, clock=lambda: NOW + dt.timedelta(days=1)))
 
 
 def _form(csrf: str, **changes: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from consolekit import file_case, sign_in
+from consolekit import decided_case, sign_in
 from disclosurekit import entry, tx
 from gatewaykit import Kit, build
 from ingestkit import NOW
@@ -23,10 +23,7 @@ JUDGMENT = b"%PDF-1.7 the court's judgment"
 
 @pytest.fixture
 def kit(tmp_path: Path) -> Kit:
-    kit = build(tmp_path, clock=lambda: NOW + dt.timedelta(days=1))
-    file_case(kit)
-    kit.chain.history["case-1"].append(entry("case-1", 1, Stage.DECISION, NOW))
-    return kit
+    return decided_case(build(tmp_path, clock=lambda: NOW + dt.timedelta(days=1)))
 
 
 def _form(csrf: str, **changes: str) -> dict[str, str]:
