@@ -182,28 +182,18 @@ class BlockArchive:
 
     def block(self, number: int) -> bytes | None:
         """Block ``number`` as the peer delivered it, or None if not (yet) archived."""
-        with self._read_lock:
-            row = self._reader.execute(
-                "SELECT raw FROM blocks WHERE number = ?", (number,)
-            ).fetchone()
-        return None if row is None else bytes(row[0])
+        return self._read("SELECT raw FROM blocks WHERE number = ?", number)
 
     def block_of(self, tx_id: str) -> bytes | None:
         """The block that holds transaction ``tx_id``, or None if none archived does."""
-        with self._read_lock:
-            row = self._reader.execute(
-                "SELECT b.raw FROM block_txs t JOIN blocks b ON b.number = t.number "
-                "WHERE t.tx_id = ?",
-                (tx_id,),
-            ).fetchone()
-        return None if row is None else bytes(row[0])
+        return self._read(
+            "SELECT b.raw FROM block_txs t JOIN blocks b ON b.number = t.number WHERE t.tx_id = ?",
+            tx_id,
+        )
 
-    def header_hash(self, number: int) -> bytes | None:
-        """The stored hash of block ``number``'s header (what the next block names)."""
+    def _read(self, sql: str, *params: object) -> bytes | None:
         with self._read_lock:
-            row = self._reader.execute(
-                "SELECT header_hash FROM blocks WHERE number = ?", (number,)
-            ).fetchone()
+            row = self._reader.execute(sql, params).fetchone()
         return None if row is None else bytes(row[0])
 
     def verify(self) -> list[ChainProblem]:

@@ -59,20 +59,6 @@ class WorkCalendar:
         return day.weekday() < 5 and day not in self.holidays
 
 
-def publication_due(
-    decided_at: str, zone: dt.tzinfo, working_days: int, calendar: WorkCalendar
-) -> dt.datetime:
-    """The moment a decision taken at ``decided_at`` had to be public by: the end of the
-    ``working_days``-th working day after its day, in ``zone``.
-
-    Raises:
-        ValueError: ``working_days`` outside 1..MAX_WORKING_DAYS.
-    """
-    return due_after(
-        parse_ledger_time(decided_at).astimezone(zone).date(), zone, working_days, calendar
-    )
-
-
 def due_after(
     day: dt.date, zone: dt.tzinfo, working_days: int, calendar: WorkCalendar
 ) -> dt.datetime:

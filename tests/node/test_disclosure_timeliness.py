@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from node.disclosure.timeliness import MAX_CALENDAR_DAYS, WorkCalendar, publication_due
+from node.disclosure.timeliness import MAX_CALENDAR_DAYS, WorkCalendar, due_after
+from schemas.ledger import parse_ledger_time
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 # National Day 2026 as a department would name it: 1-7 October off, Sunday 27 September and
@@ -19,7 +20,8 @@ GOLDEN_WEEK = WorkCalendar(
 
 
 def _due(decided_at: str, days: int = 7, calendar: WorkCalendar | None = None) -> dt.datetime:
-    return publication_due(decided_at, BEIJING, days, calendar or WorkCalendar())
+    day = parse_ledger_time(decided_at).astimezone(BEIJING).date()
+    return due_after(day, BEIJING, days, calendar or WorkCalendar())
 
 
 def test_the_deadline_is_the_end_of_the_nth_working_day_after_the_decisions_day() -> None:
