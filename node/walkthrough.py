@@ -285,7 +285,9 @@ async def _co_governance(gateway: GatewaySession, tag: str, say: Say) -> None:
         )
 
 
-async def _download_package(client: httpx.AsyncClient, path: str, out: Path) -> int:
+async def download_package(client: httpx.AsyncClient, path: str, out: Path) -> int:
+    """Stream the package the gateway builds at ``path`` into ``out``; the number of export
+    records it reports."""
     async with client.stream("POST", path) as resp:
         if resp.status_code != 200:
             await resp.aread()
@@ -664,6 +666,22 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
         "decision.pdf",
         decision,
     )
+    # Handed to the party on the spot (当场交付, 行政处罚法 第六十一条): the receipt they signed
+    # (送达回证) is the proof, recorded by its hash; the appeal periods run from it.
+    receipt = legal_document(
+        "送达回证", [f"案件编号:{case_id}", "送达文书:行政处罚决定书", f"受送达人:{party}"]
+    )
+    async with GatewaySession(layout, market).as_user(Role.REVIEWER) as m_reviewer_http:
+        served = await _post(
+            m_reviewer_http,
+            f"/cases/{case_id}/services",
+            {
+                "step_tx": decided.tx_id,
+                "method": "in_person",
+                "served_at": dt.datetime.now(dt.UTC).isoformat(),
+                "proof_hash": str(Digest.of(receipt)),
+            },
+        )
     await m_officer.change_stage(
         case_id, Stage.EXECUTION, StageDetails(document_hash=Digest.of(b"receipt"))
     )
@@ -680,7 +698,8 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
         )
     say(
         f"   the decision (行政处罚决定书, PDF) is in the case file: "
-        f"{filed_decision['evidence_id']}, filed by MarketSupervision's reviewer"
+        f"{filed_decision['evidence_id']}, filed by MarketSupervision's reviewer; served on "
+        f"the party {served['method']} (送达回证 {served['proof_hash'][:19]}…)"
     )
     # Any department's officer meeting the party again sees its record, by keyed subject.
     looked = await _post(
@@ -701,7 +720,7 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     say("== 8. MarketSupervision, the holder, exports the case's evidence package (with")
     say("      UrbanManagement's items, fetched from its node); it verifies offline")
     package = out_dir / f"{case_id}.tar"
-    export_records = await _download_package(
+    export_records = await download_package(
         GatewaySession(layout, market).as_user(Role.OFFICER), f"/cases/{case_id}/packages", package
     )
     # What a court pins, handed over out of band: each MSP's roots and the ordering MSPs.

@@ -91,6 +91,10 @@ class Stage(StrEnum):
     CLOSED_WITHOUT_PENALTY = "closed_without_penalty"
 
 
+# The stages whose step is a decision on the case (行政处罚决定 or 不予处罚决定): published,
+# served on the party, open to being set aside.
+DECIDING_STAGES: tuple[Stage, ...] = (Stage.DECISION, Stage.CLOSED_WITHOUT_PENALTY)
+
 STAGE_ZH: dict[Stage, str] = {
     Stage.SOURCE: "案件来源",
     Stage.PRELIMINARY_CHECK: "初查核实",

@@ -271,6 +271,18 @@ def violation_entry_keys(flag_id: str) -> str:
     return f"\x00violation_step\x00{flag_id}\x00"
 
 
+def service_keys(case_id: str) -> str:
+    """The prefix of the world-state keys of a case's services (``\x00service\x00<id>\x00
+    <step, six digits>\x00<tx id>\x00``): a package's verifier finds them by it."""
+    return f"\x00service\x00{case_id}\x00"
+
+
+def set_aside_keys(case_id: str) -> str:
+    """The prefix of the world-state keys of a case's decisions set aside (``\x00set_aside
+    \x00<id>\x00<decision tx id>\x00``): a package's verifier finds them by it."""
+    return f"\x00set_aside\x00{case_id}\x00"
+
+
 def case_state_key(case_id: str) -> str:
     """The world-state key of a case, as the chaincode writes it (a Fabric composite key,
     ``\\x00case\\x00<id>\\x00``): a package's verifier finds the case in a write set by it."""
@@ -477,6 +489,8 @@ class CaseRecord(_Record):
     # led here, and a package proves it.
     flag_id: str | None = None
     set_asides: int = 0  # decisions of this case set aside (SetAsideDecision)
+    # Documents of this case served on the party (RecordService): a package proves as many.
+    services: int = 0
 
     @property
     def closed(self) -> bool:

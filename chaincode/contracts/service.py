@@ -115,6 +115,10 @@ class ServiceContract(Contract):
             recorded_tx=ctx.tx_id,
         )
         await state.save(ctx, state.service(case.case_id, step.seq, ctx.tx_id), record)
+        # The case counts its services, so that a package proving fewer is caught (a court
+        # must see a returned post as well as the notice that followed it).
+        updated = case.model_copy(update={"updated_at": at, "services": case.services + 1})
+        await state.save(ctx, state.case(case.case_id), updated)
         emit(
             ctx,
             "DocumentServed",

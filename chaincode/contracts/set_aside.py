@@ -27,7 +27,7 @@ from chaincode import state
 from chaincode.contracts.base import actor_of, emit, not_found, now, parse
 from chaincode.contracts.cases import load_case
 from chaincode.runtime import Contract, ContractError, Stub, transaction
-from schemas.glossary import Role, Stage
+from schemas.glossary import DECIDING_STAGES, Role
 from schemas.ledger import (
     DecisionSetAside,
     LedgerErrorCode,
@@ -42,7 +42,6 @@ from schemas.ledger import (
 _AHEAD, _BEHIND = dt.timedelta(hours=14), dt.timedelta(hours=12)
 
 RECORDERS = (Role.REVIEWER, Role.ADMIN)  # legal review (法制审核) or the department's admin
-DECIDING = (Stage.DECISION, Stage.CLOSED_WITHOUT_PENALTY)
 
 
 class SetAsideContract(Contract):
@@ -64,7 +63,7 @@ class SetAsideContract(Contract):
         case = await load_case(ctx, req.case_id)
         entries = await state.load_all(ctx, "case_stage", [case.case_id], StageEntry)
         decision = next(
-            (e for e in entries if e.tx == req.decision_tx and e.to_stage in DECIDING), None
+            (e for e in entries if e.tx == req.decision_tx and e.to_stage in DECIDING_STAGES), None
         )
         if decision is None:
             raise not_found(f"decision on case {case.case_id}", req.decision_tx)

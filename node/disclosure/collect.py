@@ -31,12 +31,11 @@ from node.fabric.identity import Identity, Signer
 from node.index.cases import decided_since
 from node.index.database import IndexDatabase
 from node.index.reports import Period
-from schemas.glossary import Stage
+from schemas.glossary import DECIDING_STAGES
 from schemas.hashes import Digest
 from schemas.ledger import CaseRecord, SetAsideRecord, StageEntry, ledger_time
 
 IN_FLIGHT = 8  # ledger queries at a time: the peer serves the department's officers too
-DECIDING = (Stage.DECISION, Stage.CLOSED_WITHOUT_PENALTY)
 T = TypeVar("T")
 
 
@@ -177,7 +176,9 @@ def issue_bulletin(
 
 
 def _taken(entry: StageEntry, org: str, since: str, until: str) -> bool:
-    return entry.to_stage in DECIDING and entry.actor_org == org and since <= entry.at < until
+    return (
+        entry.to_stage in DECIDING_STAGES and entry.actor_org == org and since <= entry.at < until
+    )
 
 
 def _notice(case: CaseRecord, entry: StageEntry) -> DecisionNotice:

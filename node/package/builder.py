@@ -237,9 +237,11 @@ async def build_package(
         blocks.update(more)
         # The case as the export read it, and the transaction that wrote it (its block joins
         # the proofs), so that a verifier sees the ledger's case, not only the exporter's.
-        case, case_tx = await _case_as_exported(queries, blocks, exports, case)
+        case, case_tx, version = await _case_as_exported(queries, blocks, exports, case)
         if case_tx is not None:
             tx_ids.add(case_tx)
+        # What became of its documents: each served on the party, each decision set aside.
+        tx_ids |= await _served_and_set_aside(ledger, queries, blocks, case, version)
         # Every legal step up to the case as exported (read after the export committed, so
         # none is missing; a later one is left out), each with its block: who took it, when,
         # and the hash of its document, proven.
@@ -566,8 +568,9 @@ async def _case_as_exported(
     blocks: dict[int, BlockView],
     exports: list[AccessRecord],
     read_before: CaseRecord,
-) -> tuple[CaseRecord, str | None]:
-    """The case as the export's transactions read it, and the transaction that wrote it.
+) -> tuple[CaseRecord, str | None, tuple[int, int] | None]:
+    """The case as the export's transactions read it, the transaction that wrote it, and
+    that write's version (block, index).
 
     Deciding an item's export reads the cases it is attached to; each read carries the
     version of the case's last write (block, index), and a VALID transaction's reads were
@@ -584,15 +587,48 @@ async def _case_as_exported(
                 r.version for r in tx.reads(layout.CHAINCODE) if r.key == key and r.version
             ]
     if not versions:
-        return read_before, None
+        return read_before, None, None
     number, index = max(versions)
     if number not in blocks:
         blocks[number] = BlockView.from_bytes(await queries.block_by_number(number))
     writer = blocks[number].transaction_at(index)
     for write in writer.writes(layout.CHAINCODE):
         if write.key == key and not write.is_delete:
-            return CaseRecord.model_validate_json(write.value), writer.tx_id
-    return read_before, None
+            return CaseRecord.model_validate_json(write.value), writer.tx_id, (number, index)
+    return read_before, None, None
+
+
+async def _served_and_set_aside(
+    ledger: LedgerClient,
+    queries: LedgerQueries,
+    blocks: dict[int, BlockView],
+    case: CaseRecord,
+    version: tuple[int, int] | None,
+) -> set[str]:
+    """The transactions that served the case's documents on the party (RecordService) and
+    set its decisions aside (SetAsideDecision), up to the case as exported; their blocks
+    join ``blocks``.
+
+    Each of them wrote the case (it counts them), so those committed after ``version`` came
+    after the export read the case and are left out, as a later step is: the package proves
+    exactly as many as its case counts. Without a version (no export read the case) every
+    one is taken.
+    """
+    if not (case.services or case.set_asides):
+        return set()
+    served, set_aside = await asyncio.gather(
+        ledger.case_services(case.case_id), ledger.decision_set_asides(case.case_id)
+    )
+    wanted = {r.recorded_tx for r in served} | {r.recorded_tx for r in set_aside}
+    found = await _blocks_of(queries, wanted, blocks)
+    kept: set[str] = set()
+    for number, block in {**blocks, **found}.items():
+        for tx_id in wanted:
+            index = block.index_of(tx_id)
+            if index is not None and (version is None or (number, index) <= version):
+                kept.add(tx_id)
+    blocks.update((n, b) for n, b in found.items() if any(b.index_of(t) is not None for t in kept))
+    return kept
 
 
 def _transaction_in(blocks: dict[int, BlockView], tx_id: str) -> TransactionView | None:

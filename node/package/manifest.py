@@ -16,7 +16,9 @@ from schemas.canonical import canonical_json
 # (built before) verifies as it did, and its report says its steps are not proven.
 # /3: a case opened from an AI flag also proves the flag's co-governance loop (each step of
 # its history, from detection to the case), the reminders before enforcement among them.
-FORMAT: Final = "evidencenet-package/3"
+# /4: it also proves what became of the case's documents: each served on the party
+# (RecordService) and each decision set aside (SetAsideDecision), as many as the case counts.
+FORMAT: Final = "evidencenet-package/4"
 CHAINCODE = "evidence"  # the chaincode (namespace) whose writes and reads a package proves
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -74,7 +76,12 @@ class Item(_Model):
 
 
 class Manifest(_Model):
-    format: Literal["evidencenet-package/1", "evidencenet-package/2", "evidencenet-package/3"]
+    format: Literal[
+        "evidencenet-package/1",
+        "evidencenet-package/2",
+        "evidencenet-package/3",
+        "evidencenet-package/4",
+    ]
     channel: str
     case: dict[str, Any]
     exporter_org: str

@@ -29,15 +29,19 @@ from node.package.manifest import CHAINCODE, Item, Manifest
 from node.package.trust import ChannelTrust, signed_by
 from schemas.canonical import canonical_json
 from schemas.derivations import DerivationDescription, DerivationRecord
-from schemas.glossary import AccessKind, Outcome, ViolationStatus
+from schemas.glossary import DECIDING_STAGES, AccessKind, Outcome, ViolationStatus
 from schemas.hashes import Digest
 from schemas.ledger import (
     AccessRecord,
     CaseRecord,
     EvidenceRecord,
+    ServiceRecord,
+    SetAsideRecord,
     StageEntry,
     case_state_key,
     record_tx_id,
+    service_keys,
+    set_aside_keys,
     stage_entry_keys,
     violation_entry_keys,
 )
@@ -119,6 +123,9 @@ class Report:
     steps: list[ProvenStep] = field(default_factory=list)
     # A case opened from an AI flag: the flag's loop as the package proves it, in order.
     loop: list[ViolationEntry] = field(default_factory=list)
+    # The case's documents served on the party, and its decisions set aside, as proven.
+    services: list[ServiceRecord] = field(default_factory=list)
+    set_asides: list[SetAsideRecord] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -145,6 +152,8 @@ class Report:
             "notes": self.notes,
             "steps": [step.to_json() for step in self.steps],
             "loop": [_loop_json(e) for e in self.loop],
+            "services": [r.model_dump(mode="json") for r in self.services],
+            "set_asides": [r.model_dump(mode="json") for r in self.set_asides],
         }
 
     def render(self) -> str:
@@ -154,6 +163,8 @@ class Report:
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  step {step}" for step in self.steps]
         lines += [f"  loop {_loop_text(e)}" for e in self.loop]
+        lines += [f"  served {_service_text(r)}" for r in self.services]
+        lines += [f"  set aside {_set_aside_text(r)}" for r in self.set_asides]
         return "\n".join(lines)
 
 
@@ -176,6 +187,19 @@ def _loop_text(e: ViolationEntry) -> str:
     text = f"{e.seq}: {e.from_status or '-'} -> {e.to_status} by {e.by} ({e.role}, {e.by_org})"
     text += f" at {e.at}"
     return text + (f", reason {e.reason}" if e.reason else "")
+
+
+def _service_text(r: ServiceRecord) -> str:
+    text = f"step {r.step_seq} ({r.stage}): document {r.document_hash} {r.method} at "
+    text += f"{r.served_at}; proof {r.proof_hash}"
+    text += f"; consent {r.consent_hash}" if r.consent_hash else ""
+    return text + f"; recorded by {r.recorded_by} ({r.recorded_role}, {r.org}) at {r.recorded_at}"
+
+
+def _set_aside_text(r: SetAsideRecord) -> str:
+    text = f"decision {r.decision_tx} of {r.decided_at}: {r.ground} by {r.authority} on "
+    text += f"{r.set_aside_on.isoformat()}, {r.reason}; document {r.document_hash}"
+    return text + f"; recorded by {r.recorded_by} ({r.recorded_role}, {r.org}) at {r.recorded_at}"
 
 
 def verify_package(
@@ -326,6 +350,7 @@ class _Verification:
         self._trail_and_export(manifest)
         self._case(manifest)
         self._steps(manifest)
+        self._served_and_set_aside(manifest)
         self._loop(manifest)
         if signer_pem is not None:
             self._signer_standing(manifest, Identity(manifest.exporter_org, signer_pem), trust)
@@ -783,6 +808,79 @@ class _Verification:
                 item = None
             self.report.steps.append(ProvenStep(entry, item.evidence_id if item else None))
             self.report.count("case steps")
+
+    def _served_and_set_aside(self, manifest: Manifest) -> None:
+        """What became of the case's documents: each service on the party and each decision
+        set aside, proven by the VALID transaction that wrote its record, as many as the
+        case counts (SERVICE_NOT_PROVEN, SET_ASIDE_NOT_PROVEN), each of a step the package
+        proves and of the document that step bound (SERVICE_MALFORMED, SET_ASIDE_MALFORMED).
+        """
+        try:
+            case = CaseRecord.model_validate(manifest.case)
+        except ValidationError:
+            return  # CASE_MALFORMED is reported
+        steps = {s.entry.tx: s.entry for s in self.report.steps}
+        prefix = service_keys(case.case_id)
+        for key, served, tx in self._entries_under(prefix, ServiceRecord, "SERVICE_MALFORMED"):
+            step = steps.get(served.step_tx)
+            if (
+                served.case_id != case.case_id
+                or key != f"{prefix}{served.step_seq:06d}\x00{tx.tx_id}\x00"
+                or served.recorded_tx != tx.tx_id
+            ):
+                self.report.fail("SERVICE_MALFORMED", f"tx {tx.tx_id}", "not its own record")
+            elif step is None or (step.seq, step.to_stage) != (served.step_seq, served.stage):
+                self.report.fail(
+                    "SERVICE_MALFORMED",
+                    f"tx {tx.tx_id}",
+                    f"serves step {served.step_seq} ({served.step_tx}), not a step proven here",
+                )
+            elif step.details.get("document_hash") != str(served.document_hash):
+                self.report.fail(
+                    "SERVICE_MALFORMED",
+                    f"tx {tx.tx_id}",
+                    f"served {served.document_hash}, not the document step {step.seq} bound",
+                )
+            else:
+                self.report.services.append(served)
+        prefix = set_aside_keys(case.case_id)
+        for key, record, tx in self._entries_under(prefix, SetAsideRecord, "SET_ASIDE_MALFORMED"):
+            decision = steps.get(record.decision_tx)
+            if (
+                record.case_id != case.case_id
+                or key != f"{prefix}{record.decision_tx}\x00"
+                or record.recorded_tx != tx.tx_id
+            ):
+                self.report.fail("SET_ASIDE_MALFORMED", f"tx {tx.tx_id}", "not its own record")
+            elif decision is None or decision.to_stage not in DECIDING_STAGES:
+                self.report.fail(
+                    "SET_ASIDE_MALFORMED",
+                    f"tx {tx.tx_id}",
+                    f"sets aside {record.decision_tx}, not a decision proven here",
+                )
+            else:
+                self.report.set_asides.append(record)
+        self.report.services.sort(key=lambda r: (r.step_seq, r.recorded_at, r.recorded_tx))
+        self.report.set_asides.sort(key=lambda r: (r.decided_at, r.decision_tx))
+        if self.report.services:
+            self.report.count("documents served", len(self.report.services))
+        if self.report.set_asides:
+            self.report.count("decisions set aside", len(self.report.set_asides))
+        before = ("evidencenet-package/1", "evidencenet-package/2", "evidencenet-package/3")
+        for what, proven, counted, code in (
+            ("documents served on the party", self.report.services, case.services, "SERVICE"),
+            ("decisions set aside", self.report.set_asides, case.set_asides, "SET_ASIDE"),
+        ):
+            if len(proven) >= counted:
+                continue
+            said = f"{len(proven)} of the case's {counted} {what} are proven"
+            if manifest.format not in before:
+                self.report.fail(f"{code}_NOT_PROVEN", f"case {case.case_id}", said)
+            else:
+                self.report.notes.append(
+                    f"a package of format {manifest.format.rpartition('/')[2]} (built before "
+                    f"packages proved services and set-asides): {said}"
+                )
 
     def _entries_under(
         self, prefix: str, model: type[M], malformed: str

@@ -86,6 +86,9 @@ async def test_a_step_is_served_again_by_another_method_but_a_proof_only_once(
     ok(await submit(filed, OFFICER, "RecordService", notice))
     served = await query(filed, OFFICER, "CaseServices", "C-1")
     assert [s["method"] for s in served] == ["post", "public_notice"]
+    # The case counts them (a package must prove as many); the refused replay did not.
+    case = await query(filed, OFFICER, "GetCase", "C-1")
+    assert (case["services"], case["updated_at"]) == (2, served[-1]["recorded_at"])
 
 
 @pytest.mark.parametrize(

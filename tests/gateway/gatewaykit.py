@@ -733,6 +733,9 @@ class FakeLedger:
             recorded_tx=tx,
         )
         done.append(record)
+        self.chain.cases[req.case_id] = case.model_copy(
+            update={"services": case.services + 1, "updated_at": record.recorded_at}
+        )
         return Committed(record, tx, 8)
 
     async def case_services(self, case_id: str) -> list[ServiceRecord]:

@@ -26,7 +26,14 @@ from node.disclosure import SignedBulletin, verify_bulletin
 from node.ledger import LedgerRefused
 from node.ops.stack import Stack
 from node.package import verify_package
-from schemas.glossary import Period, Role, SetAsideGround, Stage, ViolationStatus
+from schemas.glossary import (
+    Period,
+    Role,
+    ServiceMethod,
+    SetAsideGround,
+    Stage,
+    ViolationStatus,
+)
 from schemas.ledger import DecisionSetAside, LedgerErrorCode, parse_ledger_time
 
 pytestmark = pytest.mark.network
@@ -111,6 +118,14 @@ async def test_the_demo_story_runs_end_to_end(
     assert set(filed) == {Stage.FILING_APPROVAL, Stage.DECISION}
     assert any("document of step 2 (filing_approval)" in note for note in report.notes)
     assert any("(decision)" in note and "reviewer" in note for note in report.notes)
+    # The decision handed to the party on the spot, proven with the receipt's hash; nothing
+    # was set aside when the package was made.
+    decided = next(s.entry for s in report.steps if s.entry.to_stage is Stage.DECISION)
+    assert [(r.step_tx, r.method, str(r.document_hash)) for r in report.services] == [
+        (decided.tx, ServiceMethod.IN_PERSON, decided.details["document_hash"])
+    ]
+    assert report.set_asides == []
+    assert any("served on the party in_person (送达回证 sha256:" in line for line in lines)
     reads = [t for t in outcome.trail if " share with " not in t]
     assert [t.split(" → ")[1] for t in reads][:2] == [
         "denied (no_grant)",
@@ -250,3 +265,17 @@ async def test_the_demo_story_runs_end_to_end(
     assert [d["decision_tx"] for d in first.json()["to_withdraw"]] == [decision_tx]
     found = latest.json()
     assert (found["complete"], found["withdrawals_listed"], found["on_time"]) == (True, 1, True)
+    # Exported again now, the case's package proves the decision set aside as well, and
+    # the court reading it sees why.
+    again_package = tmp_path / "after-set-aside.tar"
+    async with market.as_user(Role.OFFICER) as officer:
+        await walkthrough.download_package(
+            officer, f"/cases/{outcome.case_id}/packages", again_package
+        )
+    after = verify_package(again_package)
+    assert after.ok, after.render()
+    assert [(r.decision_tx, r.reason.value) for r in after.set_asides] == [
+        (decision_tx, "insufficient_evidence")
+    ]
+    assert len(after.services) == 1
+    assert "set aside decision " in after.render()

@@ -58,6 +58,19 @@ class OrdererLike(Protocol):
     def signer(self) -> _Signs: ...
 
 
+def envelope(tx_id: str, kind: int = common_pb2.ENDORSER_TRANSACTION, data: bytes = b"") -> bytes:
+    """An unsigned envelope of ``kind`` with ``tx_id`` in its channel header."""
+    channel_header = common_pb2.ChannelHeader(type=kind, channel_id="evidence", tx_id=tx_id)
+    payload = common_pb2.Payload(
+        header=common_pb2.Header(
+            channel_header=channel_header.SerializeToString(),
+            signature_header=common_pb2.SignatureHeader(nonce=b"n" * 24).SerializeToString(),
+        ),
+        data=data or tx_id.encode(),
+    )
+    return bytes(common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString())
+
+
 def block_bytes(
     number: int,
     previous_hash: bytes,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from blockkit import Member, block_bytes
+from blockkit import Member, block_bytes, envelope
 from fabric_protos.common import common_pb2, configtx_pb2, policies_pb2
 
 from node.chain import BlockArchive, BlockRefused, ChainFollower
@@ -24,18 +24,6 @@ from node.vault import KeyVault
 ORDERER = Member.of("OrdererMSP")
 NEW_ORDERER = Member.of("NewOrdererMSP")
 STRANGER = Member.of("OrdererMSP")  # the same MSP id, another CA
-
-
-def _envelope(tx_id: str, kind: int = common_pb2.ENDORSER_TRANSACTION, data: bytes = b"") -> bytes:
-    channel_header = common_pb2.ChannelHeader(type=kind, channel_id="evidence", tx_id=tx_id)
-    payload = common_pb2.Payload(
-        header=common_pb2.Header(
-            channel_header=channel_header.SerializeToString(),
-            signature_header=common_pb2.SignatureHeader(nonce=b"n" * 24).SerializeToString(),
-        ),
-        data=data or tx_id.encode(),
-    )
-    return bytes(common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString())
 
 
 def _config(orderer: Member) -> bytes:
@@ -52,8 +40,8 @@ def _config(orderer: Member) -> bytes:
         policies={"Endorsement": configtx_pb2.ConfigPolicy(policy=endorsement)}
     )
     channel = configtx_pb2.ConfigGroup(groups={"Orderer": orderers, "Application": application})
-    envelope = configtx_pb2.ConfigEnvelope(config=configtx_pb2.Config(channel_group=channel))
-    return _envelope("", common_pb2.CONFIG, envelope.SerializeToString())
+    config = configtx_pb2.ConfigEnvelope(config=configtx_pb2.Config(channel_group=channel))
+    return envelope("", common_pb2.CONFIG, config.SerializeToString())
 
 
 def _block(
@@ -71,7 +59,7 @@ def _block(
     return block_bytes(
         number,
         previous,
-        envelopes if envelopes is not None else [_envelope(t) for t in tx_ids],
+        envelopes if envelopes is not None else [envelope(t) for t in tx_ids],
         orderer=signer,
         last_config=last_config,
         data_hash=data_hash,
@@ -93,7 +81,7 @@ def _chain(length: int) -> list[bytes]:
 def _tampered(chain: list[bytes], number: int) -> bytes:
     """Block ``number`` with its first transaction replaced, its header left as it was."""
     block = common_pb2.Block.FromString(chain[number])
-    block.data.data[0] = _envelope("tx-forged")
+    block.data.data[0] = envelope("tx-forged")
     return bytes(block.SerializeToString())
 
 

@@ -20,7 +20,7 @@ from node.package import manifest as layout
 from node.package.manifest import DeviceClaims, Item, Member
 from node.package.verifier import hash_shares
 from schemas.hashes import Digest
-from schemas.ledger import stage_entry_keys, violation_entry_keys
+from schemas.ledger import service_keys, set_aside_keys, stage_entry_keys, violation_entry_keys
 
 
 def _manifest(**changes: object) -> Manifest:
@@ -83,7 +83,7 @@ def test_manifest_is_canonical_and_strict() -> None:
         Manifest.from_json(raw.replace(b'"blocks"', b'"extra":1,"blocks"'))
     assert _manifest(format="evidencenet-package/1").format == "evidencenet-package/1"
     with pytest.raises(ValidationError, match="format"):
-        _manifest(format="evidencenet-package/4")
+        _manifest(format="evidencenet-package/5")
     assert [m.path for m in manifest.members()] == [
         "evidence/EV-1",
         layout.TRAIL,
@@ -286,7 +286,10 @@ def _step(seq: int, tx_id: str, **changes: object) -> KVWrite:
 
 
 def _check_steps(
-    txs: list[TransactionView], fmt: str = layout.FORMAT, document: bool = False
+    txs: list[TransactionView],
+    fmt: str = layout.FORMAT,
+    document: bool = False,
+    **counts: int,
 ) -> verifier.Report:
     case = {
         "case_id": "CASE-1",
@@ -303,6 +306,7 @@ def _check_steps(
         "filed_tx": "tx-file",
         "updated_at": "2026-12-07T04:02:00.000000Z",
         "stage_changes": 2,
+        **counts,
     }
     manifest = _manifest(format=fmt, case=case)
     if document:  # EV-1 (the bytes b"photo") is step 2's document
@@ -315,6 +319,7 @@ def _check_steps(
     check.report = verifier.Report("p.tar")
     check.transactions = {tx.tx_id: tx for tx in txs}
     check._steps(manifest)
+    check._served_and_set_aside(manifest)
     return check.report
 
 
@@ -347,6 +352,135 @@ def test_a_step_left_out_or_not_its_own_is_named() -> None:
     bound = _step(2, "tx-2", details={"document_hash": str(Digest.of(b"other"))})
     two = _registration("ChangeStage", tx_id="tx-2", writes=(bound,))
     assert _check_steps([one, two], document=True).codes == {"DOCUMENT_NOT_FILED"}
+
+
+def _served(tx_id: str, step: int = 2, **changes: object) -> KVWrite:
+    """CASE-1's step ``step`` served on the party, as RecordService ``tx_id`` writes it."""
+    record = {
+        "case_id": "CASE-1",
+        "step_tx": f"tx-{step}",
+        "step_seq": step,
+        "stage": "decision",
+        "document_hash": str(Digest.of(b"photo")),
+        "method": "post",
+        "served_at": "2026-12-07T05:00:00.000000Z",
+        "proof_hash": str(Digest.of(tx_id.encode())),
+        "consent_hash": None,
+        "org": "UrbanManagementMSP",
+        "recorded_by": "CN=officer1",
+        "recorded_role": "officer",
+        "recorded_at": "2026-12-07T06:00:00.000000Z",
+        "recorded_tx": tx_id,
+        **changes,
+    }
+    key = f"{service_keys('CASE-1')}{step:06d}\x00{tx_id}\x00"
+    return KVWrite(key, json.dumps(record).encode(), is_delete=False)
+
+
+def _set_aside(tx_id: str, decision_tx: str = "tx-2", **changes: object) -> KVWrite:
+    """CASE-1's decision ``decision_tx`` set aside, as SetAsideDecision ``tx_id`` writes it."""
+    record = {
+        "case_id": "CASE-1",
+        "decision_tx": decision_tx,
+        "decided_at": "2026-12-07T04:02:00.000000Z",
+        "org": "UrbanManagementMSP",
+        "ground": "revoked",
+        "authority": "reconsideration",
+        "reason": "insufficient_evidence",
+        "document_hash": str(Digest.of(b"reconsideration decision")),
+        "set_aside_on": "2026-12-07",
+        "recorded_by": "CN=reviewer1",
+        "recorded_role": "reviewer",
+        "recorded_at": "2026-12-07T07:00:00.000000Z",
+        "recorded_tx": tx_id,
+        **changes,
+    }
+    key = f"{set_aside_keys('CASE-1')}{decision_tx}\x00"
+    return KVWrite(key, json.dumps(record).encode(), is_delete=False)
+
+
+def _decided(*more: TransactionView) -> list[TransactionView]:
+    """CASE-1's two steps, the second its decision, and the transactions ``more``."""
+    decision = _step(2, "tx-2", to_stage="decision")
+    return [
+        _registration("ChangeStage", tx_id="tx-1", writes=(_step(1, "tx-1"),)),
+        _registration("ChangeStage", tx_id="tx-2", writes=(decision,)),
+        *more,
+    ]
+
+
+def test_the_decision_served_twice_and_set_aside_is_proven() -> None:
+    txs = _decided(
+        _registration(
+            "RecordService", tx_id="tx-s2", writes=(_served("tx-s2", method="public_notice"),)
+        ),
+        _registration("RecordService", tx_id="tx-s1", writes=(_served("tx-s1"),)),
+        _registration("SetAsideDecision", tx_id="tx-x", writes=(_set_aside("tx-x"),)),
+    )
+    report = _check_steps(txs, services=2, set_asides=1)
+    assert report.ok, report.render()
+    assert [r.recorded_tx for r in report.services] == ["tx-s1", "tx-s2"]
+    assert [r.decision_tx for r in report.set_asides] == ["tx-2"]
+    assert report.checked == {"case steps": 2, "documents served": 2, "decisions set aside": 1}
+    text = report.render()
+    assert f"served step 2 (decision): document {Digest.of(b'photo')} post at" in text
+    assert "set aside decision tx-2 of 2026-12-07T04:02:00.000000Z: revoked by " in text
+    assert "reconsideration on 2026-12-07, insufficient_evidence" in text
+    as_json = report.to_json()
+    assert [r["method"] for r in as_json["services"]] == ["post", "public_notice"]
+    assert as_json["set_asides"][0]["reason"] == "insufficient_evidence"
+
+
+def test_a_service_or_set_aside_left_out_or_not_its_own_is_named() -> None:
+    served = _registration("RecordService", tx_id="tx-s1", writes=(_served("tx-s1"),))
+    undone = _registration("SetAsideDecision", tx_id="tx-x", writes=(_set_aside("tx-x"),))
+    # The case counts two services and a set-aside: a package proving fewer hides one.
+    left_out = _check_steps(_decided(served), services=2, set_asides=1)
+    assert left_out.codes == {"SERVICE_NOT_PROVEN", "SET_ASIDE_NOT_PROVEN"}
+    assert "1 of the case's 2 documents served on the party are proven" in left_out.render()
+    # A package built before /4 says so instead of failing.
+    old = _check_steps(_decided(), fmt="evidencenet-package/3", services=1, set_asides=1)
+    assert old.ok, old.render()
+    assert [n.split(": ")[1] for n in old.notes] == [
+        "0 of the case's 1 documents served on the party are proven",
+        "0 of the case's 1 decisions set aside are proven",
+    ]
+    # A record written by another transaction than the one it names.
+    forged = _registration("RecordService", tx_id="tx-9", writes=(_served("tx-s1"),))
+    assert _check_steps(_decided(forged), services=1).codes == {
+        "SERVICE_MALFORMED",
+        "SERVICE_NOT_PROVEN",
+    }
+    other = _registration("SetAsideDecision", tx_id="tx-9", writes=(_set_aside("tx-x"),))
+    assert _check_steps(_decided(other), set_asides=1).codes == {
+        "SET_ASIDE_MALFORMED",
+        "SET_ASIDE_NOT_PROVEN",
+    }
+    # Of a step the package does not prove, or of another document than the step bound.
+    unproven = _registration("RecordService", tx_id="tx-s3", writes=(_served("tx-s3", step=3),))
+    assert _check_steps(_decided(unproven), services=1).codes == {
+        "SERVICE_MALFORMED",
+        "SERVICE_NOT_PROVEN",
+    }
+    swapped = _served("tx-s4", document_hash=str(Digest.of(b"another decision")))
+    wrong = _registration("RecordService", tx_id="tx-s4", writes=(swapped,))
+    report = _check_steps(_decided(wrong), services=1)
+    assert report.codes == {"SERVICE_MALFORMED", "SERVICE_NOT_PROVEN"}
+    assert "not the document step 2 bound" in report.render()
+    # A set-aside of a step that decided nothing (step 1 moved the case to a check).
+    not_decision = _set_aside("tx-y", decision_tx="tx-1")
+    y = _registration("SetAsideDecision", tx_id="tx-y", writes=(not_decision,))
+    assert _check_steps(_decided(y), set_asides=1).codes == {
+        "SET_ASIDE_MALFORMED",
+        "SET_ASIDE_NOT_PROVEN",
+    }
+    # Not a record at all.
+    junk = KVWrite(f"{service_keys('CASE-1')}000002\x00tx-j\x00", b"{", False)
+    broken = _registration("RecordService", tx_id="tx-j", writes=(junk,))
+    assert _check_steps(_decided(broken, undone), services=1, set_asides=1).codes == {
+        "SERVICE_MALFORMED",
+        "SERVICE_NOT_PROVEN",
+    }
 
 
 _LOOP = ["detected", "confirmed", "reminded", "escalated", "community_reminded", "case_filed"]
