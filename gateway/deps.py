@@ -20,6 +20,7 @@ from gateway.remote import RemoteEvidence
 from gateway.tls import client_certificate
 from node.crypto.key_wrap import KeyRing
 from node.crypto.subjects import SubjectKeyer
+from node.disclosure.timeliness import WorkCalendar
 from node.dispatch import Area
 from node.doctor import ArchivedChain
 from node.fabric.identity import Identity, Signer
@@ -153,6 +154,9 @@ class GatewayDeps:
     rectification_policy: RectificationPolicy = field(default_factory=RectificationPolicy)
     # Areas (片区): which officers get which cameras' flags (GET /assignments).
     areas: tuple[Area, ...] = ()
+    # The department's working days (its configuration's [calendar]): deadlines counted in
+    # working days (a decision's service, a bulletin's publication) use it.
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
     # The officers' open feeds (GET /assignments/stream): the index follower tells
     # ``flag_changes`` of each flag it writes; how streams live, and how many per person.
     flag_changes: ChangeSignal = field(default_factory=ChangeSignal)

@@ -21,6 +21,7 @@ from node.consortium.launch import Layout
 from node.crypto.key_wrap import KeyRing
 from node.crypto.subjects import SubjectKeyer, subject_secret_path
 from node.department import NodeParts, NodePaths
+from node.disclosure.timeliness import WorkCalendar
 from node.dispatch import Area
 from node.exchange import ExchangeServer
 from node.exchange.ledger_items import LedgerOwnerItems
@@ -145,6 +146,7 @@ def department_gateway(
     claims_dir: Path | None = None,
     node_root: Path | None = None,
     areas: tuple[Area, ...] = (),
+    calendar: WorkCalendar | None = None,
     archive: BlockArchive | None = None,
 ) -> GatewayDeps:
     """``department``'s gateway over its node ``parts``; tokens live in ``work_dir``.
@@ -154,7 +156,8 @@ def department_gateway(
     are kept in ``claims_dir`` (default: the node's ``claims/``, where ``evnet package`` looks),
     redacted copies' entries in the node's ``redactions/``; the node's directory is
     ``node_root`` (default: ``<state>/nodes/<Department>``); ``areas``: which officers get
-    which cameras' flags; ``archive``: the node's copy of the channel's blocks, which
+    which cameras' flags; ``calendar``: its working days (default: Monday to Friday);
+    ``archive``: the node's copy of the channel's blocks, which
     exports read their proofs from before asking the peer.
 
     Raises:
@@ -222,6 +225,7 @@ def department_gateway(
         redactions_dir=redactions_dir,
         max_upload_bytes=max_upload_bytes,
         areas=areas,
+        calendar=calendar or WorkCalendar(),
         archive=archive,
         clock=clock,
     )

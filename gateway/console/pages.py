@@ -66,6 +66,7 @@ from node.index.reports import Period, PeriodReport
 from node.package import verify_package
 from schemas.claims import MAX_MEDIA
 from schemas.glossary import (
+    DECIDING_STAGES,
     AccessKind,
     Department,
     Procedure,
@@ -427,7 +428,6 @@ async def case_list(
 
 
 # The steps that decide a case: what may later be set aside (撤回).
-DECIDING = (Stage.DECISION, Stage.CLOSED_WITHOUT_PENALTY)
 
 
 @router.get("/cases/{case_id}")
@@ -448,7 +448,7 @@ async def case_page(
     standing = [
         e
         for e in history
-        if e.to_stage in DECIDING and e.actor_org == deps.org and e.tx not in voided
+        if e.to_stage in DECIDING_STAGES and e.actor_org == deps.org and e.tx not in voided
     ]
     reached = {case.stage} | {e.to_stage for e in history} | {e.from_stage for e in history}
     acted = {e.to_stage: e for e in history}
@@ -483,7 +483,9 @@ async def case_page(
             "transfers": transfers,
             "grants": grants,
             "set_asides": set_asides,
-            "services": [(x, _appeal_limits(x), _served_late(x, history)) for x in served],
+            "services": [
+                (x, _appeal_limits(x), _served_late(x, history, deps.calendar)) for x in served
+            ],
             # Steps whose document may be served: those that bound one.
             "servable": [e for e in history if e.details.get("document_hash")],
             "can_serve": who.role in (Role.OFFICER, Role.REVIEWER) and holds,
@@ -669,15 +671,16 @@ def _appeal_limits(served: ServiceView) -> tuple[str, str] | None:
 SERVICE_WORKING_DAYS = 7
 
 
-def _served_late(served: ServiceView, history: list[StageView]) -> str | None:
+def _served_late(
+    served: ServiceView, history: list[StageView], calendar: WorkCalendar
+) -> str | None:
     """For a decision served after its seven working days: the day it was due by (Beijing,
-    weekdays; the year's holidays are not known here, so this is indicative). None if in
-    time, or for other steps."""
+    the department's ``calendar``). None if in time, or for other steps."""
     step = next((e for e in history if e.tx == served.step_tx), None)
     if served.stage is not Stage.DECISION or step is None:
         return None
     decided = parse_ledger_time(step.at).astimezone(DEADLINE_ZONE).date()
-    due = due_after(decided, DEADLINE_ZONE, SERVICE_WORKING_DAYS, WorkCalendar())
+    due = due_after(decided, DEADLINE_ZONE, SERVICE_WORKING_DAYS, calendar)
     if parse_ledger_time(served.served_at) < due:
         return None
     return (due - dt.timedelta(days=1)).date().isoformat()

@@ -148,7 +148,8 @@ async def check(
     on the ledger: when it was published, and which of its decisions went out after their
     deadline (`deadline_working_days` after the day of the decision, 7 by default; a working
     day is Monday to Friday, less each `holiday`, plus each `workday` — the year's public
-    holidays and weekend days worked). Withdrawals of decisions set aside (撤回) are checked
+    holidays and weekend days worked; without either, the department's configured
+    calendar). Withdrawals of decisions set aside (撤回) are checked
     the same way: those the ledger holds for the period, and each due
     `withdrawal_working_days` (3) after the date of the document that set it aside (as the
     ledger's set-aside record keeps it); a listed decision set aside since the issue is named
@@ -161,7 +162,11 @@ async def check(
     bulletin's size.
     """
     try:
-        calendar = WorkCalendar(frozenset(holiday), frozenset(workday))
+        calendar = (
+            WorkCalendar(frozenset(holiday), frozenset(workday))
+            if holiday or workday
+            else deps.calendar
+        )
     except ValueError as exc:
         raise Problem(422, "INVALID_REQUEST", str(exc)) from None
     bulletin = signed.bulletin

@@ -70,6 +70,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             max_upload_bytes=runtime.max_upload_bytes,
             node_root=runtime.paths.root,
             areas=runtime.areas,
+            calendar=runtime.calendar,
             archive=archive,
             # Other departments' items: fetched from their nodes against the caller's record.
             remote=exchange_remote(layout, dep.name, parts.keyring),

@@ -24,6 +24,10 @@ the key and what is wrong.
     cameras = ["cam-jiangbei-*"] # camera-id patterns (* and ?)
     officers = ["officer1"]
 
+    [calendar]                  # the year's working days (法定节假日, 调休): deadlines the
+    holidays = [2026-10-01, 2026-10-02]  # console shows and the disclosure check counts
+    workdays = [2026-10-10]     # weekend days worked; default: Monday to Friday
+
     [[detectors]]               # optional processes started by `evnet up`
     name = "cam-group-7"
     argv = ["python", "-m", "detectors", "..."]
@@ -31,18 +35,20 @@ the key and what is wrong.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from node.consortium.config import Department
 from node.consortium.errors import ConsortiumConfigError
 from node.consortium.identities import OrgCrypto
 from node.department import NodePaths
+from node.disclosure.timeliness import MAX_CALENDAR_DAYS, WorkCalendar
 from node.dispatch import CAMERA_PATTERN, Area
 from node.index.database import sqlite_url
 
@@ -127,10 +133,33 @@ class AreaSection(_Strict):
         return Area(self.name, tuple(self.cameras), frozenset(self.officers))
 
 
+CalendarDays = Annotated[list[dt.date], Field(max_length=MAX_CALENDAR_DAYS)]
+
+
+class CalendarSection(_Strict):
+    """The department's working days: Monday to Friday, less the public holidays that
+    fall on them (法定节假日), plus the weekend days worked instead (调休). The State
+    Council publishes them each December for the next year; the department's admin adds
+    them here. Deadlines counted in working days use it."""
+
+    holidays: CalendarDays = Field(default_factory=list)
+    workdays: CalendarDays = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CalendarSection:
+        self.work_calendar()  # a day both a holiday and a working day is refused here
+        return self
+
+    def work_calendar(self) -> WorkCalendar:
+        """Raises ValueError: a day named both a holiday and a working day."""
+        return WorkCalendar(frozenset(self.holidays), frozenset(self.workdays))
+
+
 class DepartmentConfig(_Strict):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     node: NodeSection = Field(default_factory=NodeSection)
     areas: list[AreaSection] = Field(default_factory=list)
+    calendar: CalendarSection = Field(default_factory=CalendarSection)
     detectors: list[DetectorSection] = Field(default_factory=list)
 
     @field_validator("areas")
@@ -211,6 +240,7 @@ class DepartmentRuntime:
     index_url: str
     detectors: tuple[DetectorSection, ...]
     areas: tuple[Area, ...] = ()
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
     tls: bool = True
     client_certificates: str = "optional"
     exchange_port: int = 0
@@ -249,6 +279,7 @@ class DepartmentRuntime:
             index_url=config.node.index_url or sqlite_url(paths.root / "node.sqlite"),
             detectors=tuple(config.detectors),
             areas=tuple(a.area() for a in config.areas),
+            calendar=config.calendar.work_calendar(),
             tls=config.gateway.tls,
             client_certificates=config.gateway.client_certificates,
             exchange_port=config.gateway.exchange_port or dep.peer.port + EXCHANGE_PORT_OFFSET,

@@ -13,6 +13,7 @@ from disclosurekit import tx
 from gatewaykit import Kit, build
 from ingestkit import NOW
 
+from node.disclosure.timeliness import WorkCalendar
 from schemas.hashes import Digest
 
 CASE = "/console/cases/case-1"
@@ -74,6 +75,28 @@ def test_a_decision_served_after_seven_working_days_is_marked_late(kit: Kit) -> 
     )
     assert resp.status_code == 200, resp.text
     assert re.search(r"逾期送达，应于此日前送达： 2026-12-01", resp.text)
+
+
+def test_the_departments_holidays_move_the_day_a_decision_was_due_to_be_served(
+    tmp_path: Path,
+) -> None:
+    # The same decision, with Monday 30 November a holiday in the department's calendar:
+    # the seventh working day is Wednesday 2 December, so the 2nd is in time, the 3rd late.
+    holiday = WorkCalendar(frozenset({dt.date(2026, 11, 30)}))
+    kit = decided_case(build(tmp_path, clock=lambda: NOW + dt.timedelta(days=11), calendar=holiday))
+    officer, csrf = sign_in(kit, "officer1")
+    in_time = officer.post(
+        f"{CASE}/services", data=_form(csrf, served_at="2026-12-02T09:00"), files=_receipt()
+    )
+    assert in_time.status_code == 200, in_time.text
+    assert "逾期送达" not in in_time.text
+    late = {"proof": ("notice.pdf", b"%PDF-1.7 the public notice", "application/pdf")}
+    resp = officer.post(
+        f"{CASE}/services",
+        data=_form(csrf, method="public_notice", served_at="2026-12-03T09:00"),
+        files=late,
+    )
+    assert re.search(r"逾期送达，应于此日前送达： 2026-12-02", resp.text)
 
 
 def test_electronic_service_without_consent_is_refused_and_with_it_recorded(kit: Kit) -> None:

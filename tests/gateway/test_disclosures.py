@@ -16,6 +16,7 @@ from ingestkit import make_ca
 from node.disclosure import Outcome, SignedBulletin, verify_bulletin
 from node.disclosure import collect as collect_module
 from node.disclosure.bulletin import MAX_BYTES
+from node.disclosure.timeliness import WorkCalendar
 from node.ledger import LedgerRefused
 from node.package.anchors import TrustAnchors
 from schemas.glossary import Stage
@@ -294,6 +295,23 @@ def test_the_deadline_follows_the_callers_calendar(
     assert resp.status_code == 200, resp.text
     assert [x["case_id"] for x in resp.json()["late"]] == late
     assert resp.json()["on_time"] is not late
+
+
+def test_without_a_calendar_in_the_request_the_departments_own_counts(kit: Kit) -> None:
+    kit.clock[0] = FRIDAY_13_NOON
+    doc = _published(kit)
+    assert [x["case_id"] for x in _check(kit, doc).json()["late"]] == ["C-1"]
+    # The department's configured holiday on Thursday the 5th: C-1 was in time.
+    kit.deps.calendar = WorkCalendar(frozenset({dt.date(2026, 11, 5)}))
+    assert _check(kit, doc).json()["late"] == []
+    # A calendar the auditor gives stands instead of the department's.
+    resp = kit.client.post(
+        "/disclosures/check",
+        params={"workday": "2026-11-07"},
+        json=doc,
+        headers=kit.token("auditor1"),
+    )
+    assert [x["case_id"] for x in resp.json()["late"]] == ["C-1", "C-2"]
 
 
 def test_a_bulletin_never_recorded_is_not_on_time_and_a_reissue_is_counted(kit: Kit) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -183,6 +184,51 @@ officers = ["officer1"]
 )
 def test_a_bad_area_is_named(tmp_path: Path, text: str, said: str) -> None:
     assert said in _error(tmp_path, text)
+
+
+def test_the_calendar_gives_the_year_s_holidays_and_weekend_days_worked(
+    tmp_path: Path,
+) -> None:
+    # National Day 2026: 1-7 October off (the weekdays among them holidays), Saturday the
+    # 10th worked instead.
+    _write(
+        tmp_path,
+        "[calendar]\nholidays = [2026-10-01, 2026-10-02, 2026-10-05, 2026-10-06, 2026-10-07]"
+        "\nworkdays = [2026-10-10]\n",
+    )
+    calendar = department_runtime(tmp_path, URBAN).calendar
+    assert not calendar.is_working(dt.date(2026, 10, 5))  # a Monday, a holiday
+    assert calendar.is_working(dt.date(2026, 10, 10))  # a Saturday, worked
+    assert not calendar.is_working(dt.date(2026, 10, 11))  # the Sunday after
+    assert calendar.is_working(dt.date(2026, 10, 8))
+    # Without a section: Monday to Friday.
+    _write(tmp_path, "")
+    default = department_runtime(tmp_path, URBAN).calendar
+    assert default.is_working(dt.date(2026, 10, 5))
+    assert not default.is_working(dt.date(2026, 10, 10))
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "[calendar]\nholidays = [2026-10-01]\nworkdays = [2026-10-01]\n",
+            "calendar: 2026-10-01 is named both a holiday and a working day",
+        ),
+        (
+            '[calendar]\nholidays = ["1 October"]\n',
+            "calendar.holidays.0: Input should be a valid date",
+        ),
+        ("[calendar]\nholidays = 2026-10-01\n", "calendar.holidays: Input should be a valid list"),
+        (
+            "[calendar]\nholidays = [" + ", ".join(["2026-10-01"] * 367) + "]\n",
+            "calendar.holidays: List should have at most 366 items",
+        ),
+        ("[calendar]\nholiday = [2026-10-01]\n", "calendar.holiday: unknown key"),
+    ],
+)
+def test_a_bad_calendar_is_named(tmp_path: Path, text: str, said: str) -> None:
+    assert _error(tmp_path, text).startswith(said)
 
 
 def test_the_demo_gives_its_officer_the_camera_s_area_once(tmp_path: Path) -> None:
