@@ -22,7 +22,7 @@ from node.crypto.key_wrap import KeyRing
 from node.crypto.subjects import SubjectKeyer
 from node.disclosure.timeliness import WorkCalendar
 from node.dispatch import Area
-from node.doctor import ArchivedChain
+from node.doctor import ArchivedChain, PeerChain
 from node.fabric.identity import Identity, Signer
 from node.index import IndexDatabase
 from node.index.changes import ChangeSignal
@@ -165,6 +165,9 @@ class GatewayDeps:
     # The node's copy of the channel's blocks (node.chain): exports read their proofs from
     # it; the integrity report re-checks it. None: the node keeps none.
     archive: ArchivedChain | None = None
+    # The peer's own chain, read as a person (not through ``archive``): the integrity
+    # report compares the archive with it. None: not compared.
+    peer_chain_for: Callable[[str], PeerChain] | None = None
     max_upload_bytes: int = 1 << 30
     max_claims_bytes: int = 256 * 1024
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))

@@ -227,5 +227,8 @@ def department_gateway(
         areas=areas,
         calendar=calendar or WorkCalendar(),
         archive=archive,
+        peer_chain_for=lambda user: LedgerQueries(
+            clients(user).contract.gateway, clients(user).contract.channel
+        ),
         clock=clock,
     )

@@ -16,7 +16,8 @@ from typing import Protocol
 from sqlalchemy import select
 
 from node.crypto.sealing import sealed_size
-from node.fabric.blocks import ChainProblem
+from node.fabric.blocks import BlockView, ChainProblem
+from node.fabric.ledger import ChainInfo
 from node.index import IndexDatabase
 from node.index.schema import EvidenceRow, JournalRow
 from node.ledger import LedgerClient, LedgerRefused
@@ -55,7 +56,8 @@ class ClientLedgerView:
 @dataclass(frozen=True)
 class Problem:
     kind: str  # BLOB_MISSING, BLOB_TRUNCATED, BLOB_ALTERED, KEY_MISSING, INDEX_WITHOUT_LEDGER,
-    # INDEX_MISMATCH, LEDGER_WITHOUT_INDEX, UNREFERENCED_BLOB, PENDING_INGEST, ARCHIVE_BROKEN
+    # INDEX_MISMATCH, LEDGER_WITHOUT_INDEX, UNREFERENCED_BLOB, PENDING_INGEST, ARCHIVE_BROKEN,
+    # ARCHIVE_AHEAD_OF_PEER, ARCHIVE_DIVERGES
     subject: str  # evidence id or blob digest
     detail: str
 
@@ -111,6 +113,52 @@ class ArchivedChain(Protocol):
     (node.chain.BlockArchive)."""
 
     def verify(self) -> list[ChainProblem]: ...
+    @property
+    def height(self) -> int: ...
+    def block(self, number: int) -> bytes | None: ...
+
+
+class PeerChain(Protocol):
+    """The peer's own chain, read from the peer itself (node.fabric.LedgerQueries without
+    an archive, so that its answers are not the archive's own blocks)."""
+
+    async def chain_info(self) -> ChainInfo: ...
+    async def block_by_number(self, number: int) -> bytes: ...
+
+
+async def _archive_against_peer(archive: ArchivedChain, peer: PeerChain) -> list[Problem]:
+    """The archive's last block against the peer's block of that number. Blocks link by
+    hash, so one matching header hash means the whole archived chain is the peer's up to
+    there; a mismatch means the two hold different chains (a network set up again under an
+    old archive, a peer restored from another channel's ledger)."""
+    height = archive.height
+    if height == 0:
+        return []
+    info = await peer.chain_info()
+    last = height - 1
+    if info.height < height:
+        return [
+            Problem(
+                "ARCHIVE_AHEAD_OF_PEER",
+                f"block {last}",
+                f"the node's copy holds {height} blocks, its peer {info.height}: the peer's "
+                "ledger was reset or rolled back since",
+            )
+        ]
+    ours = archive.block(last)
+    if ours is None:  # verify() names a block missing
+        return []
+    theirs = BlockView.from_bytes(await peer.block_by_number(last)).header_hash()
+    kept = BlockView.from_bytes(ours).header_hash()
+    if theirs == kept:
+        return []
+    return [
+        Problem(
+            "ARCHIVE_DIVERGES",
+            f"block {last}",
+            f"the node's copy has header hash {kept}, its peer {theirs}: not the same chain",
+        )
+    ]
 
 
 async def sweep(
@@ -121,15 +169,23 @@ async def sweep(
     index: IndexDatabase,
     ledger: LedgerView,
     archive: ArchivedChain | None = None,
+    peer: PeerChain | None = None,
 ) -> list[Problem]:
     """Every discrepancy between this department's store, vault, index and the ledger, and
-    in the node's copy of the chain (``archive``) each block that no longer checks."""
+    in the node's copy of the chain (``archive``) each block that no longer checks, and,
+    with ``peer``, whether it is still the peer's chain.
+
+    Raises:
+        LedgerQueryError, MalformedLedgerData: the peer's chain could not be read.
+    """
     problems: list[Problem] = []
     if archive is not None:
         problems += [
             Problem("ARCHIVE_BROKEN", f"block {p.block_number}", f"{p.code}: {p.message}")
             for p in archive.verify()
         ]
+        if peer is not None and not problems:
+            problems += await _archive_against_peer(archive, peer)
     with index.session() as session:
         rows = list(session.execute(select(EvidenceRow)).scalars())
         pending = list(session.execute(select(JournalRow)).scalars())

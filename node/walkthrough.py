@@ -33,6 +33,7 @@ import yaml
 from fabric_protos.common import ledger_pb2
 
 from gateway.feeds import Event, EventReader
+from node.chain import BlockArchive
 from node.consortium.clients import department_contract
 from node.consortium.config import Department
 from node.consortium.identities import ADMIN_USER, issue_user, org_crypto
@@ -40,6 +41,7 @@ from node.consortium.launch import Layout
 from node.department import NodeParts, NodePaths, open_parts
 from node.disclosure import SignedBulletin, render_page, verify_bulletin
 from node.doctor import ClientLedgerView, Problem, sweep
+from node.fabric import LedgerQueries
 from node.index.cases import DECIDED
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
@@ -756,13 +758,22 @@ async def run(layout: Layout, say: Say, workdir: Path | None = None) -> Outcome:
     for line in lines:
         say(f"   {line}")
 
-    problems = await sweep(
-        org=urban.msp_id,
-        store=u.store,
-        vault=u.vault,
-        index=u.index,
-        ledger=ClientLedgerView(owner_view),
-    )
+    # Its gateway keeps the node's copy of the chain: checked again, and against the peer.
+    chain_file = NodePaths.of(layout.state_dir, urban.name).chain
+    archive = BlockArchive(chain_file) if chain_file.exists() else None
+    try:
+        problems = await sweep(
+            org=urban.msp_id,
+            store=u.store,
+            vault=u.vault,
+            index=u.index,
+            ledger=ClientLedgerView(owner_view),
+            archive=archive,
+            peer=LedgerQueries(owner_view.contract.gateway, owner_view.contract.channel),
+        )
+    finally:
+        if archive is not None:
+            archive.close()
     say(f"   evnet doctor --org UrbanManagement: {len(problems)} problem(s)")
     async with urban_gw.as_user(Role.AUDITOR) as auditor_http:
         resp = await auditor_http.get("/reports/day")

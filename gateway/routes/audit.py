@@ -20,7 +20,7 @@ from gateway.loop_bridge import OnLoop, in_worker_thread
 from gateway.models import AccessView, TrailView
 from gateway.problems import Problem
 from gateway.spreadsheet import csv_line
-from node.doctor import sweep
+from node.doctor import PeerChain, sweep
 from node.ledger import LedgerRefused
 from schemas.glossary import Role
 from schemas.ledger import (
@@ -243,10 +243,15 @@ async def integrity(deps: Deps, who: Auditor) -> IntegrityReport:
     """This node's integrity sweep (``evnet doctor``): every blob re-hashed, every index row
     against its ledger record, every item the ledger says this department registered present
     in store, vault and index, and every block of the node's copy of the chain checked
-    again (`ARCHIVE_BROKEN`). Reports; repairs nothing. Runs off the event loop."""
+    again (`ARCHIVE_BROKEN`) and compared with the peer's own chain (`ARCHIVE_DIVERGES`,
+    `ARCHIVE_AHEAD_OF_PEER`). Reports; repairs nothing. Runs off the event loop."""
     started = deps.clock()
     # The sweep re-hashes every blob: a worker thread, its ledger calls on this loop.
-    ledger = cast(Ledger, OnLoop(ledger_of(deps, who), asyncio.get_running_loop()))
+    loop = asyncio.get_running_loop()
+    ledger = cast(Ledger, OnLoop(ledger_of(deps, who), loop))
+    peer = None
+    if deps.peer_chain_for is not None:
+        peer = cast(PeerChain, OnLoop(deps.peer_chain_for(who.user), loop))
     found = await in_worker_thread(
         sweep(
             org=deps.org,
@@ -255,6 +260,7 @@ async def integrity(deps: Deps, who: Auditor) -> IntegrityReport:
             index=deps.index,
             ledger=_LedgerView(ledger),
             archive=deps.archive,
+            peer=peer,
         )
     )
     return IntegrityReport(

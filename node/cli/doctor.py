@@ -11,6 +11,7 @@ from node.cli.network import network_from
 from node.consortium.clients import department_contract
 from node.department import NodePaths, open_parts
 from node.doctor import ClientLedgerView, sweep
+from node.fabric import LedgerQueries
 from node.ledger import LedgerClient
 from node.settings import Settings
 
@@ -39,6 +40,8 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
             index=parts.index,
             ledger=ClientLedgerView(client),
             archive=archive,
+            # Read from the peer itself, not through the archive, to compare the two.
+            peer=LedgerQueries(client.contract.gateway, client.contract.channel),
         )
         for problem in problems:
             print(problem)

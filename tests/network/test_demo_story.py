@@ -265,6 +265,12 @@ async def test_the_demo_story_runs_end_to_end(
     assert [d["decision_tx"] for d in first.json()["to_withdraw"]] == [decision_tx]
     found = latest.json()
     assert (found["complete"], found["withdrawals_listed"], found["on_time"]) == (True, 1, True)
+    # The holder's integrity report re-checks its node's copy of the chain and compares it
+    # with what its peer answers the auditor: the same chain.
+    async with market.as_user(Role.AUDITOR) as auditor:
+        integrity = await auditor.get("/audit/integrity")
+    assert integrity.status_code == 200, integrity.text
+    assert [p for p in integrity.json()["problems"] if p["kind"].startswith("ARCHIVE")] == []
     # Exported again now, the case's package proves the decision set aside as well, and
     # the court reading it sees why.
     again_package = tmp_path / "after-set-aside.tar"

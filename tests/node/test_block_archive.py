@@ -15,7 +15,7 @@ from fabric_protos.common import common_pb2, configtx_pb2, policies_pb2
 
 from node.chain import BlockArchive, BlockRefused, ChainFollower
 from node.doctor import sweep
-from node.fabric import BlockView, LedgerQueries
+from node.fabric import BlockView, ChainInfo, LedgerQueries
 from node.fabric.gateway import Gateway
 from node.index.database import open_index, sqlite_url
 from node.store import FilesystemBlobStore
@@ -414,6 +414,53 @@ async def test_the_doctor_reports_a_broken_archive(tmp_path: Path) -> None:
     )
     assert [(p.kind, p.subject) for p in problems] == [("ARCHIVE_BROKEN", "block 1")]
     assert "DATA_HASH_MISMATCH" in problems[0].detail
+
+
+class _PeerChain:
+    """A peer holding ``chain`` (its own blocks, read from it directly)."""
+
+    def __init__(self, chain: list[bytes]) -> None:
+        self.chain = chain
+
+    async def chain_info(self) -> ChainInfo:
+        last = BlockView.from_bytes(self.chain[-1])
+        return ChainInfo(len(self.chain), last.header_hash(), last.previous_hash)
+
+    async def block_by_number(self, number: int) -> bytes:
+        return self.chain[number]
+
+
+async def _doctor(tmp_path: Path, archive: BlockArchive, peer: _PeerChain) -> list[tuple[str, str]]:
+    problems = await sweep(
+        org="UrbanManagementMSP",
+        store=FilesystemBlobStore(tmp_path / "blobs", max_blob_bytes=1 << 20),
+        vault=KeyVault(tmp_path / "keys"),
+        index=open_index(sqlite_url(tmp_path / "index.sqlite")),
+        ledger=_NoEvidence(),
+        archive=archive,
+        peer=peer,
+    )
+    return [(p.kind, p.subject) for p in problems]
+
+
+async def test_the_doctor_compares_the_archive_with_its_peers_own_chain(tmp_path: Path) -> None:
+    archive, chain = _archived(tmp_path)
+    # The same chain, the peer as far (or further: the follower a block behind).
+    assert await _doctor(tmp_path, archive, _PeerChain(chain)) == []
+    longer = [*chain, _block(4, _hash(chain[3]), ["tx-4-a"])]
+    assert await _doctor(tmp_path, archive, _PeerChain(longer)) == []
+    # A network set up again under the old archive: another chain from the same genesis.
+    other = chain[:2]
+    for number in (2, 3, 4):
+        other.append(_block(number, _hash(other[-1]), [f"tx-{number}-other"]))
+    assert await _doctor(tmp_path, archive, _PeerChain(other)) == [("ARCHIVE_DIVERGES", "block 3")]
+    # The peer's ledger reset: it holds fewer blocks than the archive.
+    assert await _doctor(tmp_path, archive, _PeerChain(chain[:2])) == [
+        ("ARCHIVE_AHEAD_OF_PEER", "block 3")
+    ]
+    # An empty archive has nothing to compare.
+    empty = BlockArchive(tmp_path / "empty.sqlite")
+    assert await _doctor(tmp_path, empty, _PeerChain(other)) == []
 
 
 class _NoEvidence:
