@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from node.disclosure.bulletin import Bulletin, DecisionNotice, Withdrawal
+from node.disclosure.bulletin import FORMAT, Bulletin, DecisionNotice, Withdrawal
 from node.disclosure.collect import PeriodDisclosures
 
 E = TypeVar("E", DecisionNotice, Withdrawal)
@@ -71,7 +71,7 @@ def compare(published: Bulletin, found: PeriodDisclosures) -> Comparison:
         decisions=_departures(published.decisions, due, lambda n: n.decision_tx),
         withdrawals=_departures(
             published.withdrawals,
-            [w for w in found.withdrawals if w.set_aside_at <= issued],
+            [_as_of(published, w) for w in found.withdrawals if w.set_aside_at <= issued],
             lambda w: w.decision_tx,
         ),
         # Standing when issued, set aside since: the published entry must come down.
@@ -81,6 +81,14 @@ def compare(published: Bulletin, found: PeriodDisclosures) -> Comparison:
         after_issue=len(found.decisions) - len(decided),
         on_ledger=len(due),
     )
+
+
+def _as_of(published: Bulletin, w: Withdrawal) -> Withdrawal:
+    """``w`` as a bulletin of ``published``'s format states it: before format 3, without
+    the document's date."""
+    if published.format == FORMAT:
+        return w
+    return w.model_copy(update={"set_aside_on": None})
 
 
 def _departures(published: Sequence[E], due: Sequence[E], key: Callable[[E], str]) -> Departures[E]:

@@ -47,9 +47,12 @@ from schemas.ledger import (
     parse_ledger_time,
 )
 
-FORMAT: Final = "evidencenet-bulletin/2"
+# /2 added withdrawals; /3 gives each withdrawal the date of the document that set the
+# decision aside (the day its three working days count from).
+FORMAT: Final = "evidencenet-bulletin/3"
 FORMAT_V1: Final = "evidencenet-bulletin/1"
-FORMATS: Final = (FORMAT_V1, FORMAT)
+FORMAT_V2: Final = "evidencenet-bulletin/2"
+FORMATS: Final = (FORMAT_V1, FORMAT_V2, FORMAT)
 MAX_DECISIONS: Final = MAX_BULLETIN_DECISIONS
 MAX_BYTES: Final = 32 << 20
 TxId = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -107,13 +110,15 @@ class Withdrawal(_Model):
     document_hash: Digest
     set_aside_at: LedgerTime
     set_aside_tx: TxId
+    # That document's date, as the ledger keeps it (format 3; absent before).
+    set_aside_on: dt.date | None = None
 
 
 class Bulletin(_Model):
     """A department's decisions taken from ``since`` (inclusive) to ``until`` (exclusive),
     oldest first, as issued at ``issued_at`` (a period not over yet lists what came so far)."""
 
-    format: Literal["evidencenet-bulletin/1", "evidencenet-bulletin/2"]
+    format: Literal["evidencenet-bulletin/1", "evidencenet-bulletin/2", "evidencenet-bulletin/3"]
     channel: Annotated[str, Field(pattern=r"^[a-z][a-z0-9.\-]{0,48}$")]
     org: MspId
     period: Literal["day", "week", "month"]
@@ -153,6 +158,11 @@ class Bulletin(_Model):
             raise ValueError(f"more than {MAX_DECISIONS} decisions and withdrawals")
         withdrawn: set[str] = set()
         for w in self.withdrawals:
+            if (w.set_aside_on is None) == (self.format == FORMAT):
+                raise ValueError(
+                    f"{w.case_id}: a withdrawal of format {FORMAT} states its document's "
+                    "date (set_aside_on), and only of that format"
+                )
             if not self.since <= w.set_aside_at < self.until:
                 raise ValueError(f"{w.case_id}: withdrawn outside the period")
             if w.set_aside_at > self.issued_at:
@@ -169,11 +179,16 @@ class Bulletin(_Model):
             raise ValueError("withdrawals are not in the order they were recorded")
 
     def document(self) -> dict[str, object]:
-        """The bulletin as JSON values: a format 1 bulletin as it was signed, without the
-        withdrawals field it did not have."""
+        """The bulletin as JSON values, as its format signed it: without the withdrawals
+        field a format 1 bulletin did not have, without the document's date a format 2
+        withdrawal did not have."""
         doc: dict[str, object] = self.model_dump(mode="json")
         if self.format == FORMAT_V1:
             del doc["withdrawals"]
+        elif self.format == FORMAT_V2:
+            doc["withdrawals"] = [
+                w.model_dump(mode="json", exclude={"set_aside_on"}) for w in self.withdrawals
+            ]
         return doc
 
     def canonical_bytes(self) -> bytes:

@@ -213,4 +213,5 @@ def _withdrawal(record: SetAsideRecord) -> Withdrawal:
         document_hash=record.document_hash,
         set_aside_at=record.recorded_at,
         set_aside_tx=record.recorded_tx,
+        set_aside_on=record.set_aside_on,
     )

@@ -105,6 +105,7 @@ def _withdrawal(w: Withdrawal, local: Callable[[str], dt.datetime]) -> dict[str,
         "reason_zh": _reason_zh(w.reason),
         "reason": w.reason.replace("_", " "),
         "document": w.document_hash.hex,
+        "dated": w.set_aside_on.isoformat() if w.set_aside_on is not None else "—",
         "decision_tx": w.decision_tx,
         "tx": w.set_aside_tx,
     }

@@ -379,10 +379,10 @@ def test_a_set_aside_decision_is_withdrawn_from_the_next_bulletin(kit: Kit) -> N
     # The month's bulletin, issued again: C-1 withdrawn with its reason, no longer listed.
     again = _published(kit)
     bulletin = again["bulletin"]
-    assert bulletin["format"] == "evidencenet-bulletin/2"
+    assert bulletin["format"] == "evidencenet-bulletin/3"
     assert [d["case_id"] for d in bulletin["decisions"]] == ["C-2"]
-    assert [(w["case_id"], w["reason"]) for w in bulletin["withdrawals"]] == [
-        ("C-1", "insufficient_evidence")
+    assert [(w["case_id"], w["reason"], w["set_aside_on"]) for w in bulletin["withdrawals"]] == [
+        ("C-1", "insufficient_evidence", record["set_aside_on"])
     ]
     found = _check(kit, again).json()
     assert (found["complete"], found["withdrawals_listed"], found["to_withdraw"]) == (

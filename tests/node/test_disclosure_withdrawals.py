@@ -37,7 +37,7 @@ from node.disclosure import (
     verify_bulletin,
 )
 from node.disclosure.audit import compare
-from node.disclosure.bulletin import FORMAT, FORMAT_V1
+from node.disclosure.bulletin import FORMAT, FORMAT_V1, FORMAT_V2
 from node.disclosure.timeliness import WorkCalendar, late_withdrawals
 from node.index import IndexDatabase
 from node.index.reports import Period
@@ -116,7 +116,7 @@ async def test_a_set_aside_decision_is_withdrawn_not_listed(index: IndexDatabase
     assert found.withdrawals[0].decided_at < found.withdrawals[0].set_aside_at
 
 
-async def test_the_bulletin_of_format_2_lists_withdrawals_signs_and_renders_them(
+async def test_the_bulletin_lists_withdrawals_signs_and_renders_them(
     index: IndexDatabase, pki: Pki
 ) -> None:
     signed = _issue(pki, await _found(index))
@@ -136,6 +136,52 @@ async def test_the_bulletin_of_format_2_lists_withdrawals_signs_and_renders_them
     assert "重大且明显违法" in page  # the reason in words, its code beneath
     assert "grossly illegal" in page
     assert page.count("C-REVOKED") == 1  # withdrawn, not also listed as a decision
+    # Each with the date of the document that set it aside (format 3), as the ledger keeps it.
+    dated = [(w.case_id, w.set_aside_on) for w in signed.bulletin.withdrawals]
+    assert dated == [
+        ("C-LAST", (SINCE + 6 * DAY).date()),
+        ("C-REVOKED", (SINCE + 9 * DAY).date()),
+    ]
+    assert f"<td>{(SINCE + 9 * DAY).date().isoformat()}</td>" in page
+
+
+async def test_a_format_2_bulletin_still_reads_verifies_and_checks_complete(
+    index: IndexDatabase, pki: Pki
+) -> None:
+    found = await _found(index)
+    # As a format 2 issuer wrote it: withdrawals without the document's date, signed so.
+    bulletin = _issue(pki, found).bulletin
+    old = bulletin.model_copy(
+        update={
+            "format": FORMAT_V2,
+            "withdrawals": [w.model_copy(update={"set_aside_on": None}) for w in found.withdrawals],
+        }
+    )
+    doc = old.document()
+    assert all("set_aside_on" not in w for w in doc["withdrawals"])  # type: ignore[attr-defined]
+    identity, signer = pki.person("reviewer")
+    v2 = {
+        "bulletin": doc,
+        "signature": base64.b64encode(signer.sign(canonical_json(doc))).decode(),
+        "signer": identity.cert_pem.decode(),
+        "intermediates": [],
+    }
+    raw = canonical_json(v2)
+    parsed = SignedBulletin.parse(raw)
+    assert parsed.canonical_bytes() == raw
+    assert verify_bulletin(raw, pki.anchors()).ok
+    # Compared with the ledger, whose records now carry the date: still complete.
+    assert compare(parsed.bulletin, found).complete
+    assert "<td>—</td>" in render_page(parsed)
+    # A date in a format 2 withdrawal, or none in a format 3 one, is refused.
+    dated = copy.deepcopy(v2)
+    dated["bulletin"]["withdrawals"][0]["set_aside_on"] = "2026-11-07"  # type: ignore[index]
+    with pytest.raises(BulletinMalformed, match="states its document's date"):
+        SignedBulletin.parse(canonical_json(dated))
+    undated = json.loads(_issue(pki, found).canonical_bytes())
+    del undated["bulletin"]["withdrawals"][1]["set_aside_on"]
+    with pytest.raises(BulletinMalformed, match="states its document's date"):
+        SignedBulletin.parse(canonical_json(undated))
 
 
 async def test_a_format_1_bulletin_still_reads_and_verifies(index: IndexDatabase, pki: Pki) -> None:
@@ -207,14 +253,16 @@ async def test_the_audit_compares_withdrawals_and_names_what_to_withdraw(
     edited = bulletin.model_copy(
         update={
             "withdrawals": [
-                bulletin.withdrawals[0].model_copy(update={"reason": "other"}),
+                bulletin.withdrawals[0].model_copy(
+                    update={"reason": "other", "set_aside_on": (SINCE + 7 * DAY).date()}
+                ),
                 bulletin.withdrawals[1].model_copy(update={"decision_tx": "f" * 64}),
             ]
         }
     )
     comparison = compare(edited, found)
     assert [(a.published.case_id, a.fields) for a in comparison.withdrawals.altered] == [
-        ("C-LAST", ("reason",))
+        ("C-LAST", ("reason", "set_aside_on"))
     ]
     assert [w.decision_tx for w in comparison.withdrawals.unknown] == ["f" * 64]
     # A bulletin issued before C-KEPT was set aside: complete then, but it must come down.
