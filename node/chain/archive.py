@@ -41,7 +41,8 @@ class BlockRefused(Exception):
     """A block that does not continue the archived chain; nothing was stored. ``code``:
     ``MALFORMED_BLOCK``, ``NOT_NEXT`` (a gap or a block from an earlier height),
     ``DATA_HASH_MISMATCH``, ``GENESIS_HAS_PREVIOUS_HASH``, ``GENESIS_NOT_CONFIG``,
-    ``PREVIOUS_HASH_MISMATCH``, ``ORDERER_SIGNATURE_MISSING``, ``ORDERER_SIGNATURE_INVALID``."""
+    ``PREVIOUS_HASH_MISMATCH``, ``ORDERER_SIGNATURE_MISSING``, ``ORDERER_SIGNATURE_INVALID``,
+    ``CERTIFICATE_EXPIRED``, ``CERTIFICATE_REVOKED`` (no orderer certificate stood)."""
 
     def __init__(self, code: str, message: str, *, number: int | None = None) -> None:
         super().__init__(message)
@@ -202,7 +203,7 @@ class BlockArchive:
         ``MALFORMED_BLOCK``, ``NOT_CONSECUTIVE`` (a block missing), ``DATA_HASH_MISMATCH``,
         ``GENESIS_HAS_PREVIOUS_HASH``, ``PREVIOUS_HASH_MISMATCH``, ``HEADER_HASH_MISMATCH``
         (the stored hash is not the block's), ``ORDERER_SIGNATURE_MISSING``,
-        ``ORDERER_SIGNATURE_INVALID``."""
+        ``ORDERER_SIGNATURE_INVALID``, ``CERTIFICATE_EXPIRED``, ``CERTIFICATE_REVOKED``."""
         problems: list[ChainProblem] = []
         expected, previous = 0, b""
         trust: ChannelTrust | None = None
@@ -262,22 +263,34 @@ class BlockArchive:
 def _orderer_problem(block: BlockView, trust: ChannelTrust | None) -> tuple[str, str] | None:
     """Why no orderer of the channel signed ``block`` by the config ``trust`` in force, as
     (code, detail), or None if one did. The genesis block is the channel's founding
-    document: nobody signs it."""
+    document: nobody signs it.
+
+    A signature counts only if its certificate still stood when the block was signed (no
+    earlier than its newest transaction): not lapsed (``CERTIFICATE_EXPIRED``), not revoked
+    by a list in the config (``CERTIFICATE_REVOKED``), as a package's verifier judges it,
+    so that a key retired or stolen cannot extend the chain kept here."""
     if block.number == 0:
         return None
     if not block.signatures:
         return "ORDERER_SIGNATURE_MISSING", f"block {block.number} carries no orderer signature"
-    if trust is not None and any(
-        s.signer is not None
+    verified = [
+        s.signer
+        for s in block.signatures
+        if trust is not None
+        and s.signer is not None
         and s.signer.msp_id in trust.orderer_msps
         and trust.chains(s.signer)
         and signed_by(s.signer, s.signed_bytes, s.signature)
-        for s in block.signatures
-    ):
+    ]
+    if trust is None or not verified:
+        orderers = ", ".join(sorted(trust.orderer_msps)) if trust is not None else "none known"
+        return (
+            "ORDERER_SIGNATURE_INVALID",
+            f"no signature on block {block.number} verifies as one of the channel's orderers "
+            f"({orderers})",
+        )
+    standing = [trust.standing_after(signer, block.latest_time()) for signer in verified]
+    if any(problem is None for problem in standing):
         return None
-    orderers = ", ".join(sorted(trust.orderer_msps)) if trust is not None else "none known"
-    return (
-        "ORDERER_SIGNATURE_INVALID",
-        f"no signature on block {block.number} verifies as one of the channel's orderers "
-        f"({orderers})",
-    )
+    code, detail = next(p for p in standing if p is not None)
+    return code, f"block {block.number}, orderer: {detail}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from fabric_protos.common import common_pb2
 from fabric_protos.msp import msp_config_pb2
 
@@ -25,20 +26,44 @@ class Member:
 
     identity: Identity
     signer: EcdsaSigner
+    key_pem: bytes
 
     @classmethod
     def of(cls, msp_id: str) -> Member:
         pair = create_ca(f"member.{msp_id}", msp_id, CA_FROM)
-        return cls(Identity(msp_id, pair.cert_pem), EcdsaSigner.from_pem(pair.key_pem))
+        return cls(
+            Identity(msp_id, pair.cert_pem), EcdsaSigner.from_pem(pair.key_pem), pair.key_pem
+        )
+
+    def revocation(self, at: dt.datetime) -> bytes:
+        """A revocation list its CA (its own key) signed, revoking its certificate at ``at``."""
+        cert = x509.load_pem_x509_certificate(self.identity.cert_pem)
+        key = serialization.load_pem_private_key(self.key_pem, password=None)
+        crl = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(cert.subject)
+            .last_update(at)
+            .next_update(at + dt.timedelta(days=365))
+            .add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(cert.serial_number)
+                .revocation_date(at)
+                .build()
+            )
+            .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+        )
+        return crl.public_bytes(serialization.Encoding.PEM)
 
     def verifies(self, message: bytes, signature: bytes) -> bool:
         key = x509.load_pem_x509_certificate(self.identity.cert_pem).public_key()
         return verify_signature(key, message, signature)
 
-    def msp(self) -> bytes:
-        """Its MSP's config value, as a channel config carries it."""
+    def msp(self, revocations: tuple[bytes, ...] = ()) -> bytes:
+        """Its MSP's config value, as a channel config carries it (with ``revocations``)."""
         fabric = msp_config_pb2.FabricMSPConfig(
-            name=self.identity.msp_id, root_certs=[self.identity.cert_pem]
+            name=self.identity.msp_id,
+            root_certs=[self.identity.cert_pem],
+            revocation_list=list(revocations),
         )
         config = msp_config_pb2.MSPConfig(type=0, config=fabric.SerializeToString())
         return bytes(config.SerializeToString())
@@ -58,9 +83,17 @@ class OrdererLike(Protocol):
     def signer(self) -> _Signs: ...
 
 
-def envelope(tx_id: str, kind: int = common_pb2.ENDORSER_TRANSACTION, data: bytes = b"") -> bytes:
-    """An unsigned envelope of ``kind`` with ``tx_id`` in its channel header."""
+def envelope(
+    tx_id: str,
+    kind: int = common_pb2.ENDORSER_TRANSACTION,
+    data: bytes = b"",
+    at: dt.datetime | None = None,
+) -> bytes:
+    """An unsigned envelope of ``kind`` with ``tx_id`` (and the time ``at``) in its channel
+    header."""
     channel_header = common_pb2.ChannelHeader(type=kind, channel_id="evidence", tx_id=tx_id)
+    if at is not None:
+        channel_header.timestamp.FromDatetime(at)
     payload = common_pb2.Payload(
         header=common_pb2.Header(
             channel_header=channel_header.SerializeToString(),

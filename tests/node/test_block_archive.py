@@ -4,6 +4,7 @@ chain; refused blocks store nothing; exports read from it before asking the peer
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -22,13 +23,16 @@ from node.store import FilesystemBlobStore
 from node.vault import KeyVault
 
 ORDERER = Member.of("OrdererMSP")
+T1 = dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)  # a transaction's time, the orderer standing
 NEW_ORDERER = Member.of("NewOrdererMSP")
 STRANGER = Member.of("OrdererMSP")  # the same MSP id, another CA
 
 
-def _config(orderer: Member) -> bytes:
-    """A config transaction naming ``orderer``'s MSP as the channel's ordering org."""
-    org = configtx_pb2.ConfigGroup(values={"MSP": configtx_pb2.ConfigValue(value=orderer.msp())})
+def _config(orderer: Member, revocations: tuple[bytes, ...] = ()) -> bytes:
+    """A config transaction naming ``orderer``'s MSP (with ``revocations``) as the channel's
+    ordering org."""
+    msp = configtx_pb2.ConfigValue(value=orderer.msp(revocations))
+    org = configtx_pb2.ConfigGroup(values={"MSP": msp})
     orderers = configtx_pb2.ConfigGroup(groups={"OrdererOrg": org})
     endorsement = policies_pb2.Policy(
         type=policies_pb2.Policy.IMPLICIT_META,
@@ -219,6 +223,42 @@ def test_a_config_update_changes_whose_signatures_count_from_the_next_block(
         again.append(_resigned(after, ORDERER))
     again.append(after)
     assert again.verify() == []
+
+
+def test_an_orderer_signature_counts_only_while_its_certificate_stood(
+    tmp_path: Path,
+) -> None:
+    # The orderer's certificate runs ten years from 2026-03-01 (blockkit.CA_FROM).
+    lapsed = dt.datetime(2036, 6, 1, tzinfo=dt.UTC)
+    archive = BlockArchive(tmp_path / "chain.sqlite")
+    chain = _chain(2)
+    for raw in chain:
+        archive.append(raw)
+    late = _block(2, _hash(chain[1]), [], envelopes=[envelope("tx-late", at=lapsed)])
+    with pytest.raises(BlockRefused) as refused:
+        archive.append(late)
+    assert refused.value.code == "CERTIFICATE_EXPIRED"
+    assert archive.height == 2
+    archive.append(_block(2, _hash(chain[1]), [], envelopes=[envelope("tx-in-time", at=T1)]))
+    # Its CA revoked it on 1 June 2026 (the list in the channel's config): blocks of
+    # transactions made before still stand, one made after does not.
+    revoked = BlockArchive(tmp_path / "revoked.sqlite")
+    genesis = _block(
+        0,
+        b"",
+        [],
+        signer=None,
+        envelopes=[_config(ORDERER, (ORDERER.revocation(T1 + dt.timedelta(days=90)),))],
+    )
+    revoked.append(genesis)
+    before = _block(1, _hash(genesis), [], envelopes=[envelope("tx-before", at=T1)])
+    revoked.append(before)
+    after = [envelope("tx-after", at=T1 + dt.timedelta(days=91))]
+    with pytest.raises(BlockRefused) as refused:
+        revoked.append(_block(2, _hash(before), [], envelopes=after))
+    assert refused.value.code == "CERTIFICATE_REVOKED"
+    assert "revoked 2026-06-01" in str(refused.value)
+    assert revoked.verify() == []
 
 
 def test_a_transaction_id_seen_again_stays_with_its_first_block(archive: BlockArchive) -> None:
