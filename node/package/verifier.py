@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +66,7 @@ def _cores() -> int:
 HASH_WORKERS: Final = max(1, min(4, _cores()))
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", ServiceRecord, SetAsideRecord)  # a case's records kept beside its steps
 
 
 @dataclass(frozen=True)
@@ -820,46 +821,37 @@ class _Verification:
         except ValidationError:
             return  # CASE_MALFORMED is reported
         steps = {s.entry.tx: s.entry for s in self.report.steps}
-        prefix = service_keys(case.case_id)
-        for key, served, tx in self._entries_under(prefix, ServiceRecord, "SERVICE_MALFORMED"):
-            step = steps.get(served.step_tx)
-            if (
-                served.case_id != case.case_id
-                or key != f"{prefix}{served.step_seq:06d}\x00{tx.tx_id}\x00"
-                or served.recorded_tx != tx.tx_id
-            ):
-                self.report.fail("SERVICE_MALFORMED", f"tx {tx.tx_id}", "not its own record")
-            elif step is None or (step.seq, step.to_stage) != (served.step_seq, served.stage):
-                self.report.fail(
-                    "SERVICE_MALFORMED",
-                    f"tx {tx.tx_id}",
-                    f"serves step {served.step_seq} ({served.step_tx}), not a step proven here",
-                )
-            elif step.details.get("document_hash") != str(served.document_hash):
-                self.report.fail(
-                    "SERVICE_MALFORMED",
-                    f"tx {tx.tx_id}",
-                    f"served {served.document_hash}, not the document step {step.seq} bound",
-                )
-            else:
-                self.report.services.append(served)
-        prefix = set_aside_keys(case.case_id)
-        for key, record, tx in self._entries_under(prefix, SetAsideRecord, "SET_ASIDE_MALFORMED"):
-            decision = steps.get(record.decision_tx)
-            if (
-                record.case_id != case.case_id
-                or key != f"{prefix}{record.decision_tx}\x00"
-                or record.recorded_tx != tx.tx_id
-            ):
-                self.report.fail("SET_ASIDE_MALFORMED", f"tx {tx.tx_id}", "not its own record")
-            elif decision is None or decision.to_stage not in DECIDING_STAGES:
-                self.report.fail(
-                    "SET_ASIDE_MALFORMED",
-                    f"tx {tx.tx_id}",
-                    f"sets aside {record.decision_tx}, not a decision proven here",
-                )
-            else:
-                self.report.set_asides.append(record)
+
+        def serves_a_proven_document(r: ServiceRecord) -> str | None:
+            step = steps.get(r.step_tx)
+            if step is None or (step.seq, step.to_stage) != (r.step_seq, r.stage):
+                return f"serves step {r.step_seq} ({r.step_tx}), not a step proven here"
+            if step.details.get("document_hash") != str(r.document_hash):
+                return f"served {r.document_hash}, not the document step {step.seq} bound"
+            return None
+
+        def sets_aside_a_proven_decision(r: SetAsideRecord) -> str | None:
+            decision = steps.get(r.decision_tx)
+            if decision is None or decision.to_stage not in DECIDING_STAGES:
+                return f"sets aside {r.decision_tx}, not a decision proven here"
+            return None
+
+        self.report.services = self._records_under(
+            case.case_id,
+            service_keys(case.case_id),
+            ServiceRecord,
+            "SERVICE_MALFORMED",
+            lambda r: f"{r.step_seq:06d}\x00{r.recorded_tx}\x00",
+            serves_a_proven_document,
+        )
+        self.report.set_asides = self._records_under(
+            case.case_id,
+            set_aside_keys(case.case_id),
+            SetAsideRecord,
+            "SET_ASIDE_MALFORMED",
+            lambda r: f"{r.decision_tx}\x00",
+            sets_aside_a_proven_decision,
+        )
         self.report.services.sort(key=lambda r: (r.step_seq, r.recorded_at, r.recorded_tx))
         self.report.set_asides.sort(key=lambda r: (r.decided_at, r.decision_tx))
         if self.report.services:
@@ -881,6 +873,33 @@ class _Verification:
                     f"a package of format {manifest.format.rpartition('/')[2]} (built before "
                     f"packages proved services and set-asides): {said}"
                 )
+
+    def _records_under(
+        self,
+        case_id: str,
+        prefix: str,
+        model: type[R],
+        malformed: str,
+        key_of: Callable[[R], str],
+        problem_of: Callable[[R], str | None],
+    ) -> list[R]:
+        """Every record a VALID transaction of the package wrote under the key ``prefix``
+        of case ``case_id``: of that case, under its own key (``prefix`` + ``key_of``) and
+        written by the transaction it names, with no ``problem_of``; ``malformed`` for any
+        other."""
+        found: list[R] = []
+        for key, record, tx in self._entries_under(prefix, model, malformed):
+            if (
+                record.case_id != case_id
+                or key != prefix + key_of(record)
+                or record.recorded_tx != tx.tx_id
+            ):
+                self.report.fail(malformed, f"tx {tx.tx_id}", "not its own record")
+            elif (problem := problem_of(record)) is not None:
+                self.report.fail(malformed, f"tx {tx.tx_id}", problem)
+            else:
+                found.append(record)
+        return found
 
     def _entries_under(
         self, prefix: str, model: type[M], malformed: str

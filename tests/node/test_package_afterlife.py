@@ -5,29 +5,12 @@ and peer at the seam (the whole build on the real network: tests/network/test_de
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from blockkit import block_bytes, envelope
+from disclosurekit import case as disclosure_case
 
 from node.fabric import BlockView
 from node.package import builder
-from schemas.ledger import CaseRecord
-
-CASE: dict[str, Any] = {
-    "case_id": "C-1",
-    "violation_type": "road_occupation",
-    "subject_key": "s",
-    "subject_kind": "person",
-    "source": "camera",
-    "procedure": "general",
-    "stage": "decision",
-    "holder_org": "UrbanManagementMSP",
-    "filed_by_org": "UrbanManagementMSP",
-    "filed_by": "CN=officer1",
-    "filed_at": "2026-12-07T04:00:00.000000Z",
-    "filed_tx": "tx-file",
-    "updated_at": "2026-12-07T04:02:00.000000Z",
-}
 
 
 @dataclass
@@ -78,7 +61,7 @@ async def _proven(
         services=[_Record("tx-post"), _Record("tx-notice"), _Record("tx-later")],
         set_asides=[_Record("tx-set-aside")],
     )
-    case = CaseRecord.model_validate(CASE | counts)
+    case = disclosure_case("C-1", **counts)
     blocks = dict(known)
     kept = await builder._served_and_set_aside(
         ledger,  # type: ignore[arg-type]
@@ -112,7 +95,7 @@ async def test_a_block_already_fetched_is_not_asked_for_again() -> None:
         ledger,  # type: ignore[arg-type]
         Counting(),  # type: ignore[arg-type]
         blocks,
-        CaseRecord.model_validate(CASE | {"services": 2}),
+        disclosure_case("C-1", services=2),
         (6, 2),
     )
     assert kept == {"tx-notice", "tx-post"}
