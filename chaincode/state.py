@@ -87,6 +87,19 @@ def set_aside(case_id: str, decision_tx: str) -> str:
     return composite_key("set_aside", [case_id, decision_tx])
 
 
+def org_decision(org: str, at: str, tx_id: str) -> str:
+    """A decision ``org`` took at ``at`` (its ChangeStage transaction): an index entry
+    holding the case id, so that the decisions of a department's period are one range read
+    of the ledger itself, not of anyone's copy."""
+    return composite_key("org_decision", [org, at, tx_id])
+
+
+def org_set_aside(org: str, at: str, tx_id: str) -> str:
+    """A decision of ``org`` recorded as set aside at ``at``: an index entry holding the
+    case id, as ``org_decision``."""
+    return composite_key("org_set_aside", [org, at, tx_id])
+
+
 def step_attribute(step_seq: int) -> str:
     """A step number as keys hold it: a partial key's attribute for the step's records."""
     return _seq(step_seq)

@@ -21,7 +21,6 @@ import json
 import ssl
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,6 @@ from node.department import NodeParts, NodePaths, open_parts
 from node.disclosure import SignedBulletin, render_page, verify_bulletin
 from node.doctor import ClientLedgerView, Problem, sweep
 from node.fabric import LedgerQueries
-from node.index.cases import DECIDED
 from node.ledger import LedgerClient
 from node.ledger.bootstrap import bootstrap, load_schedule
 from node.ops.config import config_path, department_runtime
@@ -805,21 +803,10 @@ async def _publish_decisions(
 ) -> Path:
     """The holder's reviewer publishes the department's decisions of the day the case was
     decided (行政执法公示): the signed bulletin and its page, recorded on the ledger as
-    published, checked offline as anyone would. The gateway reads which cases to look at from
-    its index, a moment behind the ledger, so the reviewer first waits for the index to show
-    the decision (each bulletin issued is recorded on the ledger: none is issued early)."""
+    published, checked offline as anyone would. The gateway reads the day's decisions from
+    the ledger's own index of them, so the decision just committed is among them."""
     on = parse_ledger_time(decided_at).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
-    deadline = time.monotonic() + 30
-    decided = {s.value for s in DECIDED}
     async with gateway.as_user(Role.REVIEWER) as reviewer:
-        while True:
-            resp = await reviewer.get("/cases", params={"text": case_id})
-            if resp.status_code != 200:
-                raise RuntimeError(f"GET /cases: {resp.status_code} {resp.text[:300]}")
-            seen = [c["stage"] for c in resp.json()["cases"] if c["case_id"] == case_id]
-            if (seen and seen[0] in decided) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
         resp = await reviewer.post("/disclosures/day", params={"on": on.isoformat()})
     if resp.status_code != 200:
         raise RuntimeError(f"POST /disclosures/day: {resp.status_code} {resp.text[:300]}")

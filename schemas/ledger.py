@@ -669,3 +669,23 @@ class BulletinRecord(_Record):
     recorded_role: Role
     recorded_at: LedgerTime
     recorded_tx: str
+
+
+# The longest period a bulletin covers (a month); PeriodCases reads no longer a range.
+MAX_PERIOD_SPAN = dt.timedelta(days=31)
+
+
+class PeriodQuery(_Request):
+    """A department's period [since, until), at most a month: which of its cases a bulletin
+    of that period must account for (PeriodCases)."""
+
+    org: MspId
+    since: LedgerTime
+    until: LedgerTime
+
+    @model_validator(mode="after")
+    def _span(self) -> PeriodQuery:
+        span = parse_ledger_time(self.until) - parse_ledger_time(self.since)
+        if not dt.timedelta(0) < span <= MAX_PERIOD_SPAN:
+            raise ValueError("until must follow since by at most 31 days")
+        return self

@@ -153,6 +153,8 @@ class CasesContract(Contract):
             await state.save(
                 ctx, state.subject_violation(case.subject_key, at, ctx.tx_id), violation
             )
+            # The department's decisions by time, for its bulletins and their audit.
+            await ctx.put_state(state.org_decision(actor.org, at, ctx.tx_id), case.case_id.encode())
         if req.to_stage is Stage.ADVANCE_NOTICE and req.details.statement_deadline is not None:
             update["statement_deadline"] = ledger_time(req.details.statement_deadline)
         updated = case.model_copy(update=update)

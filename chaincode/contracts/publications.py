@@ -18,8 +18,15 @@ from typing import Any
 from chaincode import state
 from chaincode.contracts.base import actor_of, emit, now, parse
 from chaincode.runtime import Contract, ContractError, Stub, transaction
+from chaincode.runtime.keys import composite_key
 from schemas.glossary import Period, Role
-from schemas.ledger import BulletinRecord, BulletinRecording, LedgerErrorCode
+from schemas.ledger import (
+    MAX_BULLETIN_DECISIONS,
+    BulletinRecord,
+    BulletinRecording,
+    LedgerErrorCode,
+    PeriodQuery,
+)
 
 PUBLISHERS = (Role.REVIEWER, Role.ADMIN)
 # Re-issues of one period (a corrected bulletin after the index caught up) are few; the bound
@@ -101,6 +108,35 @@ class PublicationsContract(Contract):
             },
         )
         return record.model_dump(mode="json")
+
+    @transaction(read_only=True)
+    async def PeriodCases(self, ctx: Stub, request: str) -> list[str]:
+        """The cases a bulletin of ``org``'s period [since, until) must account for: those
+        in which it took a decision then, and those in which a decision of its was recorded
+        as set aside then; sorted, each once. Read from the ledger's own index of decisions
+        (ChangeStage and SetAsideDecision write it), so an auditor's check of a bulletin
+        does not rest on the department's copy. Decisions are public: any member may read.
+
+        Raises:
+            ContractError: VALIDATION_FAILED for a malformed request, a period longer than
+                a month, or more entries than a bulletin holds (MAX_BULLETIN_DECISIONS).
+        """
+        query = parse(PeriodQuery, request)
+        cases: set[str] = set()
+        entries = 0
+        for object_type in ("org_decision", "org_set_aside"):
+            start = composite_key(object_type, [query.org, query.since])
+            end = composite_key(object_type, [query.org, query.until])
+            page = await ctx.range(start, end, page_size=MAX_BULLETIN_DECISIONS + 1)
+            entries += len(page.items)
+            if entries > MAX_BULLETIN_DECISIONS:
+                raise ContractError(
+                    LedgerErrorCode.VALIDATION_FAILED,
+                    f"more than {MAX_BULLETIN_DECISIONS} decisions and withdrawals in the "
+                    "period: ask for a shorter one",
+                )
+            cases.update(value.decode() for _, value in page.items)
+        return sorted(cases)
 
     @transaction(read_only=True)
     async def BulletinRecords(

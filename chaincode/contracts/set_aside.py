@@ -102,6 +102,7 @@ class SetAsideContract(Contract):
         await state.save(ctx, violation_key, violation.model_copy(update={"set_aside": req.ground}))
         updated = case.model_copy(update={"updated_at": at, "set_asides": case.set_asides + 1})
         await state.save(ctx, state.case(case.case_id), updated)
+        await ctx.put_state(state.org_set_aside(actor.org, at, ctx.tx_id), case.case_id.encode())
         emit(
             ctx,
             "DecisionSetAside",

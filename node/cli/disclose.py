@@ -18,7 +18,7 @@ from typing import Any
 from cryptography import x509
 
 from node.cli.network import network_from
-from node.cli.report import NodeIndexUnavailable, add_period_arguments, node_index, period_of
+from node.cli.report import add_period_arguments, period_of
 from node.consortium.clients import department_contract, user_identity
 from node.crypto.pki import certificate_role
 from node.crypto.user_keys import UserKeyError
@@ -89,16 +89,12 @@ def _disclose(args: argparse.Namespace, settings: Settings) -> int:
             f"{args.user} is a {role.value if role else 'role-less identity'}; a reviewer or "
             "an admin signs a bulletin",
         )
-    try:
-        index = node_index(args, settings, department)
-    except NodeIndexUnavailable as err:
-        return _fail(err.code, str(err))
 
     def ledger() -> LedgerClient:  # inside each event loop: a connection belongs to its loop
         return LedgerClient(department_contract(layout, department, user=args.user))
 
     async def collect() -> PeriodDisclosures:
-        return await collect_disclosures(index, ledger(), department.msp_id, since, until)
+        return await collect_disclosures(ledger(), department.msp_id, since, until)
 
     async def record(recording: BulletinRecording) -> Committed[BulletinRecord]:
         return await ledger().record_bulletin(recording)

@@ -30,13 +30,13 @@ def add_parser(sub: Any) -> None:
     parser = sub.add_parser("report", help="a department's day, week or month in figures")
     parser.add_argument("--org", required=True, help="department, e.g. UrbanManagement")
     add_period_arguments(parser, Period.DAY)
+    parser.add_argument("--index-url", help="index database URL (default: the node's SQLite)")
     parser.add_argument("--csv", action="store_true", help="CSV: section,figure,value")
     parser.set_defaults(handler=_report)
 
 
 def add_period_arguments(parser: Any, default: Period) -> None:
-    """``--period``, ``--on``, ``--utc-offset`` (read by :func:`period_of`) and
-    ``--index-url`` (read by :func:`node_index`)."""
+    """``--period``, ``--on``, ``--utc-offset`` (read by :func:`period_of`)."""
     parser.add_argument(
         "--period",
         choices=[p.value for p in Period],
@@ -47,7 +47,6 @@ def add_period_arguments(parser: Any, default: Period) -> None:
     parser.add_argument(
         "--utc-offset", default=DEFAULT_UTC_OFFSET, help=f"+HH:MM ({DEFAULT_UTC_OFFSET})"
     )
-    parser.add_argument("--index-url", help="index database URL (default: the node's SQLite)")
 
 
 class NodeIndexUnavailable(Exception):

@@ -1,12 +1,13 @@
 """The decisions a department took in a period and the decisions it had set aside in it,
 read from the ledger and issued as a signed bulletin.
 
-The index says which cases may hold one (past a decision, changed since the period began:
-setting a decision aside changes its case too); the ledger says what each decision was: its
-stage entry, written by the transaction that took it, carries the penalty the on-chain
-schedule assessed, and a SetAsideDecision record says what became of it. Nothing of a notice
-comes from the index, so a stale index can leave a decision out until it catches up but never
-misstate one.
+Everything comes from the ledger. Its own index of each department's decisions by time
+(PeriodCases: written by the ChangeStage that took a decision and by the SetAsideDecision
+that set one aside) says which cases the period touches; each decision's stage entry,
+written by the transaction that took it, says what it was, with the penalty the on-chain
+schedule assessed, and a SetAsideDecision record says what became of it. No node's copy
+takes part, so the department issuing a bulletin and an auditor of any department checking
+it read the same list, and neither can leave a decision out by its own index.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from node.disclosure.bulletin import (
     Withdrawal,
 )
 from node.fabric.identity import Identity, Signer
-from node.index.cases import decided_since
-from node.index.database import IndexDatabase
 from node.index.reports import Period
 from schemas.glossary import DECIDING_STAGES
 from schemas.hashes import Digest
@@ -40,9 +39,10 @@ T = TypeVar("T")
 
 
 class DecisionLedger(Protocol):
-    """What the collection reads: a case, its stage entries and its decisions set aside
-    (LedgerClient has all three)."""
+    """What the collection reads: the period's cases, a case, its stage entries and its
+    decisions set aside (LedgerClient has all four)."""
 
+    async def period_cases(self, org: str, since: dt.datetime, until: dt.datetime) -> list[str]: ...
     async def case(self, case_id: str) -> CaseRecord: ...
     async def case_history(self, case_id: str) -> list[StageEntry]: ...
     async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]: ...
@@ -81,7 +81,6 @@ class DecisionUnreadable(Exception):
 
 
 async def collect_disclosures(
-    index: IndexDatabase,
     ledger: DecisionLedger,
     org: str,
     since: dt.datetime,
@@ -94,7 +93,7 @@ async def collect_disclosures(
         DecisionUnreadable: a decision entry without its penalty.
         LedgerRefused, GatewayError: a ledger read failed (nothing is partial).
     """
-    case_ids = await asyncio.to_thread(decided_since, index, since)
+    case_ids = await ledger.period_cases(org, since, until)
     gate = asyncio.Semaphore(IN_FLIGHT)
     first, end = ledger_time(since), ledger_time(until)
 

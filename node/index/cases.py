@@ -168,22 +168,3 @@ def stage_ages(index: IndexDatabase, now: dt.datetime, limits: dict[Stage, int])
             days = (now - middle).total_seconds() / 86400
             out.append(StageAge(stage.value, n, round(days, 1), over, limit))
     return out
-
-
-DECIDED = (Stage.DECISION, Stage.EXECUTION, *map(Stage, CLOSED))
-
-
-def decided_since(index: IndexDatabase, since: dt.datetime) -> list[str]:
-    """Cases past a decision (or closed without penalty) whose last change came at or after
-    ``since``: every case decided since then is among them, since a decision is a change."""
-    with index.session() as s:
-        return list(
-            s.scalars(
-                select(CaseRow.case_id)
-                .where(
-                    CaseRow.stage.in_([d.value for d in DECIDED]),
-                    CaseRow.updated_at >= since,
-                )
-                .order_by(CaseRow.case_id)
-            )
-        )

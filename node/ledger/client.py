@@ -9,6 +9,7 @@ failures stay the Gateway client's own errors (:mod:`node.fabric.errors`).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from schemas.ledger import (
     PackageAccessRequest,
     Penalty,
     PenaltySchedule,
+    PeriodQuery,
     ServiceRecord,
     SetAsideRecord,
     StageChange,
@@ -55,6 +57,7 @@ from schemas.ledger import (
     TransferAnswer,
     TransferProposal,
     TransferRecord,
+    ledger_time,
 )
 from schemas.violations import (
     ViolationEntry,
@@ -354,6 +357,13 @@ class LedgerClient:
     async def bulletin_records(self, org: str, period: Period, since: str) -> list[BulletinRecord]:
         """What ``org`` recorded as published for its ``period`` from ``since``, oldest first."""
         return await self._many(BulletinRecord, "BulletinRecords", org, period.value, since)
+
+    async def period_cases(self, org: str, since: dt.datetime, until: dt.datetime) -> list[str]:
+        """The cases in which ``org`` took a decision in [since, until), or had one recorded
+        as set aside then: what a bulletin of that period accounts for (the ledger's own
+        index; any member may read it)."""
+        query = PeriodQuery(org=org, since=ledger_time(since), until=ledger_time(until))
+        return TypeAdapter(list[str]).validate_json(await self._evaluate("PeriodCases", query))
 
     async def set_aside_decision(
         self, req: DecisionSetAside, *, endorsing_orgs: Sequence[str] = ()

@@ -232,3 +232,48 @@ async def test_after_a_transfer_the_decider_records_it_with_the_holders_endorsem
     assert (case["holder_org"], case["set_asides"]) == (MARKET, 1)
     subject = await query(filed, OFFICER, "SubjectHistory", SUBJECT)
     assert [v["set_aside"] for v in subject] == ["revoked"]
+
+
+def _period(org: str, since: str, until: str) -> dict[str, str]:
+    return {"org": org, "since": since, "until": until}
+
+
+async def test_the_ledger_indexes_each_departments_decisions_and_set_asides_by_time(
+    filed: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PeriodCases: the cases a bulletin of a department's period accounts for, read from
+    the ledger's own index (ChangeStage and SetAsideDecision write it)."""
+    decision_tx = await decided(filed)
+    history = await query(filed, OFFICER, "CaseHistory", "C-1")
+    decided_at = next(e["at"] for e in history if e["tx"] == decision_tx)
+    month = _period(URBAN, "2026-01-01T00:00:00.000000Z", "2026-02-01T00:00:00.000000Z")
+    auditor = creator(MARKET, "auditor")  # decisions are public: any member reads them
+    assert await query(filed, auditor, "PeriodCases", month) == ["C-1"]
+    assert await query(filed, auditor, "PeriodCases", month | {"org": MARKET}) == []
+    # Until the decision's time (exclusive): not yet; from it: in.
+    before = month | {"until": decided_at}
+    assert await query(filed, auditor, "PeriodCases", before) == []
+    assert await query(filed, auditor, "PeriodCases", month | {"since": decided_at}) == ["C-1"]
+    # Its setting aside, later, brings the case into the period it was recorded in.
+    record = ok(await submit(filed, REVIEWER, "SetAsideDecision", set_aside(decision_tx)))
+    after = month | {"since": record["recorded_at"]}
+    assert await query(filed, auditor, "PeriodCases", after) == ["C-1"]
+    assert await query(filed, auditor, "PeriodCases", month) == ["C-1"]  # once
+    # More than a bulletin holds is refused.
+    monkeypatch.setattr("chaincode.contracts.publications.MAX_BULLETIN_DECISIONS", 1)
+    message = refused(await submit(filed, auditor, "PeriodCases", month), "VALIDATION_FAILED")
+    assert "shorter" in message
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        _period(URBAN, "2026-01-01T00:00:00.000000Z", "2026-02-02T00:00:00.000000Z"),  # 32 days
+        _period(URBAN, "2026-01-02T00:00:00.000000Z", "2026-01-01T00:00:00.000000Z"),
+        _period(URBAN, "2026-01-01", "2026-01-02"),
+        _period("not an org!", "2026-01-01T00:00:00.000000Z", "2026-01-02T00:00:00.000000Z"),
+        {"org": URBAN, "since": "2026-01-01T00:00:00.000000Z"},
+    ],
+)
+async def test_a_malformed_period_is_refused(filed: Harness, period: dict[str, str]) -> None:
+    refused(await submit(filed, OFFICER, "PeriodCases", period), "VALIDATION_FAILED")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from disclosurekit import period_cases
 from fastapi.testclient import TestClient
 from ingestkit import CLIP, KEYFRAME, NOW, ORG, FileLedger, claims, device, make_ca, service, signed
 
@@ -694,6 +695,9 @@ class FakeLedger:
 
     async def decision_set_asides(self, case_id: str) -> list[SetAsideRecord]:
         return list(self.chain.set_asides.get(case_id, []))
+
+    async def period_cases(self, org: str, since: dt.datetime, until: dt.datetime) -> list[str]:
+        return period_cases(self.chain.history, self.chain.set_asides, org, since, until)
 
     async def record_service(self, req: DocumentService) -> Committed[ServiceRecord]:
         # The chaincode's rules (tests/chaincode/test_service.py), as far as these tests go.

@@ -14,7 +14,14 @@ from node.fabric.identity import Identity
 from node.index.reports import Period, parse_utc_offset, period_bounds
 from node.ledger import LedgerRefused
 from node.package.anchors import TrustAnchors
-from schemas.glossary import Procedure, SetAsideAuthority, SetAsideGround, Stage, ViolationType
+from schemas.glossary import (
+    DECIDING_STAGES,
+    Procedure,
+    SetAsideAuthority,
+    SetAsideGround,
+    Stage,
+    ViolationType,
+)
 from schemas.ledger import (
     CaseRecord,
     CaseSource,
@@ -165,6 +172,35 @@ class CaseLedger:
         self.read.append(case_id)
         await self.case(case_id)
         return self.history[case_id]
+
+    async def period_cases(self, org: str, since: dt.datetime, until: dt.datetime) -> list[str]:
+        """As the chaincode's index of decisions answers (tests/chaincode/test_publications)."""
+        return period_cases(self.history, self.set_asides, org, since, until)
+
+
+def period_cases(
+    history: dict[str, list[StageEntry]],
+    set_asides: dict[str, list[SetAsideRecord]],
+    org: str,
+    since: dt.datetime,
+    until: dt.datetime,
+) -> list[str]:
+    """The cases in which ``org`` took a decision in [since, until), or had one set aside
+    then, as PeriodCases reads them from the ledger's index."""
+    first, end = ledger_time(since), ledger_time(until)
+    decided = {
+        e.case_id
+        for entries in history.values()
+        for e in entries
+        if e.to_stage in DECIDING_STAGES and e.actor_org == org and first <= e.at < end
+    }
+    undone = {
+        r.case_id
+        for records in set_asides.values()
+        for r in records
+        if r.org == org and first <= r.recorded_at < end
+    }
+    return sorted(decided | undone)
 
 
 @dataclass(frozen=True)

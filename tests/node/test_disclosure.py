@@ -92,7 +92,7 @@ async def test_a_bulletin_lists_the_decisions_this_department_took_in_the_period
     index: IndexDatabase,
 ) -> None:
     ledger = _ledger_and_index(index)
-    notices = (await collect_disclosures(index, ledger, ORG, SINCE, UNTIL)).decisions
+    notices = (await collect_disclosures(ledger, ORG, SINCE, UNTIL)).decisions
     assert [(n.case_id, n.outcome, n.amount_cents) for n in notices] == [
         ("C-FREE", Outcome.NO_PENALTY, 0),
         ("C-FINE", Outcome.PENALTY, 20_000),
@@ -104,7 +104,7 @@ async def test_a_bulletin_lists_the_decisions_this_department_took_in_the_period
     assert fine.decision_tx == tx("C-FINE/1")
     assert str(fine.document_hash) == DOCUMENT
     assert fine.legal_basis.startswith("《城市市容")
-    # The open case was never read: the index narrows, the ledger decides.
+    # The open case was never read: the ledger's index of decisions narrows.
     assert "C-OPEN" not in ledger.read
     # Nothing names the party: no subject key, no actor.
     dumped = json.dumps([n.model_dump(mode="json") for n in notices])
@@ -119,7 +119,7 @@ async def test_what_a_notice_says_comes_from_the_ledger_not_the_index(
     # The index's copy is stale (an older violation type); the ledger's case is what counts.
     stale = index_row(ledger.cases["C-FINE"]) | {"violation_type": "garbage_pile"}
     index.upsert_case(stale)
-    notices = (await collect_disclosures(index, ledger, ORG, SINCE, UNTIL)).decisions
+    notices = (await collect_disclosures(ledger, ORG, SINCE, UNTIL)).decisions
     assert {n.violation_type.value for n in notices} == {"shopfront_operation"}
 
 
@@ -129,7 +129,7 @@ async def test_a_decision_entry_without_its_penalty_stops_the_bulletin(
     ledger = _ledger_and_index(index)
     ledger.history["C-FINE"][0] = entry("C-FINE", 1, Stage.DECISION, SINCE + DAY, penalty=None)
     with pytest.raises(DecisionUnreadable, match="C-FINE"):
-        await collect_disclosures(index, ledger, ORG, SINCE, UNTIL)
+        await collect_disclosures(ledger, ORG, SINCE, UNTIL)
 
 
 async def test_more_decisions_than_a_bulletin_holds_are_refused(
@@ -138,14 +138,14 @@ async def test_more_decisions_than_a_bulletin_holds_are_refused(
     ledger = _ledger_and_index(index)
     monkeypatch.setattr(collect_module, "MAX_DECISIONS", 1)
     with pytest.raises(TooManyDecisions, match="2 decisions and 0 withdrawals"):
-        await collect_disclosures(index, ledger, ORG, SINCE, UNTIL)
+        await collect_disclosures(ledger, ORG, SINCE, UNTIL)
 
 
 async def _signed(index: IndexDatabase, pki: Pki, role: str = "reviewer") -> SignedBulletin:
     ledger = _ledger_and_index(index)
     identity, signer = pki.person(role)
     return issue_bulletin(
-        (await collect_disclosures(index, ledger, ORG, SINCE, UNTIL)).decisions,
+        (await collect_disclosures(ledger, ORG, SINCE, UNTIL)).decisions,
         channel=CHANNEL,
         signer_identity=identity,
         signer=signer,

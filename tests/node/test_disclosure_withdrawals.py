@@ -83,7 +83,7 @@ def _ledger(index: IndexDatabase) -> CaseLedger:
 
 
 async def _found(index: IndexDatabase, ledger: CaseLedger | None = None) -> PeriodDisclosures:
-    return await collect_disclosures(index, ledger or _ledger(index), ORG, SINCE, UNTIL)
+    return await collect_disclosures(ledger or _ledger(index), ORG, SINCE, UNTIL)
 
 
 def _issue(pki: Pki, found: PeriodDisclosures, now: dt.datetime = NOW) -> SignedBulletin:
