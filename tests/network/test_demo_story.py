@@ -265,6 +265,23 @@ async def test_the_demo_story_runs_end_to_end(
     assert [d["decision_tx"] for d in first.json()["to_withdraw"]] == [decision_tx]
     found = latest.json()
     assert (found["complete"], found["withdrawals_listed"], found["on_time"]) == (True, 1, True)
+    # Any department's auditor checks it the same, from the ledger alone: UrbanManagement's
+    # node neither holds nor indexes MarketSupervision's other cases.
+    urban = walkthrough.GatewaySession(
+        people.layout, people.layout.consortium.department("UrbanManagement")
+    )
+    async with urban.as_user(Role.AUDITOR) as urban_auditor:
+        across = await urban_auditor.post(
+            "/disclosures/check",
+            content=(out / "bulletin.json").read_bytes(),
+            headers={"Content-Type": "application/json"},
+        )
+    assert across.status_code == 200, across.text
+    checked_there = across.json()
+    assert checked_there["org"] == "MarketSupervisionMSP"
+    assert {k: checked_there[k] for k in ("complete", "on_ledger", "withdrawals_listed")} == {
+        k: found[k] for k in ("complete", "on_ledger", "withdrawals_listed")
+    }
     # The holder's integrity report re-checks its node's copy of the chain and compares it
     # with what its peer answers the auditor: the same chain.
     async with market.as_user(Role.AUDITOR) as auditor:
