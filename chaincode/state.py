@@ -55,7 +55,22 @@ def case_evidence(case_id: str, evidence_id: str) -> str:
 
 
 def evidence_case(evidence_id: str, case_id: str) -> str:
+    """An item's link to a case as chaincode versions before ``evidence_cases`` wrote it:
+    read only for an item that has no ``evidence_cases`` key (contracts/evidence)."""
     return composite_key("evidence_case", [evidence_id, case_id])
+
+
+def evidence_cases(evidence_id: str) -> str:
+    """Which cases hold an item: one key per item holding their ids (canonical JSON list,
+    sorted).
+
+    Read by every access decision about the item, and for an export's items in one
+    GET_STATE_MULTIPLE: a range query per item cost the export one peer round trip per item
+    (docs/BENCHMARKS.md). Written by every link of the item to a case; an item joins its
+    cases one at a time (a case is filed on it, or an officer attaches it), so the
+    read-modify-write does not collide in practice, and a case's many items each write
+    their own key."""
+    return composite_key("evidence_cases", [evidence_id])
 
 
 def stage_entry(case_id: str, seq: int) -> str:

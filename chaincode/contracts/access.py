@@ -6,6 +6,7 @@ from typing import Any
 
 from chaincode import state
 from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
+from chaincode.contracts.evidence import case_ids_of
 from chaincode.rules.access import decide
 from chaincode.runtime import Contract, ContractError, Stub, transaction
 from chaincode.runtime.keys import composite_key, partial_key_range
@@ -88,14 +89,18 @@ async def _share_record(
 
 
 async def _cases_of(
-    ctx: Stub, evidence_id: str, loaded: dict[str, CaseRecord | None]
+    ctx: Stub,
+    evidence_id: str,
+    loaded: dict[str, CaseRecord | None],
+    case_ids: list[str] | None = None,
 ) -> list[CaseRecord]:
-    """The cases an item is attached to; ``loaded`` keeps each case read once per
-    transaction (an export's items share their case)."""
-    page = await ctx.by_partial_key("evidence_case", [evidence_id])
+    """The cases an item is attached to (``case_ids``, if this transaction read them
+    already); ``loaded`` keeps each case read once per transaction (an export's items
+    share their case)."""
+    if case_ids is None:
+        (case_ids,) = await case_ids_of(ctx, [evidence_id])
     cases = []
-    for key, _ in page.items:
-        case_id = state.last_attribute(key)
+    for case_id in case_ids:
         if case_id not in loaded:
             loaded[case_id] = await state.load(ctx, state.case(case_id), CaseRecord)
         case = loaded[case_id]
@@ -279,12 +284,15 @@ class AccessContract(Contract):
         at = now(ctx)
         records = []
         loaded: dict[str, CaseRecord | None] = {}
-        # Every item's record in one read where the peer allows it.
+        # Every item's record, and then every item's cases, each in one read where the
+        # peer allows it: a read per item is a round trip to the peer per item.
         raws = await ctx.get_states([state.evidence(i) for i in req.evidence_ids])
         items = {
             i: None if raw is None else EvidenceRecord.model_validate_json(raw)
             for i, raw in zip(req.evidence_ids, raws, strict=True)
         }
+        known = [i for i, item in items.items() if item is not None]
+        item_cases = dict(zip(known, await case_ids_of(ctx, known), strict=True))
         for index, evidence_id in enumerate(req.evidence_ids):
             single = AccessRequest(
                 target=TargetKind.EVIDENCE,
@@ -293,7 +301,7 @@ class AccessContract(Contract):
                 kind=AccessKind.PACKAGE,
             )
             record_id = package_record_id(ctx.tx_id, index)
-            record = await _decide(ctx, actor, single, record_id, at, loaded, items)
+            record = await _decide(ctx, actor, single, record_id, at, loaded, items, item_cases)
             if record.outcome is not Outcome.GRANTED:
                 raise ContractError(
                     LedgerErrorCode.ACCESS_DENIED,
@@ -374,9 +382,11 @@ async def _decide(
     at: str,
     loaded: dict[str, CaseRecord | None] | None = None,
     items: dict[str, EvidenceRecord | None] | None = None,
+    item_cases: dict[str, list[str]] | None = None,
 ) -> AccessRecord:
-    """The access record of one attempt (not yet written): the rules' decision. ``loaded``
-    and ``items`` hold cases and items this transaction already read."""
+    """The access record of one attempt (not yet written): the rules' decision. ``loaded``,
+    ``items`` and ``item_cases`` hold cases, items and items' case ids this transaction
+    already read."""
     evidence: EvidenceRecord | None = None
     cases: list[CaseRecord] = []
     found = True
@@ -387,7 +397,12 @@ async def _decide(
             evidence = await state.load(ctx, state.evidence(req.target_id), EvidenceRecord)
         found = evidence is not None
         if found:
-            cases = await _cases_of(ctx, req.target_id, {} if loaded is None else loaded)
+            cases = await _cases_of(
+                ctx,
+                req.target_id,
+                {} if loaded is None else loaded,
+                None if item_cases is None else item_cases.get(req.target_id),
+            )
     else:
         case = await state.load(ctx, state.case(req.target_id), CaseRecord)
         found = case is not None

@@ -204,7 +204,7 @@ class CasesContract(Contract):
                 + f", not {req.plaintext_hash}",
             )
         record, written = await register(ctx, actor, req)
-        if await link(ctx, case.case_id, req.evidence_id) or written:
+        if await link(ctx, case.case_id, req.evidence_id, new_item=written) or written:
             emit(
                 ctx,
                 "EvidenceRegistered",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from chaincode import state
 from chaincode.contracts.base import Actor, actor_of, emit, not_found, now, parse
 from chaincode.contracts.co_governance import flags_of, guard_case_link
 from chaincode.runtime import Contract, ContractError, Stub, transaction
 from chaincode.runtime.keys import partial_key_range
+from schemas.canonical import canonical_json
 from schemas.glossary import Role
 from schemas.ledger import (
     MAX_PAGE_SIZE,
@@ -24,6 +28,7 @@ from schemas.ledger import (
 
 _REGISTRARS = {Role.OFFICER, Role.DEVICE}
 _CONTENT_FIELDS = set(EvidenceContent.model_fields)
+_CASE_IDS = TypeAdapter(list[str])
 
 
 def _record_content(record: EvidenceRecord) -> dict[str, Any]:
@@ -47,19 +52,48 @@ async def open_case_held_by(ctx: Stub, case_id: str, actor: Actor, doing: str) -
     return case
 
 
-async def link(ctx: Stub, case_id: str, evidence_id: str, *, from_flag: str | None = None) -> bool:
+async def link(
+    ctx: Stub,
+    case_id: str,
+    evidence_id: str,
+    *,
+    from_flag: str | None = None,
+    new_item: bool = False,
+) -> bool:
     """Attach an item to a case (both directions); False if it already was. Every way an
     item reaches a case passes here, so here the reminders of the flags citing it are kept
-    (EVIDENCE_UNDER_FLAG); ``from_flag`` is the flag opening this case, if any."""
+    (EVIDENCE_UNDER_FLAG); ``from_flag`` is the flag opening this case, if any;
+    ``new_item``: registered by this transaction, so in no case yet."""
     key = state.case_evidence(case_id, evidence_id)
-    # One read for both: whether it is linked already, and the flags citing it.
-    linked, flags = await ctx.get_states([key, state.evidence_flags(evidence_id)])
+    # One read for all three: whether it is linked already, the flags citing it, its cases.
+    linked, flags, cases = await ctx.get_states(
+        [key, state.evidence_flags(evidence_id), state.evidence_cases(evidence_id)]
+    )
     if linked is not None:
         return False
     await guard_case_link(ctx, evidence_id, flags_of(flags), from_flag=from_flag)
+    held = [] if new_item and cases is None else await _case_ids(ctx, evidence_id, cases)
     await ctx.put_state(key, state.INDEX_MARK)
-    await ctx.put_state(state.evidence_case(evidence_id, case_id), state.INDEX_MARK)
+    await ctx.put_state(state.evidence_cases(evidence_id), canonical_json(sorted({*held, case_id})))
     return True
+
+
+async def case_ids_of(ctx: Stub, evidence_ids: Sequence[str]) -> list[list[str]]:
+    """The ids of the cases holding each item (sorted), in one read where the peer allows it."""
+    raws = await ctx.get_states([state.evidence_cases(i) for i in evidence_ids])
+    return [await _case_ids(ctx, i, raw) for i, raw in zip(evidence_ids, raws, strict=True)]
+
+
+async def _case_ids(ctx: Stub, evidence_id: str, raw: bytes | None) -> list[str]:
+    """An item's case ids from its ``evidence_cases`` value; an item without one is in no
+    case, or was linked only by a chaincode version before it: its links are then the
+    ``evidence_case`` keys (one range read, needed only until its next link writes the
+    value)."""
+    if raw is not None:
+        return _CASE_IDS.validate_json(raw)
+    start, end = partial_key_range("evidence_case", [evidence_id])
+    page = await ctx.range(start, end)
+    return sorted(state.last_attribute(k) for k, _ in page.items)
 
 
 async def register(ctx: Stub, actor: Actor, req: EvidenceContent) -> tuple[EvidenceRecord, bool]:
@@ -105,7 +139,8 @@ class EvidenceContract(Contract):
             await open_case_held_by(ctx, req.case_id, actor, "attach evidence to this case")
         record, written = await register(ctx, actor, req)
         if req.case_id is not None:
-            written = await link(ctx, req.case_id, req.evidence_id) or written
+            linked = await link(ctx, req.case_id, req.evidence_id, new_item=written)
+            written = linked or written
         if written:
             emit(
                 ctx,

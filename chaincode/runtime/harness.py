@@ -101,6 +101,14 @@ class MemoryLedger:
     def keys_in(self, start: str, end: str) -> list[str]:
         return sorted(k for k in self.state if start <= k and (not end or k < end))
 
+    def seed(self, key: str, value: bytes | None) -> None:
+        """Set (or, with None, remove) a committed key outside any transaction: state that
+        an earlier chaincode version left, which upgrades must still read."""
+        if value is None:
+            self.state.pop(key, None)
+        else:
+            self.state[key] = _Versioned(value, next(self._commits))
+
 
 @dataclass
 class _Simulation:

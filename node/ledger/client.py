@@ -218,7 +218,7 @@ class LedgerClient:
         """
         return await self._one(DerivationRecord, "GetDerivedFrom", derived_id)
 
-    async def case_evidence(self, case_id: str, page_size: int = 100) -> list[str]:
+    async def case_evidence(self, case_id: str, page_size: int = MAX_PAGE_SIZE) -> list[str]:
         """Every evidence id of the case, following the pages."""
         return await self._ids("CaseEvidence", case_id, page_size)
 

@@ -142,8 +142,7 @@ async def build_package(
         IntegrityError, BlobNotFound, KeyNotFound: the node cannot produce an item's bytes.
     """
     ledger, queries = exporter.ledger, exporter.queries
-    case = await ledger.case(case_id)
-    ids = await ledger.case_evidence(case_id)
+    case, ids = await asyncio.gather(ledger.case(case_id), ledger.case_evidence(case_id))
     limited = _Limit(IN_FLIGHT)
     batches = [
         PackageAccessRequest(evidence_ids=ids[i : i + MAX_PACKAGE_BATCH], purpose=purpose)

@@ -334,6 +334,22 @@ async def test_a_package_batch_decides_each_item_as_a_single_request_would(
     assert all(r["grant_tx"] for r in records)
 
 
+async def test_a_package_batch_asks_the_peer_no_more_often_for_more_items(
+    items: Harness,
+) -> None:
+    """Each state call is a round trip to the peer: an export reads its items, their cases
+    and their case in a few calls, however many items (a call per item was most of a real
+    export's endorsement time, docs/BENCHMARKS.md)."""
+    many = [f"E-{n}" for n in range(10, 40)]
+    for evidence_id in many:
+        ok(await submit(items, creator(URBAN, "device"), "RegisterEvidence", evidence(evidence_id)))
+    ok(await submit(items, OFFICER, "FileCase", filing("C-2", evidence_ids=many)))
+    few = await submit(items, OFFICER, "RequestPackageAccess", export("E-1", "E-2", "E-3"))
+    more = await submit(items, OFFICER, "RequestPackageAccess", export(*many))
+    assert (len(ok(more)), len(ok(few))) == (30, 3)
+    assert more.state_calls == few.state_calls
+
+
 @pytest.mark.parametrize(
     ("who", "ids", "reason"),
     [

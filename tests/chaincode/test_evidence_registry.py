@@ -8,6 +8,7 @@ import json
 import pytest
 from ledgerkit import (
     MARKET,
+    POLICE,
     URBAN,
     bootstrap,
     creator,
@@ -19,6 +20,7 @@ from ledgerkit import (
     submit,
 )
 
+from chaincode import state
 from chaincode.runtime.harness import Harness
 
 OFFICER, DEVICE = creator(URBAN, "officer"), creator(URBAN, "device")
@@ -172,3 +174,56 @@ async def test_an_org_lists_the_items_it_registered(ledger: Harness) -> None:
     assert first["evidence_ids"] == ["E-1"]
     rest = await query(ledger, OFFICER, "OwnedEvidence", URBAN, "1", first["bookmark"])
     assert rest["evidence_ids"] == ["E-2"]
+
+
+async def test_an_item_keeps_the_ids_of_every_case_it_joins(ledger: Harness) -> None:
+    """One key per item lists its cases (sorted), so an access decision reads it once."""
+    ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence("E-1")))
+    ok(await submit(ledger, OFFICER, "FileCase", filing("C-2", evidence_ids=["E-1"])))
+    ok(await submit(ledger, OFFICER, "FileCase", filing("C-1")))
+    ok(await submit(ledger, OFFICER, "AttachEvidence", "C-1", "E-1"))
+    ok(await submit(ledger, OFFICER, "AttachEvidence", "C-1", "E-1"))  # again: nothing new
+    assert json.loads(ledger.ledger.get(state.evidence_cases("E-1")) or b"") == ["C-1", "C-2"]
+    record = ok(await submit(ledger, OFFICER, "RequestAccess", view("E-1")))
+    assert record["case_ids"] == ["C-1", "C-2"]
+
+
+async def test_links_an_earlier_chaincode_wrote_still_count(ledger: Harness) -> None:
+    """An item linked before ``evidence_cases`` existed has only ``evidence_case`` keys:
+    access decisions still see its case, and its next link keeps it."""
+    await bootstrap(ledger)
+    ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence("E-1")))
+    ok(await submit(ledger, OFFICER, "FileCase", filing("C-1", evidence_ids=["E-1"])))
+    ledger.ledger.seed(state.evidence_cases("E-1"), None)  # as the earlier version left it
+    ledger.ledger.seed(state.evidence_case("E-1", "C-1"), state.INDEX_MARK)
+    ok(await submit(ledger, OFFICER, "GrantAccess", case_grant("C-1")))
+    seen = ok(await submit(ledger, creator(POLICE, "partner"), "RequestAccess", view("E-1")))
+    assert (seen["outcome"], seen["case_ids"]) == ("granted", ["C-1"])
+    records = ok(await submit(ledger, OFFICER, "RequestPackageAccess", package("E-1")))
+    assert records[0]["case_ids"] == ["C-1"]
+    ok(await submit(ledger, OFFICER, "FileCase", filing("C-2")))
+    ok(await submit(ledger, OFFICER, "AttachEvidence", "C-2", "E-1"))
+    assert json.loads(ledger.ledger.get(state.evidence_cases("E-1")) or b"") == ["C-1", "C-2"]
+
+
+def view(evidence_id: str) -> dict[str, str]:
+    return {
+        "target": "evidence",
+        "target_id": evidence_id,
+        "purpose": "joint_enforcement",
+        "kind": "view",
+    }
+
+
+def package(*ids: str) -> dict[str, object]:
+    return {"evidence_ids": list(ids), "purpose": "evidence_package"}
+
+
+def case_grant(case_id: str) -> dict[str, object]:
+    return {
+        "target": "case",
+        "target_id": case_id,
+        "grantee_org": POLICE,
+        "purpose": "joint_enforcement",
+        "expires_at": "2026-03-01T00:00:00+00:00",
+    }
