@@ -334,7 +334,7 @@ async def test_a_package_batch_decides_each_item_as_a_single_request_would(
     assert all(r["grant_tx"] for r in records)
 
 
-async def test_a_package_batch_asks_the_peer_no_more_often_for_more_items(
+async def test_an_export_asks_the_peer_no_more_often_for_more_items(
     items: Harness,
 ) -> None:
     """Each state call is a round trip to the peer: an export reads its items, their cases
@@ -348,6 +348,14 @@ async def test_a_package_batch_asks_the_peer_no_more_often_for_more_items(
     more = await submit(items, OFFICER, "RequestPackageAccess", export(*many))
     assert (len(ok(more)), len(ok(few))) == (30, 3)
     assert more.state_calls == few.state_calls
+    # Their trails: a range query per item (Fabric has no other), their records in one read.
+    auditor = creator(URBAN, "auditor")
+    trails = [
+        await items.evaluate(auditor, "ItemTrails", json.dumps({"evidence_ids": ids}))
+        for ids in (["E-1", "E-2", "E-3"], many)
+    ]
+    assert [sum(len(t["records"]) for t in ok(r)) for r in trails] == [3, 30]
+    assert trails[1].state_calls - trails[0].state_calls == len(many) - 3
 
 
 @pytest.mark.parametrize(
