@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from gateway import console, observability, problems
 from gateway.body_limit import BodyLimit
+from gateway.console import disclosures as console_disclosures
 from gateway.console.pages import MAX_CONSOLE_EVIDENCE, MAX_STAGE_DOCUMENT
 from gateway.deps import GatewayDeps
 from gateway.routes import (
@@ -60,6 +61,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
             packages.VERIFY_ROUTE: None,
             # A published bulletin an auditor checks: up to a month of a city's decisions.
             disclosures.CHECK_ROUTE: MAX_BULLETIN_BYTES,
+            console_disclosures.CHECK_ROUTE: MAX_BULLETIN_BYTES + (64 << 10),  # and the form
             # A legal step's document, and the form around it.
             documents.DOCUMENTS_ROUTE: documents.MAX_CASE_DOCUMENT + (64 << 10),
             "/console/cases/{case_id}/stage": MAX_STAGE_DOCUMENT + (64 << 10),

@@ -1,6 +1,7 @@
 """The console's disclosure page (行政执法公示): the department's decisions of a period as a
 bulletin would publish them, read from the ledger as the person looking; a reviewer signs
-and downloads the bulletin with its page, ready for the portal (docs/DISCLOSURE.md)."""
+and downloads the bulletin with its page, ready for the portal; an auditor checks a bulletin
+any department published against the ledger (docs/DISCLOSURE.md)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import io
 import zipfile
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from gateway.console.render import page
 from gateway.console.session import ConsoleRoute, Session, poster, viewer
 from gateway.deps import Deps, ledger_of
+from gateway.problems import Problem
 from gateway.routes import disclosures
 from gateway.routes.reports import period_window
-from node.disclosure import render_page
+from node.disclosure import BulletinMalformed, SignedBulletin, render_page
+from node.disclosure.bulletin import MAX_BYTES as MAX_BULLETIN_BYTES
 from node.index.reports import DEFAULT_UTC_OFFSET, Period
 from schemas.glossary import Role
 from schemas.ledger import ledger_time, parse_ledger_time
@@ -25,6 +28,7 @@ from schemas.ledger import ledger_time, parse_ledger_time
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 READERS = (Role.REVIEWER, Role.AUDITOR)
 SHOWN = 500  # rows on the page; the download holds every decision
+CHECK_ROUTE = "/console/disclosures/check"
 
 
 @router.get("/disclosures")
@@ -64,6 +68,7 @@ async def disclosures_page(
                 for d in decisions[:SHOWN]
             ],
             "may_publish": session.who.role is Role.REVIEWER,
+            "may_check": session.who.role is Role.AUDITOR,
             "publications": publications,
             "withdrawals": found.withdrawals if found else [],
         },
@@ -94,4 +99,28 @@ async def download_bulletin(
             "Content-Disposition": f'attachment; filename="{name}.zip"',
             "X-Ledger-Tx": issued.tx_id,
         },
+    )
+
+
+@router.post("/disclosures/check")
+async def check_bulletin(
+    request: Request,
+    deps: Deps,
+    session: Annotated[Session, poster(Role.AUDITOR)],
+    bulletin: Annotated[UploadFile, File()],
+) -> Response:
+    """An auditor's check of a published bulletin (``bulletin.json``, any department's)
+    against the ledger, as ``POST /disclosures/check`` does it with the department's
+    calendar and the legal deadlines, shown as a page: what it left out, changed or made
+    up, whether it was recorded as published, and what went out late."""
+    raw = await bulletin.read(MAX_BULLETIN_BYTES + 1)
+    try:
+        signed = SignedBulletin.parse(raw)
+    except BulletinMalformed as exc:
+        raise Problem(422, "INVALID_REQUEST", f"not a published bulletin: {exc}") from None
+    found = await disclosures.check_bulletin(deps, session.who, signed)
+    return page(
+        request,
+        "disclosure_check.html",
+        {"session": session, "check": found, "file_name": bulletin.filename or ""},
     )

@@ -169,6 +169,26 @@ async def check(
         )
     except ValueError as exc:
         raise Problem(422, "INVALID_REQUEST", str(exc)) from None
+    return await check_bulletin(
+        deps, who, signed, deadline_working_days, withdrawal_working_days, calendar
+    )
+
+
+async def check_bulletin(
+    deps: GatewayDeps,
+    who: Principal,
+    signed: SignedBulletin,
+    deadline_working_days: int = DEFAULT_WORKING_DAYS,
+    withdrawal_working_days: int = DEFAULT_WITHDRAWAL_WORKING_DAYS,
+    calendar: WorkCalendar | None = None,
+) -> DisclosureCheck:
+    """``signed`` (any department's bulletin) against the ledger, read as ``who``, its
+    deadlines counted in ``calendar`` (default: the department's).
+
+    Raises:
+        Problem: 422 CHANNEL_MISMATCH, TOO_MANY_DECISIONS; 502 LEDGER_DATA_MALFORMED.
+    """
+    calendar = deps.calendar if calendar is None else calendar
     bulletin = signed.bulletin
     if bulletin.channel != deps.channel:
         raise Problem(422, "CHANNEL_MISMATCH", f"a bulletin of channel {bulletin.channel!r}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ingestkit import NOW, make_ca
 
 from gateway.console import disclosures as console_disclosures
 from node.disclosure import SignedBulletin, verify_bulletin
+from node.disclosure.bulletin import MAX_BYTES as MAX_BULLETIN_BYTES
 from node.package.anchors import TrustAnchors
 from schemas.glossary import Stage
 from schemas.ledger import SubjectKind
@@ -114,3 +116,81 @@ def test_a_long_month_shows_its_first_rows_and_says_the_download_has_all(
     assert "The first 1 of 2 shown" in shown.text
     assert "C-1" in shown.text
     assert "C-2" not in shown.text
+
+
+def _published(kit: Kit) -> bytes:
+    """The bulletin.json a reviewer signed and published for the month, from its zip."""
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    resp = reviewer.post("/console/disclosures", data={"csrf": csrf, "period": "month"})
+    assert resp.status_code == 200, resp.text
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as z:
+        return z.read("disclosure-month-2026-11-01/bulletin.json")
+
+
+def test_an_auditor_checks_a_published_bulletin_against_the_ledger(kit: Kit) -> None:
+    raw = _published(kit)
+    auditor, csrf = sign_in(kit, "auditor1")
+    assert 'id="disclosure-check"' in auditor.get("/console/disclosures").text
+    resp = auditor.post(
+        "/console/disclosures/check",
+        data={"csrf": csrf},
+        files={"bulletin": ("bulletin.json", raw, "application/json")},
+    )
+    assert resp.status_code == 200, resp.text
+    assert re.search(r'id="bulletin-complete" class="ok">是<', resp.text)
+    # Decided on 3 November, published on the 22nd: past its seven working days.
+    assert re.search(r'id="bulletin-on-time" class="error">否<', resp.text)
+    late = re.search(r'id="bulletin-late">.*?</table>', resp.text, re.S)
+    assert late is not None
+    assert "C-1" in late.group(0)
+    # Seven working days after the 3rd (Beijing) end with the 12th.
+    assert "<td>2026-11-13T00:00:00+08:00</td>" in late.group(0)
+    assert "CN=reviewer1 (审核人员)" in resp.text
+    assert 'id="bulletin-missing"' not in resp.text
+    # The same bulletin with its decision taken out: the ledger still holds it.
+    signed = SignedBulletin.parse(raw)
+    emptied = signed.model_copy(
+        update={"bulletin": signed.bulletin.model_copy(update={"decisions": []})}
+    )
+    resp = auditor.post(
+        "/console/disclosures/check",
+        data={"csrf": csrf},
+        files={"bulletin": ("bulletin.json", emptied.canonical_bytes(), "application/json")},
+        params={"lang": "en"},
+    )
+    assert resp.status_code == 200, resp.text
+    assert re.search(r'id="bulletin-complete" class="error">no<', resp.text)
+    missing = re.search(r'id="bulletin-missing">.*?</table>', resp.text, re.S)
+    assert missing is not None
+    assert "C-1" in missing.group(0)
+    assert "no record of this bulletin" in resp.text  # not the one the ledger recorded
+
+
+def test_the_bulletin_check_refuses_others_and_what_is_no_bulletin(kit: Kit) -> None:
+    raw = _published(kit)
+    reviewer, csrf = sign_in(kit, "reviewer1")
+    files = {"bulletin": ("bulletin.json", raw, "application/json")}
+    assert "disclosure-check" not in reviewer.get("/console/disclosures").text
+    assert (
+        reviewer.post("/console/disclosures/check", data={"csrf": csrf}, files=files).status_code
+        == 403
+    )
+    auditor, csrf = sign_in(kit, "auditor1")
+    assert auditor.post("/console/disclosures/check", files=files).status_code == 403  # no CSRF
+    for junk in (b"{}", b"not json", raw.replace(b'"bulletin"', b'"bulletin2"')):
+        bad = auditor.post(
+            "/console/disclosures/check",
+            data={"csrf": csrf},
+            files={"bulletin": ("bulletin.json", junk, "application/json")},
+        )
+        assert bad.status_code == 422
+        assert "INVALID_REQUEST" in bad.text
+        assert "not a published bulletin" in bad.text
+    huge = b" " * (MAX_BULLETIN_BYTES + (64 << 10) + 1)
+    over = auditor.post(
+        "/console/disclosures/check",
+        data={"csrf": csrf},
+        files={"bulletin": ("bulletin.json", huge, "application/json")},
+    )
+    assert over.status_code == 413
+    assert "BODY_TOO_LARGE" in over.text

@@ -258,4 +258,41 @@ WORDS: dict[str, str] = {
     "recorded_by": "By",
     "bulletin_hash": "Bulletin (SHA-256)",
     "decisions_listed": "Decisions",
+    "bulletin_check": "Bulletin check",
+    "bulletin_check_form": (
+        "Check a published bulletin (any department's bulletin.json) against the ledger"
+    ),
+    "check_bulletin": "Check",
+    "bulletin_check_intro": (
+        "The bulletin against the ledger: decisions of the period the ledger holds and it left "
+        "out, entries that differ from the ledger or that the ledger does not hold, the "
+        "withdrawals, and whether it went out within the legal deadlines, counted in this "
+        "department's working calendar."
+    ),
+    "bulletin_file": "File",
+    "department": "Department",
+    "issued_at": "Issued (UTC)",
+    "on_ledger_by_issue": "{n} on the ledger when issued",
+    "decided_after_issue": "{n} decided since",
+    "bulletin_complete": "Complete",
+    "bulletin_on_time": "On time",
+    "yes": "yes",
+    "no": "no",
+    "bulletin_not_recorded": "The ledger holds no record of this bulletin's publication",
+    "period_records": "{n} publication record(s) for the period",
+    "bulletin_missing": "Decisions on the ledger the bulletin left out",
+    "bulletin_altered": "Decisions that differ from the ledger",
+    "bulletin_unknown": "Decisions the ledger does not hold",
+    "bulletin_to_withdraw": "Listed, then set aside: to come down from the portal",
+    "bulletin_missing_withdrawals": "Withdrawals on the ledger the bulletin left out",
+    "bulletin_altered_withdrawals": "Withdrawals that differ from the ledger",
+    "bulletin_unknown_withdrawals": "Withdrawals the ledger does not hold",
+    "bulletin_late": "Published late (within {n} working days of the decision)",
+    "bulletin_late_withdrawals": "Withdrawn late (within {n} working days of the document)",
+    "bulletin_fields": "Differing fields",
+    "bulletin_due_by": "Due by",
+    "bulletin_signature_offline": (
+        "Who signed it is checked offline (evnet verify-bulletin); this checks what it says "
+        "and when it went out."
+    ),
 }

@@ -248,4 +248,36 @@ WORDS: dict[str, str] = {
     "recorded_by": "发布人",
     "bulletin_hash": "公示文件 (SHA-256)",
     "decisions_listed": "决定数",
+    "bulletin_check": "核查公示文件",
+    "bulletin_check_form": "核查已发布的公示文件 (任一部门的 bulletin.json), 与账本对照",
+    "check_bulletin": "核查",
+    "bulletin_check_intro": (
+        "公示文件与账本对照: 本期账本上有而未公示的决定、与账本不符或账本上没有的条目, "
+        "撤回公示, 以及是否在法定期限内发布。期限按本部门的工作日历计算。"
+    ),
+    "bulletin_file": "文件",
+    "department": "部门",
+    "issued_at": "签发时间 (UTC)",
+    "on_ledger_by_issue": "签发时账本上本期 {n} 件",
+    "decided_after_issue": "签发后又作出 {n} 件",
+    "bulletin_complete": "完整",
+    "bulletin_on_time": "按时",
+    "yes": "是",
+    "no": "否",
+    "bulletin_not_recorded": "账本上没有这份公示文件的发布记录",
+    "period_records": "本期共 {n} 份发布记录",
+    "bulletin_missing": "账本上有、公示中缺少的决定",
+    "bulletin_altered": "与账本不符的决定",
+    "bulletin_unknown": "账本上没有的决定",
+    "bulletin_to_withdraw": "公示后被撤回、应从门户网站撤下的决定",
+    "bulletin_missing_withdrawals": "账本上有、公示中缺少的撤回",
+    "bulletin_altered_withdrawals": "与账本不符的撤回",
+    "bulletin_unknown_withdrawals": "账本上没有的撤回",
+    "bulletin_late": "逾期公示的决定 (决定之日起 {n} 个工作日内)",
+    "bulletin_late_withdrawals": "逾期公示的撤回 (文书日期起 {n} 个工作日内)",
+    "bulletin_fields": "不符的项",
+    "bulletin_due_by": "应于此时前发布",
+    "bulletin_signature_offline": (
+        "签名人由 evnet verify-bulletin 离线核验; 此处核查内容与发布时间。"
+    ),
 }
