@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from consolekit import sign_in
 from disclosurekit import SINCE, case, entry, index_row
+from fastapi.testclient import TestClient
 from gatewaykit import Kit, build
+from httpx import Response
 from ingestkit import NOW, make_ca
 
 from gateway.console import disclosures as console_disclosures
@@ -127,15 +129,21 @@ def _published(kit: Kit) -> bytes:
         return z.read("disclosure-month-2026-11-01/bulletin.json")
 
 
+def _check(client: TestClient, csrf: str | None, body: bytes, lang: str = "zh") -> Response:
+    """An upload of ``body`` as the bulletin to check, with ``csrf`` unless None."""
+    return client.post(
+        "/console/disclosures/check",
+        data={} if csrf is None else {"csrf": csrf},
+        files={"bulletin": ("bulletin.json", body, "application/json")},
+        params={"lang": lang},
+    )
+
+
 def test_an_auditor_checks_a_published_bulletin_against_the_ledger(kit: Kit) -> None:
     raw = _published(kit)
     auditor, csrf = sign_in(kit, "auditor1")
     assert 'id="disclosure-check"' in auditor.get("/console/disclosures").text
-    resp = auditor.post(
-        "/console/disclosures/check",
-        data={"csrf": csrf},
-        files={"bulletin": ("bulletin.json", raw, "application/json")},
-    )
+    resp = _check(auditor, csrf, raw)
     assert resp.status_code == 200, resp.text
     assert re.search(r'id="bulletin-complete" class="ok">是<', resp.text)
     # Decided on 3 November, published on the 22nd: past its seven working days.
@@ -152,12 +160,7 @@ def test_an_auditor_checks_a_published_bulletin_against_the_ledger(kit: Kit) -> 
     emptied = signed.model_copy(
         update={"bulletin": signed.bulletin.model_copy(update={"decisions": []})}
     )
-    resp = auditor.post(
-        "/console/disclosures/check",
-        data={"csrf": csrf},
-        files={"bulletin": ("bulletin.json", emptied.canonical_bytes(), "application/json")},
-        params={"lang": "en"},
-    )
+    resp = _check(auditor, csrf, emptied.canonical_bytes(), lang="en")
     assert resp.status_code == 200, resp.text
     assert re.search(r'id="bulletin-complete" class="error">no<', resp.text)
     missing = re.search(r'id="bulletin-missing">.*?</table>', resp.text, re.S)
@@ -169,28 +172,15 @@ def test_an_auditor_checks_a_published_bulletin_against_the_ledger(kit: Kit) -> 
 def test_the_bulletin_check_refuses_others_and_what_is_no_bulletin(kit: Kit) -> None:
     raw = _published(kit)
     reviewer, csrf = sign_in(kit, "reviewer1")
-    files = {"bulletin": ("bulletin.json", raw, "application/json")}
     assert "disclosure-check" not in reviewer.get("/console/disclosures").text
-    assert (
-        reviewer.post("/console/disclosures/check", data={"csrf": csrf}, files=files).status_code
-        == 403
-    )
+    assert _check(reviewer, csrf, raw).status_code == 403
     auditor, csrf = sign_in(kit, "auditor1")
-    assert auditor.post("/console/disclosures/check", files=files).status_code == 403  # no CSRF
+    assert _check(auditor, None, raw).status_code == 403
     for junk in (b"{}", b"not json", raw.replace(b'"bulletin"', b'"bulletin2"')):
-        bad = auditor.post(
-            "/console/disclosures/check",
-            data={"csrf": csrf},
-            files={"bulletin": ("bulletin.json", junk, "application/json")},
-        )
+        bad = _check(auditor, csrf, junk)
         assert bad.status_code == 422
         assert "INVALID_REQUEST" in bad.text
         assert "not a published bulletin" in bad.text
-    huge = b" " * (MAX_BULLETIN_BYTES + (64 << 10) + 1)
-    over = auditor.post(
-        "/console/disclosures/check",
-        data={"csrf": csrf},
-        files={"bulletin": ("bulletin.json", huge, "application/json")},
-    )
+    over = _check(auditor, csrf, b" " * (MAX_BULLETIN_BYTES + (64 << 10) + 1))
     assert over.status_code == 413
     assert "BODY_TOO_LARGE" in over.text
