@@ -66,10 +66,10 @@ def evidence_cases(evidence_id: str) -> str:
 
     Read by every access decision about the item, and for an export's items in one
     GET_STATE_MULTIPLE: a range query per item cost the export one peer round trip per item
-    (docs/BENCHMARKS.md). Written by every link of the item to a case; an item joins its
-    cases one at a time (a case is filed on it, or an officer attaches it), so the
-    read-modify-write does not collide in practice, and a case's many items each write
-    their own key."""
+    (docs/BENCHMARKS.md). Written at registration (``[]`` without a case) and by every
+    link of the item to a case; an item joins its cases one at a time (a case is filed on
+    it, or an officer attaches it), so the read-modify-write does not collide in practice,
+    and a case's many items each write their own key."""
     return composite_key("evidence_cases", [evidence_id])
 
 

@@ -85,10 +85,10 @@ async def case_ids_of(ctx: Stub, evidence_ids: Sequence[str]) -> list[list[str]]
 
 
 async def _case_ids(ctx: Stub, evidence_id: str, raw: bytes | None) -> list[str]:
-    """An item's case ids from its ``evidence_cases`` value; an item without one is in no
-    case, or was linked only by a chaincode version before it: its links are then the
-    ``evidence_case`` keys (one range read, needed only until its next link writes the
-    value)."""
+    """An item's case ids from its ``evidence_cases`` value. An item registered without a
+    case has ``[]`` there; one without the key was registered by a chaincode version before
+    it (or is unknown), and its links are then the ``evidence_case`` keys (one range read,
+    needed only until its next link writes the value)."""
     if raw is not None:
         return _CASE_IDS.validate_json(raw)
     start, end = partial_key_range("evidence_case", [evidence_id])
@@ -141,6 +141,8 @@ class EvidenceContract(Contract):
         if req.case_id is not None:
             linked = await link(ctx, req.case_id, req.evidence_id, new_item=written)
             written = linked or written
+        elif written:  # in no case yet, said in its own key: only items of old have none
+            await ctx.put_state(state.evidence_cases(req.evidence_id), canonical_json([]))
         if written:
             emit(
                 ctx,

@@ -179,6 +179,7 @@ async def test_an_org_lists_the_items_it_registered(ledger: Harness) -> None:
 async def test_an_item_keeps_the_ids_of_every_case_it_joins(ledger: Harness) -> None:
     """One key per item lists its cases (sorted), so an access decision reads it once."""
     ok(await submit(ledger, DEVICE, "RegisterEvidence", evidence("E-1")))
+    assert ledger.ledger.get(state.evidence_cases("E-1")) == b"[]"  # in no case, and says so
     ok(await submit(ledger, OFFICER, "FileCase", filing("C-2", evidence_ids=["E-1"])))
     ok(await submit(ledger, OFFICER, "FileCase", filing("C-1")))
     ok(await submit(ledger, OFFICER, "AttachEvidence", "C-1", "E-1"))
