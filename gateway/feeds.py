@@ -122,6 +122,6 @@ class EventReader:
             self._data.append(value)
         elif field == "id":
             self._id = value
-        elif field == "retry" and value.isdigit():
+        elif field == "retry" and value.isascii() and value.isdigit():  # "²" is a digit too
             self.retry_ms = int(value)
         return None

@@ -361,7 +361,7 @@ class FakeLedger:
             ),
             key=lambda f: f.flag_id,
         )
-        if query.bookmark and not query.bookmark.isdigit():
+        if query.bookmark and not (query.bookmark.isascii() and query.bookmark.isdigit()):
             # The chaincode refuses a bookmark outside the query's range the same way.
             raise LedgerRefused(LedgerErrorCode.VALIDATION_FAILED, "bookmark out of range", "")
         start = int(query.bookmark or 0)

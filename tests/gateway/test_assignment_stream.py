@@ -363,3 +363,11 @@ def test_a_client_reads_each_event_back_as_it_was_written() -> None:
         feeds.Event("end", '{"code": "RECONNECT", "detail": "time is up"}', None),
     ]
     assert reader.retry_ms == 2500
+
+
+@pytest.mark.parametrize("value", ["²", "1.5", "-3", "", "٣"])
+def test_a_retry_that_is_not_ascii_digits_is_ignored(value: str) -> None:
+    """The format takes only ASCII digits; Python's isdigit() also takes "²" and "٣"."""
+    reader = EventReader()
+    assert reader.feed(f"retry: {value}") is None
+    assert reader.retry_ms is None
