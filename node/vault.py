@@ -14,6 +14,7 @@ from pathlib import Path
 
 from node.crypto.key_wrap import EncryptionPrivateKey
 from node.crypto.wrapped_key import WrappedKey
+from node.durable import sync_directory
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 
@@ -38,11 +39,7 @@ def _write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    sync_directory(path.parent)
 
 
 def load_or_create_org_key(path: Path) -> EncryptionPrivateKey:

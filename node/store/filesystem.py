@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from node.durable import sync_directory
 from node.store.errors import BlobCorrupted, BlobNotFound, BlobTooLarge, StoreError
 from node.streams import Readable
 from schemas.hashes import Digest, Hasher, InvalidDigest
@@ -36,15 +37,6 @@ def _store_io(action: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise StoreError(f"blob store failed {action}: {exc}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    # A rename or unlink is durable only once its directory entry is on disk.
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FilesystemBlobStore:
@@ -78,7 +70,7 @@ class FilesystemBlobStore:
                 d.mkdir()
             except FileExistsError:
                 continue
-            _fsync_dir(d.parent)
+            sync_directory(d.parent)
 
     def put(self, stream: Readable, *, max_bytes: int | None = None) -> Digest:
         """Store ``stream``'s bytes; see :meth:`node.store.BlobStore.put`.
@@ -117,7 +109,7 @@ class FilesystemBlobStore:
                     return digest
                 self._ensure_dir(final.parent)
                 os.replace(tmp, final)
-                _fsync_dir(final.parent)
+                sync_directory(final.parent)
             return digest
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -141,7 +133,7 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             raise BlobNotFound(digest) from None
         with _store_io("deleting"):
-            _fsync_dir(path.parent)
+            sync_directory(path.parent)
 
     def iter_digests(self) -> Iterator[Digest]:
         """Digests of stored blobs; stray files that are not blobs are logged and skipped."""
