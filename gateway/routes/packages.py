@@ -33,6 +33,7 @@ from node.crypto.sealing import SealingError
 from node.fabric.ledger import LedgerQueries
 from node.ledger import LedgerClient
 from node.package import (
+    Destination,
     Exporter,
     ForeignEvidence,
     ForeignEvidenceUnavailable,
@@ -202,7 +203,9 @@ async def package(
         # Decrypting and writing the archive is blocking work: it runs in a worker thread
         # (its own event loop), its ledger calls on this loop, where the clients live.
         loop = asyncio.get_running_loop()
-        await in_worker_thread(build_package(case_id, _bridged(exporter, loop), out, purpose))
+        # The spool file is read back at once (the response), then removed.
+        built = build_package(case_id, _bridged(exporter, loop), out, purpose, Destination.SPOOL)
+        await in_worker_thread(built)
     except PackageRefused as refused:
         log.info("package of %s refused to %s: %s", case_id, who.user, refused)
         raise Problem(

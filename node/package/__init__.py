@@ -1,6 +1,7 @@
 """One-click evidence packages and their offline verifier (docs/PACKAGE.md)."""
 
 from node.package.builder import (
+    Destination,
     Exporter,
     ForeignEvidence,
     ForeignEvidenceUnavailable,
@@ -14,6 +15,7 @@ from node.package.verifier import Failure, Report, verify_package
 __all__ = [
     "ClaimsArchive",
     "ClaimsNotArchived",
+    "Destination",
     "Exporter",
     "Failure",
     "ForeignEvidence",

@@ -63,10 +63,16 @@ class ArchiveFile(io.RawIOBase):
     builder renames it). After an error, or without :meth:`close`, call :meth:`discard`; a
     ``with`` block does: it closes the file when it ends normally and discards it when it
     ends with an error.
+
+    ``direct=False`` writes through the page cache, for a file read back at once (where the
+    read then finds it). ``sync=True`` makes :meth:`close` also sync the file, for one kept
+    after a crash: a direct write can still sit in the disk's own cache, and its extents
+    and size are metadata the filesystem journals later.
     """
 
-    def __init__(self, path: Path, *, direct: bool = True) -> None:
+    def __init__(self, path: Path, *, direct: bool = True, sync: bool = False) -> None:
         super().__init__()
+        self._sync = sync
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
         self._fd = -1
         self._direct = False
@@ -171,8 +177,9 @@ class ArchiveFile(io.RawIOBase):
         """Nothing to do: a partial stage can only be written once, at :meth:`close`."""
 
     def close(self) -> None:
-        """Write what is left, wait for the disk, and close the file; raises the first
-        write's error (the file's content is then undefined: remove it)."""
+        """Write what is left, wait for the disk (and sync the file, if asked to), and close
+        it; raises the first write's error (the file's content is then undefined: remove
+        it)."""
         if self.closed:
             return
         try:
@@ -183,6 +190,8 @@ class ArchiveFile(io.RawIOBase):
             self._drain()
             if padded:
                 os.ftruncate(self._fd, length)
+            if self._sync:
+                os.fsync(self._fd)
         finally:
             self._release()
 

@@ -4,6 +4,7 @@ evidence, the proofs, the trail and the signed manifest into one tar archive."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import io
 import os
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from node.crypto.sealing import IntegrityError
 from node.department import NodeParts
+from node.durable import sync_directory
 from node.fabric.blocks import BlockView, TransactionView
 from node.fabric.identity import Identity, Signer
 from node.fabric.ledger import LedgerQueries, LedgerQueryError
@@ -103,6 +105,22 @@ class _Limit:
             return await fn(*args, **kwargs)
 
 
+class Destination(enum.Enum):
+    """What becomes of a package's archive, which decides how it is written."""
+
+    KEPT = "kept"
+    """A file the caller keeps (``evnet package --out``): written around the page cache,
+    since nothing on this node reads it again, and synced before it appears at its path,
+    its directory after: a package reported built survives a crash, as every other file
+    the node publishes does."""
+
+    SPOOL = "spool"
+    """Read back at once and removed (the gateway's download): written through the page
+    cache, where that read finds it instead of going to the disk, and not synced (after a
+    crash its download failed anyway). docs/BENCHMARKS.md, "Evidence packages", has both
+    measured."""
+
+
 @dataclass(frozen=True)
 class Exporter:
     """The exporting department: the ledger as its officer, its node, and its signing key."""
@@ -121,10 +139,15 @@ class Exporter:
 
 
 async def build_package(
-    case_id: str, exporter: Exporter, out: Path, purpose: str = DEFAULT_PURPOSE
+    case_id: str,
+    exporter: Exporter,
+    out: Path,
+    purpose: str = DEFAULT_PURPOSE,
+    destination: Destination = Destination.KEPT,
 ) -> Path:
     """Record a ``package`` access for each item of ``case_id`` and write the package to
-    ``out`` (a tar archive). Files are streamed; only proofs and the manifest sit in memory.
+    ``out`` (a tar archive), as ``destination`` says. Files are streamed; only proofs and
+    the manifest sit in memory.
 
     The archive appears at ``out`` only once every access record committed VALID and every
     item decrypted intact. Items are decrypted into ``<out>.partial``, each from the moment
@@ -189,7 +212,8 @@ async def build_package(
         items = [_item(i, r, exporter.claims, exporter.copies) for i, r in records.items()]
         own = [i for i in items if i.owner_org == exporter.identity.msp_id]
         remote = [records[i.evidence_id] for i in items if i.owner_org != exporter.identity.msp_id]
-        file = ArchiveFile(partial)
+        kept = destination is Destination.KEPT
+        file = ArchiveFile(partial, direct=kept, sync=kept)
         file.reserve(evidence_files.member_bytes(i.size for i in items))
         writing = asyncio.ensure_future(
             asyncio.to_thread(
@@ -312,6 +336,8 @@ async def build_package(
         archive.close()
         file.close()
         partial.replace(out)
+        if destination is Destination.KEPT:
+            sync_directory(out.parent)
     except BaseException:
         # Evidence bytes are trusted only once their stream verified and their access
         # committed: a package with an item or a record that failed is never published,
@@ -688,6 +714,7 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 __all__ = [
+    "Destination",
     "Exporter",
     "ForeignEvidence",
     "ForeignEvidenceUnavailable",

@@ -16,7 +16,7 @@ from test_gateway_access import filing
 from test_gateway_devices import assert_problem, parts, submit
 
 from gateway.routes import packages
-from node.package import ClaimsArchive, Exporter, Report, verify_package
+from node.package import ClaimsArchive, Destination, Exporter, Report, verify_package
 from node.vault import KeyNotFound
 from schemas.glossary import AccessKind, Outcome
 
@@ -253,14 +253,21 @@ def test_an_item_this_node_cannot_read_is_a_clear_problem(
 ) -> None:
     _file_case(kit, evidence_ids=items)
 
-    async def keyless(case_id: str, exporter: Exporter, out: Path, purpose: str) -> Path:
+    asked: list[Destination] = []
+
+    async def keyless(
+        case_id: str, exporter: Exporter, out: Path, purpose: str, destination: Destination
+    ) -> Path:
         # The builder's failure once the accesses are recorded: the node has no data key.
+        asked.append(destination)
         raise KeyNotFound(items[0])
 
     monkeypatch.setattr(packages, "build_package", keyless)
     resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
     assert_problem(resp, 500, "EVIDENCE_UNAVAILABLE")  # our own item: a damaged store
     assert kit.spooled() == []
+    # The spool file is read back at once by the response: built for that, not kept.
+    assert asked == [Destination.SPOOL]
 
 
 def _foreign_kit(tmp_path: Path) -> Kit:

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import random
 import tarfile
 import uuid
@@ -43,6 +44,7 @@ from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerRefused
 from node.package import (
     ClaimsArchive,
+    Destination,
     Exporter,
     Manifest,
     PackageRefused,
@@ -266,11 +268,27 @@ def _flip_last(der: bytes) -> bytes:
 
 
 async def test_package_builds_verifies_and_every_tamper_is_named(
-    people: Network, tmp_path: Path
+    people: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exporter, case_id = await _scenario(people, tmp_path / "urban")
+    # The first as `evnet package --out` keeps it: its bytes synced, then its name; the
+    # second as the gateway spools it for its response: neither.
+    synced: list[tuple[str, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd).st_size))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
     first = await build_package(case_id, exporter, tmp_path / "first.tar")
-    second = await build_package(case_id, exporter, tmp_path / "second.tar")
+    assert [path for path, _ in synced] == [str(tmp_path / "first.tar.partial"), str(tmp_path)]
+    assert synced[0][1] == first.stat().st_size  # whole when synced
+    second = await build_package(
+        case_id, exporter, tmp_path / "second.tar", destination=Destination.SPOOL
+    )
+    assert len(synced) == 2
+    monkeypatch.undo()
     for built in (first, second):
         report = verify_package(built)
         assert report.ok, report.render()

@@ -255,3 +255,33 @@ def test_a_failed_fill_still_holding_its_view_does_not_stop_the_discard(tmp_path
     file.discard()
     assert file.closed
     kept.clear()
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "through the cache"])
+def test_a_file_to_keep_is_synced_once_whole_and_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    # A direct write can still sit in the disk's cache, and the file's size and extents are
+    # metadata the filesystem journals later: a package to keep is synced at its close,
+    # after its last byte and its cut back to length, or a crash can lose it.
+    synced: list[tuple[str, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd).st_size))
+        real_fsync(fd)
+
+    monkeypatch.setattr(archive_file.os, "fsync", fsync)
+    content = _bytes(1, STAGE + 4097)
+    kept, spooled, discarded = (tmp_path / n for n in ("kept.tar", "spool.tar", "gone.tar"))
+    with ArchiveFile(kept, direct=direct, sync=True) as file:
+        file.write(content)
+        assert synced == []
+    assert synced == [(str(kept), len(content))]
+    assert kept.read_bytes() == content
+    with ArchiveFile(spooled, direct=direct) as file:
+        file.write(content)
+    file = ArchiveFile(discarded, direct=direct, sync=True)
+    file.write(content)
+    file.discard()  # a failed build's file is removed, not synced
+    assert synced == [(str(kept), len(content))]
