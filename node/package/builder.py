@@ -116,7 +116,8 @@ class Destination(enum.Enum):
 
     SPOOL = "spool"
     """Read back at once and removed (the gateway's download): written through the page
-    cache, where that read finds it instead of going to the disk, and not synced (after a
+    cache, where that read finds it instead of going to the disk; no disk blocks reserved
+    and not synced, since it is usually removed before the kernel writes it out (after a
     crash its download failed anyway). docs/BENCHMARKS.md, "Evidence packages", has both
     measured."""
 
@@ -214,7 +215,10 @@ async def build_package(
         remote = [records[i.evidence_id] for i in items if i.owner_org != exporter.identity.msp_id]
         kept = destination is Destination.KEPT
         file = ArchiveFile(partial, direct=kept, sync=kept)
-        file.reserve(evidence_files.member_bytes(i.size for i in items))
+        if kept:
+            # Not a spool file's: removed before the kernel writes it out, it never needs
+            # disk blocks (ext4 allocates them at writeback).
+            file.reserve(evidence_files.member_bytes(i.size for i in items))
         writing = asyncio.ensure_future(
             asyncio.to_thread(
                 evidence_files.write_own_evidence,

@@ -53,6 +53,7 @@ from node.package import (
 )
 from node.package import manifest as layout
 from node.package.anchors import TrustAnchors
+from node.package.archive_file import ArchiveFile
 from schemas.canonical import canonical_json
 from schemas.claims import CaptureClaims, canonical_bytes
 from schemas.glossary import AccessKind, Outcome, Stage, ViolationType
@@ -271,23 +272,32 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
     people: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exporter, case_id = await _scenario(people, tmp_path / "urban")
-    # The first as `evnet package --out` keeps it: its bytes synced, then its name; the
-    # second as the gateway spools it for its response: neither.
+    # The first as `evnet package --out` keeps it: its disk blocks reserved, its bytes
+    # synced, then its name; the second as the gateway spools it for its response (removed
+    # before any writeback): none of these.
     synced: list[tuple[str, int]] = []
-    real_fsync = os.fsync
+    reserved: list[int] = []
+    real_fsync, real_reserve = os.fsync, ArchiveFile.reserve
 
     def fsync(fd: int) -> None:
         synced.append((os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd).st_size))
         real_fsync(fd)
 
+    def reserve(file: ArchiveFile, size: int) -> None:
+        reserved.append(size)
+        real_reserve(file, size)
+
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(ArchiveFile, "reserve", reserve)
     first = await build_package(case_id, exporter, tmp_path / "first.tar")
     assert [path for path, _ in synced] == [str(tmp_path / "first.tar.partial"), str(tmp_path)]
     assert synced[0][1] == first.stat().st_size  # whole when synced
+    assert len(reserved) == 1
     second = await build_package(
         case_id, exporter, tmp_path / "second.tar", destination=Destination.SPOOL
     )
     assert len(synced) == 2
+    assert len(reserved) == 1
     monkeypatch.undo()
     for built in (first, second):
         report = verify_package(built)
