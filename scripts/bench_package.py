@@ -556,7 +556,7 @@ def main() -> int:
                        baseline_name="read + SHA-256 of the plaintext (s)", better="lower",
                        target="<= 1.5x", work=work)  # fmt: skip
                 record("package", "build vs copy", built, "s", baseline=copied,
-                       baseline_name="copy of the plaintext into one new file, as the build writes (s)",
+                       baseline_name="copy of the plaintext into one file, as the build writes (s)",
                        better="lower", work=work)  # fmt: skip
                 record("package", "verify", verified, "s", baseline=baseline,
                        baseline_name="read + SHA-256 of the plaintext (s)", better="lower",
