@@ -216,8 +216,8 @@ async def build_package(
         kept = destination is Destination.KEPT
         file = ArchiveFile(partial, direct=kept, sync=kept)
         if kept:
-            # Not a spool file's: removed before the kernel writes it out, it never needs
-            # disk blocks (ext4 allocates them at writeback).
+            # A spool file reserves none: removed before the kernel writes it out, it never
+            # needs disk blocks (ext4 allocates them at writeback).
             file.reserve(evidence_files.member_bytes(i.size for i in items))
         writing = asyncio.ensure_future(
             asyncio.to_thread(
