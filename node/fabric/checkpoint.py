@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from node.durable import sync_directory
 from node.fabric.errors import CheckpointError
 from node.fabric.gateway import ChaincodeEvent
 from schemas.canonical import CanonicalJSONError, canonical_json, parse_json
@@ -165,15 +166,6 @@ def _save(path: Path, position: _Position) -> None:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
-        _fsync_dir(directory)
+        sync_directory(directory)
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint file {path}: {exc}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
