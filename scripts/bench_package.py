@@ -425,6 +425,8 @@ def main() -> int:
                 ]
                 build_by_way: dict[tuple[bool, Destination], list[float]] = {w: [] for w in ways}
                 read_by_way: dict[tuple[bool, Destination], list[float]] = {w: [] for w in ways}
+                # The copy is written as the headline's build writes its archive.
+                copy_direct = ways[0][1] is Destination.KEPT
                 rss_before = _peak_rss_mb()
                 base_runs, copy_runs, verify_runs, verify1_runs = [], [], [], []
                 cold_base_runs, cold_verify_runs = [], []
@@ -436,9 +438,7 @@ def main() -> int:
                     base_runs.append(time.perf_counter() - start)
                     prepare_memory(args.memory)
                     start = time.perf_counter()
-                    # Written as the headline's build writes its archive.
-                    headline_kept = ways[0][1] is Destination.KEPT
-                    copy_files(sources, root / f"copy-{run_no}.bin", direct=headline_kept)
+                    copy_files(sources, root / f"copy-{run_no}.bin", direct=copy_direct)
                     copy_runs.append(time.perf_counter() - start)
                     prepare_memory(args.memory)
                     if phases is not None:
@@ -461,7 +461,7 @@ def main() -> int:
                         await build_package(case_id, builder, out, destination=destination)
                         took = time.perf_counter() - start
                         build_by_way[archived, destination].append(took)
-                        # What the gateway's download does next: read the package back.
+                        # What the gateway's response does next: read the package back.
                         start = time.perf_counter()
                         read_back(out)
                         read_by_way[archived, destination].append(time.perf_counter() - start)
@@ -528,7 +528,7 @@ def main() -> int:
                     f"{built / baseline:.2f}x (target <= 1.5x); {built / copied:.2f}x the copy"
                 )
                 print(
-                    f"build + read back (the gateway's download):  {served:.2f} s  ratio "
+                    f"build + read back ({_way_name(*ways[0])}):  {served:.2f} s  ratio "
                     f"{served / baseline:.2f}x"
                 )
                 for other in ways[1:]:
