@@ -75,7 +75,10 @@ def ledger_time(moment: dt.datetime) -> str:
     """Fixed-width UTC text (microseconds, ``Z``): sorts chronologically as a string."""
     if moment.tzinfo is None:
         raise ValueError("ledger times must be timezone-aware")
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime: glibc's %Y writes the year 999 as "999", which is neither fixed-width
+    # nor a ledger time; isoformat always writes four digits.
+    utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ledger_time(text: str) -> dt.datetime:
