@@ -9,12 +9,15 @@ build <= 1.5x, verify <= 1.2x of the baseline. A second baseline, copying the sa
 into one new file beside the package, written as the build writes its archive
 (node.package.archive_file), is the floor of any build on this disk.
 
-Each package is built as the gateway builds it by default (``--destination spool``: into a
-spool file it reads back at once as its response, written through the page cache and not
-synced), and then read back once, as that response does ("build + read back");
-``--destination kept`` builds as ``evnet package --out`` does (around the page cache,
-synced before it appears), and ``--destination both`` builds each run both ways,
-alternating which goes first. node.package.builder.Destination says why the two differ.
+Each package is built as the gateway builds it by default (``--destination stream``:
+``stream_package`` in a worker thread on its own event loop, its ledger calls on the main
+loop, every byte sent through a loopback socket to a reader thread that discards it, as
+the response sends it to its client); ``--destination spool`` as the gateway built it
+until 2026-12-08 (into a spool file through the page cache, then read back once, as that
+response did: "build + read back"); ``--destination kept`` as ``evnet package --out`` does
+(around the page cache, synced before it appears); ``--destination both`` builds each run
+the stream's way and the kept file's, alternating which goes first. A streamed package
+is not kept: each run's package to verify is then built once more, untimed, as a file.
 
 The baseline reads files in the page cache. So each package is verified twice: first from
 the disk (evicted first), against the plaintext also read from the disk, then from the
@@ -43,6 +46,7 @@ import functools
 import hashlib
 import os
 import resource
+import socket
 import statistics
 import sys
 import tempfile
@@ -64,6 +68,8 @@ from benchfiles import (
 )
 from benchreport import record
 
+from gateway.loop_bridge import in_worker_thread
+from gateway.routes.packages import bridged
 from gateway.wiring import chain_follower
 from node.chain import BlockArchive, follow_chain
 from node.cli.network import network_from
@@ -76,11 +82,13 @@ from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
 from node.package import (
+    ArchiveStream,
     ClaimsArchive,
     Destination,
     Exporter,
     build_package,
     evidence_files,
+    stream_package,
     verify_package,
 )
 from node.package import builder as package_builder
@@ -246,8 +254,50 @@ class CpuSeconds:
         )
 
 
-def _way_name(archived: bool, destination: Destination) -> str:
-    return f"{'archive' if archived else 'peer'}, {destination.value}"
+def _way_name(archived: bool, destination: Destination | None) -> str:
+    way = "stream" if destination is None else destination.value
+    return f"{'archive' if archived else 'peer'}, {way}"
+
+
+async def stream_to_client(case_id: str, exporter: Exporter, staging: Path) -> int:
+    """Build the package as the gateway does (its route, gateway/routes/packages.py) and
+    send every byte through a loopback socket to a reader thread, as its response sends
+    them to the client; returns how many bytes the client got."""
+    loop = asyncio.get_running_loop()
+    stream = ArchiveStream()
+    opened: asyncio.Future[list[str]] = loop.create_future()
+    building = asyncio.ensure_future(
+        in_worker_thread(
+            stream_package(
+                case_id,
+                bridged(exporter, loop),
+                stream,
+                staging,
+                lambda records: loop.call_soon_threadsafe(opened.set_result, records),
+            )
+        )
+    )
+    sender, receiver = socket.socketpair()
+    sender.setblocking(False)
+    client = asyncio.ensure_future(asyncio.to_thread(_receive_all, receiver))
+    try:
+        async for chunk in stream.chunks():
+            await loop.sock_sendall(sender, chunk)
+    finally:
+        stream.cancel()
+        sender.close()
+    await building
+    assert opened.done()
+    return await client
+
+
+def _receive_all(sock: socket.socket) -> int:
+    got = 0
+    buffer = bytearray(1 << 20)
+    with sock:
+        while n := sock.recv_into(buffer):
+            got += n
+    return got
 
 
 def read_back(path: Path) -> None:
@@ -368,11 +418,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--destination",
-        choices=("spool", "kept", "both"),
-        default="spool",
-        help="build as the gateway does, into a spool file it reads back at once (through "
-        "the page cache), as `evnet package --out` does (around it, synced), or both ways "
-        "in each run",
+        choices=("stream", "spool", "kept", "both"),
+        default="stream",
+        help="build as the gateway does, streamed to its client; into a spool file read "
+        "back at once (through the page cache), as it did before; as `evnet package --out` "
+        "does (around the page cache, synced); or both the stream's and the kept file's "
+        "ways in each run",
     )
     args = parser.parse_args()
     if args.archive == "both" and args.destination == "both":
@@ -411,11 +462,13 @@ def main() -> int:
 
                 # Each way a build may go: (blocks from the archive, destination); the first
                 # is the headline, as the gateway builds unless the options say otherwise.
-                destinations = {
+                by_option: dict[str, list[Destination | None]] = {  # None: streamed
+                    "stream": [None],
                     "spool": [Destination.SPOOL],
                     "kept": [Destination.KEPT],
-                    "both": [Destination.SPOOL, Destination.KEPT],
-                }[args.destination]
+                    "both": [None, Destination.KEPT],
+                }
+                destinations = by_option[args.destination]
                 ways = [
                     (archived, destination)
                     for archived in {"on": [True], "off": [False], "both": [True, False]}[
@@ -423,9 +476,11 @@ def main() -> int:
                     ]
                     for destination in destinations
                 ]
-                build_by_way: dict[tuple[bool, Destination], list[float]] = {w: [] for w in ways}
-                read_by_way: dict[tuple[bool, Destination], list[float]] = {w: [] for w in ways}
-                # The copy is written as the headline's build writes its archive.
+                Way = tuple[bool, Destination | None]
+                build_by_way: dict[Way, list[float]] = {w: [] for w in ways}
+                read_by_way: dict[Way, list[float]] = {w: [] for w in ways}
+                # The copy is written as the headline's build writes its archive (a stream's
+                # reader, as the spool was).
                 copy_direct = ways[0][1] is Destination.KEPT
                 rss_before = _peak_rss_mb()
                 base_runs, copy_runs, verify_runs, verify1_runs = [], [], [], []
@@ -458,12 +513,17 @@ def main() -> int:
                         name = _way_name(archived, destination)
                         out = root / f"case-{run_no}-{name.replace(', ', '-')}.tar"
                         start = time.perf_counter()
-                        await build_package(case_id, builder, out, destination=destination)
+                        if destination is None:
+                            await stream_to_client(case_id, builder, root / "staging")
+                        else:
+                            await build_package(case_id, builder, out, destination=destination)
                         took = time.perf_counter() - start
                         build_by_way[archived, destination].append(took)
-                        # What the gateway's response does next: read the package back.
+                        # What the spool's response did next: read the package back (a
+                        # stream was sent as it was built).
                         start = time.perf_counter()
-                        read_back(out)
+                        if destination is not None:
+                            read_back(out)
                         read_by_way[archived, destination].append(time.perf_counter() - start)
                         reads = builder.queries
                         print(
@@ -476,8 +536,10 @@ def main() -> int:
                             phases.print(took)
                         if cpu is not None:
                             cpu.print()
-                        if way < len(order) - 1:  # the last is verified below
-                            out.unlink()
+                        if way < len(order) - 1 and destination is not None:
+                            out.unlink()  # the last is verified below
+                    if destination is None:  # untimed: a package to verify
+                        await build_package(case_id, exporter_for(archived), out)
                     # Read from the disk: the package as the build left it (written around
                     # the page cache), against the plaintext files read from the disk.
                     evict_files([out])

@@ -961,7 +961,7 @@ async def build_case_package(
     await run_in_threadpool(_forget_old_packages, folder)
     name = f"{session.who.user}.{secrets.token_urlsafe(16)}.tar"
     kept = folder / name
-    Path(built.path).replace(kept)  # the API's response (and its clean-up) is not sent
+    await built.save(kept)  # the API's response is not sent: its stream is kept instead
     # One hashing thread per request, as the API's verification (gateway/routes/packages.py).
     report = await run_in_threadpool(functools.partial(verify_package, kept, hash_workers=1))
     return page(

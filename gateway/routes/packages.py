@@ -1,8 +1,8 @@
 """One-click evidence packages, their offline verifier, and attaching evidence to a case.
 
-A package is built by :func:`node.package.build_package` as the caller: the ``package``
+A package is built by :func:`node.package.stream_package` as the caller: the ``package``
 access of every item is committed first (a denial commits too, and nothing is read), then
-the archive is written to the spool directory and streamed back.
+the archive is streamed to the client as it is written, never stored on the gateway.
 """
 
 from __future__ import annotations
@@ -11,21 +11,20 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import os
-import tarfile
-import tempfile
+import secrets
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, NoReturn, cast
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from gateway.auth import Principal
-from gateway.deps import Deps, GatewayDeps, ledger_of, principal, require
+from gateway.deps import Deps, ledger_of, principal, require
 from gateway.loop_bridge import OnLoop, in_worker_thread
 from gateway.problems import Problem
 from gateway.uploads import multipart_openapi, read_multipart
@@ -33,16 +32,16 @@ from node.crypto.sealing import SealingError
 from node.fabric.ledger import LedgerQueries
 from node.ledger import LedgerClient
 from node.package import (
-    Destination,
+    ArchiveStream,
     Exporter,
     ForeignEvidence,
     ForeignEvidenceUnavailable,
-    Manifest,
     PackageRefused,
-    build_package,
+    StreamCancelled,
+    StreamFailed,
+    stream_package,
     verify_package,
 )
-from node.package import manifest as layout
 from node.package.builder import DEFAULT_PURPOSE
 from node.store.errors import StoreError
 from node.vault import VaultError
@@ -150,6 +149,39 @@ async def attach(
     return AttachOut(case_id=case_id, attached=done)
 
 
+class PackageResponse(StreamingResponse):
+    """The package as its build writes it. Should the build fail from here on, the body
+    raises and the server cuts the connection: the client holds a broken download, never
+    what looks like a whole package."""
+
+    def __init__(self, stream: ArchiveStream, **kwargs: Any) -> None:
+        super().__init__(stream.chunks(), **kwargs)
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._stream.cancel()  # the client went away, or it has it all: stop the build
+
+    async def save(self, path: Path) -> None:
+        """Write the package to ``path`` instead of sending it (the console keeps it for
+        its user); nothing appears at ``path`` unless the build ended whole."""
+        partial = path.with_name(path.name + ".partial")
+        try:
+            with partial.open("wb") as file:
+                async for chunk in self._stream.chunks():
+                    await run_in_threadpool(file.write, chunk)
+            partial.replace(path)
+        except StreamFailed:
+            raise Problem(
+                500, "EVIDENCE_UNAVAILABLE", "an item of the case could not be read intact"
+            ) from None
+        finally:
+            self._stream.cancel()
+            partial.unlink(missing_ok=True)
+
+
 _PACKAGE_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "The package (tar). `X-Access-Record`: the export's access records "
@@ -171,13 +203,13 @@ _PACKAGE_RESPONSES: dict[int | str, dict[str, object]] = {
 
 @router.post(
     "/cases/{case_id}/packages",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses=_PACKAGE_RESPONSES,
     tags=["cases"],
 )
 @router.post(
     "/cases/{case_id}/package",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses=_PACKAGE_RESPONSES,
     tags=["cases"],
     include_in_schema=False,
@@ -189,8 +221,8 @@ async def package(
     purpose: Annotated[
         str, Query(pattern=CODE_PATTERN, description="purpose code recorded with the export")
     ] = DEFAULT_PURPOSE,
-) -> FileResponse:
-    """Record the export on the ledger, build the case's package, stream it back."""
+) -> PackageResponse:
+    """Record the export on the ledger, then stream the case's package as it is built."""
     if deps.exporter_for is None:
         raise Problem(501, "PACKAGES_NOT_CONFIGURED", "this gateway cannot build packages")
     exporter = deps.exporter_for(who.user)
@@ -198,14 +230,55 @@ async def package(
     ids = await exporter.ledger.case_evidence(case_id)
     if not ids:
         raise Problem(409, "CASE_HAS_NO_EVIDENCE", "the case has no evidence to package")
-    out = _spool_path(deps, "package-")
+    deps.spool_dir.mkdir(parents=True, exist_ok=True)  # other departments' items, staged
+    loop = asyncio.get_running_loop()
+    opened: asyncio.Future[list[str]] = loop.create_future()
+    stream = ArchiveStream()
+    # Decrypting and writing the archive is blocking work: it runs in a worker thread
+    # (its own event loop), its ledger calls on this loop, where the clients live.
+    building = asyncio.ensure_future(
+        in_worker_thread(
+            stream_package(
+                case_id,
+                bridged(exporter, loop),
+                stream,
+                deps.spool_dir / f"package-{secrets.token_hex(8)}",
+                lambda records: loop.call_soon_threadsafe(_settle_once, opened, records),
+                purpose,
+            )
+        )
+    )
+    building.add_done_callback(functools.partial(_log_late_failure, case_id, opened))
     try:
-        # Decrypting and writing the archive is blocking work: it runs in a worker thread
-        # (its own event loop), its ledger calls on this loop, where the clients live.
-        loop = asyncio.get_running_loop()
-        # The spool file is read back at once (the response), then removed.
-        built = build_package(case_id, _bridged(exporter, loop), out, purpose, Destination.SPOOL)
-        await in_worker_thread(built)
+        either: list[asyncio.Future[Any]] = [opened, building]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        stream.cancel()  # this request is gone: its build must not wait for a reader
+        raise
+    if not opened.done():  # failed before anything could be read: a problem, as always
+        opened.cancel()
+        _raise_problem(case_id, who, building)
+    exports = opened.result()
+    return PackageResponse(
+        stream,
+        media_type="application/x-tar",
+        headers={
+            "Content-Disposition": _attachment(f"{case_id}.tar"),
+            "X-Access-Record": ",".join(exports[:HEADER_RECORDS]),
+            "X-Access-Records-Total": str(len(exports)),
+        },
+    )
+
+
+def _settle_once(future: asyncio.Future[list[str]], records: list[str]) -> None:
+    if not future.done():
+        future.set_result(records)
+
+
+def _raise_problem(case_id: str, who: Principal, building: asyncio.Future[None]) -> NoReturn:
+    """The build's failure before its stream opened, as the problem it is."""
+    try:
+        building.result()
     except PackageRefused as refused:
         log.info("package of %s refused to %s: %s", case_id, who.user, refused)
         raise Problem(
@@ -219,19 +292,28 @@ async def package(
         raise Problem(
             500, "EVIDENCE_UNAVAILABLE", "an item of the case could not be read intact"
         ) from None
-    finally:
-        out.with_name(out.name + ".partial").unlink(missing_ok=True)
-    exports = await run_in_threadpool(_export_records, out)
-    return FileResponse(
-        out,
-        media_type="application/x-tar",
-        filename=f"{case_id}.tar",
-        headers={
-            "X-Access-Record": ",".join(exports[:HEADER_RECORDS]),
-            "X-Access-Records-Total": str(len(exports)),
-        },
-        background=BackgroundTask(out.unlink, missing_ok=True),
-    )
+    raise AssertionError("a package's build ended without opening its stream")
+
+
+def _log_late_failure(
+    case_id: str, opened: asyncio.Future[list[str]], building: asyncio.Future[None]
+) -> None:
+    """The build's outcome once its stream opened (the response then carries no problem);
+    an earlier failure is the response's problem."""
+    if building.cancelled() or not opened.done() or opened.cancelled():
+        return
+    error = building.exception()
+    if isinstance(error, StreamCancelled):
+        log.info("package of %s: the client stopped reading it", case_id)
+    elif error is not None:
+        log.error("package of %s failed while streamed: %r", case_id, error)  # evnet doctor
+
+
+def _attachment(filename: str) -> str:
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"attachment; filename*=utf-8''{quoted}"
+    return f'attachment; filename="{filename}"'
 
 
 @router.post(
@@ -274,7 +356,9 @@ async def verify(
     return VerifyOut.model_validate(doc)
 
 
-def _bridged(exporter: Exporter, loop: asyncio.AbstractEventLoop) -> Exporter:
+def bridged(exporter: Exporter, loop: asyncio.AbstractEventLoop) -> Exporter:
+    """``exporter`` for a build on another thread's loop: its ledger calls, and its
+    exchange's, made on ``loop``, where their clients live."""
     foreign = exporter.foreign
     return dataclasses.replace(
         exporter,
@@ -283,20 +367,3 @@ def _bridged(exporter: Exporter, loop: asyncio.AbstractEventLoop) -> Exporter:
         # The exchange's gRPC channels are made, like the ledger's, on the serving loop.
         foreign=None if foreign is None else cast(ForeignEvidence, OnLoop(foreign, loop)),
     )
-
-
-def _spool_path(deps: GatewayDeps, prefix: str) -> Path:
-    """A fresh, absent path in the spool directory."""
-    deps.spool_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tar", dir=deps.spool_dir)
-    os.close(fd)
-    path = Path(tmp)
-    path.unlink()
-    return path
-
-
-def _export_records(archive_path: Path) -> list[str]:
-    with tarfile.open(archive_path, "r:") as archive:
-        member = archive.extractfile(layout.MANIFEST)
-        assert member is not None  # the builder always writes it (last)
-        return Manifest.from_json(member.read()).export_records

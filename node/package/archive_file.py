@@ -53,46 +53,28 @@ _O_DIRECT: Final = getattr(os, "O_DIRECT", 0)
 _FALLOC_FL_KEEP_SIZE: Final = 1
 
 
-class ArchiveFile(io.RawIOBase):
-    """A new file at ``path`` (created or truncated), written sequentially.
+class StagedArchive(io.RawIOBase):
+    """An archive written sequentially through a few reused, page-aligned buffers (stages).
 
     ``write`` copies into the current stage and :meth:`write_into` lets the caller fill it
-    in place; a full stage goes to disk in the background (one at a time, in order) and the
-    last at :meth:`close`, which raises any write's error. Only :meth:`close` makes the
-    whole content visible on disk: the caller publishes the file after it (the package
-    builder renames it). After an error, or without :meth:`close`, call :meth:`discard`; a
-    ``with`` block does: it closes the file when it ends normally and discards it when it
-    ends with an error.
-
-    ``direct=False`` writes through the page cache, for a file read back at once (where the
-    read then finds it). ``sync=True`` makes :meth:`close` also sync the file, for one kept
-    after a crash: a direct write can still sit in the disk's own cache, and its extents
-    and size are metadata the filesystem journals later.
+    in place; a full stage is handed to :meth:`_write_stage` in a thread of its own (one at
+    a time, in order) while the next fills, and the last at :meth:`close`, which raises any
+    hand-over's error. After an error, or without :meth:`close`, call :meth:`discard`; a
+    ``with`` block does: it closes the archive when it ends normally and discards it when
+    it ends with an error. Where the stages go is the subclass's: a file
+    (:class:`ArchiveFile`) or a reader (:class:`node.package.archive_stream.ArchiveStream`).
     """
 
-    def __init__(self, path: Path, *, direct: bool = True, sync: bool = False) -> None:
+    def __init__(self, thread_name: str) -> None:
         super().__init__()
-        self._sync = sync
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        self._fd = -1
-        self._direct = False
-        if direct and _O_DIRECT:
-            try:
-                self._fd = os.open(path, flags | _O_DIRECT, 0o666)
-                self._direct = True
-            except OSError as e:
-                if e.errno != errno.EINVAL:  # EINVAL: this filesystem has no direct I/O
-                    raise
-        if self._fd < 0:
-            self._fd = os.open(path, flags, 0o666)
         # Page-aligned, as direct I/O needs; each with room to spill past its end.
         self._stages = [mmap.mmap(-1, STAGE + SPILL) for _ in range(STAGES)]
         self._scratch = bytearray()  # for write_into beyond SPILL (a rare, larger chunk)
         self._views = [memoryview(m) for m in self._stages]
         self._current = 0  # the stage being filled
         self._fill = 0  # bytes in it
-        self._offset = 0  # where it goes in the file: the bytes handed to the disk so far
-        self._disk = ThreadPoolExecutor(1, thread_name_prefix="archive-file")
+        self._offset = 0  # where it goes in the archive: the bytes handed over so far
+        self._disk = ThreadPoolExecutor(1, thread_name_prefix=thread_name)
         self._writing: list[Future[None]] = []  # stages handed over, oldest first
 
     def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
@@ -101,16 +83,8 @@ class ArchiveFile(io.RawIOBase):
         else:  # what is left is not written, and the error raised is the block's
             self.discard()
 
-    @property
-    def direct(self) -> bool:
-        """Whether writes still bypass the page cache."""
-        return self._direct
-
     def writable(self) -> bool:
         return True
-
-    def fileno(self) -> int:
-        return self._fd
 
     def tell(self) -> int:
         return self._offset + self._fill
@@ -158,6 +132,96 @@ class ArchiveFile(io.RawIOBase):
                 self._fill = spilled
         return n
 
+    def flush(self) -> None:
+        """Nothing to do: a partial stage can only be written once, at :meth:`close`."""
+
+    def fail(self) -> None:
+        """The build failed: no hand-over may wait any longer (the writers are then waited
+        for, and the archive discarded)."""
+
+    def discard(self) -> None:
+        """Close the archive without handing over what is left and without raising the
+        hand-overs' errors: the build failed (a file's caller removes it)."""
+        if self.closed:
+            return
+        for writing in self._writing:
+            writing.cancel()
+        for writing in self._writing:
+            if not writing.cancelled():
+                writing.exception()  # waited for, its error superseded
+        self._writing.clear()
+        self._release()
+
+    def _hand_over(self, size: int) -> None:
+        """Hand the current stage (its first ``size`` bytes) over and fill the next, once
+        that one's own hand-over is done."""
+        self._writing.append(
+            self._disk.submit(self._write_stage, self._current, size, self._offset)
+        )
+        self._offset += size
+        self._current = (self._current + 1) % STAGES
+        self._fill = 0
+        if len(self._writing) == STAGES:
+            self._writing.pop(0).result()  # the next stage's bytes are gone: reuse it
+
+    def _drain(self) -> None:
+        while self._writing:
+            self._writing.pop(0).result()
+
+    def _release(self) -> None:
+        self._disk.shutdown(wait=True)
+        for view in self._views:
+            view.release()
+        for stage in self._stages:
+            # A fill that raised may leave a view of its stage in its traceback (an evidence
+            # chunk that failed its tag): then the mapping goes when that does.
+            with contextlib.suppress(BufferError):
+                stage.close()
+        super().close()
+
+    def _write_stage(self, stage: int, size: int, offset: int) -> None:
+        """In the hand-over thread: send the stage's first ``size`` bytes, which go at
+        ``offset`` in the archive."""
+        raise NotImplementedError
+
+
+class ArchiveFile(StagedArchive):
+    """A new file at ``path`` (created or truncated), written sequentially.
+
+    Each full stage goes to disk in the background (:class:`StagedArchive`). Only
+    :meth:`close` makes the whole content visible on disk: the caller publishes the file
+    after it (the package builder renames it).
+
+    ``direct=False`` writes through the page cache, for a file read back at once (where the
+    read then finds it). ``sync=True`` makes :meth:`close` also sync the file, for one kept
+    after a crash: a direct write can still sit in the disk's own cache, and its extents
+    and size are metadata the filesystem journals later.
+    """
+
+    def __init__(self, path: Path, *, direct: bool = True, sync: bool = False) -> None:
+        self._sync = sync
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        self._fd = -1
+        self._direct = False
+        if direct and _O_DIRECT:
+            try:
+                self._fd = os.open(path, flags | _O_DIRECT, 0o666)
+                self._direct = True
+            except OSError as e:
+                if e.errno != errno.EINVAL:  # EINVAL: this filesystem has no direct I/O
+                    raise
+        if self._fd < 0:
+            self._fd = os.open(path, flags, 0o666)
+        super().__init__("archive-file")
+
+    @property
+    def direct(self) -> bool:
+        """Whether writes still bypass the page cache."""
+        return self._direct
+
+    def fileno(self) -> int:
+        return self._fd
+
     def reserve(self, size: int) -> None:
         """Reserve ``size`` bytes of disk blocks from the current position, without
         changing the file's size, so the writes that follow find them allocated (on ext4 a
@@ -172,9 +236,6 @@ class ArchiveFile(io.RawIOBase):
         fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
         if fallocate(self._fd, _FALLOC_FL_KEEP_SIZE, self.tell(), size) != 0:
             log.debug("could not reserve %d bytes: %s", size, os.strerror(ctypes.get_errno()))
-
-    def flush(self) -> None:
-        """Nothing to do: a partial stage can only be written once, at :meth:`close`."""
 
     def close(self) -> None:
         """Write what is left, wait for the disk (and sync the file, if asked to), and close
@@ -195,46 +256,11 @@ class ArchiveFile(io.RawIOBase):
         finally:
             self._release()
 
-    def discard(self) -> None:
-        """Close the file without writing what is left and without raising the writes'
-        errors: the build failed, and the caller removes the file."""
-        if self.closed:
-            return
-        for writing in self._writing:
-            writing.cancel()
-        for writing in self._writing:
-            if not writing.cancelled():
-                writing.exception()  # waited for, its error superseded
-        self._writing.clear()
-        self._release()
-
-    def _hand_over(self, size: int) -> None:
-        """Send the current stage (its first ``size`` bytes) to the disk and fill the next,
-        once that one's own write is done."""
-        self._writing.append(
-            self._disk.submit(self._write_stage, self._current, size, self._offset)
-        )
-        self._offset += size
-        self._current = (self._current + 1) % STAGES
-        self._fill = 0
-        if len(self._writing) == STAGES:
-            self._writing.pop(0).result()  # the next stage's bytes are on disk: reuse it
-
-    def _drain(self) -> None:
-        while self._writing:
-            self._writing.pop(0).result()
-
     def _release(self) -> None:
-        self._disk.shutdown(wait=True)
-        for view in self._views:
-            view.release()
-        for stage in self._stages:
-            # A fill that raised may leave a view of its stage in its traceback (an evidence
-            # chunk that failed its tag): then the mapping goes when that does.
-            with contextlib.suppress(BufferError):
-                stage.close()
-        os.close(self._fd)
-        super().close()
+        try:
+            super()._release()
+        finally:
+            os.close(self._fd)
 
     def _write_stage(self, stage: int, size: int, offset: int) -> None:
         """In the disk's thread: write the stage's first ``size`` bytes at ``offset``."""

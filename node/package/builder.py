@@ -25,9 +25,11 @@ from node.fabric.ledger import LedgerQueries, LedgerQueryError
 from node.ledger import LedgerClient, LedgerRefused
 from node.package import evidence_files
 from node.package import manifest as layout
-from node.package.archive_file import ArchiveFile
+from node.package.archive_file import ArchiveFile, StagedArchive
+from node.package.archive_stream import ArchiveStream
 from node.package.claims_archive import ClaimsArchive, ClaimsNotArchived
 from node.package.manifest import DeviceClaims, Item, Manifest, Member
+from node.store.errors import BlobNotFound
 from schemas.canonical import canonical_json
 from schemas.glossary import AccessKind, Outcome
 from schemas.hashes import Digest
@@ -115,11 +117,12 @@ class Destination(enum.Enum):
     the node publishes does."""
 
     SPOOL = "spool"
-    """Read back at once and removed (the gateway's download): written through the page
-    cache, where that read finds it instead of going to the disk; no disk blocks reserved
-    and not synced, since it is usually removed before the kernel writes it out (after a
-    crash its download failed anyway). docs/BENCHMARKS.md, "Evidence packages", has both
-    measured."""
+    """Read back at once and removed: written through the page cache, where that read finds
+    it instead of going to the disk; no disk blocks reserved and not synced, since it is
+    usually removed before the kernel writes it out. The gateway's download was built so
+    until it was streamed (:func:`stream_package`); ``scripts/bench_package.py
+    --destination spool`` measures it against the stream (docs/BENCHMARKS.md, "Evidence
+    packages")."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,64 @@ async def build_package(
         LedgerRefused, GatewayError, LedgerQueryError: a ledger call failed.
         IntegrityError, BlobNotFound, KeyNotFound: the node cannot produce an item's bytes.
     """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    kept = destination is Destination.KEPT
+
+    def archive_file(items: list[Item]) -> ArchiveFile:
+        file = ArchiveFile(partial, direct=kept, sync=kept)
+        if kept:
+            # A spool file reserves none: removed before the kernel writes it out, it never
+            # needs disk blocks (ext4 allocates them at writeback).
+            file.reserve(evidence_files.member_bytes(i.size for i in items))
+        return file
+
+    try:
+        await _write_package(case_id, exporter, purpose, archive_file, partial, None)
+        partial.replace(out)
+        if kept:
+            sync_directory(out.parent)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return out
+
+
+async def stream_package(
+    case_id: str,
+    exporter: Exporter,
+    stream: ArchiveStream,
+    staging: Path,
+    on_open: Callable[[list[str]], object],
+    purpose: str = DEFAULT_PURPOSE,
+) -> None:
+    """Record a ``package`` access for each item of ``case_id`` and write the package into
+    ``stream``, as :func:`build_package` writes a file. Its reader is let in
+    (:meth:`ArchiveStream.open`, then ``on_open`` with the export's access record ids) only
+    once every record committed, every other department's item was fetched (staged as
+    ``staging``'s siblings, named after it) and the manifest was signed; a failure before
+    leaves nothing read. After it, only this node's own items can fail: the stream then
+    fails (:class:`StreamFailed` for its reader). The same errors as :func:`build_package`.
+    """
+
+    def opening(records: list[str]) -> None:
+        stream.open()
+        on_open(records)
+
+    await _write_package(case_id, exporter, purpose, lambda _: stream, staging, opening)
+
+
+async def _write_package(
+    case_id: str,
+    exporter: Exporter,
+    purpose: str,
+    archive_for: Callable[[list[Item]], StagedArchive],
+    staging: Path,
+    opening: Callable[[list[str]], None] | None,
+) -> None:
+    """Record the export and write the package into the archive ``archive_for`` gives for
+    the case's items (closed once whole, discarded on any failure). ``opening`` is called
+    with the export's record ids once only the own items' decryption can still fail."""
     ledger, queries = exporter.ledger, exporter.queries
     case, ids = await asyncio.gather(ledger.case(case_id), ledger.case_evidence(case_id))
     limited = _Limit(IN_FLIGHT)
@@ -197,11 +258,10 @@ async def build_package(
             raise ForeignEvidenceUnavailable(others)
     exporting = asyncio.ensure_future(_record_export(ledger, batches, limited, on_endorsed))
     started: list[asyncio.Future[Any]] = [reading, exporting]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
     stop = threading.Event()
-    file: ArchiveFile | None = None
+    file: StagedArchive | None = None
     writing: asyncio.Future[None] | None = None
+    finishing: asyncio.Future[None] | None = None
     staged: list[Path] = []
     try:
         waiting = asyncio.ensure_future(first_granted.wait())
@@ -213,18 +273,14 @@ async def build_package(
         items = [_item(i, r, exporter.claims, exporter.copies) for i, r in records.items()]
         own = [i for i in items if i.owner_org == exporter.identity.msp_id]
         remote = [records[i.evidence_id] for i in items if i.owner_org != exporter.identity.msp_id]
-        kept = destination is Destination.KEPT
-        file = ArchiveFile(partial, direct=kept, sync=kept)
-        if kept:
-            # A spool file reserves none: removed before the kernel writes it out, it never
-            # needs disk blocks (ext4 allocates them at writeback).
-            file.reserve(evidence_files.member_bytes(i.size for i in items))
+        file = archive_for(items)
+        ciphertexts = {i: Digest.parse(r.ciphertext_hash) for i, r in records.items()}
         writing = asyncio.ensure_future(
             asyncio.to_thread(
                 evidence_files.write_own_evidence,
                 file,
                 own,
-                {i: Digest.parse(r.ciphertext_hash) for i, r in records.items()},
+                ciphertexts,
                 {i: grants[n] for n, b in enumerate(batches) for i in b.evidence_ids},
                 exporter.parts,
                 stop,
@@ -247,7 +303,7 @@ async def build_package(
             if exporter.foreign is None:  # evaluated as denied, granted since: recorded now
                 raise ForeignEvidenceUnavailable(sorted({r.owner_org for r in remote}))
             fetching = asyncio.ensure_future(
-                _fetch_foreign(exporter.foreign, remote, exports, items, partial, staged)
+                _fetch_foreign(exporter.foreign, remote, exports, items, staging, staged)
             )
             started.append(fetching)
         trail, blocks = await earlier
@@ -318,47 +374,51 @@ async def build_package(
         )
         body = manifest.canonical_bytes()
         signature = exporter.signer.sign(body)
+        if opening is not None:
+            # Past this point a failure can only cut the reader's stream: first, what can
+            # be known without decrypting — every own item's blob and key are here.
+            if writing.done():
+                writing.result()
+            await asyncio.to_thread(_check_readable, own, ciphertexts, exporter.parts)
+            opening([r.record_id for r in exports])
         await writing
-        # The rest of the archive goes on after the own evidence's members (tarfile writes
-        # from the file's position).
-        archive = tarfile.TarFile(
-            fileobj=file, mode="w", format=evidence_files.FORMAT, copybufsize=COPY_SIZE
+        # In a thread: a stream's reader may make these writes wait, and must not wait
+        # for this loop.
+        finishing = asyncio.ensure_future(
+            asyncio.to_thread(
+                _write_rest,
+                file,
+                fetched,
+                [
+                    (layout.TRAIL, trail_json),
+                    (layout.CONFIG_BLOCK, config),
+                    *((layout.block_path(n), b.raw) for n, b in sorted(blocks.items())),
+                    *((layout.transaction_path(t), raw) for t, raw in sorted(proofs.items())),
+                    (layout.MANIFEST, body),
+                    (layout.SIGNATURE, signature),
+                    (layout.SIGNER, exporter.identity.cert_pem),
+                ],
+            )
         )
-        if fetched:
-            await asyncio.to_thread(_add_staged, archive, fetched)
-        # The evidence first, then the proofs, and last the signed manifest that binds them
-        # (verifiers read members by name).
-        _add(archive, layout.TRAIL, trail_json)
-        _add(archive, layout.CONFIG_BLOCK, config)
-        for number, block in sorted(blocks.items()):
-            _add(archive, layout.block_path(number), block.raw)
-        for tx_id, raw in sorted(proofs.items()):
-            _add(archive, layout.transaction_path(tx_id), raw)
-        _add(archive, layout.MANIFEST, body)
-        _add(archive, layout.SIGNATURE, signature)
-        _add(archive, layout.SIGNER, exporter.identity.cert_pem)
-        archive.close()
-        file.close()
-        partial.replace(out)
-        if destination is Destination.KEPT:
-            sync_directory(out.parent)
+        started.append(finishing)
+        await finishing
     except BaseException:
         # Evidence bytes are trusted only once their stream verified and their access
         # committed: a package with an item or a record that failed is never published,
         # not even in part.
         stop.set()
+        if file is not None:
+            file.fail()  # a hand-over waiting for a stream's reader gives up
         for future in started:
-            if future is not writing:  # a thread cannot be cancelled: it stops at its next
-                future.cancel()  # chunk, seeing ``stop``, and is waited for
+            if future not in (writing, finishing):  # a thread cannot be cancelled: the
+                future.cancel()  # evidence stops at its next chunk, seeing ``stop``
         await _settle(started)
         if file is not None:
             file.discard()
-        partial.unlink(missing_ok=True)
         raise
     finally:
         for path in staged:
             path.unlink(missing_ok=True)
-    return out
 
 
 async def _settle(futures: list[asyncio.Future[Any]]) -> None:
@@ -553,18 +613,18 @@ async def _fetch_foreign(
     remote: list[EvidenceRecord],
     exports: list[AccessRecord],
     items: list[Item],
-    partial: Path,
+    staging: Path,
     staged: list[Path],
 ) -> list[tuple[Item, Path]]:
     """Fetch each other department's item against the export's committed record for it,
-    into a staging file beside ``partial`` (listed in ``staged`` for removal); each item
+    into a staging file beside ``staging`` (listed in ``staged`` for removal); each item
     with the claims or derivation description its owner released."""
     record_of = {r.target_id: r.record_id for r in exports}
     item_of = {i.evidence_id: i for i in items}
     gate = asyncio.Semaphore(FETCHES_IN_FLIGHT)
 
     async def one(record: EvidenceRecord) -> tuple[Item, Path]:
-        fd, name = tempfile.mkstemp(prefix=f".{partial.name}.", dir=partial.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{staging.name}.", dir=staging.parent)
         os.close(fd)
         path = Path(name)
         staged.append(path)
@@ -580,6 +640,30 @@ async def _fetch_foreign(
         return item, path
 
     return list(await asyncio.gather(*(one(r) for r in remote)))
+
+
+def _check_readable(items: list[Item], ciphertexts: dict[str, Digest], parts: NodeParts) -> None:
+    """Raises KeyNotFound or BlobNotFound for the first item this node cannot open."""
+    for item in items:
+        parts.vault.get(item.evidence_id)
+        if not parts.store.exists(ciphertexts[item.evidence_id]):
+            raise BlobNotFound(ciphertexts[item.evidence_id])
+
+
+def _write_rest(
+    file: StagedArchive, fetched: list[tuple[Item, Path]], members: list[tuple[str, bytes]]
+) -> None:
+    """After the own evidence's members, the rest of the archive (``tarfile`` goes on from
+    the file's position): the other departments' items, then the proofs, and last the
+    signed manifest that binds them (verifiers read members by name). Closes ``file``."""
+    archive = tarfile.TarFile(
+        fileobj=file, mode="w", format=evidence_files.FORMAT, copybufsize=COPY_SIZE
+    )
+    _add_staged(archive, fetched)
+    for name, data in members:
+        _add(archive, name, data)
+    archive.close()
+    file.close()
 
 
 def _add_staged(archive: tarfile.TarFile, fetched: list[tuple[Item, Path]]) -> None:

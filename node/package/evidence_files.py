@@ -2,7 +2,7 @@
 
 One thread writes the items in order as tar members: each member's header, then its
 chunks, each decrypted straight into the archive file's current stage
-(:meth:`ArchiveFile.write_into <node.package.archive_file.ArchiveFile.write_into>`), then
+(:meth:`StagedArchive.write_into <node.package.archive_file.StagedArchive.write_into>`), then
 the padding to a whole tar block. Why this shape (measured, docs/BENCHMARKS.md "Evidence
 packages"): on two cores shared with the consortium, every further copy of the gigabyte,
 every buffer handed between threads, and the filesystem reserving blocks write by write
@@ -36,7 +36,7 @@ from typing import Final
 from node.crypto.sealing import IntegrityError
 from node.department import NodeParts
 from node.evidence_sealing import chunks_from_store
-from node.package.archive_file import ArchiveFile
+from node.package.archive_file import StagedArchive
 from node.package.manifest import Item
 from schemas.hashes import Digest
 
@@ -49,7 +49,7 @@ class Stopped(Exception):
 
 
 def write_own_evidence(
-    file: ArchiveFile,
+    file: StagedArchive,
     items: Sequence[Item],
     ciphertexts: Mapping[str, Digest],
     granted: Mapping[str, threading.Event],

@@ -4,8 +4,10 @@ does that; here every refusal, and that a refusal leaves nothing behind."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +18,9 @@ from test_gateway_access import filing
 from test_gateway_devices import assert_problem, parts, submit
 
 from gateway.routes import packages
-from node.package import ClaimsArchive, Destination, Exporter, Report, verify_package
+from node.crypto.sealing import IntegrityError
+from node.package import ArchiveStream, ClaimsArchive, Exporter, Report, verify_package
+from node.package.archive_file import STAGE
 from node.vault import KeyNotFound
 from schemas.glossary import AccessKind, Outcome
 
@@ -253,21 +257,80 @@ def test_an_item_this_node_cannot_read_is_a_clear_problem(
 ) -> None:
     _file_case(kit, evidence_ids=items)
 
-    asked: list[Destination] = []
-
     async def keyless(
-        case_id: str, exporter: Exporter, out: Path, purpose: str, destination: Destination
-    ) -> Path:
-        # The builder's failure once the accesses are recorded: the node has no data key.
-        asked.append(destination)
+        case_id: str,
+        exporter: Exporter,
+        stream: ArchiveStream,
+        staging: Path,
+        on_open: Callable[[list[str]], object],
+        purpose: str,
+    ) -> None:
+        # The builder's check before its stream opens, once the accesses are recorded:
+        # the node has no data key for an item.
+        stream.discard()
         raise KeyNotFound(items[0])
 
-    monkeypatch.setattr(packages, "build_package", keyless)
+    monkeypatch.setattr(packages, "stream_package", keyless)
     resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
     assert_problem(resp, 500, "EVIDENCE_UNAVAILABLE")  # our own item: a damaged store
     assert kit.spooled() == []
-    # The spool file is read back at once by the response: built for that, not kept.
-    assert asked == [Destination.SPOOL]
+
+
+PACKAGE = hashlib.shake_256(b"a package").digest(2 * STAGE + 1000)
+
+
+def _streaming(fail_after_open: bool) -> Any:
+    """A builder that writes PACKAGE into its stream as the real one does: part of it
+    before the stream opens, the rest after (or a failure after its first stage)."""
+
+    async def build(
+        case_id: str,
+        exporter: Exporter,
+        stream: ArchiveStream,
+        staging: Path,
+        on_open: Callable[[list[str]], object],
+        purpose: str,
+    ) -> None:
+        stream.write(PACKAGE[:1000])
+        stream.open()
+        on_open(["record-1", "record-2"])
+        stream.write(PACKAGE[1000:STAGE])
+        if fail_after_open:
+            stream.fail()
+            stream.discard()
+            raise IntegrityError()
+        stream.write(PACKAGE[STAGE:])
+        stream.close()
+
+    return build
+
+
+def test_the_package_is_streamed_with_its_export_records(
+    kit: Kit, items: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _file_case(kit, evidence_ids=items)
+    monkeypatch.setattr(packages, "stream_package", _streaming(fail_after_open=False))
+    resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
+    assert resp.status_code == 200, resp.text
+    assert resp.content == PACKAGE
+    assert resp.headers["content-type"] == "application/x-tar"
+    assert resp.headers["content-disposition"] == 'attachment; filename="case-1.tar"'
+    assert resp.headers["x-access-record"] == "record-1,record-2"
+    assert resp.headers["x-access-records-total"] == "2"
+    assert kit.spooled() == []  # never stored on the gateway
+
+
+def test_a_build_failing_mid_stream_cuts_the_download(
+    kit: Kit, items: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _file_case(kit, evidence_ids=items)
+    monkeypatch.setattr(packages, "stream_package", _streaming(fail_after_open=True))
+    resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
+    # The headers went out when the stream opened; the body stops short where the build
+    # failed: the client holds a cut archive, which no verifier accepts, never a whole one.
+    assert resp.status_code == 200
+    assert len(resp.content) < len(PACKAGE)
+    assert PACKAGE.startswith(resp.content)
 
 
 def _foreign_kit(tmp_path: Path) -> Kit:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -43,17 +44,21 @@ from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerRefused
 from node.package import (
+    ArchiveStream,
     ClaimsArchive,
     Destination,
     Exporter,
     Manifest,
     PackageRefused,
+    StreamFailed,
     build_package,
+    stream_package,
     verify_package,
 )
 from node.package import manifest as layout
 from node.package.anchors import TrustAnchors
 from node.package.archive_file import ArchiveFile
+from node.store.errors import BlobNotFound
 from schemas.canonical import canonical_json
 from schemas.claims import CaptureClaims, canonical_bytes
 from schemas.glossary import AccessKind, Outcome, Stage, ViolationType
@@ -629,8 +634,54 @@ async def test_package_builds_verifies_and_every_tamper_is_named(
         with pytest.raises(IntegrityError):
             await build_package(case_id, exporter, tmp_path / "from-altered-store.tar")
         assert not list(tmp_path.glob("from-altered-store.tar*"))
+        # Streamed (the gateway's download), the build fails too; should its reader have
+        # been let in, what it got is no package.
+        got, opened, failure = await _streamed(case_id, exporter, tmp_path / "staging")
+        assert type(failure) is IntegrityError
+        if opened:
+            cut = tmp_path / "cut.tar"
+            cut.write_bytes(got)
+            assert not verify_package(cut).ok
     finally:
         blob.write_bytes(original)
+    # The blob gone: known before the stream opens, so its reader is never let in.
+    blob.rename(blob.with_name("elsewhere"))
+    try:
+        got, opened, failure = await _streamed(case_id, exporter, tmp_path / "staging")
+        assert (got, opened, type(failure)) == (b"", [], BlobNotFound)
+    finally:
+        blob.with_name("elsewhere").rename(blob)
+    # And intact, the stream is a package that verifies, its reader let in with the
+    # export's records.
+    got, opened, failure = await _streamed(case_id, exporter, tmp_path / "staging")
+    assert failure is None
+    streamed = tmp_path / "streamed.tar"
+    streamed.write_bytes(got)
+    report = verify_package(streamed)
+    assert report.ok, report.render()
+    assert [Manifest.from_json(_members(streamed)[layout.MANIFEST]).export_records] == opened
+    assert not list(tmp_path.glob("*staging*"))
+
+
+async def _streamed(
+    case_id: str, exporter: Exporter, staging: Path
+) -> tuple[bytes, list[list[str]], BaseException | None]:
+    """The package as stream_package sends it: the bytes its reader got, the records it
+    was let in with, and the build's failure."""
+    stream = ArchiveStream()
+    opened: list[list[str]] = []
+    building = asyncio.ensure_future(
+        stream_package(case_id, exporter, stream, staging, opened.append)
+    )
+    got = bytearray()
+    with contextlib.suppress(StreamFailed):
+        async for chunk in stream.chunks():
+            got += chunk
+    try:
+        await building
+    except Exception as failure:
+        return bytes(got), opened, failure
+    return bytes(got), opened, None
 
 
 async def test_an_export_is_recorded_all_or_nothing(people: Network, tmp_path: Path) -> None:
