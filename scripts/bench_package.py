@@ -68,8 +68,7 @@ from benchfiles import (
 )
 from benchreport import record
 
-from gateway.loop_bridge import in_worker_thread
-from gateway.routes.packages import bridged
+from gateway.routes.packages import start_stream
 from gateway.wiring import chain_follower
 from node.chain import BlockArchive, follow_chain
 from node.cli.network import network_from
@@ -82,13 +81,11 @@ from node.fabric.ledger import LedgerQueries
 from node.ingest import DeviceVerifier, IngestService
 from node.ledger import LedgerClient
 from node.package import (
-    ArchiveStream,
     ClaimsArchive,
     Destination,
     Exporter,
     build_package,
     evidence_files,
-    stream_package,
     verify_package,
 )
 from node.package import builder as package_builder
@@ -264,19 +261,7 @@ async def stream_to_client(case_id: str, exporter: Exporter, staging: Path) -> i
     send every byte through a loopback socket to a reader thread, as its response sends
     them to the client; returns how many bytes the client got."""
     loop = asyncio.get_running_loop()
-    stream = ArchiveStream()
-    opened: asyncio.Future[list[str]] = loop.create_future()
-    building = asyncio.ensure_future(
-        in_worker_thread(
-            stream_package(
-                case_id,
-                bridged(exporter, loop),
-                stream,
-                staging,
-                lambda records: loop.call_soon_threadsafe(opened.set_result, records),
-            )
-        )
-    )
+    stream, opened, building = start_stream(case_id, exporter, staging)
     sender, receiver = socket.socketpair()
     sender.setblocking(False)
     client = asyncio.ensure_future(asyncio.to_thread(_receive_all, receiver))

@@ -231,23 +231,8 @@ async def package(
     if not ids:
         raise Problem(409, "CASE_HAS_NO_EVIDENCE", "the case has no evidence to package")
     deps.spool_dir.mkdir(parents=True, exist_ok=True)  # other departments' items, staged
-    loop = asyncio.get_running_loop()
-    opened: asyncio.Future[list[str]] = loop.create_future()
-    stream = ArchiveStream()
-    # Decrypting and writing the archive is blocking work: it runs in a worker thread
-    # (its own event loop), its ledger calls on this loop, where the clients live.
-    building = asyncio.ensure_future(
-        in_worker_thread(
-            stream_package(
-                case_id,
-                bridged(exporter, loop),
-                stream,
-                deps.spool_dir / f"package-{secrets.token_hex(8)}",
-                lambda records: loop.call_soon_threadsafe(_settle_once, opened, records),
-                purpose,
-            )
-        )
-    )
+    staging = deps.spool_dir / f"package-{secrets.token_hex(8)}"
+    stream, opened, building = start_stream(case_id, exporter, staging, purpose)
     building.add_done_callback(functools.partial(_log_late_failure, case_id, opened))
     try:
         either: list[asyncio.Future[Any]] = [opened, building]
@@ -268,6 +253,31 @@ async def package(
             "X-Access-Records-Total": str(len(exports)),
         },
     )
+
+
+def start_stream(
+    case_id: str, exporter: Exporter, staging: Path, purpose: str = DEFAULT_PURPOSE
+) -> tuple[ArchiveStream, asyncio.Future[list[str]], asyncio.Future[None]]:
+    """Start building the case's package into a stream, as this route does: the stream,
+    a future set to the export's record ids once its reader may begin, and the build.
+    Decrypting and writing the archive is blocking work: it runs in a worker thread (its
+    own event loop), its ledger calls on this loop, where the clients live."""
+    loop = asyncio.get_running_loop()
+    opened: asyncio.Future[list[str]] = loop.create_future()
+    stream = ArchiveStream()
+    building = asyncio.ensure_future(
+        in_worker_thread(
+            stream_package(
+                case_id,
+                bridged(exporter, loop),
+                stream,
+                staging,
+                lambda records: loop.call_soon_threadsafe(_settle_once, opened, records),
+                purpose,
+            )
+        )
+    )
+    return stream, opened, building
 
 
 def _settle_once(future: asyncio.Future[list[str]], records: list[str]) -> None:

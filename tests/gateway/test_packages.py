@@ -257,14 +257,7 @@ def test_an_item_this_node_cannot_read_is_a_clear_problem(
 ) -> None:
     _file_case(kit, evidence_ids=items)
 
-    async def keyless(
-        case_id: str,
-        exporter: Exporter,
-        stream: ArchiveStream,
-        staging: Path,
-        on_open: Callable[[list[str]], object],
-        purpose: str,
-    ) -> None:
+    async def keyless(case_id: str, exporter: Exporter, stream: ArchiveStream, *_: object) -> None:
         # The builder's check before its stream opens, once the accesses are recorded:
         # the node has no data key for an item.
         stream.discard()
@@ -305,12 +298,18 @@ def _streaming(fail_after_open: bool) -> Any:
     return build
 
 
+def _download(
+    kit: Kit, items: list[str], monkeypatch: pytest.MonkeyPatch, *, fail_after_open: bool
+) -> Any:
+    _file_case(kit, evidence_ids=items)
+    monkeypatch.setattr(packages, "stream_package", _streaming(fail_after_open))
+    return kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
+
+
 def test_the_package_is_streamed_with_its_export_records(
     kit: Kit, items: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _file_case(kit, evidence_ids=items)
-    monkeypatch.setattr(packages, "stream_package", _streaming(fail_after_open=False))
-    resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
+    resp = _download(kit, items, monkeypatch, fail_after_open=False)
     assert resp.status_code == 200, resp.text
     assert resp.content == PACKAGE
     assert resp.headers["content-type"] == "application/x-tar"
@@ -323,9 +322,7 @@ def test_the_package_is_streamed_with_its_export_records(
 def test_a_build_failing_mid_stream_cuts_the_download(
     kit: Kit, items: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _file_case(kit, evidence_ids=items)
-    monkeypatch.setattr(packages, "stream_package", _streaming(fail_after_open=True))
-    resp = kit.client.post("/cases/case-1/packages", headers=kit.token("officer1"))
+    resp = _download(kit, items, monkeypatch, fail_after_open=True)
     # The headers went out when the stream opened; the body stops short where the build
     # failed: the client holds a cut archive, which no verifier accepts, never a whole one.
     assert resp.status_code == 200
