@@ -7,7 +7,9 @@ runs in a worker thread under its own loop reaches it through :class:`OnLoop`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -36,3 +38,19 @@ class OnLoop:
 async def in_worker_thread(work: Coroutine[Any, Any, T]) -> T:
     """Run ``work`` to completion on a fresh event loop in a worker thread."""
     return await asyncio.to_thread(asyncio.run, work)
+
+
+async def in_own_thread(work: Coroutine[Any, Any, T], name: str) -> T:
+    """Run ``work`` to completion on a fresh event loop in a thread of its own, for work
+    that lasts as long as a client takes (a streamed package): in the loop's shared pool
+    a few slow clients would hold every thread that other requests' work waits for."""
+    outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            outcome.set_result(asyncio.run(work))
+        except BaseException as error:
+            outcome.set_exception(error)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await asyncio.wrap_future(outcome)

@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.auth import Principal
 from gateway.deps import Deps, ledger_of, principal, require
-from gateway.loop_bridge import OnLoop, in_worker_thread
+from gateway.loop_bridge import OnLoop, in_own_thread
 from gateway.problems import Problem
 from gateway.uploads import multipart_openapi, read_multipart
 from node.crypto.sealing import SealingError
@@ -260,13 +260,14 @@ def start_stream(
 ) -> tuple[ArchiveStream, asyncio.Future[list[str]], asyncio.Future[None]]:
     """Start building the case's package into a stream, as this route does: the stream,
     a future set to the export's record ids once its reader may begin, and the build.
-    Decrypting and writing the archive is blocking work: it runs in a worker thread (its
-    own event loop), its ledger calls on this loop, where the clients live."""
+    Decrypting and writing the archive is blocking work that lasts as long as the client
+    takes to read it: it runs in a thread of its own (on its own event loop), its ledger
+    calls on this loop, where the clients live."""
     loop = asyncio.get_running_loop()
     opened: asyncio.Future[list[str]] = loop.create_future()
     stream = ArchiveStream()
     building = asyncio.ensure_future(
-        in_worker_thread(
+        in_own_thread(
             stream_package(
                 case_id,
                 bridged(exporter, loop),
@@ -274,7 +275,8 @@ def start_stream(
                 staging,
                 lambda records: loop.call_soon_threadsafe(_settle_once, opened, records),
                 purpose,
-            )
+            ),
+            f"package-{case_id}"[:64],
         )
     )
     return stream, opened, building

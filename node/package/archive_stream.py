@@ -19,10 +19,14 @@ verifier accepts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Final
 
 from node.package.archive_file import StagedArchive
+
+_END: Final = object()  # what _take gives after the last chunk
 
 
 class StreamCancelled(Exception):
@@ -52,13 +56,14 @@ class ArchiveStream(StagedArchive):
         self._ended = False
         self._failed = False
         self._cancelled = False
+        self._wake: Callable[[], None] | None = None  # the reader's loop, told of changes
 
     def open(self) -> None:
         """Let the reader have the archive's bytes: the builder's call, once nothing but
         its own items can fail any more."""
         with self._state:
             self._opened = True
-            self._state.notify_all()
+            self._changed()
 
     def close(self) -> None:
         """Hand over what is left and end the reader's stream; raises the first hand-over's
@@ -71,14 +76,14 @@ class ArchiveStream(StagedArchive):
             self._drain()
             with self._state:
                 self._ended = True
-                self._state.notify_all()
+                self._changed()
         finally:
             self._release()
 
     def fail(self) -> None:
         with self._state:
             self._failed = True
-            self._state.notify_all()
+            self._changed()
 
     def discard(self) -> None:
         self.fail()  # first: the hand-over thread may be waiting for the reader
@@ -88,24 +93,45 @@ class ArchiveStream(StagedArchive):
         """The reader's call when it stops reading (its client went away, or it failed)."""
         with self._state:
             self._cancelled = True
-            self._state.notify_all()
+            self._changed()
 
     async def chunks(self) -> AsyncIterator[memoryview]:
         """The archive's bytes in order, from :meth:`open` to :meth:`close`: each a view of
         a stage, the reader's until it asks for the next (the stage is then filled again),
-        so nothing is copied on its way to the reader.
+        so nothing is copied on its way to the reader. The reader waits on its own loop,
+        told of each change by the writer's thread: it holds no thread while it waits (a
+        pool's threads, all held by readers waiting for writers that wait for a pool
+        thread, would never be given back).
 
         Raises:
             StreamFailed: the build failed after the reader was let in.
         """
-        while (chunk := await asyncio.to_thread(self._take)) is not None:
-            yield chunk
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
 
-    def _take(self) -> memoryview | None:
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the reader's loop is gone
+                loop.call_soon_threadsafe(changed.set)
+
         with self._state:
-            if self._lent is not None:  # the reader is done with it
+            self._wake = wake
+        while True:
+            changed.clear()  # before looking: a change after the look wakes the wait
+            taken = self._take(block=False)
+            if isinstance(taken, memoryview):
+                yield taken
+            elif taken is _END:
+                return
+            else:
+                await changed.wait()
+
+    def _take(self, *, block: bool = True) -> memoryview | object | None:
+        """The next chunk, :data:`_END` after the last, or (not ``block``) None for
+        not yet. Gives the chunk taken before back first: the reader is done with it."""
+        with self._state:
+            if self._lent is not None:
                 self._lent = None
-                self._state.notify_all()
+                self._changed()
             while True:
                 if self._failed:
                     raise StreamFailed("the package could not be built to its end")
@@ -115,8 +141,16 @@ class ArchiveStream(StagedArchive):
                     self._lent, self._chunk = self._chunk, None
                     return self._lent
                 if self._opened and self._ended:
+                    return _END
+                if not block:
                     return None
                 self._state.wait()
+
+    def _changed(self) -> None:
+        """Under the lock: tell both sides that the state changed."""
+        self._state.notify_all()
+        if self._wake is not None:
+            self._wake()
 
     def _write_stage(self, stage: int, size: int, offset: int) -> None:
         # Lent to the reader as it is, and only once it is given back may the stage be
@@ -124,7 +158,7 @@ class ArchiveStream(StagedArchive):
         view = self._views[stage][:size]
         with self._state:
             self._chunk = view
-            self._state.notify_all()
+            self._changed()
             while (self._chunk is view or self._lent is view) and not (
                 self._cancelled or self._failed
             ):

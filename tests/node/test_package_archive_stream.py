@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -130,3 +131,33 @@ def test_a_failed_build_does_not_wait_for_a_reader_that_never_came() -> None:
     stream.fail()  # the builder's first step on any failure: the hand-over gives up
     stream.discard()
     assert stream.closed
+
+
+def test_the_reader_holds_no_thread_while_it_waits() -> None:
+    # The gateway's builds may hold every thread of a pool while they wait for their
+    # readers: a reader that needed one of them to wait would never be served.
+    stream = ArchiveStream()
+    parts = [_bytes(n, STAGE) for n in range(STAGES + 3)]
+
+    def write() -> None:
+        for n, part in enumerate(parts):
+            if n == 1:
+                stream.open()
+            stream.write(part)
+        stream.close()
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(1))
+        release = threading.Event()
+        held = loop.run_in_executor(None, release.wait)  # the pool's only thread, taken
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            return await asyncio.wait_for(_read_all(stream), 20)
+        finally:
+            release.set()
+            await held
+            writer.join(5)
+
+    assert asyncio.run(main()) == b"".join(parts)
