@@ -117,7 +117,7 @@ class ArchiveStream(StagedArchive):
             self._wake = wake
         while True:
             changed.clear()  # before looking: a change after the look wakes the wait
-            taken = self._take(block=False)
+            taken = self._take()
             if isinstance(taken, memoryview):
                 yield taken
             elif taken is _END:
@@ -125,26 +125,23 @@ class ArchiveStream(StagedArchive):
             else:
                 await changed.wait()
 
-    def _take(self, *, block: bool = True) -> memoryview | object | None:
-        """The next chunk, :data:`_END` after the last, or (not ``block``) None for
-        not yet. Gives the chunk taken before back first: the reader is done with it."""
+    def _take(self) -> memoryview | object | None:
+        """The next chunk, :data:`_END` after the last, or None for not yet. Gives the
+        chunk taken before back first: the reader is done with it."""
         with self._state:
             if self._lent is not None:
                 self._lent = None
-                self._changed()
-            while True:
-                if self._failed:
-                    raise StreamFailed("the package could not be built to its end")
-                if self._cancelled:
-                    raise StreamCancelled()
-                if self._opened and self._chunk is not None:
-                    self._lent, self._chunk = self._chunk, None
-                    return self._lent
-                if self._opened and self._ended:
-                    return _END
-                if not block:
-                    return None
-                self._state.wait()
+                self._state.notify_all()  # the writer waits for it; the reader is here
+            if self._failed:
+                raise StreamFailed("the package could not be built to its end")
+            if self._cancelled:
+                raise StreamCancelled()
+            if self._opened and self._chunk is not None:
+                self._lent, self._chunk = self._chunk, None
+                return self._lent
+            if self._opened and self._ended:
+                return _END
+            return None
 
     def _changed(self) -> None:
         """Under the lock: tell both sides that the state changed."""
